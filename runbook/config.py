@@ -1,0 +1,153 @@
+"""runbook.toml loaded into pydantic models.
+
+A wrong value fails with the file, the key and what is allowed. RUNBOOK_CONFIG points to another
+file. Secrets are never read from here: integrations take them from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from runbook.durations import parse_duration
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "runbook.toml"
+
+
+def _duration(value: object) -> object:
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TemporalConfig(_Section):
+    address: str = "127.0.0.1:7233"
+    namespace: str = "default"
+    task_queue: str = "runbook"
+    ui_url: str = "http://127.0.0.1:8233"
+
+
+class AwsConfig(_Section):
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    metrics_namespace: str = "Skillancer"
+    records_bucket: str = "skillancer-runbook-records"
+
+
+class SandboxConfig(_Section):
+    fleet_port: int = Field(8080, ge=1, le=65535)
+    aws_port: int = Field(4566, ge=1, le=65535)
+    metrics_interval: float = Field(2.0, gt=0)
+    rollout_seconds: float = Field(1.5, ge=0)
+
+
+class EnvironmentConfig(_Section):
+    cluster: str
+    base_url: str
+    log_group_prefix: str
+
+
+class ServicesConfig(_Section):
+    names: list[str] = Field(min_length=1)
+
+
+class ChannelsConfig(_Section):
+    deployments: str = "#deployments"
+    incidents: str = "#incidents"
+
+
+class ApproversConfig(_Section):
+    users: list[str] = Field(default_factory=list)
+
+
+class ThresholdsConfig(_Section):
+    api_latency_ms: float = Field(500, gt=0)
+    homepage_latency_ms: float = Field(3000, gt=0)
+    request_timeout_s: float = Field(5.0, gt=0)
+    error_rate_percent: float = Field(1.0, ge=0, le=100)
+    response_time_ms: float = Field(5000, gt=0)
+    cpu_percent: float = Field(85.0, gt=0, le=100)
+    memory_percent: float = Field(85.0, gt=0, le=100)
+    metrics_window_minutes: int = Field(5, ge=1)
+
+
+class VerificationConfig(_Section):
+    checklist: list[str] = Field(min_length=1)
+    reminder_every: Duration = timedelta(minutes=15)
+    deadline: Duration = timedelta(hours=2)
+
+
+class RunbookConfig(_Section):
+    temporal: TemporalConfig = TemporalConfig()
+    aws: AwsConfig = AwsConfig()
+    sandbox: SandboxConfig = SandboxConfig()
+    environments: dict[str, EnvironmentConfig] = Field(min_length=1)
+    services: ServicesConfig
+    channels: ChannelsConfig = ChannelsConfig()
+    approvers: ApproversConfig = ApproversConfig()
+    thresholds: ThresholdsConfig = ThresholdsConfig()
+    verification: VerificationConfig
+
+    def environment(self, name: str) -> EnvironmentConfig:
+        if name not in self.environments:
+            raise UnknownName("environment", name, list(self.environments))
+        return self.environments[name]
+
+    def check_services(self, names: list[str]) -> list[str]:
+        for name in names:
+            if name not in self.services.names:
+                raise UnknownName("service", name, self.services.names)
+        return names
+
+
+class ConfigError(Exception):
+    """runbook.toml (or RUNBOOK_CONFIG) cannot be used; the message names file, key and rule."""
+
+
+class UnknownName(ValueError):
+    def __init__(self, kind: str, value: str, allowed: list[str]) -> None:
+        super().__init__(f"unknown {kind} {value!r}; known: {', '.join(allowed)}")
+        self.kind, self.value, self.allowed = kind, value, allowed
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("RUNBOOK_CONFIG") or DEFAULT_CONFIG_PATH)
+
+
+def parse_config(text: str, source: str) -> RunbookConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source}: not valid TOML: {error}") from None
+    try:
+        return RunbookConfig.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise ConfigError(f"{source}: {key}: {first['msg']} (got {first.get('input')!r})") from None
+
+
+@lru_cache(maxsize=4)
+def _load_cached(path: str, mtime: float) -> RunbookConfig:
+    return parse_config(Path(path).read_text(), path)
+
+
+def load_config(path: Path | None = None) -> RunbookConfig:
+    path = path or config_path()
+    try:
+        mtime = path.stat().st_mtime
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+    return _load_cached(str(path), mtime)
