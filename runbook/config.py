@@ -89,6 +89,15 @@ class VerificationConfig(_Section):
     deadline: Duration = timedelta(hours=2)
 
 
+class SlackConfig(_Section):
+    api_url: str = "https://slack.com/api"
+
+
+class GithubConfig(_Section):
+    api_url: str = "https://api.github.com"
+    repository: str = "skillancer/skillancer"
+
+
 class RunbookConfig(_Section):
     temporal: TemporalConfig = TemporalConfig()
     aws: AwsConfig = AwsConfig()
@@ -99,6 +108,8 @@ class RunbookConfig(_Section):
     approvers: ApproversConfig = ApproversConfig()
     thresholds: ThresholdsConfig = ThresholdsConfig()
     verification: VerificationConfig
+    slack: SlackConfig = SlackConfig()
+    github: GithubConfig = GithubConfig()
 
     def environment(self, name: str) -> EnvironmentConfig:
         if name not in self.environments:

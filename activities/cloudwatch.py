@@ -1,0 +1,86 @@
+"""CloudWatch metrics and Logs: the error rate, latency and saturation behind verification and the
+decision matrix. Only Sum/Average/Maximum statistics and plain-word filters: what moto answers
+truthfully, and all the runbook needs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from temporalio import activity
+
+from activities.aws import AwsClients
+from runbook.config import RunbookConfig
+from runbook.models import LogMatches, LogSearchRequest, MetricsReport, MetricsRequest, ServiceMetrics
+
+# metric name → (statistic, ServiceMetrics field)
+_METRICS = {
+    "RequestCount": ("Sum", "requests"),
+    "HTTPCode_5XX_Count": ("Sum", "errors_5xx"),
+    "ResponseTime": ("Average", "avg_response_ms"),
+    "CPUUtilization": ("Maximum", "cpu_percent"),
+    "MemoryUtilization": ("Maximum", "memory_percent"),
+    "DatabaseErrors": ("Sum", "database_errors"),
+}
+
+
+class CloudWatchActivities:
+    def __init__(self, aws: AwsClients, config: RunbookConfig) -> None:
+        self._cloudwatch = aws.cloudwatch
+        self._logs = aws.logs
+        self._config = config
+
+    @activity.defn
+    def collect_metrics(self, request: MetricsRequest) -> MetricsReport:
+        end = datetime.now(timezone.utc)
+        start = end - timedelta(minutes=request.window_minutes)
+        return MetricsReport(
+            environment=request.environment,
+            window_minutes=request.window_minutes,
+            services=[self._service_metrics(request.environment, service, start, end) for service in request.services],
+        )
+
+    def _service_metrics(self, environment: str, service: str, start: datetime, end: datetime) -> ServiceMetrics:
+        figures: dict[str, float] = {}
+        for metric, (statistic, field) in _METRICS.items():
+            answer = self._cloudwatch.get_metric_statistics(
+                Namespace=self._config.aws.metrics_namespace,
+                MetricName=metric,
+                Dimensions=[{"Name": "Environment", "Value": environment}, {"Name": "Service", "Value": service}],
+                StartTime=start,
+                EndTime=end,
+                Period=max(60, int((end - start).total_seconds())),
+                Statistics=[statistic],
+            )
+            figures[field] = _combine(statistic, answer.get("Datapoints", []))
+        return ServiceMetrics(service=service, **figures)
+
+    @activity.defn
+    def search_logs(self, request: LogSearchRequest) -> LogMatches:
+        prefix = self._config.environment(request.environment).log_group_prefix
+        since_ms = int((datetime.now(timezone.utc) - timedelta(minutes=request.window_minutes)).timestamp() * 1000)
+        counts: dict[str, int] = {}
+        samples: list[str] = []
+        for service in request.services:
+            events = self._matching_events(f"{prefix}{service}", request.word, since_ms)
+            counts[service] = len(events)
+            samples += [f"{service}: {event['message']}" for event in events[:2]]
+        return LogMatches(counts=counts, samples=samples[:10])
+
+    def _matching_events(self, group: str, word: str, since_ms: int) -> list[dict[str, Any]]:
+        try:
+            pages = self._logs.get_paginator("filter_log_events").paginate(logGroupName=group, filterPattern=word, startTime=since_ms)
+            return [event for page in pages for event in page.get("events", [])]
+        except self._logs.exceptions.ResourceNotFoundException:
+            return []
+
+
+def _combine(statistic: str, datapoints: list[dict[str, Any]]) -> float:
+    values = [point[statistic] for point in datapoints if statistic in point]
+    if not values:
+        return 0.0
+    if statistic == "Sum":
+        return float(sum(values))
+    if statistic == "Maximum":
+        return float(max(values))
+    return float(sum(values) / len(values))

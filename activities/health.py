@@ -1,0 +1,49 @@
+"""Health checks over HTTP: every endpoint probed at once, each with a bounded timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import httpx
+from temporalio import activity
+
+from runbook.config import RunbookConfig
+from runbook.health import CheckSpec, Probe, build_report, plan_checks
+from runbook.models import HealthCheckRequest, HealthReport
+
+
+async def probe(http: httpx.AsyncClient, spec: CheckSpec, timeout_s: float) -> Probe:
+    started = time.perf_counter()
+    try:
+        response = await http.get(spec.url, timeout=timeout_s)
+    except httpx.TimeoutException:
+        return Probe(spec=spec, error=f"timeout after {timeout_s:g} s")
+    except httpx.ConnectError:
+        return Probe(spec=spec, error="connection refused")
+    except httpx.HTTPError as error:
+        return Probe(spec=spec, error=f"{type(error).__name__}: {error}")
+    latency_ms = (time.perf_counter() - started) * 1000
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = None
+    return Probe(spec=spec, http_status=response.status_code, latency_ms=latency_ms, body=body)
+
+
+async def check_environment(http: httpx.AsyncClient, config: RunbookConfig, request: HealthCheckRequest) -> HealthReport:
+    specs = plan_checks(config, request.environment, request.full)
+    started = time.perf_counter()
+    probes = await asyncio.gather(*(probe(http, spec, config.thresholds.request_timeout_s) for spec in specs))
+    return build_report(request.environment, request.full, list(probes), (time.perf_counter() - started) * 1000)
+
+
+class HealthActivities:
+    def __init__(self, http: httpx.AsyncClient, config: RunbookConfig) -> None:
+        self._http = http
+        self._config = config
+
+    @activity.defn
+    async def check_health(self, request: HealthCheckRequest) -> HealthReport:
+        return await check_environment(self._http, self._config, request)

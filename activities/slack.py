@@ -1,0 +1,38 @@
+"""Slack Web API: the runbook's "post in #deployments" and "Slack notification sent"."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from runbook.models import SlackMessage, SlackPosted
+
+# Slack answers HTTP 200 with ok=false for errors no retry can fix.
+_PERMANENT_ERRORS = {"channel_not_found", "not_in_channel", "invalid_auth", "account_inactive", "no_text", "msg_too_long"}
+
+
+class SlackActivities:
+    def __init__(self, http: httpx.AsyncClient, api_url: str, token: str) -> None:
+        self._http = http
+        self._api_url = api_url.rstrip("/")
+        self._token = token
+
+    @activity.defn
+    async def post_message(self, message: SlackMessage) -> SlackPosted:
+        response = await self._http.post(
+            f"{self._api_url}/chat.postMessage",
+            json={"channel": message.channel, "text": message.text},
+            headers={"Authorization": f"Bearer {self._token}"},
+        )
+        if response.status_code == 429:
+            retry_after = float(response.headers.get("Retry-After", "1"))
+            raise ApplicationError("Slack rate limited", next_retry_delay=timedelta(seconds=retry_after))
+        response.raise_for_status()
+        body = response.json()
+        if not body.get("ok"):
+            error = body.get("error", "unknown")
+            raise ApplicationError(f"Slack refused the message: {error}", non_retryable=error in _PERMANENT_ERRORS)
+        return SlackPosted(channel=str(body.get("channel", message.channel)), ts=str(body.get("ts", "")))

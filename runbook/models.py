@@ -1,0 +1,164 @@
+"""The pydantic models that cross workflow, activity and CLI boundaries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class State(StrEnum):
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    ROLLED_BACK = "ROLLED_BACK"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    RESOLVED = "RESOLVED"
+
+
+class StepState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class StepRecord(BaseModel):
+    name: str
+    state: StepState = StepState.PENDING
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    detail: str = ""
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    actor: str
+    event: str
+    detail: str = ""
+
+
+class Refusal(BaseModel):
+    at: datetime
+    handler: str
+    payload: str
+    reason: str
+
+
+class ProcedureStatus(BaseModel):
+    """What the `status` query returns for every procedure: the whole state, for the CLI and UI."""
+
+    id: str
+    kind: str
+    state: State = State.RUNNING
+    environment: str = ""
+    requested_by: str = ""
+    step: str = ""
+    steps: list[StepRecord] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    refusals: list[Refusal] = Field(default_factory=list)
+    details: dict[str, Any] = Field(default_factory=dict)
+    result: dict[str, Any] | None = None
+
+
+class HandlerOutcome(BaseModel):
+    """What an update handler answers the CLI at once: accepted, or refused and why."""
+
+    accepted: bool
+    reason: str = ""
+
+
+# Health checks ---------------------------------------------------------------------------------
+
+Verdict = Literal["pass", "fail"]
+
+
+class CheckResult(BaseModel):
+    name: str
+    url: str
+    http_status: int | None = None
+    latency_ms: float | None = None
+    budget_ms: float | None = None
+    verdict: Verdict
+    reason: str = ""
+    too_slow: bool = False
+
+
+class HealthCheckRequest(BaseModel):
+    environment: str
+    full: bool = False
+
+
+class HealthReport(BaseModel):
+    environment: str
+    full: bool
+    checks: list[CheckResult]
+    integrations: dict[str, str] = Field(default_factory=dict)
+    wall_ms: float = 0.0
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        return [check for check in self.checks if check.verdict == "fail"]
+
+    @property
+    def healthy(self) -> bool:
+        return not self.failures
+
+
+# Metrics ---------------------------------------------------------------------------------------
+
+
+class MetricsRequest(BaseModel):
+    environment: str
+    services: list[str]
+    window_minutes: int
+
+
+class ServiceMetrics(BaseModel):
+    service: str
+    requests: float = 0.0
+    errors_5xx: float = 0.0
+    avg_response_ms: float = 0.0
+    cpu_percent: float = 0.0
+    memory_percent: float = 0.0
+    database_errors: float = 0.0
+
+    @property
+    def error_rate_percent(self) -> float:
+        return 100.0 * self.errors_5xx / self.requests if self.requests else 0.0
+
+
+class MetricsReport(BaseModel):
+    environment: str
+    window_minutes: int
+    services: list[ServiceMetrics]
+
+
+class LogSearchRequest(BaseModel):
+    environment: str
+    services: list[str]
+    word: str
+    window_minutes: int
+
+
+class LogMatches(BaseModel):
+    counts: dict[str, int]
+    samples: list[str] = Field(default_factory=list)
+
+
+# Slack -----------------------------------------------------------------------------------------
+
+
+class SlackMessage(BaseModel):
+    channel: str
+    text: str
+
+
+class SlackPosted(BaseModel):
+    channel: str
+    ts: str

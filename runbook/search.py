@@ -1,0 +1,31 @@
+"""The search attributes of DESIGN.md: the UI lists "every open P1" or "what is deploying to production"."""
+
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
+KIND = SearchAttributeKey.for_keyword("RunbookKind")
+ENVIRONMENT = SearchAttributeKey.for_keyword("RunbookEnvironment")
+VERSION = SearchAttributeKey.for_keyword("RunbookVersion")
+STAGE = SearchAttributeKey.for_keyword("RunbookStage")
+SEVERITY = SearchAttributeKey.for_keyword("IncidentSeverity")
+SERVICES = SearchAttributeKey.for_keyword_list("RunbookServices")
+
+ALL_KEYS = (KIND, ENVIRONMENT, VERSION, STAGE, SEVERITY, SERVICES)
+
+
+def start_attributes(kind: str, environment: str = "", services: list[str] | None = None, version: str = "") -> TypedSearchAttributes:
+    pairs = [SearchAttributePair(KIND, kind), SearchAttributePair(STAGE, "started")]
+    if environment:
+        pairs.append(SearchAttributePair(ENVIRONMENT, environment))
+    if services:
+        pairs.append(SearchAttributePair(SERVICES, services))
+    if version:
+        pairs.append(SearchAttributePair(VERSION, version))
+    return TypedSearchAttributes(pairs)
+
+
+def server_flags() -> list[str]:
+    """`temporal server start-dev` flags that register every attribute."""
+    flags = []
+    for key in ALL_KEYS:
+        flags += ["--search-attribute", f"{key.name}={'KeywordList' if key is SERVICES else 'Keyword'}"]
+    return flags

@@ -1,0 +1,86 @@
+"""Post-Deployment Verification as policy: which findings fail a verification, and why."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from runbook.models import HealthReport, LogMatches, MetricsReport
+
+HEALTHY_INTEGRATION_STATES = {"up", "ok", "healthy", "connected"}
+
+
+class ItemState(StrEnum):
+    PENDING = "pending"
+    PASSED = "passed"
+    FAILED = "failed"
+
+
+class ChecklistItem(BaseModel):
+    name: str
+    state: ItemState = ItemState.PENDING
+    by: str = ""
+    at: datetime | None = None
+    note: str = ""
+
+
+class CheckPayload(BaseModel):
+    """The `check` signal: `{"item": "user-can-log-in", "user": "alice", "passed": true, "note": "..."}`."""
+
+    item: str = Field(min_length=1, max_length=200)
+    user: str = Field(min_length=1, max_length=100)
+    passed: bool = True
+    note: str = Field("", max_length=2000)
+
+
+class VerificationRequest(BaseModel):
+    environment: str
+    full: bool = False
+    manual: bool = False
+    requested_by: str
+    services: list[str]
+    checklist: list[str]
+    reminder_every: timedelta
+    deadline: timedelta
+    window_minutes: int
+    error_rate_percent: float
+    channel: str
+
+
+class VerificationResult(BaseModel):
+    passed: bool
+    reasons: list[str]
+    health: HealthReport | None = None
+    metrics: MetricsReport | None = None
+    log_timeouts: LogMatches | None = None
+    checklist: list[ChecklistItem] = Field(default_factory=list)
+
+
+def automated_check_reasons(report: HealthReport) -> list[str]:
+    return [f"{check.name}: {check.reason}" for check in report.failures if not check.too_slow]
+
+
+def performance_reasons(report: HealthReport) -> list[str]:
+    return [f"{check.name}: {check.reason}" for check in report.failures if check.too_slow]
+
+
+def integration_reasons(report: HealthReport) -> list[str]:
+    return [f"{name} is {state}" for name, state in sorted(report.integrations.items()) if state.lower() not in HEALTHY_INTEGRATION_STATES]
+
+
+def error_rate_reasons(metrics: MetricsReport, limit_percent: float) -> list[str]:
+    return [
+        f"{service.service}: 5xx {service.error_rate_percent:.1f}% of {service.requests:.0f} requests > {limit_percent:g}%"
+        for service in metrics.services
+        if service.error_rate_percent > limit_percent
+    ]
+
+
+def timeout_reasons(matches: LogMatches) -> list[str]:
+    return [f"{service}: {count} timeout errors in logs" for service, count in sorted(matches.counts.items()) if count]
+
+
+def checklist_reasons(items: list[ChecklistItem]) -> list[str]:
+    return [f"checklist {item.name}: {item.note or 'failed'} ({item.by})" for item in items if item.state == ItemState.FAILED]

@@ -1,0 +1,120 @@
+"""`runbook`: the runbook's procedures from a terminal.
+
+Exit codes: 0 done/healthy · 1 failed, rejected, rolled back or unhealthy · 2 bad usage or input
+refused · 3 the stack or Temporal cannot be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import secrets
+import sys
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timezone
+from typing import Any, NoReturn
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+FAULT_MODES = ["5xx", "slow", "db", "cpu", "down", "clear"]
+
+
+class UsageError(Exception):
+    """Bad input: one line naming the bad value and what is allowed; exit 2, nothing changed."""
+
+
+class Unreachable(Exception):
+    """The stack or Temporal cannot be reached; exit 3."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def default_user() -> str:
+    return os.environ.get("RUNBOOK_USER") or getpass.getuser()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="runbook", description="Skillancer's deployment runbook as durable Temporal workflows.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def command(name: str, help_text: str, *, json_flag: bool = True, user: bool = False) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        if json_flag:
+            sub.add_argument("--json", action="store_true", help="print the result as JSON")
+        if user:
+            sub.add_argument("--as", dest="user", default=default_user(), help="who acts (default: RUNBOOK_USER, then the login name)")
+        return sub
+
+    health = command("health-check", "check an environment's health endpoints (the runbook's health-check.sh)")
+    health.add_argument("environment")
+    health.add_argument("--full", action="store_true", help="also dashboard, circuit breakers, auth status and latency budgets")
+
+    verify = command("verify", "run Post-Deployment Verification as a workflow", user=True)
+    verify.add_argument("environment")
+    verify.add_argument("--full", action="store_true", help="full health checks and latency budgets")
+    verify.add_argument("--manual", action="store_true", help="also wait for the manual checklist (ticked with `runbook check`)")
+
+    check = command("check", "tick a manual checklist item of a running verification", user=True)
+    check.add_argument("id")
+    check.add_argument("item")
+    check.add_argument("--fail", action="store_true", help="the item failed")
+    check.add_argument("--note", default="", help="what you saw")
+
+    status = command("status", "show a procedure's steps, approvals and timeline")
+    status.add_argument("id")
+    status.add_argument("--follow", action="store_true", help="keep showing it until it ends")
+
+    listing = command("list", "list procedures")
+    listing.add_argument("--kind", help="only this kind (verification, deployment, hotfix, rollback, incident)")
+    listing.add_argument("--open", action="store_true", help="only running ones")
+
+    sandbox = commands.add_parser("sandbox", help="control the local sandbox")
+    sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True, parser_class=_Parser)
+    fault = sandbox_commands.add_parser("fault", help="break (or heal) a simulated service")
+    fault.add_argument("environment")
+    fault.add_argument("service")
+    fault.add_argument("mode", choices=FAULT_MODES, metavar="MODE", help="one of " + ", ".join(FAULT_MODES))
+    fault.add_argument("--delay", default="6s", help="response delay for `slow` (default 6s)")
+    fault.add_argument("--json", action="store_true", help="print the result as JSON")
+    return parser
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+def new_workflow_id(prefix: str) -> str:
+    return f"{prefix}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def run(coroutine_factory: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    from runbook.config import ConfigError, UnknownName
+    from runbook.temporal import TemporalUnreachable
+
+    try:
+        return asyncio.run(coroutine_factory())
+    except (UsageError, UnknownName, ConfigError) as error:
+        print(f"runbook: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (Unreachable, TemporalUnreachable) as error:
+        print(f"runbook: error: {error}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except KeyboardInterrupt:
+        return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from starter import commands
+
+    handler = commands.HANDLERS[(args.command, getattr(args, "sandbox_command", None))]
+    return run(lambda: handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""What each `runbook` command does. Imported only once the arguments parsed, so --help stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import datetime, timezone
+
+import httpx
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.health import check_environment
+from runbook import search
+from runbook.config import RunbookConfig, load_config
+from runbook.durations import parse_duration
+from runbook.health import render_report
+from runbook.models import HandlerOutcome, HealthCheckRequest, ProcedureStatus, State
+from runbook.temporal import connect
+from runbook.verification import VerificationRequest, VerificationResult
+from starter.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Unreachable, UsageError, new_workflow_id, print_json
+from starter.render import render_status
+from workflows.verification import Verification
+
+FOLLOW_POLL_SECONDS = 1.0
+
+
+def ui_link(config: RunbookConfig, workflow_id: str) -> str:
+    return f"{config.temporal.ui_url.rstrip('/')}/namespaces/{config.temporal.namespace}/workflows/{workflow_id}"
+
+
+async def health_check(args: argparse.Namespace) -> int:
+    config = load_config()
+    config.environment(args.environment)
+    async with httpx.AsyncClient() as http:
+        report = await check_environment(http, config, HealthCheckRequest(environment=args.environment, full=args.full))
+    if args.json:
+        print_json({**report.model_dump(mode="json"), "healthy": report.healthy})
+    else:
+        print(render_report(report))
+    return EXIT_OK if report.healthy else EXIT_FAILED
+
+
+def verification_request(config: RunbookConfig, environment: str, full: bool, manual: bool, user: str) -> VerificationRequest:
+    config.environment(environment)
+    return VerificationRequest(
+        environment=environment,
+        full=full,
+        manual=manual,
+        requested_by=user,
+        services=config.services.names,
+        checklist=config.verification.checklist,
+        reminder_every=config.verification.reminder_every,
+        deadline=config.verification.deadline,
+        window_minutes=config.thresholds.metrics_window_minutes,
+        error_rate_percent=config.thresholds.error_rate_percent,
+        channel=config.channels.deployments,
+    )
+
+
+async def verify(args: argparse.Namespace) -> int:
+    config = load_config()
+    request = verification_request(config, args.environment, args.full, args.manual, args.user)
+    client = await connect(config)
+    workflow_id = new_workflow_id(f"verify-{args.environment}")
+    handle = await client.start_workflow(
+        Verification.run,
+        request,
+        id=workflow_id,
+        task_queue=config.temporal.task_queue,
+        search_attributes=search.start_attributes("verification", args.environment, request.services),
+    )
+    if not args.json:
+        print(workflow_id)
+    if args.manual:
+        if args.json:
+            print_json({"id": workflow_id, "ui": ui_link(config, workflow_id)})
+        else:
+            print(f"UI: {ui_link(config, workflow_id)}")
+            print(f"tick each item: runbook check {workflow_id} ITEM [--fail --note TEXT]; items: {', '.join(request.checklist)}")
+        return EXIT_OK
+    result: VerificationResult = await handle.result()
+    if args.json:
+        print_json({"id": workflow_id, **result.model_dump(mode="json")})
+    else:
+        print(render_status(await handle.query(Verification.status), datetime.now(timezone.utc)))
+    return EXIT_OK if result.passed else EXIT_FAILED
+
+
+async def procedure_handle(client: Client, workflow_id: str) -> WorkflowHandle:
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        await handle.describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise UsageError(f"no procedure with ID {workflow_id!r}; see `runbook list`") from None
+        raise
+    return handle
+
+
+async def check(args: argparse.Namespace) -> int:
+    config = load_config()
+    client = await connect(config)
+    handle = await procedure_handle(client, args.id)
+    payload = {"item": args.item, "user": args.user, "passed": not args.fail, "note": args.note}
+    outcome = await handle.execute_update("check_item", payload, result_type=HandlerOutcome)
+    return report_outcome(args, outcome, f"{args.item}: {'failed' if args.fail else 'passed'}")
+
+
+def report_outcome(args: argparse.Namespace, outcome: HandlerOutcome, accepted_text: str) -> int:
+    if args.json:
+        print_json(outcome.model_dump(mode="json"))
+    elif outcome.accepted:
+        print(f"accepted: {accepted_text}")
+    else:
+        print(f"runbook: refused: {outcome.reason}", file=sys.stderr)
+    return EXIT_OK if outcome.accepted else EXIT_USAGE
+
+
+STATE_EXIT = {State.COMPLETED: EXIT_OK, State.RESOLVED: EXIT_OK, State.RUNNING: EXIT_OK}
+
+
+async def query_status(handle: WorkflowHandle) -> ProcedureStatus:
+    return await handle.query("status", result_type=ProcedureStatus)
+
+
+async def status(args: argparse.Namespace) -> int:
+    config = load_config()
+    client = await connect(config)
+    handle = await procedure_handle(client, args.id)
+    current = await query_status(handle)
+    shown = ""
+    while True:
+        text = render_status(current, datetime.now(timezone.utc))
+        if args.json:
+            if not args.follow or current.state != State.RUNNING:
+                print_json(current.model_dump(mode="json"))
+        elif text != shown:
+            if sys.stdout.isatty() and args.follow:
+                print("\033[H\033[2J", end="")
+            print(text if sys.stdout.isatty() or not shown else f"--- {datetime.now(timezone.utc):%H:%M:%S}\n{text}", flush=True)
+            shown = text
+        if not args.follow or current.state != State.RUNNING:
+            break
+        await asyncio.sleep(FOLLOW_POLL_SECONDS)
+        current = await query_status(handle)
+    return STATE_EXIT.get(current.state, EXIT_FAILED)
+
+
+async def list_procedures(args: argparse.Namespace) -> int:
+    config = load_config()
+    client = await connect(config)
+    clauses = ["RunbookKind IS NOT NULL"]
+    if args.kind:
+        clauses.append(f"RunbookKind = '{args.kind}'")
+    if args.open:
+        clauses.append("ExecutionStatus = 'Running'")
+    rows = []
+    async for execution in client.list_workflows(" AND ".join(clauses)):
+        attributes = execution.typed_search_attributes
+        rows.append(
+            {
+                "id": execution.id,
+                "kind": attributes.get(search.KIND) or "",
+                "environment": attributes.get(search.ENVIRONMENT) or "",
+                "stage": attributes.get(search.STAGE) or "",
+                "status": execution.status.name if execution.status else "",
+                "started": execution.start_time.isoformat(timespec="seconds"),
+            }
+        )
+    if args.json:
+        print_json(rows)
+    else:
+        for row in rows:
+            print(f"{row['id']:<44} {row['kind']:<13} {row['environment']:<11} {row['stage']:<18} {row['status']:<10} {row['started']}")
+    return EXIT_OK
+
+
+async def sandbox_fault(args: argparse.Namespace) -> int:
+    config = load_config()
+    config.environment(args.environment)
+    config.check_services([args.service])
+    delay = parse_duration(args.delay).total_seconds() if args.mode == "slow" else None
+    url = f"http://127.0.0.1:{config.sandbox.fleet_port}/_sandbox/faults"
+    body = {"environment": args.environment, "service": args.service, "mode": args.mode}
+    if delay is not None:
+        body["delay_s"] = delay
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            response = await http.post(url, json=body)
+    except httpx.HTTPError as error:
+        raise Unreachable(f"cannot reach the sandbox at {url}: {error or type(error).__name__} (is the stack up? make up)") from None
+    if response.status_code == 400:
+        raise UsageError(response.json().get("error", response.text))
+    response.raise_for_status()
+    if args.json:
+        print_json(response.json())
+    else:
+        print(f"{args.environment}/{args.service}: {args.mode}" + (f" ({args.delay})" if delay is not None else ""))
+    return EXIT_OK
+
+
+HANDLERS = {
+    ("health-check", None): health_check,
+    ("verify", None): verify,
+    ("check", None): check,
+    ("status", None): status,
+    ("list", None): list_procedures,
+    ("sandbox", "fault"): sandbox_fault,
+}

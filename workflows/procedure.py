@@ -1,0 +1,89 @@
+"""What every procedure keeps: its steps with times and outcomes, its timeline, the refusals.
+
+One ProcedureStatus per workflow, answered whole by the `status` query. Steps upsert the
+RunbookStage search attribute so the UI can list procedures by where they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from temporalio import workflow
+
+from runbook import search
+from runbook.models import ProcedureStatus, Refusal, State, StepRecord, StepState, TimelineEntry
+
+# A refused payload is kept for the record, but never whole: a 1 MB payload must not bloat state.
+_PAYLOAD_EXCERPT = 200
+
+
+class Procedure:
+    def __init__(self, kind: str, environment: str, requested_by: str, steps: list[str]) -> None:
+        self.status = ProcedureStatus(
+            id=workflow.info().workflow_id,
+            kind=kind,
+            environment=environment,
+            requested_by=requested_by,
+            steps=[StepRecord(name=name) for name in steps],
+        )
+
+    def record(self, actor: str, event: str, detail: str = "") -> None:
+        self.status.timeline.append(TimelineEntry(at=workflow.now(), actor=actor, event=event, detail=detail))
+
+    def refuse(self, handler: str, payload: Any, reason: str) -> None:
+        self.status.refusals.append(Refusal(at=workflow.now(), handler=handler, payload=repr(payload)[:_PAYLOAD_EXCERPT], reason=reason))
+        self.record("runbook", f"{handler} refused", reason)
+
+    def parse(self, handler: str, model: type[BaseModel], payload: Any) -> Any | None:
+        """The payload as `model`, or None with the refusal recorded: a handler never raises."""
+        if not isinstance(payload, dict):
+            self.refuse(handler, payload, f"expected a JSON object like {_example(model)}, got {type(payload).__name__}")
+            return None
+        try:
+            return model.model_validate(payload)
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in error.errors()[:3])
+            self.refuse(handler, payload, problems)
+            return None
+
+    def _step(self, name: str) -> StepRecord:
+        return next(step for step in self.status.steps if step.name == name)
+
+    @asynccontextmanager
+    async def step(self, name: str) -> AsyncIterator[StepRecord]:
+        record = self._step(name)
+        record.state, record.started_at = StepState.RUNNING, workflow.now()
+        self.status.step = name
+        workflow.upsert_search_attributes([search.STAGE.value_set(name)])
+        try:
+            yield record
+        except BaseException as error:
+            record.state, record.ended_at = StepState.FAILED, workflow.now()
+            record.detail = record.detail or str(error)
+            raise
+        else:
+            record.ended_at = workflow.now()
+            if record.state == StepState.RUNNING:
+                record.state = StepState.PASSED
+
+    def fail_step(self, record: StepRecord, reasons: list[str]) -> None:
+        record.state, record.detail = StepState.FAILED, "; ".join(reasons)
+
+    def skip(self, name: str, why: str) -> None:
+        record = self._step(name)
+        record.state, record.detail = StepState.SKIPPED, why
+
+    def finish(self, state: State, result: BaseModel) -> None:
+        self.status.state = state
+        self.status.step = ""
+        self.status.result = result.model_dump(mode="json")
+        workflow.upsert_search_attributes([search.STAGE.value_set(state.value.lower())])
+        self.record("runbook", f"finished {state.value}")
+
+
+def _example(model: type[BaseModel]) -> str:
+    fields = [name for name, info in model.model_fields.items() if info.is_required()]
+    return "{" + ", ".join(f'"{name}": ...' for name in fields) + "}"

@@ -1,0 +1,194 @@
+"""Post-Deployment Verification (RUNBOOK.md), step by step.
+
+Automated checks, performance, integrations, error rate and log timeouts run as activities; the
+manual checklist waits for `check` signals (UI) or updates (CLI), with reminders and a deadline.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.cloudwatch import CloudWatchActivities
+    from activities.health import HealthActivities
+    from activities.slack import SlackActivities
+    from runbook.models import (
+        HandlerOutcome,
+        HealthCheckRequest,
+        HealthReport,
+        LogMatches,
+        LogSearchRequest,
+        MetricsReport,
+        MetricsRequest,
+        ProcedureStatus,
+        SlackMessage,
+        State,
+        StepRecord,
+    )
+    from runbook.verification import (
+        CheckPayload,
+        ChecklistItem,
+        ItemState,
+        VerificationRequest,
+        VerificationResult,
+        automated_check_reasons,
+        checklist_reasons,
+        error_rate_reasons,
+        integration_reasons,
+        performance_reasons,
+        timeout_reasons,
+    )
+    from workflows.procedure import Procedure
+
+READ_ONLY = {"start_to_close_timeout": timedelta(seconds=60), "retry_policy": RetryPolicy(maximum_attempts=3)}
+NOTIFY = {"start_to_close_timeout": timedelta(seconds=30), "retry_policy": RetryPolicy(maximum_attempts=5)}
+
+STEPS = ["automated_checks", "performance", "integrations", "error_rate", "log_timeouts", "manual_checklist"]
+
+
+@workflow.defn(name="Verification")
+class Verification:
+    @workflow.init
+    def __init__(self, request: VerificationRequest) -> None:
+        self._request = request
+        self._procedure = Procedure("verification", request.environment, request.requested_by, STEPS)
+        self._checklist = {name: ChecklistItem(name=name) for name in request.checklist} if request.manual else {}
+        self._reasons: list[str] = []
+
+    @workflow.run
+    async def run(self, request: VerificationRequest) -> VerificationResult:
+        self._procedure.record(request.requested_by, "verification started", f"{request.environment}{' --full' if request.full else ''}")
+        health = await self.automated_checks()
+        await self.performance(health)
+        await self.integrations(health)
+        metrics = await self.error_rate()
+        timeouts = await self.log_timeouts()
+        await self.manual_checklist()
+        result = VerificationResult(
+            passed=not self._reasons,
+            reasons=self._reasons,
+            health=health,
+            metrics=metrics,
+            log_timeouts=timeouts,
+            checklist=list(self._checklist.values()),
+        )
+        self._procedure.finish(State.COMPLETED if result.passed else State.FAILED, result)
+        return result
+
+    async def automated_checks(self) -> HealthReport:
+        async with self._procedure.step("automated_checks") as step:
+            report = await workflow.execute_activity_method(
+                HealthActivities.check_health, HealthCheckRequest(environment=self._request.environment, full=self._request.full), **READ_ONLY
+            )
+            self._judge(step, automated_check_reasons(report))
+            return report
+
+    async def performance(self, health: HealthReport) -> None:
+        if not self._request.full:
+            self._procedure.skip("performance", "latency budgets are checked with --full")
+            return
+        async with self._procedure.step("performance") as step:
+            self._judge(step, performance_reasons(health))
+
+    async def integrations(self, health: HealthReport) -> None:
+        async with self._procedure.step("integrations") as step:
+            self._judge(step, integration_reasons(health))
+
+    async def error_rate(self) -> MetricsReport:
+        async with self._procedure.step("error_rate") as step:
+            metrics = await workflow.execute_activity_method(
+                CloudWatchActivities.collect_metrics,
+                MetricsRequest(environment=self._request.environment, services=self._request.services, window_minutes=self._request.window_minutes),
+                **READ_ONLY,
+            )
+            self._judge(step, error_rate_reasons(metrics, self._request.error_rate_percent))
+            return metrics
+
+    async def log_timeouts(self) -> LogMatches:
+        async with self._procedure.step("log_timeouts") as step:
+            matches = await workflow.execute_activity_method(
+                CloudWatchActivities.search_logs,
+                LogSearchRequest(
+                    environment=self._request.environment,
+                    services=self._request.services,
+                    word="timeout",
+                    window_minutes=self._request.window_minutes,
+                ),
+                **READ_ONLY,
+            )
+            self._judge(step, timeout_reasons(matches))
+            return matches
+
+    async def manual_checklist(self) -> None:
+        if not self._request.manual:
+            self._procedure.skip("manual_checklist", "not requested (--manual)")
+            return
+        async with self._procedure.step("manual_checklist") as step:
+            deadline = workflow.now() + self._request.deadline
+            while self._pending() and workflow.now() < deadline:
+                wait = min(self._request.reminder_every, deadline - workflow.now())
+                try:
+                    await workflow.wait_condition(lambda: not self._pending(), timeout=wait)
+                except TimeoutError:
+                    if workflow.now() < deadline:
+                        await self._remind()
+            for item in self._pending():
+                item.state, item.note, item.at = ItemState.FAILED, "not checked before the deadline", workflow.now()
+                self._procedure.record("runbook", "checklist item expired", item.name)
+            self._judge(step, checklist_reasons(list(self._checklist.values())))
+
+    async def _remind(self) -> None:
+        pending = ", ".join(item.name for item in self._pending())
+        text = f"Verification {workflow.info().workflow_id} of {self._request.environment} waits for: {pending}"
+        try:
+            await workflow.execute_activity_method(SlackActivities.post_message, SlackMessage(channel=self._request.channel, text=text), **NOTIFY)
+            self._procedure.record("runbook", "reminder sent", pending)
+        except ActivityError as error:
+            self._procedure.record("runbook", "reminder not delivered", str(error.cause or error))
+
+    def _pending(self) -> list[ChecklistItem]:
+        return [item for item in self._checklist.values() if item.state == ItemState.PENDING]
+
+    def _judge(self, step: StepRecord, reasons: list[str]) -> None:
+        if reasons:
+            self._procedure.fail_step(step, reasons)
+            self._reasons += reasons
+
+    def _apply_check(self, handler: str, payload: Any) -> HandlerOutcome:
+        check = self._procedure.parse(handler, CheckPayload, payload)
+        if check is None:
+            return HandlerOutcome(accepted=False, reason=self._procedure.status.refusals[-1].reason)
+        reason = self._check_refusal(check)
+        if reason:
+            self._procedure.refuse(handler, payload, reason)
+            return HandlerOutcome(accepted=False, reason=reason)
+        item = self._checklist[check.item]
+        item.state = ItemState.PASSED if check.passed else ItemState.FAILED
+        item.by, item.at, item.note = check.user, workflow.now(), check.note
+        self._procedure.record(check.user, f"checked {check.item}: {item.state.value}", check.note)
+        return HandlerOutcome(accepted=True)
+
+    def _check_refusal(self, check: CheckPayload) -> str:
+        if not self._checklist:
+            return "this verification has no manual checklist (start it with --manual)"
+        if check.item not in self._checklist:
+            return f"unknown checklist item {check.item!r}; known: {', '.join(self._checklist)}"
+        return ""
+
+    @workflow.signal(name="check")
+    def check(self, payload: Any = None) -> None:
+        self._apply_check("check", payload)
+
+    @workflow.update(name="check_item")
+    def check_item(self, payload: Any = None) -> HandlerOutcome:
+        return self._apply_check("check", payload)
+
+    @workflow.query(name="status")
+    def status(self) -> ProcedureStatus:
+        checklist = [item.model_dump(mode="json") for item in self._checklist.values()]
+        return self._procedure.status.model_copy(update={"details": {"checklist": checklist}})
