@@ -1,0 +1,36 @@
+# The two commands of the README: `make demo` and `make test`. Everything installs into .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo up down status test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+up: install
+	$(BIN)/python -m starter.stack up
+
+down:
+	$(BIN)/python -m starter.stack down
+
+status: install
+	$(BIN)/python -m starter.stack status
+
+demo: up
+	$(BIN)/python -m starter.demo
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python -m pytest -q tests/bench -s
+
+clean: down
+	rm -rf .runbook

@@ -1,0 +1,173 @@
+"""moto, run in this process, and the Skillancer resources seeded into it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import httpx
+from botocore.config import Config
+from moto.server import ThreadedMotoServer
+
+from runbook.config import RunbookConfig
+
+HOST = "127.0.0.1"
+SEEDED_VERSIONS = ("v1.0.0", "v1.1.0")
+RUNNING_VERSION = SEEDED_VERSIONS[-1]
+DESIRED_COUNT = 2
+DEPLOYMENT_STREAM = "ecs-deployments"
+APP_STREAM = "app"
+
+log = logging.getLogger("sandbox")
+
+
+@dataclass(frozen=True)
+class ServiceRef:
+    """One ECS service of one environment, with the names it has in each AWS API."""
+
+    environment: str
+    cluster: str
+    service: str
+    log_group: str
+
+    @property
+    def family(self) -> str:
+        return f"{self.cluster}-{self.service}"
+
+
+def service_refs(config: RunbookConfig) -> list[ServiceRef]:
+    return [
+        ServiceRef(env_name, env.cluster, service, f"{env.log_group_prefix}{service}")
+        for env_name, env in config.environments.items()
+        for service in config.services.names
+    ]
+
+
+def image(service: str, version: str) -> str:
+    return f"skillancer/{service}:{version}"
+
+
+def image_tag(image_name: str) -> str:
+    _, _, last_part = image_name.rpartition("/")
+    _, colon, tag = last_part.partition(":")
+    return tag if colon else "latest"
+
+
+def use_sandbox_credentials(region: str) -> None:
+    """boto3 refuses to sign without credentials, and moto accepts any."""
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", region)
+
+
+def quiet_werkzeug() -> None:
+    # moto's server logs every request through werkzeug's logger; one line per event is the rule.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+class MotoServer:
+    def __init__(self, port: int) -> None:
+        self._requested_port = port
+        self._server: ThreadedMotoServer | None = None
+        self.url = ""
+
+    def start(self) -> str:
+        # ThreadedMotoServer.start() waits forever when its thread cannot bind, so fail first here.
+        if self._requested_port:
+            ensure_port_free(self._requested_port)
+        self._server = ThreadedMotoServer(ip_address=HOST, port=self._requested_port, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.url = f"http://{host}:{port}"
+        return self.url
+
+    def reset(self) -> None:
+        # moto's backends are process-global: a sandbox started earlier in this process left state.
+        httpx.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+def ensure_port_free(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError as error:
+            raise OSError(f"cannot listen on {HOST}:{port}: {error.strerror}") from None
+
+
+def client(service: str, endpoint_url: str, region: str) -> Any:
+    config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+    return boto3.client(service, endpoint_url=endpoint_url, region_name=region, config=config)
+
+
+def seed(endpoint_url: str, config: RunbookConfig) -> str:
+    """Create clusters, task definitions, services, log groups and the records bucket.
+
+    Resources that already exist are left alone, so seeding twice changes nothing. Returns the
+    account id moto assigned, which locates its in-process backends.
+    """
+    region = config.aws.region
+    ecs = client("ecs", endpoint_url, region)
+    logs = client("logs", endpoint_url, region)
+    account_id = ""
+    for cluster in {env.cluster for env in config.environments.values()}:
+        arn = ecs.create_cluster(clusterName=cluster)["cluster"]["clusterArn"]
+        account_id = arn.split(":")[4]
+    for ref in service_refs(config):
+        _seed_service(ecs, ref)
+        _seed_log_group(logs, ref.log_group)
+    _seed_bucket(client("s3", endpoint_url, region), config.aws.records_bucket, region)
+    return account_id
+
+
+def _seed_service(ecs: Any, ref: ServiceRef) -> None:
+    found = ecs.describe_services(cluster=ref.cluster, services=[ref.service])["services"]
+    if found:
+        return
+    arn = ""
+    for version in SEEDED_VERSIONS:
+        container = {"name": ref.service, "image": image(ref.service, version), "memory": 512}
+        registered = ecs.register_task_definition(family=ref.family, containerDefinitions=[container])
+        arn = registered["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(
+        cluster=ref.cluster, serviceName=ref.service, taskDefinition=arn, desiredCount=DESIRED_COUNT
+    )
+
+
+def _seed_log_group(logs: Any, log_group: str) -> None:
+    groups = logs.describe_log_groups(logGroupNamePrefix=log_group)["logGroups"]
+    if any(group["logGroupName"] == log_group for group in groups):
+        return
+    logs.create_log_group(logGroupName=log_group)
+    for stream in (DEPLOYMENT_STREAM, APP_STREAM):
+        logs.create_log_stream(logGroupName=log_group, logStreamName=stream)
+
+
+def _seed_bucket(s3: Any, bucket: str, region: str) -> None:
+    if any(existing["Name"] == bucket for existing in s3.list_buckets()["Buckets"]):
+        return
+    # us-east-1 is the one region that rejects an explicit location constraint.
+    location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    s3.create_bucket(Bucket=bucket, **location)
+
+
+class LogWriter:
+    """Appends lines to the sandbox's CloudWatch Logs streams."""
+
+    def __init__(self, logs_client: Any) -> None:
+        self._logs = logs_client
+
+    def write(self, log_group: str, stream: str, messages: list[str]) -> None:
+        now_ms = int(time.time() * 1000)
+        events = [{"timestamp": now_ms, "message": message} for message in messages]
+        self._logs.put_log_events(logGroupName=log_group, logStreamName=stream, logEvents=events)

@@ -1,0 +1,67 @@
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from runbook.config import DEFAULT_CONFIG_PATH, ConfigError, UnknownName, load_config, parse_config
+from runbook.durations import format_duration, parse_duration
+
+
+def test_the_shipped_file_describes_the_sandbox():
+    config = load_config(DEFAULT_CONFIG_PATH)
+    assert set(config.environments) == {"staging", "production"}
+    assert config.environment("production").cluster == "skillancer-prod"
+    assert config.services.names == ["api-gateway", "auth-svc", "market-svc", "payment-svc", "notification-svc"]
+    assert config.thresholds.api_latency_ms == 500 and config.thresholds.homepage_latency_ms == 3000
+    assert config.verification.reminder_every == timedelta(minutes=15)
+
+
+def test_runbook_config_points_to_another_file(tmp_path: Path, monkeypatch):
+    other = tmp_path / "other.toml"
+    other.write_text(DEFAULT_CONFIG_PATH.read_text().replace('deadline = "2h"', 'deadline = "3d"'))
+    monkeypatch.setenv("RUNBOOK_CONFIG", str(other))
+    assert load_config().verification.deadline == timedelta(days=3)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (('api_latency_ms = 500', 'api_latency_ms = -1'), "thresholds.api_latency_ms: Input should be greater than 0 (got -1)"),
+        (('reminder_every = "15m"', 'reminder_every = "15 minutes"'), "verification.reminder_every"),
+        (('[approvers]', '[approverz]'), "approverz: Extra inputs are not permitted"),
+        (('cluster = "skillancer-prod"', 'cluster = 7'), "environments.production.cluster: Input should be a valid string (got 7)"),
+    ],
+)
+def test_a_wrong_value_names_the_file_the_key_and_the_rule(change, expected):
+    text = DEFAULT_CONFIG_PATH.read_text().replace(*change)
+    with pytest.raises(ConfigError) as error:
+        parse_config(text, "custom.toml")
+    assert str(error.value).startswith("custom.toml: ")
+    assert expected in str(error.value)
+
+
+def test_broken_toml_and_a_missing_file_are_config_errors(tmp_path: Path):
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        parse_config("[temporal\n", "broken.toml")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_unknown_names_list_the_known_ones():
+    config = load_config(DEFAULT_CONFIG_PATH)
+    with pytest.raises(UnknownName, match="unknown environment 'prod'; known: staging, production"):
+        config.environment("prod")
+    with pytest.raises(UnknownName, match="unknown service 'billing'; known: api-gateway, auth-svc"):
+        config.check_services(["api-gateway", "billing"])
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("5m", 300), ("1h", 3600), ("2d", 172800)])
+def test_durations_as_people_write_them(text, seconds):
+    assert parse_duration(text).total_seconds() == seconds
+    assert format_duration(parse_duration(text)) == text
+
+
+@pytest.mark.parametrize("text", ["", "5", "1.5h", "5 m", "-1m", "1w"])
+def test_bad_durations_say_what_is_allowed(text):
+    with pytest.raises(ValueError, match="s, m, h, d"):
+        parse_duration(text)
