@@ -1,0 +1,176 @@
+"""Verification on a real dev server; the outside world replaced by activities of the same names."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import pytest
+from temporalio import activity
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from runbook.config import DEFAULT_CONFIG_PATH, load_config
+from runbook.models import (
+    CheckResult,
+    HandlerOutcome,
+    HealthCheckRequest,
+    HealthReport,
+    LogMatches,
+    LogSearchRequest,
+    MetricsReport,
+    MetricsRequest,
+    ProcedureStatus,
+    ServiceMetrics,
+    SlackMessage,
+    SlackPosted,
+)
+from runbook.verification import VerificationResult
+from starter.commands import verification_request
+from workflows.verification import Verification
+
+CONFIG = load_config(DEFAULT_CONFIG_PATH)
+
+
+class World:
+    """What the activities report, and the Slack messages they were asked to send."""
+
+    def __init__(self) -> None:
+        self.checks = [CheckResult(name="liveness", url="u", http_status=200, latency_ms=12, verdict="pass")]
+        self.integrations = {"database": "up", "redis": "up"}
+        self.metrics = [ServiceMetrics(service="api-gateway", requests=1000, errors_5xx=0)]
+        self.timeouts = {"api-gateway": 0}
+        self.slack: list[SlackMessage] = []
+
+    def activities(self) -> list:
+        @activity.defn(name="check_health")
+        async def check_health(request: HealthCheckRequest) -> HealthReport:
+            return HealthReport(environment=request.environment, full=request.full, checks=self.checks, integrations=self.integrations)
+
+        @activity.defn(name="collect_metrics")
+        async def collect_metrics(request: MetricsRequest) -> MetricsReport:
+            return MetricsReport(environment=request.environment, window_minutes=request.window_minutes, services=self.metrics)
+
+        @activity.defn(name="search_logs")
+        async def search_logs(request: LogSearchRequest) -> LogMatches:
+            return LogMatches(counts=self.timeouts)
+
+        @activity.defn(name="post_message")
+        async def post_message(message: SlackMessage) -> SlackPosted:
+            self.slack.append(message)
+            return SlackPosted(channel=message.channel, ts=str(len(self.slack)))
+
+        return [check_health, collect_metrics, search_logs, post_message]
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+@asynccontextmanager
+async def verification(env: WorkflowEnvironment, world: World, *, manual: bool = False) -> AsyncIterator[WorkflowHandle]:
+    queue = f"test-{uuid.uuid4()}"
+    request = verification_request(CONFIG, "staging", True, manual, "alice")
+    async with Worker(env.client, task_queue=queue, workflows=[Verification], activities=world.activities()):
+        yield await env.client.start_workflow(Verification.run, request, id=f"verify-{uuid.uuid4()}", task_queue=queue)
+
+
+async def status(handle: WorkflowHandle) -> ProcedureStatus:
+    return await handle.query(Verification.status)
+
+
+async def test_a_healthy_environment_passes_every_automated_step(temporal_env, world):
+    async with verification(temporal_env, world) as handle:
+        result: VerificationResult = await handle.result()
+        current = await status(handle)
+    assert result.passed and result.reasons == []
+    states = {step.name: step.state.value for step in current.steps}
+    assert states == {
+        "automated_checks": "passed",
+        "performance": "passed",
+        "integrations": "passed",
+        "error_rate": "passed",
+        "log_timeouts": "passed",
+        "manual_checklist": "skipped",
+    }
+    assert current.state.value == "COMPLETED"
+    assert all(step.started_at and step.ended_at for step in current.steps if step.state.value == "passed")
+
+
+async def test_each_finding_fails_its_own_step_with_the_reason(temporal_env, world):
+    world.checks.append(CheckResult(name="readiness", url="u", http_status=503, verdict="fail", reason="HTTP 503 (not_ready)"))
+    world.checks.append(CheckResult(name="homepage", url="u", http_status=200, latency_ms=3400, verdict="fail", reason="slow: 3400 ms > 3000 ms budget", too_slow=True))
+    world.integrations["database"] = "down"
+    world.metrics.append(ServiceMetrics(service="market-svc", requests=1000, errors_5xx=250))
+    world.timeouts["market-svc"] = 4
+    async with verification(temporal_env, world) as handle:
+        result: VerificationResult = await handle.result()
+        current = await status(handle)
+    assert not result.passed
+    assert result.reasons == [
+        "readiness: HTTP 503 (not_ready)",
+        "homepage: slow: 3400 ms > 3000 ms budget",
+        "database is down",
+        "market-svc: 5xx 25.0% of 1000 requests > 1%",
+        "market-svc: 4 timeout errors in logs",
+    ]
+    assert current.state.value == "FAILED"
+    assert {step.name for step in current.steps if step.state.value == "failed"} == {
+        "automated_checks", "performance", "integrations", "error_rate", "log_timeouts"
+    }  # fmt: skip
+
+
+async def test_the_manual_checklist_is_ticked_by_update_and_signal(temporal_env, world):
+    async with verification(temporal_env, world, manual=True) as handle:
+        items = CONFIG.verification.checklist
+        for item in items[:-1]:
+            outcome = await handle.execute_update("check_item", {"item": item, "user": "bob"}, result_type=HandlerOutcome)
+            assert outcome.accepted
+        # The UI's path: a signal with one JSON object.
+        await handle.signal("check", {"item": items[-1], "user": "carol", "passed": False, "note": "push not received"})
+        result: VerificationResult = await handle.result()
+    assert not result.passed
+    assert result.reasons == [f"checklist {items[-1]}: push not received (carol)"]
+    assert [item.by for item in result.checklist] == ["bob"] * 4 + ["carol"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (None, "expected a JSON object"),
+        ("user-can-log-in", "expected a JSON object"),
+        ({"item": "user-can-log-in"}, "user: Field required"),
+        ({"item": "teleport", "user": "bob"}, "unknown checklist item 'teleport'; known: user-can-log-in"),
+        ({"item": "user-can-log-in", "user": "bob", "passed": "maybe"}, "passed: Input should be a valid boolean"),
+    ],
+)
+async def test_bad_check_payloads_are_refused_recorded_and_harmless(temporal_env, world, payload, reason):
+    async with verification(temporal_env, world, manual=True) as handle:
+        outcome = await handle.execute_update("check_item", payload, result_type=HandlerOutcome)
+        await handle.signal("check", payload)
+        current = await status(handle)
+        assert not outcome.accepted and reason in outcome.reason
+        assert [refusal.handler for refusal in current.refusals] == ["check", "check"]
+        assert all(reason in refusal.reason for refusal in current.refusals)
+        assert current.state.value == "RUNNING"
+        await handle.cancel()
+
+
+async def test_reminders_then_the_deadline_fail_unchecked_items(skipping_env, world):
+    async with verification(skipping_env, world, manual=True) as handle:
+        await handle.execute_update("check_item", {"item": "user-can-log-in", "user": "bob"}, result_type=HandlerOutcome)
+        await skipping_env.fast_forward(handle, timedelta(minutes=16))
+        assert len(world.slack) == 1
+        assert world.slack[0].channel == "#deployments"
+        assert "user-can-view-marketplace" in world.slack[0].text and "user-can-log-in" not in world.slack[0].text
+        await skipping_env.fast_forward(handle, timedelta(hours=2))
+        result: VerificationResult = await handle.result()
+    # Reminders every 15 minutes until the 2-hour deadline: at 15, 30, ... 105 minutes.
+    assert len(world.slack) == 7
+    assert not result.passed
+    assert len(result.reasons) == 4
+    assert all("not checked before the deadline" in reason for reason in result.reasons)
