@@ -20,21 +20,42 @@ from temporalio.worker import Worker
 
 from activities.aws import build_aws_clients
 from activities.cloudwatch import CloudWatchActivities
+from activities.ecs import EcsActivities
 from activities.health import HealthActivities
+from activities.lock import LockActivities
+from activities.records import RecordsActivities, RecordStore
 from activities.slack import SlackActivities
 from runbook.config import RunbookConfig, load_config
 from runbook.temporal import connect
+from workflows.lock import EnvironmentLock
+from workflows.rollback import Rollback
 from workflows.verification import Verification
 
-WORKFLOWS = [Verification]
+WORKFLOWS = [Verification, Rollback, EnvironmentLock]
 
 
-def build_activities(config: RunbookConfig, http: httpx.AsyncClient) -> list:
+def build_activities(config: RunbookConfig, client: Client, task_queue: str, http: httpx.AsyncClient) -> list:
     aws = build_aws_clients(config)
+    records = RecordStore(aws.s3, config.aws.records_bucket)
     health = HealthActivities(http, config)
     cloudwatch = CloudWatchActivities(aws, config)
+    ecs = EcsActivities(aws, config, records)
+    lock = LockActivities(client, task_queue)
     slack = SlackActivities(http, config.slack.api_url, os.environ.get("SLACK_BOT_TOKEN", "sandbox-token"))
-    return [health.check_health, cloudwatch.collect_metrics, cloudwatch.search_logs, slack.post_message]
+    return [
+        health.check_health,
+        health.check_service_health,
+        cloudwatch.collect_metrics,
+        cloudwatch.search_logs,
+        ecs.plan_rollback,
+        ecs.update_service,
+        ecs.wait_for_rollout,
+        ecs.set_desired_count,
+        lock.acquire_lock,
+        lock.release_lock,
+        RecordsActivities(records).write_record,
+        slack.post_message,
+    ]
 
 
 @asynccontextmanager
@@ -42,11 +63,12 @@ async def running_worker(client: Client, config: RunbookConfig, task_queue: str 
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
     async with httpx.AsyncClient(limits=limits, timeout=config.thresholds.request_timeout_s) as http:
         with ThreadPoolExecutor(max_workers=32) as executor:
+            queue = task_queue or config.temporal.task_queue
             worker = Worker(
                 client,
-                task_queue=task_queue or config.temporal.task_queue,
+                task_queue=queue,
                 workflows=WORKFLOWS,
-                activities=build_activities(config, http),
+                activities=build_activities(config, client, queue, http),
                 activity_executor=executor,
             )
             async with worker:

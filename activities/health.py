@@ -10,8 +10,8 @@ import httpx
 from temporalio import activity
 
 from runbook.config import RunbookConfig
-from runbook.health import CheckSpec, Probe, build_report, plan_checks
-from runbook.models import HealthCheckRequest, HealthReport
+from runbook.health import CheckSpec, Probe, build_report, plan_checks, plan_service_checks
+from runbook.models import HealthCheckRequest, HealthReport, ServiceHealthRequest
 
 
 async def probe(http: httpx.AsyncClient, spec: CheckSpec, timeout_s: float) -> Probe:
@@ -32,11 +32,14 @@ async def probe(http: httpx.AsyncClient, spec: CheckSpec, timeout_s: float) -> P
     return Probe(spec=spec, http_status=response.status_code, latency_ms=latency_ms, body=body)
 
 
-async def check_environment(http: httpx.AsyncClient, config: RunbookConfig, request: HealthCheckRequest) -> HealthReport:
-    specs = plan_checks(config, request.environment, request.full)
+async def _probe_all(http: httpx.AsyncClient, config: RunbookConfig, environment: str, full: bool, specs: list[CheckSpec]) -> HealthReport:
     started = time.perf_counter()
     probes = await asyncio.gather(*(probe(http, spec, config.thresholds.request_timeout_s) for spec in specs))
-    return build_report(request.environment, request.full, list(probes), (time.perf_counter() - started) * 1000)
+    return build_report(environment, full, list(probes), (time.perf_counter() - started) * 1000)
+
+
+async def check_environment(http: httpx.AsyncClient, config: RunbookConfig, request: HealthCheckRequest) -> HealthReport:
+    return await _probe_all(http, config, request.environment, request.full, plan_checks(config, request.environment, request.full))
 
 
 class HealthActivities:
@@ -47,3 +50,8 @@ class HealthActivities:
     @activity.defn
     async def check_health(self, request: HealthCheckRequest) -> HealthReport:
         return await check_environment(self._http, self._config, request)
+
+    @activity.defn
+    async def check_service_health(self, request: ServiceHealthRequest) -> HealthReport:
+        specs = plan_service_checks(self._config, request.environment, request.service)
+        return await _probe_all(self._http, self._config, request.environment, False, specs)

@@ -16,6 +16,7 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from runbook.durations import parse_duration
+from runbook.validate import InvalidInput
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "runbook.toml"
@@ -127,7 +128,7 @@ class ConfigError(Exception):
     """runbook.toml (or RUNBOOK_CONFIG) cannot be used; the message names file, key and rule."""
 
 
-class UnknownName(ValueError):
+class UnknownName(InvalidInput):
     def __init__(self, kind: str, value: str, allowed: list[str]) -> None:
         super().__init__(f"unknown {kind} {value!r}; known: {', '.join(allowed)}")
         self.kind, self.value, self.allowed = kind, value, allowed

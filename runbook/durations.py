@@ -3,6 +3,8 @@
 import re
 from datetime import timedelta
 
+from runbook.validate import InvalidInput
+
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _PATTERN = re.compile(r"^(\d+)([smhd])$")
 
@@ -10,7 +12,7 @@ _PATTERN = re.compile(r"^(\d+)([smhd])$")
 def parse_duration(text: str) -> timedelta:
     match = _PATTERN.match(text.strip()) if isinstance(text, str) else None
     if not match:
-        raise ValueError(f"bad duration {text!r}: write a whole number and one of s, m, h, d (e.g. 30s, 5m, 1h, 2d)")
+        raise InvalidInput(f"bad duration {text!r}: write a whole number and one of s, m, h, d (e.g. 30s, 5m, 1h, 2d)")
     amount, unit = match.groups()
     return timedelta(**{_UNITS[unit]: int(amount)})
 

@@ -54,6 +54,15 @@ def plan_checks(config: RunbookConfig, environment: str, full: bool) -> list[Che
     return specs
 
 
+def plan_service_checks(config: RunbookConfig, environment: str, service: str) -> list[CheckSpec]:
+    """One service's own liveness, readiness and API status: what a rollback verifies."""
+    base = config.environment(environment).base_url.rstrip("/")
+    return [
+        CheckSpec(name=f"{service} {name}", url=f"{base}/svc/{service}/{path}")
+        for name, path in (("liveness", "health/live"), ("readiness", "health/ready"), ("api", "status"))
+    ]
+
+
 def judge(probe: Probe) -> CheckResult:
     spec = probe.spec
     result = CheckResult(

@@ -162,3 +162,124 @@ class SlackMessage(BaseModel):
 class SlackPosted(BaseModel):
     channel: str
     ts: str
+
+
+# ECS and rollbacks -----------------------------------------------------------------------------
+
+
+class Revision(BaseModel):
+    arn: str
+    family: str
+    revision: int
+    version: str
+
+
+class ServiceTarget(BaseModel):
+    service: str
+    current: Revision
+    target: Revision
+    desired_count: int = 0
+
+
+class PlanRequest(BaseModel):
+    environment: str
+    services: list[str]
+    version: str | None = None
+
+
+class RollbackPlan(BaseModel):
+    environment: str
+    targets: list[ServiceTarget] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)
+
+
+class UpdateServiceRequest(BaseModel):
+    environment: str
+    service: str
+    task_definition_arn: str
+
+
+class UpdateServiceResult(BaseModel):
+    deployment_id: str
+    already_applied: bool
+
+
+class RolloutRequest(BaseModel):
+    environment: str
+    service: str
+    task_definition_arn: str
+    timeout_seconds: float = 600
+
+
+class RolloutResult(BaseModel):
+    service: str
+    state: Literal["COMPLETED", "FAILED"]
+    reason: str = ""
+    seconds: float = 0.0
+
+
+class ServiceHealthRequest(BaseModel):
+    environment: str
+    service: str
+
+
+class DesiredCountRequest(BaseModel):
+    environment: str
+    service: str
+    desired_count: int
+
+
+# One change per environment --------------------------------------------------------------------
+
+
+class LockRequest(BaseModel):
+    environment: str
+    holder_id: str
+    kind: str
+    # A rollback may take the environment from a deployment in flight (DESIGN.md: pre-emption).
+    take_over_from: str = ""
+
+
+class LockHolder(BaseModel):
+    id: str
+    kind: str
+    since: datetime
+
+
+class LockGrant(BaseModel):
+    granted: bool
+    holder: LockHolder | None = None
+
+
+class LockRelease(BaseModel):
+    environment: str
+    holder_id: str
+
+
+class RollbackRequest(BaseModel):
+    environment: str
+    services: list[str]
+    version: str | None = None
+    reason: str
+    requested_by: str
+    channel: str
+    # Set when a deployment or incident that already holds the environment runs this as a child.
+    lock_holder: str = ""
+    rollout_timeout_seconds: float = 600
+
+
+class ServiceRollback(BaseModel):
+    service: str
+    from_version: str
+    to_version: str
+    from_revision: int
+    to_revision: int
+    outcome: Literal["rolled_back", "unchanged", "failed"]
+    detail: str = ""
+
+
+class RollbackResult(BaseModel):
+    state: State
+    reason: str
+    services: list[ServiceRollback] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)

@@ -65,6 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--fail", action="store_true", help="the item failed")
     check.add_argument("--note", default="", help="what you saw")
 
+    rollback = command("rollback", "roll back services to the previous (or a named) version", user=True)
+    rollback.add_argument("-y", "--yes", action="store_true", help="start at once, without confirmation")
+    rollback.add_argument("environment")
+    rollback.add_argument("service", help="a service, or all")
+    rollback.add_argument("version", nargs="?", help="roll back to this version (default: the previous revision)")
+    rollback.add_argument("--reason", help="why (default: manual rollback by USER)")
+
+    assess = command("assess", "apply the rollback decision matrix to live figures; takes no action")
+    assess.add_argument("environment")
+    assess.add_argument("--services", help="comma-separated services (default: all)")
+
     status = command("status", "show a procedure's steps, approvals and timeline")
     status.add_argument("id")
     status.add_argument("--follow", action="store_true", help="keep showing it until it ends")
@@ -93,12 +104,13 @@ def new_workflow_id(prefix: str) -> str:
 
 
 def run(coroutine_factory: Callable[[], Coroutine[Any, Any, int]]) -> int:
-    from runbook.config import ConfigError, UnknownName
+    from runbook.config import ConfigError
     from runbook.temporal import TemporalUnreachable
+    from runbook.validate import InvalidInput
 
     try:
         return asyncio.run(coroutine_factory())
-    except (UsageError, UnknownName, ConfigError) as error:
+    except (UsageError, InvalidInput, ConfigError) as error:
         print(f"runbook: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except (Unreachable, TemporalUnreachable) as error:

@@ -11,16 +11,35 @@ import httpx
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.health import check_environment
-from runbook import search
+from activities.aws import build_aws_clients
+from activities.cloudwatch import CloudWatchActivities
+from activities.ecs import EcsActivities
+from activities.health import HealthActivities, check_environment
+from activities.lock import acquire_environment
+from activities.records import RecordStore
+from runbook import search, validate
+from runbook.assessment import snapshots
+from runbook.decision import decide
 from runbook.config import RunbookConfig, load_config
 from runbook.durations import parse_duration
 from runbook.health import render_report
-from runbook.models import HandlerOutcome, HealthCheckRequest, ProcedureStatus, State
+from runbook.models import (
+    HandlerOutcome,
+    HealthCheckRequest,
+    LockRequest,
+    MetricsRequest,
+    PlanRequest,
+    ProcedureStatus,
+    RollbackRequest,
+    RollbackResult,
+    ServiceHealthRequest,
+    State,
+)
 from runbook.temporal import connect
 from runbook.verification import VerificationRequest, VerificationResult
 from starter.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Unreachable, UsageError, new_workflow_id, print_json
 from starter.render import render_status
+from workflows.rollback import Rollback
 from workflows.verification import Verification
 
 FOLLOW_POLL_SECONDS = 1.0
@@ -209,3 +228,90 @@ HANDLERS = {
     ("list", None): list_procedures,
     ("sandbox", "fault"): sandbox_fault,
 }
+
+
+def requested_services(config: RunbookConfig, text: str | None) -> list[str]:
+    if not text or text == "all":
+        return list(config.services.names)
+    return config.check_services([name.strip() for name in text.split(",") if name.strip()])
+
+
+def confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise UsageError("no terminal to confirm on: pass -y to roll back without confirmation")
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+async def rollback(args: argparse.Namespace) -> int:
+    config = load_config()
+    config.environment(args.environment)
+    services = requested_services(config, args.service)
+    version = validate.version(args.version) if args.version else None
+    reason = validate.reason(args.reason) if args.reason is not None else f"manual rollback by {args.user}"
+    aws = build_aws_clients(config)
+    plan = await asyncio.to_thread(
+        EcsActivities(aws, config, RecordStore(aws.s3, config.aws.records_bucket)).plan,
+        PlanRequest(environment=args.environment, services=services, version=version),
+    )
+    if plan.problems:
+        raise UsageError("; ".join(plan.problems))
+    if not args.json:
+        print(f"rollback plan for {args.environment} ({reason}):")
+        for target in plan.targets:
+            print(f"  {target.service}: {target.current.version} (rev {target.current.revision}) → {target.target.version} (rev {target.target.revision})")
+    if not args.yes and not confirm(f"Roll back {len(plan.targets)} service(s) in {args.environment}?"):
+        print("not confirmed; nothing changed")
+        return EXIT_USAGE
+    client = await connect(config)
+    workflow_id = new_workflow_id(f"rollback-{args.environment}")
+    grant = await acquire_environment(client, config.temporal.task_queue, LockRequest(environment=args.environment, holder_id=workflow_id, kind="rollback"))
+    if not grant.granted and grant.holder:
+        raise UsageError(f"{args.environment} is being changed by {grant.holder.id} ({grant.holder.kind}); wait for it or cancel it")
+    request = RollbackRequest(
+        environment=args.environment, services=services, version=version, reason=reason, requested_by=args.user, channel=config.channels.deployments
+    )
+    handle = await client.start_workflow(
+        Rollback.run,
+        request,
+        id=workflow_id,
+        task_queue=config.temporal.task_queue,
+        search_attributes=search.start_attributes("rollback", args.environment, services, version or ""),
+    )
+    if not args.json:
+        print(workflow_id)
+        print(f"UI: {ui_link(config, workflow_id)}")
+    result: RollbackResult = await handle.result()
+    if args.json:
+        print_json({"id": workflow_id, **result.model_dump(mode="json")})
+    else:
+        for outcome in result.services:
+            print(f"  {outcome.service}: {outcome.outcome} {outcome.from_version} → {outcome.to_version} {outcome.detail}".rstrip())
+        for problem in result.problems:
+            print(f"  {problem}")
+        print(f"rollback {result.state.value}")
+    return EXIT_OK if result.state == State.COMPLETED else EXIT_FAILED
+
+
+async def assess(args: argparse.Namespace) -> int:
+    config = load_config()
+    config.environment(args.environment)
+    services = requested_services(config, args.services)
+    aws = build_aws_clients(config)
+    metrics_request = MetricsRequest(environment=args.environment, services=services, window_minutes=config.thresholds.metrics_window_minutes)
+    async with httpx.AsyncClient() as http:
+        health = HealthActivities(http, config)
+        metrics, *reports = await asyncio.gather(
+            asyncio.to_thread(CloudWatchActivities(aws, config).collect_metrics, metrics_request),
+            *(health.check_service_health(ServiceHealthRequest(environment=args.environment, service=service)) for service in services),
+        )
+    assessment = decide(snapshots(metrics, dict(zip(services, reports))), config.thresholds)
+    if args.json:
+        print_json({"environment": args.environment, "decisions": [d.model_dump(mode="json") for d in assessment.decisions], "worst": assessment.worst})
+    else:
+        for decision in assessment.decisions:
+            print(f"{decision.service:<18} {decision.action.value:<30} {decision.rule:<24} {decision.evidence}")
+        print(f"{args.environment}: worst action {assessment.worst.value}; no action taken")
+    return EXIT_OK
+
+
+HANDLERS.update({("rollback", None): rollback, ("assess", None): assess})

@@ -1,0 +1,132 @@
+"""ECS: find revisions, update services once, and watch rollouts to the end.
+
+Revisions are sorted here, not by list_task_definitions (moto ignores its sort). Updates are
+idempotent: a service whose PRIMARY deployment already runs the target is not updated again, so a
+retry after a crash never deploys twice.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.aws import AwsClients
+from activities.records import RecordStore
+from runbook.config import RunbookConfig
+from runbook.models import (
+    DesiredCountRequest,
+    PlanRequest,
+    Revision,
+    RollbackPlan,
+    RolloutRequest,
+    RolloutResult,
+    ServiceTarget,
+    UpdateServiceRequest,
+    UpdateServiceResult,
+)
+
+POLL_SECONDS = 1.0
+
+
+def image_version(task_definition: dict[str, Any]) -> str:
+    image = task_definition["containerDefinitions"][0]["image"]
+    return image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else "latest"
+
+
+class EcsActivities:
+    def __init__(self, aws: AwsClients, config: RunbookConfig, records: RecordStore) -> None:
+        self._ecs = aws.ecs
+        self._config = config
+        self._records = records
+
+    def _cluster(self, environment: str) -> str:
+        return self._config.environment(environment).cluster
+
+    def _service(self, environment: str, service: str) -> dict[str, Any]:
+        answer = self._ecs.describe_services(cluster=self._cluster(environment), services=[service])
+        if not answer.get("services"):
+            raise ApplicationError(f"service {service} not found in {self._cluster(environment)}", non_retryable=True)
+        return answer["services"][0]
+
+    def _revision(self, arn: str) -> Revision:
+        definition = self._ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+        return Revision(arn=definition["taskDefinitionArn"], family=definition["family"], revision=definition["revision"], version=image_version(definition))
+
+    def family_revisions(self, family: str) -> list[Revision]:
+        arns = [arn for page in self._ecs.get_paginator("list_task_definitions").paginate(familyPrefix=family) for arn in page["taskDefinitionArns"]]
+        revisions = [self._revision(arn) for arn in arns]
+        return sorted((r for r in revisions if r.family == family), key=lambda r: r.revision)
+
+    def plan(self, request: PlanRequest) -> RollbackPlan:
+        """Each service's current revision and the one to roll back to; problems instead of guesses."""
+        plan = RollbackPlan(environment=request.environment)
+        index = self._records.index(request.environment)
+        for service in request.services:
+            described = self._service(request.environment, service)
+            current = self._revision(described["taskDefinition"])
+            revisions = self.family_revisions(current.family)
+            target, problem = _choose_target(current, revisions, request.version, index.replaced_revision(service, current.arn))
+            if problem:
+                plan.problems.append(f"{service}: {problem}")
+            else:
+                plan.targets.append(ServiceTarget(service=service, current=current, target=target, desired_count=described.get("desiredCount", 0)))
+        return plan
+
+    @activity.defn
+    def plan_rollback(self, request: PlanRequest) -> RollbackPlan:
+        return self.plan(request)
+
+    @activity.defn
+    def update_service(self, request: UpdateServiceRequest) -> UpdateServiceResult:
+        described = self._service(request.environment, request.service)
+        primary = _primary(described)
+        if primary and primary["taskDefinition"] == request.task_definition_arn:
+            return UpdateServiceResult(deployment_id=primary["id"], already_applied=True)
+        answer = self._ecs.update_service(
+            cluster=self._cluster(request.environment), service=request.service, taskDefinition=request.task_definition_arn, forceNewDeployment=True
+        )
+        primary = _primary(answer["service"]) or {"id": ""}
+        return UpdateServiceResult(deployment_id=primary["id"], already_applied=False)
+
+    @activity.defn
+    def wait_for_rollout(self, request: RolloutRequest) -> RolloutResult:
+        started = time.monotonic()
+        while True:
+            primary = _primary(self._service(request.environment, request.service)) or {}
+            state = primary.get("rolloutState", "")
+            activity.heartbeat(state)
+            if primary.get("taskDefinition") == request.task_definition_arn and state in ("COMPLETED", "FAILED"):
+                reason = primary.get("rolloutStateReason", "")
+                if state == "FAILED":
+                    raise ApplicationError(f"{request.service}: rollout FAILED: {reason}", non_retryable=True)
+                return RolloutResult(service=request.service, state="COMPLETED", reason=reason, seconds=time.monotonic() - started)
+            if time.monotonic() - started > request.timeout_seconds:
+                raise ApplicationError(f"{request.service}: rollout not finished after {request.timeout_seconds:.0f} s (state {state or 'unknown'})", non_retryable=True)
+            time.sleep(POLL_SECONDS)
+
+    @activity.defn
+    def set_desired_count(self, request: DesiredCountRequest) -> int:
+        self._ecs.update_service(cluster=self._cluster(request.environment), service=request.service, desiredCount=request.desired_count)
+        return request.desired_count
+
+
+def _primary(service: dict[str, Any]) -> dict[str, Any] | None:
+    return next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), None)
+
+
+def _choose_target(current: Revision, revisions: list[Revision], version: str | None, replaced_arn: str | None) -> tuple[Revision, str]:
+    if version:
+        matching = [r for r in revisions if r.version == version]
+        if not matching:
+            known = ", ".join(dict.fromkeys(r.version for r in revisions))
+            return current, f"no revision of {current.family} runs version {version!r}; versions: {known}"
+        return matching[-1], ""
+    if replaced_arn:
+        return next((r for r in revisions if r.arn == replaced_arn), current), ""
+    earlier = [r for r in revisions if r.revision < current.revision]
+    if not earlier:
+        return current, f"{current.family}:{current.revision} is the first revision; nothing to roll back to"
+    return earlier[-1], ""

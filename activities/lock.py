@@ -1,0 +1,58 @@
+"""Acquire and release an environment's lock: from the CLI directly, from workflows as activities."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecutionStatus
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError
+
+from runbook.models import LockGrant, LockRelease, LockRequest
+from workflows.lock import EnvironmentLock, lock_workflow_id
+
+
+async def _request(client: Client, task_queue: str, request: LockRequest) -> LockGrant:
+    start = WithStartWorkflowOperation(
+        EnvironmentLock.run,
+        None,
+        id=lock_workflow_id(request.environment),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        task_queue=task_queue,
+    )
+    return await client.execute_update_with_start_workflow(EnvironmentLock.acquire, request, start_workflow_operation=start)
+
+
+async def is_running(client: Client, workflow_id: str) -> bool:
+    try:
+        description = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError:
+        return False
+    return description.status == WorkflowExecutionStatus.RUNNING
+
+
+async def acquire_environment(client: Client, task_queue: str, request: LockRequest) -> LockGrant:
+    """Granted, or refused naming the running holder. A holder that ended without releasing
+    (terminated, or its worker gone for good) no longer blocks anyone."""
+    grant = await _request(client, task_queue, request)
+    if grant.granted or grant.holder is None or await is_running(client, grant.holder.id):
+        return grant
+    return await _request(client, task_queue, request.model_copy(update={"take_over_from": grant.holder.id}))
+
+
+async def release_environment(client: Client, request: LockRelease) -> None:
+    await client.get_workflow_handle(lock_workflow_id(request.environment)).signal(EnvironmentLock.release, request)
+
+
+class LockActivities:
+    def __init__(self, client: Client, task_queue: str) -> None:
+        self._client = client
+        self._task_queue = task_queue
+
+    @activity.defn
+    async def acquire_lock(self, request: LockRequest) -> LockGrant:
+        return await acquire_environment(self._client, self._task_queue, request)
+
+    @activity.defn
+    async def release_lock(self, request: LockRelease) -> LockRelease:
+        await release_environment(self._client, request)
+        return request

@@ -1,0 +1,19 @@
+"""What the runbook says in Slack: every message text, in one place, from the procedures' facts."""
+
+from __future__ import annotations
+
+from runbook.models import RollbackPlan
+
+
+def rollback_started(environment: str, plan: RollbackPlan, reason: str, user: str) -> str:
+    lines = [f":rewind: ROLLBACK started in {environment} by {user}", f"- Reason: {reason}"]
+    lines += [f"- {t.service}: {t.current.version} (rev {t.current.revision}) → {t.target.version} (rev {t.target.revision})" for t in plan.targets]
+    return "\n".join(lines)
+
+
+def rollback_finished(environment: str, outcomes: list[tuple[str, str, str]], reason: str, user: str) -> str:
+    failed = [service for service, outcome, _ in outcomes if outcome == "failed"]
+    head = ":white_check_mark: ROLLBACK finished" if not failed else f":x: ROLLBACK finished with {len(failed)} failing"
+    lines = [f"{head} in {environment} (asked by {user})", f"- Reason: {reason}"]
+    lines += [f"- {service}: {outcome}" + (f" ({detail})" if detail else "") for service, outcome, detail in outcomes]
+    return "\n".join(lines)

@@ -1,0 +1,60 @@
+"""The deployment log: one record per deployment, hotfix or rollback, and an index per environment.
+
+The runbook's "Update deployment log", kept in S3. Rollbacks read it to find the revision a
+deployment replaced; hotfixes read it to know whether a version passed verification on staging.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class ServiceChange(BaseModel):
+    service: str
+    before_arn: str
+    before_version: str
+    after_arn: str
+    after_version: str
+    outcome: str = ""
+
+
+class DeploymentRecord(BaseModel):
+    id: str
+    kind: str
+    environment: str
+    state: str
+    requested_by: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    version: str = ""
+    reason: str = ""
+    approver: str = ""
+    incident: str = ""
+    verification_passed: bool | None = None
+    changes: list[ServiceChange] = Field(default_factory=list)
+
+
+class RecordIndex(BaseModel):
+    environment: str
+    records: list[DeploymentRecord] = Field(default_factory=list)
+
+    def upsert(self, record: DeploymentRecord) -> None:
+        self.records = [existing for existing in self.records if existing.id != record.id] + [record]
+
+    def replaced_revision(self, service: str, current_arn: str) -> str | None:
+        """The revision that the change which put `current_arn` in place had replaced."""
+        for record in reversed(self.records):
+            for change in record.changes:
+                if change.service == service and change.after_arn == current_arn and change.outcome == "deployed":
+                    return change.before_arn
+        return None
+
+
+def record_key(environment: str, record_id: str) -> str:
+    return f"records/{environment}/{record_id}.json"
+
+
+def index_key(environment: str) -> str:
+    return f"records/{environment}/index.json"
