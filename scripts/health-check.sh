@@ -3,5 +3,5 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 runbook="$here/.venv/bin/runbook"
-[ -x "$runbook" ] || runbook="runbook"
+[ -x "$runbook" ] || runbook="$(command -v runbook)" || { echo "runbook is not installed: run make install" >&2; exit 3; }
 exec "$runbook" health-check "$@"

