@@ -1,0 +1,137 @@
+"""Manual rollback as the runbook shows it, against the sandbox's ECS, Slack and S3."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+
+import pytest
+
+from activities.aws import build_aws_clients
+from activities.lock import acquire_environment, release_environment
+from runbook.config import DEFAULT_CONFIG_PATH
+from runbook.models import LockRelease, LockRequest
+from runbook.records import index_key
+from runbook.temporal import connect
+
+
+@pytest.fixture
+def aws(e2e_stack):
+    return build_aws_clients(e2e_stack.config)
+
+
+def running_version(aws, stack, environment: str, service: str) -> tuple[str, str]:
+    cluster = stack.config.environment(environment).cluster
+    described = aws.ecs.describe_services(cluster=cluster, services=[service])["services"][0]
+    arn = described["taskDefinition"]
+    image = aws.ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["containerDefinitions"][0]["image"]
+    return image.rsplit(":", 1)[1], arn
+
+
+def deploy(aws, stack, environment: str, services: list[str], version: str) -> None:
+    """What a deployment leaves behind: a new revision running the version, rolled out."""
+    cluster = stack.config.environment(environment).cluster
+    for service in services:
+        family = f"{cluster}-{service}"
+        revision = aws.ecs.register_task_definition(
+            family=family, containerDefinitions=[{"name": service, "image": f"skillancer/{service}:{version}", "memory": 512}]
+        )["taskDefinition"]["taskDefinitionArn"]
+        aws.ecs.update_service(cluster=cluster, service=service, taskDefinition=revision)
+    deadline = time.monotonic() + 20
+    while any(running_version(aws, stack, environment, s)[0] != version for s in services):
+        assert time.monotonic() < deadline, "the sandbox did not finish the rollout"
+        time.sleep(0.2)
+
+
+def slack_texts(stack) -> list[str]:
+    return [call["body"]["text"] for call in stack.calls("slack") if call["path"].endswith("chat.postMessage")]
+
+
+def test_one_service_back_to_the_previous_revision(e2e_stack, aws):
+    deploy(aws, e2e_stack, "production", ["api-gateway"], "v1.2.0")
+    before = len(slack_texts(e2e_stack))
+    done = e2e_stack.cli("rollback", "-y", "production", "api-gateway", "--reason", "5xx after deploy")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "api-gateway: v1.2.0" in done.stdout and "→ v1.1.0" in done.stdout
+    assert running_version(aws, e2e_stack, "production", "api-gateway")[0] == "v1.1.0"
+    started, finished = slack_texts(e2e_stack)[before:]
+    assert "ROLLBACK started in production by tester" in started and "5xx after deploy" in started
+    assert "ROLLBACK finished" in finished and "api-gateway: rolled_back" in finished
+    index = json.loads(aws.s3.get_object(Bucket=e2e_stack.config.aws.records_bucket, Key=index_key("production"))["Body"].read())
+    record = index["records"][-1]
+    assert (record["kind"], record["reason"], record["requested_by"]) == ("rollback", "5xx after deploy", "tester")
+    assert record["changes"][0]["before_version"] == "v1.2.0" and record["changes"][0]["after_version"] == "v1.1.0"
+
+
+def test_to_a_named_version_without_a_reason(e2e_stack, aws):
+    deploy(aws, e2e_stack, "staging", ["auth-svc"], "v1.3.0")
+    done = e2e_stack.cli("rollback", "-y", "staging", "auth-svc", "v1.0.0", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["reason"] == "manual rollback by tester"
+    assert result["services"][0]["to_version"] == "v1.0.0"
+    assert running_version(aws, e2e_stack, "staging", "auth-svc")[0] == "v1.0.0"
+
+
+def test_all_services_with_the_runbook_script(e2e_stack, aws):
+    services = e2e_stack.config.services.names
+    deploy(aws, e2e_stack, "production", services, "v2.0.0")
+    done = subprocess.run(
+        ["bash", str(DEFAULT_CONFIG_PATH.parent / "scripts" / "rollback.sh"), "-y", "production", "all"],
+        env=e2e_stack.env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count(": rolled_back v2.0.0 →") == len(services)
+    assert {running_version(aws, e2e_stack, "production", s)[0] for s in services} != {"v2.0.0"}
+
+
+def test_an_unknown_version_is_refused_listing_the_versions(e2e_stack, aws):
+    before = running_version(aws, e2e_stack, "staging", "market-svc")
+    done = e2e_stack.cli("rollback", "-y", "staging", "market-svc", "v9.9.9")
+    assert done.returncode == 2
+    assert "no revision of skillancer-staging-market-svc runs version 'v9.9.9'; versions: v1.0.0, v1.1.0" in done.stderr
+    assert running_version(aws, e2e_stack, "staging", "market-svc") == before
+    listed = e2e_stack.cli("list", "--kind", "rollback", "--json")
+    assert all("market-svc" not in json.dumps(row) for row in json.loads(listed.stdout))
+
+
+def test_without_a_terminal_and_without_y_nothing_starts(e2e_stack, aws):
+    before = running_version(aws, e2e_stack, "staging", "payment-svc")
+    done = e2e_stack.cli("rollback", "staging", "payment-svc")
+    assert done.returncode == 2
+    assert "no terminal to confirm on: pass -y" in done.stderr
+    assert running_version(aws, e2e_stack, "staging", "payment-svc") == before
+
+
+def test_a_rollout_that_fails_fails_that_service_loudly(e2e_stack, aws):
+    deploy(aws, e2e_stack, "staging", ["notification-svc"], "v0.9.0-bad")
+    deploy(aws, e2e_stack, "staging", ["notification-svc"], "v1.4.0")
+    done = e2e_stack.cli("rollback", "-y", "staging", "notification-svc", "--reason", "try the bad one")
+    assert done.returncode == 1
+    assert "notification-svc: failed v1.4.0 → v0.9.0-bad" in done.stdout
+    assert "rollout FAILED" in done.stdout
+    assert "rollback FAILED" in done.stdout
+
+
+def test_a_second_change_to_the_environment_is_refused_naming_the_first(e2e_stack, aws):
+    holder = e2e_stack.cli("verify", "production", "--manual")  # any running procedure can hold the lock
+    holder_id = holder.stdout.splitlines()[0]
+
+    async def hold(acquire: bool) -> None:
+        client = await connect(e2e_stack.config)
+        if acquire:
+            grant = await acquire_environment(client, e2e_stack.config.temporal.task_queue, LockRequest(environment="production", holder_id=holder_id, kind="deployment"))
+            assert grant.granted
+        else:
+            await release_environment(client, LockRelease(environment="production", holder_id=holder_id))
+            await client.get_workflow_handle(holder_id).cancel()
+
+    asyncio.run(hold(True))
+    try:
+        done = e2e_stack.cli("rollback", "-y", "production", "market-svc")
+        assert done.returncode == 2
+        assert f"production is being changed by {holder_id} (deployment)" in done.stderr
+    finally:
+        asyncio.run(hold(False))
