@@ -17,7 +17,9 @@ from runbook.models import LogMatches, LogSearchRequest, MetricsReport, MetricsR
 _METRICS = {
     "RequestCount": ("Sum", "requests"),
     "HTTPCode_5XX_Count": ("Sum", "errors_5xx"),
-    "ResponseTime": ("Average", "avg_response_ms"),
+    # The worst interval's average: a slowdown that began a minute ago must not vanish in a
+    # five-minute mean.
+    "ResponseTime": ("Maximum", "avg_response_ms"),
     "CPUUtilization": ("Maximum", "cpu_percent"),
     "MemoryUtilization": ("Maximum", "memory_percent"),
     "DatabaseErrors": ("Sum", "database_errors"),

@@ -1,0 +1,51 @@
+"""Each `sandbox fault` mode, seen through `runbook assess`, gives the decision matrix's row for it.
+
+Every case breaks its own service: CloudWatch keeps what a fault wrote for the whole window.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+CASES = [
+    # environment, services assessed, fault (service, mode, delay), expected action per service, rule
+    ("production", "market-svc", ("market-svc", "5xx", None), {"market-svc": "rollback_now"}, "5xx errors > 1%"),
+    ("staging", "payment-svc", ("payment-svc", "slow", 6.0), {"payment-svc": "investigate_propose_rollback"}, "Response time > 5s"),
+    ("staging", "market-svc", ("market-svc", "db", None), {"market-svc": "do_not_rollback_alert"}, "Database errors"),
+    ("production", "auth-svc", ("auth-svc", "cpu", None), {"auth-svc": "scale_up"}, "Memory/CPU spike"),
+    (
+        "production",
+        "notification-svc,api-gateway",
+        ("notification-svc", "down", None),
+        {"notification-svc": "rollback_service", "api-gateway": "none"},
+        "Single service failing",
+    ),
+    ("production", "payment-svc", ("payment-svc", "clear", None), {"payment-svc": "none"}, "No symptom"),
+]
+
+
+@pytest.mark.parametrize(("environment", "services", "fault", "expected", "rule"), CASES, ids=[case[2][1] for case in CASES])
+def test_each_fault_mode_gives_its_matrix_row(sandbox_stack, environment, services, fault, expected, rule):
+    service, mode, delay_s = fault
+    sandbox_stack.fault(environment, service, mode, delay_s)
+    try:
+        time.sleep(3 * sandbox_stack.config.sandbox.metrics_interval)  # a few metric writes
+        done = sandbox_stack.cli("assess", environment, "--services", services, "--json")
+    finally:
+        sandbox_stack.fault(environment, service, "clear")
+    assert done.returncode == 0, done.stderr
+    decisions = {d["service"]: d for d in json.loads(done.stdout)["decisions"]}
+    assert {name: d["action"] for name, d in decisions.items()} == expected
+    assert decisions[service]["rule"] == rule
+    assert decisions[service]["evidence"]
+
+
+def test_assess_prints_a_readable_line_per_service_and_takes_no_action(sandbox_stack):
+    done = sandbox_stack.cli("assess", "production")
+    assert done.returncode == 0
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == len(sandbox_stack.config.services.names) + 1
+    assert lines[-1].endswith("no action taken")
