@@ -84,6 +84,16 @@ class ThresholdsConfig(_Section):
     metrics_window_minutes: int = Field(5, ge=1)
 
 
+class ScalingConfig(_Section):
+    """The matrix's "scale up first": add `step` tasks, never beyond `max_tasks`."""
+
+    step: int = Field(2, ge=1)
+    max_tasks: int = Field(10, ge=1)
+
+    def scale_up_target(self, current: int) -> int:
+        return max(current, min(current + self.step, self.max_tasks))
+
+
 class VerificationConfig(_Section):
     checklist: list[str] = Field(min_length=1)
     reminder_every: Duration = timedelta(minutes=15)
@@ -108,6 +118,7 @@ class RunbookConfig(_Section):
     channels: ChannelsConfig = ChannelsConfig()
     approvers: ApproversConfig = ApproversConfig()
     thresholds: ThresholdsConfig = ThresholdsConfig()
+    scaling: ScalingConfig = ScalingConfig()
     verification: VerificationConfig
     slack: SlackConfig = SlackConfig()
     github: GithubConfig = GithubConfig()

@@ -120,7 +120,7 @@ def run(coroutine_factory: Callable[[], Coroutine[Any, Any, int]]) -> int:
         return 130
 
 
-def main(argv: list[str] | None = None) -> int:
+def dispatch(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from starter import commands
 
@@ -128,5 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     return run(lambda: handler(args))
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def main(argv: list[str] | None = None) -> NoReturn:
+    code = dispatch(argv)
+    # The SDK's core threads can still call into Python while the interpreter finalizes, which
+    # aborts the process (PyGILState_Release, measured: 4 runs in 40 under load). A CLI has
+    # nothing left to clean up once its output is flushed, so it leaves without finalizing.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
