@@ -20,10 +20,9 @@ HOST = "127.0.0.1"
 SEEDED_VERSIONS = ("v1.0.0", "v1.1.0")
 RUNNING_VERSION = SEEDED_VERSIONS[-1]
 DESIRED_COUNT = 2
+DESCRIBE_SERVICES_LIMIT = 10
 DEPLOYMENT_STREAM = "ecs-deployments"
 APP_STREAM = "app"
-
-log = logging.getLogger("sandbox")
 
 
 @dataclass(frozen=True)
@@ -105,49 +104,70 @@ def ensure_port_free(port: int) -> None:
             raise OSError(f"cannot listen on {HOST}:{port}: {error.strerror}") from None
 
 
-def client(service: str, endpoint_url: str, region: str) -> Any:
-    config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=30)
-    return boto3.client(service, endpoint_url=endpoint_url, region_name=region, config=config)
+@dataclass(frozen=True)
+class Clients:
+    """boto3 clients for the sandbox's moto; created once, since each costs a model load."""
+
+    ecs: Any
+    logs: Any
+    s3: Any
+    cloudwatch: Any
+
+    @classmethod
+    def connect(cls, endpoint_url: str, region: str) -> Clients:
+        config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+        session = boto3.session.Session()
+
+        def client(service: str) -> Any:
+            return session.client(service, endpoint_url=endpoint_url, region_name=region, config=config)
+
+        return cls(ecs=client("ecs"), logs=client("logs"), s3=client("s3"), cloudwatch=client("cloudwatch"))
 
 
-def seed(endpoint_url: str, config: RunbookConfig) -> str:
+def seed(clients: Clients, config: RunbookConfig) -> str:
     """Create clusters, task definitions, services, log groups and the records bucket.
 
     Resources that already exist are left alone, so seeding twice changes nothing. Returns the
     account id moto assigned, which locates its in-process backends.
     """
-    region = config.aws.region
-    ecs = client("ecs", endpoint_url, region)
-    logs = client("logs", endpoint_url, region)
     account_id = ""
-    for cluster in {env.cluster for env in config.environments.values()}:
-        arn = ecs.create_cluster(clusterName=cluster)["cluster"]["clusterArn"]
+    refs = service_refs(config)
+    for cluster in dict.fromkeys(ref.cluster for ref in refs):
+        arn = clients.ecs.create_cluster(clusterName=cluster)["cluster"]["clusterArn"]
         account_id = arn.split(":")[4]
-    for ref in service_refs(config):
-        _seed_service(ecs, ref)
-        _seed_log_group(logs, ref.log_group)
-    _seed_bucket(client("s3", endpoint_url, region), config.aws.records_bucket, region)
+        cluster_refs = [ref for ref in refs if ref.cluster == cluster]
+        existing = _existing_services(clients.ecs, cluster, [ref.service for ref in cluster_refs])
+        for ref in cluster_refs:
+            if ref.service not in existing:
+                _seed_service(clients.ecs, ref)
+    pages = clients.logs.get_paginator("describe_log_groups").paginate()
+    groups = {group["logGroupName"] for page in pages for group in page["logGroups"]}
+    for ref in refs:
+        if ref.log_group not in groups:
+            _seed_log_group(clients.logs, ref.log_group)
+    _seed_bucket(clients.s3, config.aws.records_bucket, config.aws.region)
     return account_id
 
 
+def _existing_services(ecs: Any, cluster: str, names: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(names), DESCRIBE_SERVICES_LIMIT):
+        batch = names[start : start + DESCRIBE_SERVICES_LIMIT]
+        described = ecs.describe_services(cluster=cluster, services=batch)["services"]
+        found.update(service["serviceName"] for service in described)
+    return found
+
+
 def _seed_service(ecs: Any, ref: ServiceRef) -> None:
-    found = ecs.describe_services(cluster=ref.cluster, services=[ref.service])["services"]
-    if found:
-        return
     arn = ""
     for version in SEEDED_VERSIONS:
         container = {"name": ref.service, "image": image(ref.service, version), "memory": 512}
         registered = ecs.register_task_definition(family=ref.family, containerDefinitions=[container])
         arn = registered["taskDefinition"]["taskDefinitionArn"]
-    ecs.create_service(
-        cluster=ref.cluster, serviceName=ref.service, taskDefinition=arn, desiredCount=DESIRED_COUNT
-    )
+    ecs.create_service(cluster=ref.cluster, serviceName=ref.service, taskDefinition=arn, desiredCount=DESIRED_COUNT)
 
 
 def _seed_log_group(logs: Any, log_group: str) -> None:
-    groups = logs.describe_log_groups(logGroupNamePrefix=log_group)["logGroups"]
-    if any(group["logGroupName"] == log_group for group in groups):
-        return
     logs.create_log_group(logGroupName=log_group)
     for stream in (DEPLOYMENT_STREAM, APP_STREAM):
         logs.create_log_stream(logGroupName=log_group, logStreamName=stream)

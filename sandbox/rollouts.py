@@ -38,6 +38,13 @@ class _Tracked:
     started_at: float | None = None
 
 
+def _resize(deployment: dict[str, Any], desired_count: int) -> None:
+    # ECS scales a settled deployment in place; a rolling one picks the count up when it settles.
+    deployment["desiredCount"] = desired_count
+    if deployment["rolloutState"] == "COMPLETED":
+        deployment["runningCount"] = desired_count
+
+
 def _key(cluster: str, service: str) -> str:
     # moto keys its services dict the same way.
     return f"{cluster}:{service}"
@@ -112,6 +119,8 @@ class RolloutDriver:
             service.task_definition = task_definition.arn
             if forced or task_definition.arn != tracked.deployments[0]["taskDefinition"]:
                 self._start(tracked, service, task_definition)
+            else:
+                _resize(tracked.deployments[0], service.desired_count)
             # Also undoes moto's own forceNewDeployment edit of the published list.
             self._publish(tracked, service)
 
@@ -136,31 +145,32 @@ class RolloutDriver:
         tracked.deployments = [primary, *previous]
         tracked.target_version = image_tag(task_definition.container_definitions[0]["image"])
         tracked.started_at = time.monotonic()
-        self._event(tracked, service, f"deployment {deployment_id} started: taskDefinition {task_definition.arn}")
+        message = f"deployment {deployment_id} started: taskDefinition {task_definition.arn}"
+        self._event(tracked, service, message)
 
     def _settle(self, tracked: _Tracked, service: Any) -> None:
         primary = tracked.deployments[0]
-        primary["updatedAt"] = utcnow()
-        primary["pendingCount"] = 0
+        desired = service.desired_count
+        primary.update(updatedAt=utcnow(), pendingCount=0, desiredCount=desired)
         if "bad" in tracked.target_version:
             primary.update(
                 rolloutState="FAILED",
                 rolloutStateReason="ECS deployment circuit breaker: tasks failed to start.",
-                failedTasks=service.desired_count,
+                failedTasks=desired,
                 runningCount=0,
             )
-            message = f"ERROR deployment {primary['id']} failed: task failed health checks ({primary['taskDefinition']})"
+            message = f"ERROR deployment {primary['id']} failed: task failed health checks"
         else:
             primary.update(
                 rolloutState="COMPLETED",
                 rolloutStateReason=f"ECS deployment {primary['id']} completed.",
-                runningCount=service.desired_count,
+                runningCount=desired,
             )
             tracked.deployments = [primary]
-            message = f"deployment {primary['id']} completed: taskDefinition {primary['taskDefinition']}"
+            message = f"deployment {primary['id']} completed"
         tracked.started_at = None
         self._fleet.set_version(tracked.ref.environment, tracked.ref.service, tracked.target_version)
-        self._event(tracked, service, message)
+        self._event(tracked, service, f"{message}: taskDefinition {primary['taskDefinition']}")
         self._publish(tracked, service)
 
     def _publish(self, tracked: _Tracked, service: Any) -> None:

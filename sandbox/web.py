@@ -13,7 +13,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from sandbox.aws import HOST
+from sandbox.aws import HOST, ensure_port_free
 
 Handler = Callable[..., Response]
 
@@ -85,6 +85,9 @@ class WebServer:
     """Serves a WSGI app on 127.0.0.1 from a thread; every request gets its own thread."""
 
     def __init__(self, app: WebApp, port: int) -> None:
+        # werkzeug answers a busy port with sys.exit(1), which would end a test run too.
+        if port:
+            ensure_port_free(port)
         self._server: BaseWSGIServer = make_server(HOST, port, app, threaded=True, request_handler=_QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-web", daemon=True)
 
@@ -96,6 +99,8 @@ class WebServer:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
+        # shutdown() waits for serve_forever(), which never began if start() was not reached.
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join()
         self._server.server_close()
-        self._thread.join()
