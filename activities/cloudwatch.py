@@ -35,10 +35,10 @@ class CloudWatchActivities:
     @activity.defn
     def collect_metrics(self, request: MetricsRequest) -> MetricsReport:
         end = datetime.now(timezone.utc)
-        start = end - timedelta(minutes=request.window_minutes)
+        start = end - timedelta(seconds=request.window_seconds)
         return MetricsReport(
             environment=request.environment,
-            window_minutes=request.window_minutes,
+            window_seconds=request.window_seconds,
             services=[self._service_metrics(request.environment, service, start, end) for service in request.services],
         )
 
@@ -51,7 +51,7 @@ class CloudWatchActivities:
                 Dimensions=[{"Name": "Environment", "Value": environment}, {"Name": "Service", "Value": service}],
                 StartTime=start,
                 EndTime=end,
-                Period=max(60, int((end - start).total_seconds())),
+                Period=int((end - start).total_seconds()),
                 Statistics=[statistic],
             )
             figures[field] = _combine(statistic, answer.get("Datapoints", []))

@@ -82,6 +82,7 @@ class ThresholdsConfig(_Section):
     cpu_percent: float = Field(85.0, gt=0, le=100)
     memory_percent: float = Field(85.0, gt=0, le=100)
     metrics_window_minutes: int = Field(5, ge=1)
+    decision_window_seconds: int = Field(60, ge=1)
 
 
 class ScalingConfig(_Section):

@@ -116,7 +116,7 @@ class HealthReport(BaseModel):
 class MetricsRequest(BaseModel):
     environment: str
     services: list[str]
-    window_minutes: int
+    window_seconds: int
 
 
 class ServiceMetrics(BaseModel):
@@ -135,7 +135,7 @@ class ServiceMetrics(BaseModel):
 
 class MetricsReport(BaseModel):
     environment: str
-    window_minutes: int
+    window_seconds: int
     services: list[ServiceMetrics]
 
 

@@ -123,7 +123,7 @@ async def check(args: argparse.Namespace) -> int:
     client = await connect(config)
     handle = await procedure_handle(client, args.id)
     payload = {"item": args.item, "user": args.user, "passed": not args.fail, "note": args.note}
-    outcome = await handle.execute_update("check_item", payload, result_type=HandlerOutcome)
+    outcome = await handle.execute_update("check", payload, result_type=HandlerOutcome)
     return report_outcome(args, outcome, f"{args.item}: {'failed' if args.fail else 'passed'}")
 
 
@@ -297,7 +297,7 @@ async def assess(args: argparse.Namespace) -> int:
     config.environment(args.environment)
     services = requested_services(config, args.services)
     aws = build_aws_clients(config)
-    metrics_request = MetricsRequest(environment=args.environment, services=services, window_minutes=config.thresholds.metrics_window_minutes)
+    metrics_request = MetricsRequest(environment=args.environment, services=services, window_seconds=config.thresholds.decision_window_seconds)
     async with httpx.AsyncClient() as http:
         health = HealthActivities(http, config)
         metrics, *reports = await asyncio.gather(

@@ -77,6 +77,7 @@ def stack_config_text(temporal_address: str, task_queue: str, fleet_port: int, a
         "aws_port = 4566": f"aws_port = {aws_port}",
         "metrics_interval = 2.0": "metrics_interval = 0.5",
         "rollout_seconds = 1.5": "rollout_seconds = 0.5",
+        "decision_window_seconds = 60": "decision_window_seconds = 10",
     }
     for old, new in replacements.items():
         assert old in text, f"runbook.toml no longer has {old!r}; update the test stack"

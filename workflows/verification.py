@@ -103,7 +103,9 @@ class Verification:
         async with self._procedure.step("error_rate") as step:
             metrics = await workflow.execute_activity_method(
                 CloudWatchActivities.collect_metrics,
-                MetricsRequest(environment=self._request.environment, services=self._request.services, window_minutes=self._request.window_minutes),
+                MetricsRequest(
+                    environment=self._request.environment, services=self._request.services, window_seconds=self._request.window_minutes * 60
+                ),
                 **READ_ONLY,
             )
             self._judge(step, error_rate_reasons(metrics, self._request.error_rate_percent))
@@ -184,7 +186,7 @@ class Verification:
     def check(self, payload: Any = None) -> None:
         self._apply_check("check", payload)
 
-    @workflow.update(name="check_item")
+    @workflow.update(name="check")
     def check_item(self, payload: Any = None) -> HandlerOutcome:
         return self._apply_check("check", payload)
 

@@ -65,3 +65,8 @@ def test_durations_as_people_write_them(text, seconds):
 def test_bad_durations_say_what_is_allowed(text):
     with pytest.raises(ValueError, match="s, m, h, d"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize(("current", "target"), [(2, 4), (9, 10), (10, 10), (12, 12)])
+def test_scale_up_adds_the_step_up_to_the_cap_and_never_scales_down(current, target):
+    assert load_config(DEFAULT_CONFIG_PATH).scaling.scale_up_target(current) == target

@@ -52,7 +52,7 @@ class World:
 
         @activity.defn(name="collect_metrics")
         async def collect_metrics(request: MetricsRequest) -> MetricsReport:
-            return MetricsReport(environment=request.environment, window_minutes=request.window_minutes, services=self.metrics)
+            return MetricsReport(environment=request.environment, window_seconds=request.window_seconds, services=self.metrics)
 
         @activity.defn(name="search_logs")
         async def search_logs(request: LogSearchRequest) -> LogMatches:
@@ -128,7 +128,7 @@ async def test_the_manual_checklist_is_ticked_by_update_and_signal(temporal_env,
     async with verification(temporal_env, world, manual=True) as handle:
         items = CONFIG.verification.checklist
         for item in items[:-1]:
-            outcome = await handle.execute_update("check_item", {"item": item, "user": "bob"}, result_type=HandlerOutcome)
+            outcome = await handle.execute_update("check", {"item": item, "user": "bob"}, result_type=HandlerOutcome)
             assert outcome.accepted
         # The UI's path: a signal with one JSON object.
         await handle.signal("check", {"item": items[-1], "user": "carol", "passed": False, "note": "push not received"})
@@ -150,7 +150,7 @@ async def test_the_manual_checklist_is_ticked_by_update_and_signal(temporal_env,
 )
 async def test_bad_check_payloads_are_refused_recorded_and_harmless(temporal_env, world, payload, reason):
     async with verification(temporal_env, world, manual=True) as handle:
-        outcome = await handle.execute_update("check_item", payload, result_type=HandlerOutcome)
+        outcome = await handle.execute_update("check", payload, result_type=HandlerOutcome)
         await handle.signal("check", payload)
         current = await status(handle)
         assert not outcome.accepted and reason in outcome.reason
@@ -162,7 +162,7 @@ async def test_bad_check_payloads_are_refused_recorded_and_harmless(temporal_env
 
 async def test_reminders_then_the_deadline_fail_unchecked_items(skipping_env, world):
     async with verification(skipping_env, world, manual=True) as handle:
-        await handle.execute_update("check_item", {"item": "user-can-log-in", "user": "bob"}, result_type=HandlerOutcome)
+        await handle.execute_update("check", {"item": "user-can-log-in", "user": "bob"}, result_type=HandlerOutcome)
         await skipping_env.fast_forward(handle, timedelta(minutes=16))
         assert len(world.slack) == 1
         assert world.slack[0].channel == "#deployments"
