@@ -77,6 +77,8 @@ async def running_worker(client: Client, config: RunbookConfig, task_queue: str 
 
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # One line per HTTP request would drown the worker's own events.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     config = load_config()
     client = await connect(config)
     stop = asyncio.Event()

@@ -4,7 +4,7 @@ truthfully, and all the runbook needs."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from temporalio import activity
@@ -35,10 +35,10 @@ class CloudWatchActivities:
     @activity.defn
     def collect_metrics(self, request: MetricsRequest) -> MetricsReport:
         end = datetime.now(timezone.utc)
-        start = end - timedelta(seconds=request.window_seconds)
+        start = end - request.window
         return MetricsReport(
             environment=request.environment,
-            window_seconds=request.window_seconds,
+            window=request.window,
             services=[self._service_metrics(request.environment, service, start, end) for service in request.services],
         )
 
@@ -60,7 +60,7 @@ class CloudWatchActivities:
     @activity.defn
     def search_logs(self, request: LogSearchRequest) -> LogMatches:
         prefix = self._config.environment(request.environment).log_group_prefix
-        since_ms = int((datetime.now(timezone.utc) - timedelta(minutes=request.window_minutes)).timestamp() * 1000)
+        since_ms = int((datetime.now(timezone.utc) - request.window).timestamp() * 1000)
         counts: dict[str, int] = {}
         samples: list[str] = []
         for service in request.services:

@@ -81,8 +81,8 @@ class ThresholdsConfig(_Section):
     response_time_ms: float = Field(5000, gt=0)
     cpu_percent: float = Field(85.0, gt=0, le=100)
     memory_percent: float = Field(85.0, gt=0, le=100)
-    metrics_window_minutes: int = Field(5, ge=1)
-    decision_window_seconds: int = Field(60, ge=1)
+    verification_window: Duration = timedelta(minutes=5)
+    decision_window: Duration = timedelta(minutes=1)
 
 
 class ScalingConfig(_Section):

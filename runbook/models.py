@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -116,7 +116,7 @@ class HealthReport(BaseModel):
 class MetricsRequest(BaseModel):
     environment: str
     services: list[str]
-    window_seconds: int
+    window: timedelta
 
 
 class ServiceMetrics(BaseModel):
@@ -135,7 +135,7 @@ class ServiceMetrics(BaseModel):
 
 class MetricsReport(BaseModel):
     environment: str
-    window_seconds: int
+    window: timedelta
     services: list[ServiceMetrics]
 
 
@@ -143,7 +143,7 @@ class LogSearchRequest(BaseModel):
     environment: str
     services: list[str]
     word: str
-    window_minutes: int
+    window: timedelta
 
 
 class LogMatches(BaseModel):

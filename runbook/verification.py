@@ -44,7 +44,7 @@ class VerificationRequest(BaseModel):
     checklist: list[str]
     reminder_every: timedelta
     deadline: timedelta
-    window_minutes: int
+    window: timedelta
     error_rate_percent: float
     channel: str
 

@@ -72,7 +72,7 @@ def verification_request(config: RunbookConfig, environment: str, full: bool, ma
         checklist=config.verification.checklist,
         reminder_every=config.verification.reminder_every,
         deadline=config.verification.deadline,
-        window_minutes=config.thresholds.metrics_window_minutes,
+        window=config.thresholds.verification_window,
         error_rate_percent=config.thresholds.error_rate_percent,
         channel=config.channels.deployments,
     )
@@ -297,7 +297,7 @@ async def assess(args: argparse.Namespace) -> int:
     config.environment(args.environment)
     services = requested_services(config, args.services)
     aws = build_aws_clients(config)
-    metrics_request = MetricsRequest(environment=args.environment, services=services, window_seconds=config.thresholds.decision_window_seconds)
+    metrics_request = MetricsRequest(environment=args.environment, services=services, window=config.thresholds.decision_window)
     async with httpx.AsyncClient() as http:
         health = HealthActivities(http, config)
         metrics, *reports = await asyncio.gather(

@@ -77,7 +77,9 @@ def stack_config_text(temporal_address: str, task_queue: str, fleet_port: int, a
         "aws_port = 4566": f"aws_port = {aws_port}",
         "metrics_interval = 2.0": "metrics_interval = 0.5",
         "rollout_seconds = 1.5": "rollout_seconds = 0.5",
-        "decision_window_seconds = 60": "decision_window_seconds = 10",
+        # Short windows: a fault's figures leave CloudWatch's view seconds after it is cleared.
+        'verification_window = "5m"': 'verification_window = "3s"',
+        'decision_window = "1m"': 'decision_window = "3s"',
     }
     for old, new in replacements.items():
         assert old in text, f"runbook.toml no longer has {old!r}; update the test stack"
@@ -105,6 +107,7 @@ class Stack:
     config: RunbookConfig
     config_path: Path
     env: dict[str, str]
+    faulted: bool = False
 
     @property
     def fleet_url(self) -> str:
@@ -118,9 +121,14 @@ class Stack:
         if delay_s is not None:
             body["delay_s"] = delay_s
         httpx.post(f"{self.fleet_url}/_sandbox/faults", json=body).raise_for_status()
+        self.faulted = True
 
     def clear_faults(self) -> None:
+        """Heal the fleet, and let the fault's figures leave CloudWatch's window."""
         httpx.delete(f"{self.fleet_url}/_sandbox/faults").raise_for_status()
+        if self.faulted:
+            time.sleep(max(self.config.thresholds.verification_window, self.config.thresholds.decision_window).total_seconds())
+            self.faulted = False
 
     def cli(self, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(

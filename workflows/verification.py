@@ -80,51 +80,49 @@ class Verification:
         self._procedure.finish(State.COMPLETED if result.passed else State.FAILED, result)
         return result
 
-    async def automated_checks(self) -> HealthReport:
+    async def automated_checks(self) -> HealthReport | None:
         async with self._procedure.step("automated_checks") as step:
-            report = await workflow.execute_activity_method(
-                HealthActivities.check_health, HealthCheckRequest(environment=self._request.environment, full=self._request.full), **READ_ONLY
-            )
-            self._judge(step, automated_check_reasons(report))
+            request = HealthCheckRequest(environment=self._request.environment, full=self._request.full)
+            report = await self._observe(step, HealthActivities.check_health, request)
+            if report:
+                self._judge(step, automated_check_reasons(report))
             return report
 
-    async def performance(self, health: HealthReport) -> None:
+    async def performance(self, health: HealthReport | None) -> None:
         if not self._request.full:
             self._procedure.skip("performance", "latency budgets are checked with --full")
             return
         async with self._procedure.step("performance") as step:
-            self._judge(step, performance_reasons(health))
+            self._judge(step, performance_reasons(health) if health else ["performance: no health report to judge"])
 
-    async def integrations(self, health: HealthReport) -> None:
+    async def integrations(self, health: HealthReport | None) -> None:
         async with self._procedure.step("integrations") as step:
-            self._judge(step, integration_reasons(health))
+            self._judge(step, integration_reasons(health) if health else ["integrations: no health report to judge"])
 
-    async def error_rate(self) -> MetricsReport:
+    async def error_rate(self) -> MetricsReport | None:
         async with self._procedure.step("error_rate") as step:
-            metrics = await workflow.execute_activity_method(
-                CloudWatchActivities.collect_metrics,
-                MetricsRequest(
-                    environment=self._request.environment, services=self._request.services, window_seconds=self._request.window_minutes * 60
-                ),
-                **READ_ONLY,
-            )
-            self._judge(step, error_rate_reasons(metrics, self._request.error_rate_percent))
+            request = MetricsRequest(environment=self._request.environment, services=self._request.services, window=self._request.window)
+            metrics = await self._observe(step, CloudWatchActivities.collect_metrics, request)
+            if metrics:
+                self._judge(step, error_rate_reasons(metrics, self._request.error_rate_percent))
             return metrics
 
-    async def log_timeouts(self) -> LogMatches:
+    async def log_timeouts(self) -> LogMatches | None:
         async with self._procedure.step("log_timeouts") as step:
-            matches = await workflow.execute_activity_method(
-                CloudWatchActivities.search_logs,
-                LogSearchRequest(
-                    environment=self._request.environment,
-                    services=self._request.services,
-                    word="timeout",
-                    window_minutes=self._request.window_minutes,
-                ),
-                **READ_ONLY,
-            )
-            self._judge(step, timeout_reasons(matches))
+            request = LogSearchRequest(environment=self._request.environment, services=self._request.services, word="timeout", window=self._request.window)
+            matches = await self._observe(step, CloudWatchActivities.search_logs, request)
+            if matches:
+                self._judge(step, timeout_reasons(matches))
             return matches
+
+    async def _observe(self, step: StepRecord, activity_method: Any, request: Any) -> Any:
+        """The activity's report, or None with the step failed: an observation that cannot be
+        made fails the verification, it does not crash it."""
+        try:
+            return await workflow.execute_activity_method(activity_method, request, **READ_ONLY)
+        except ActivityError as error:
+            self._judge(step, [f"{step.name}: could not be checked: {error.cause or error}"])
+            return None
 
     async def manual_checklist(self) -> None:
         if not self._request.manual:

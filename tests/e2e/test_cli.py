@@ -7,13 +7,6 @@ import json
 import pytest
 
 
-@pytest.fixture(autouse=True)
-def healthy_fleet(sandbox_stack):
-    sandbox_stack.clear_faults()
-    yield
-    sandbox_stack.clear_faults()
-
-
 def test_health_check_of_a_healthy_environment(sandbox_stack):
     done = sandbox_stack.cli("health-check", "staging", "--full")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -64,7 +57,45 @@ def test_bad_input_is_one_line_exit_2(sandbox_stack, args, message):
 
 def test_a_fault_is_seen_by_health_checks_and_cleared(sandbox_stack):
     assert sandbox_stack.cli("sandbox", "fault", "staging", "auth-svc", "5xx").returncode == 0
+    sandbox_stack.faulted = True
     broken = sandbox_stack.cli("health-check", "staging", "--full", "--json")
     assert broken.returncode == 1
     assert sandbox_stack.cli("sandbox", "fault", "staging", "auth-svc", "clear").returncode == 0
     assert sandbox_stack.cli("health-check", "staging", "--full").returncode == 0
+
+
+def test_verify_runs_the_workflow_and_reports_each_check(e2e_stack):
+    done = e2e_stack.cli("verify", "staging", "--full")
+    assert done.returncode == 0, done.stdout + done.stderr
+    workflow_id = done.stdout.splitlines()[0]
+    assert workflow_id.startswith("verify-staging-")
+    status = json.loads(e2e_stack.cli("status", workflow_id, "--json").stdout)
+    assert {"id", "kind", "state", "step", "steps", "timeline"} <= set(status)
+    assert (status["kind"], status["state"]) == ("verification", "COMPLETED")
+    assert [step["state"] for step in status["steps"]] == ["passed"] * 5 + ["skipped"]
+
+
+def test_verify_fails_naming_the_5xx_service(e2e_stack):
+    e2e_stack.fault("staging", "market-svc", "5xx")
+    done = e2e_stack.cli("verify", "staging", "--json")
+    assert done.returncode == 1
+    reasons = json.loads(done.stdout)["reasons"]
+    assert any(reason.startswith("market-svc: 5xx ") for reason in reasons)
+    assert any("market-svc api" in reason or "market-svc" in reason for reason in reasons)
+
+
+def test_the_manual_checklist_from_the_command_line(e2e_stack):
+    started = e2e_stack.cli("verify", "production", "--manual")
+    assert started.returncode == 0, started.stderr
+    workflow_id = started.stdout.splitlines()[0]
+    refused = e2e_stack.cli("check", workflow_id, "teleport")
+    assert refused.returncode == 2
+    assert "unknown checklist item 'teleport'; known: user-can-log-in" in refused.stderr
+    for item in e2e_stack.config.verification.checklist[:-1]:
+        assert e2e_stack.cli("check", workflow_id, item, "--as", "bob").returncode == 0
+    failed = e2e_stack.cli("check", workflow_id, "notifications-are-delivered", "--fail", "--note", "no email")
+    assert failed.returncode == 0 and "accepted" in failed.stdout
+    final = e2e_stack.cli("status", workflow_id, "--follow")
+    assert final.returncode == 1
+    assert "FAILED" in final.stdout and "checklist notifications-are-delivered: no email (tester)" in final.stdout
+    assert "check refused" in final.stdout

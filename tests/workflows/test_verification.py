@@ -52,7 +52,7 @@ class World:
 
         @activity.defn(name="collect_metrics")
         async def collect_metrics(request: MetricsRequest) -> MetricsReport:
-            return MetricsReport(environment=request.environment, window_seconds=request.window_seconds, services=self.metrics)
+            return MetricsReport(environment=request.environment, window=request.window, services=self.metrics)
 
         @activity.defn(name="search_logs")
         async def search_logs(request: LogSearchRequest) -> LogMatches:
