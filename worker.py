@@ -52,6 +52,7 @@ def build_activities(config: RunbookConfig, client: Client, task_queue: str, htt
         ecs.wait_for_rollout,
         ecs.set_desired_count,
         lock.acquire_lock,
+        lock.preempt_lock,
         lock.release_lock,
         RecordsActivities(records).write_record,
         slack.post_message,

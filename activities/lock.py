@@ -7,7 +7,7 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecut
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
-from runbook.models import LockGrant, LockRelease, LockRequest
+from runbook.models import LockGrant, LockRelease, LockRequest, PreemptRequest
 from workflows.lock import EnvironmentLock, lock_workflow_id
 
 
@@ -39,6 +39,24 @@ async def acquire_environment(client: Client, task_queue: str, request: LockRequ
     return await _request(client, task_queue, request.model_copy(update={"take_over_from": grant.holder.id}))
 
 
+# A rollback may pre-empt a deployment or hotfix; it never pre-empts another rollback.
+PREEMPTIBLE_KINDS = ("deployment", "hotfix")
+
+
+async def preempt_environment(client: Client, task_queue: str, request: PreemptRequest) -> LockGrant:
+    """The environment for a rollback, taken from a deployment in flight if need be: the
+    deployment gets a `preempt` signal with the reason (so its record says why), then is
+    cancelled, and the lock passes at once."""
+    grant = await acquire_environment(client, task_queue, LockRequest(environment=request.environment, holder_id=request.holder_id, kind=request.kind))
+    if grant.granted or grant.holder is None or grant.holder.kind not in PREEMPTIBLE_KINDS:
+        return grant
+    running = client.get_workflow_handle(grant.holder.id)
+    await running.signal("preempt", {"by": request.holder_id, "reason": request.reason})
+    await running.cancel()
+    takeover = LockRequest(environment=request.environment, holder_id=request.holder_id, kind=request.kind, take_over_from=grant.holder.id)
+    return await _request(client, task_queue, takeover)
+
+
 async def release_environment(client: Client, request: LockRelease) -> None:
     await client.get_workflow_handle(lock_workflow_id(request.environment)).signal(EnvironmentLock.release, request)
 
@@ -51,6 +69,10 @@ class LockActivities:
     @activity.defn
     async def acquire_lock(self, request: LockRequest) -> LockGrant:
         return await acquire_environment(self._client, self._task_queue, request)
+
+    @activity.defn
+    async def preempt_lock(self, request: PreemptRequest) -> LockGrant:
+        return await preempt_environment(self._client, self._task_queue, request)
 
     @activity.defn
     async def release_lock(self, request: LockRelease) -> LockRelease:

@@ -251,6 +251,15 @@ class LockGrant(BaseModel):
     holder: LockHolder | None = None
 
 
+class PreemptRequest(BaseModel):
+    """Take an environment from a deployment in flight: it is told why, then cancelled."""
+
+    environment: str
+    holder_id: str
+    kind: str
+    reason: str
+
+
 class LockRelease(BaseModel):
     environment: str
     holder_id: str
