@@ -15,7 +15,7 @@ from activities.aws import build_aws_clients
 from activities.cloudwatch import CloudWatchActivities
 from activities.ecs import EcsActivities
 from activities.health import HealthActivities, check_environment
-from activities.lock import acquire_environment
+from activities.lock import preempt_environment
 from activities.records import RecordStore
 from runbook import search, validate
 from runbook.assessment import snapshots
@@ -26,7 +26,7 @@ from runbook.health import render_report
 from runbook.models import (
     HandlerOutcome,
     HealthCheckRequest,
-    LockRequest,
+    PreemptRequest,
     MetricsRequest,
     PlanRequest,
     ProcedureStatus,
@@ -264,7 +264,8 @@ async def rollback(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     client = await connect(config)
     workflow_id = new_workflow_id(f"rollback-{args.environment}")
-    grant = await acquire_environment(client, config.temporal.task_queue, LockRequest(environment=args.environment, holder_id=workflow_id, kind="rollback"))
+    preempt = PreemptRequest(environment=args.environment, holder_id=workflow_id, kind="rollback", reason=reason)
+    grant = await preempt_environment(client, config.temporal.task_queue, preempt)
     if not grant.granted and grant.holder:
         raise UsageError(f"{args.environment} is being changed by {grant.holder.id} ({grant.holder.kind}); wait for it or cancel it")
     request = RollbackRequest(

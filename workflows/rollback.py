@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from runbook import messages
     from runbook.models import (
         LockRelease,
-        LockRequest,
+        PreemptRequest,
         PlanRequest,
         ProcedureStatus,
         RollbackPlan,
@@ -72,10 +72,11 @@ class Rollback:
             await self._release()
 
     async def lock_environment(self) -> bool:
+        """Only one change per environment; a rollback pre-empts a deployment in flight."""
         async with self._procedure.step("lock_environment") as step:
             grant = await workflow.execute_activity_method(
-                LockActivities.acquire_lock,
-                LockRequest(environment=self._request.environment, holder_id=self._holder, kind="rollback"),
+                LockActivities.preempt_lock,
+                PreemptRequest(environment=self._request.environment, holder_id=self._holder, kind="rollback", reason=self._request.reason),
                 **QUICK,
             )
             if not grant.granted and grant.holder:

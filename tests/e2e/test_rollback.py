@@ -122,7 +122,7 @@ def test_a_second_change_to_the_environment_is_refused_naming_the_first(e2e_stac
     async def hold(acquire: bool) -> None:
         client = await connect(e2e_stack.config)
         if acquire:
-            grant = await acquire_environment(client, e2e_stack.config.temporal.task_queue, LockRequest(environment="production", holder_id=holder_id, kind="deployment"))
+            grant = await acquire_environment(client, e2e_stack.config.temporal.task_queue, LockRequest(environment="production", holder_id=holder_id, kind="rollback"))
             assert grant.granted
         else:
             await release_environment(client, LockRelease(environment="production", holder_id=holder_id))
@@ -132,6 +132,6 @@ def test_a_second_change_to_the_environment_is_refused_naming_the_first(e2e_stac
     try:
         done = e2e_stack.cli("rollback", "-y", "production", "market-svc")
         assert done.returncode == 2
-        assert f"production is being changed by {holder_id} (deployment)" in done.stderr
+        assert f"production is being changed by {holder_id} (rollback)" in done.stderr
     finally:
         asyncio.run(hold(False))
