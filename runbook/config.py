@@ -23,7 +23,11 @@ DEFAULT_CONFIG_PATH = PROJECT_ROOT / "runbook.toml"
 
 
 def _duration(value: object) -> object:
-    return parse_duration(value) if isinstance(value, str) else value
+    """30s, 5m, 1h, 2d as people write them; ISO 8601 (PT5M) as JSON carries them between
+    the CLI, Temporal and the worker."""
+    if isinstance(value, str) and not value.startswith("P"):
+        return parse_duration(value)
+    return value
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
@@ -95,6 +99,17 @@ class ScalingConfig(_Section):
         return max(current, min(current + self.step, self.max_tasks))
 
 
+class DeploymentsConfig(_Section):
+    approval_timeout: Duration = timedelta(hours=24)
+    approval_reminder_every: Duration = timedelta(hours=1)
+    # Watching production after the rollout: figures through the decision matrix every interval.
+    monitor_window: Duration = timedelta(minutes=5)
+    monitor_interval: Duration = timedelta(seconds=30)
+    # How long monitoring waits for a human `decide` when the matrix says "investigate".
+    decision_timeout: Duration = timedelta(minutes=30)
+    rollout_timeout: Duration = timedelta(minutes=10)
+
+
 class VerificationConfig(_Section):
     checklist: list[str] = Field(min_length=1)
     reminder_every: Duration = timedelta(minutes=15)
@@ -120,6 +135,7 @@ class RunbookConfig(_Section):
     approvers: ApproversConfig = ApproversConfig()
     thresholds: ThresholdsConfig = ThresholdsConfig()
     scaling: ScalingConfig = ScalingConfig()
+    deployments: DeploymentsConfig = DeploymentsConfig()
     verification: VerificationConfig
     slack: SlackConfig = SlackConfig()
     github: GithubConfig = GithubConfig()

@@ -122,6 +122,7 @@ class GitHubFake:
             (f"{repo}/commits/<path:ref>/status", self.combined_status),
             (f"{repo}/commits/<path:ref>/check-runs", self.check_runs),
             (f"{repo}/commits/<path:ref>/pulls", self.pulls),
+            (f"{repo}/commits/<path:ref>", self.commit),
             (f"{repo}/pulls", self.pulls),
             (f"{repo}/pulls/<int:number>", self.pull),
             (f"{repo}/pulls/<int:number>/reviews", self.reviews),
@@ -135,6 +136,10 @@ class GitHubFake:
         if failing is not None and failing not in GITHUB_FAILURES:
             raise UnknownName("failing prerequisite", str(failing), [*GITHUB_FAILURES, "null"])
         self.failing = failing if isinstance(failing, str) else None
+
+    def commit(self, request: Request, owner: str, repo: str, ref: str) -> Response:
+        """Every version names a commit of this well-run repository."""
+        return json_response({"sha": _sha(ref), "commit": {"message": f"Release {ref}"}})
 
     def combined_status(self, request: Request, owner: str, repo: str, ref: str) -> Response:
         failed = self.failing == "ci"

@@ -70,3 +70,14 @@ def test_bad_durations_say_what_is_allowed(text):
 @pytest.mark.parametrize(("current", "target"), [(2, 4), (9, 10), (10, 10), (12, 12)])
 def test_scale_up_adds_the_step_up_to_the_cap_and_never_scales_down(current, target):
     assert load_config(DEFAULT_CONFIG_PATH).scaling.scale_up_target(current) == target
+
+
+def test_the_configuration_survives_the_trip_through_temporal():
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    from runbook.config import RunbookConfig
+
+    config = load_config(DEFAULT_CONFIG_PATH)
+    converter = pydantic_data_converter.payload_converter
+    [payload] = converter.to_payloads([config])
+    assert converter.from_payloads([payload], [RunbookConfig])[0] == config
