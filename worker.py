@@ -21,17 +21,19 @@ from temporalio.worker import Worker
 from activities.aws import build_aws_clients
 from activities.cloudwatch import CloudWatchActivities
 from activities.ecs import EcsActivities
+from activities.github import GithubActivities
 from activities.health import HealthActivities
 from activities.lock import LockActivities
 from activities.records import RecordsActivities, RecordStore
 from activities.slack import SlackActivities
 from runbook.config import RunbookConfig, load_config
 from runbook.temporal import connect
+from workflows.deployment import HotfixDeployment, StandardDeployment
 from workflows.lock import EnvironmentLock
 from workflows.rollback import Rollback
 from workflows.verification import Verification
 
-WORKFLOWS = [Verification, Rollback, EnvironmentLock]
+WORKFLOWS = [Verification, Rollback, StandardDeployment, HotfixDeployment, EnvironmentLock]
 
 
 def build_activities(config: RunbookConfig, client: Client, task_queue: str, http: httpx.AsyncClient) -> list:
@@ -42,20 +44,26 @@ def build_activities(config: RunbookConfig, client: Client, task_queue: str, htt
     ecs = EcsActivities(aws, config, records)
     lock = LockActivities(client, task_queue)
     slack = SlackActivities(http, config.slack.api_url, os.environ.get("SLACK_BOT_TOKEN", "sandbox-token"))
+    github = GithubActivities(http, config.github.api_url, config.github.repository, os.environ.get("GITHUB_TOKEN", "sandbox-token"))
+    records_activities = RecordsActivities(records)
     return [
         health.check_health,
         health.check_service_health,
         cloudwatch.collect_metrics,
         cloudwatch.search_logs,
         ecs.plan_rollback,
+        ecs.prepare_revision,
         ecs.update_service,
         ecs.wait_for_rollout,
         ecs.set_desired_count,
         lock.acquire_lock,
         lock.preempt_lock,
         lock.release_lock,
-        RecordsActivities(records).write_record,
+        records_activities.write_record,
+        records_activities.find_verified,
         slack.post_message,
+        github.check_prerequisites,
+        github.check_hotfix_ready,
     ]
 
 

@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 from activities.aws import AwsClients
 from activities.records import RecordStore
 from runbook.config import RunbookConfig
+from runbook.deployment import PreparedRevision, PrepareRevisionRequest
 from runbook.models import (
     DesiredCountRequest,
     PlanRequest,
@@ -68,7 +69,8 @@ class EcsActivities:
             described = self._service(request.environment, service)
             current = self._revision(described["taskDefinition"])
             revisions = self.family_revisions(current.family)
-            target, problem = _choose_target(current, revisions, request.version, index.replaced_revision(service, current.arn))
+            replaced = request.targets.get(service) or index.replaced_revision(service, current.arn)
+            target, problem = _choose_target(current, revisions, request.version, replaced)
             if problem:
                 plan.problems.append(f"{service}: {problem}")
             else:
@@ -78,6 +80,27 @@ class EcsActivities:
     @activity.defn
     def plan_rollback(self, request: PlanRequest) -> RollbackPlan:
         return self.plan(request)
+
+    @activity.defn
+    def prepare_revision(self, request: PrepareRevisionRequest) -> PreparedRevision:
+        """The revision to deploy: the current one with the image tag set to the version.
+
+        Idempotent: when the family's newest revision already runs the version (a retry, or the
+        same version deployed again), it is used rather than registered twice."""
+        described = self._service(request.environment, request.service)
+        current = self._revision(described["taskDefinition"])
+        prepared = PreparedRevision(service=request.service, current=current, target=current, desired_count=described.get("desiredCount", 0))
+        if current.version == request.version:
+            return prepared
+        newest = self.family_revisions(current.family)[-1]
+        if newest.version == request.version:
+            return prepared.model_copy(update={"target": newest})
+        definition = self._ecs.describe_task_definition(taskDefinition=current.arn)["taskDefinition"]
+        containers = [{**container, "image": _with_tag(container["image"], request.version)} for container in definition["containerDefinitions"]]
+        registered = self._ecs.register_task_definition(
+            family=current.family, containerDefinitions=containers, **{key: definition[key] for key in _COPIED_TASK_FIELDS if key in definition}
+        )["taskDefinition"]
+        return prepared.model_copy(update={"target": self._revision(registered["taskDefinitionArn"])})
 
     @activity.defn
     def update_service(self, request: UpdateServiceRequest) -> UpdateServiceResult:
@@ -111,6 +134,15 @@ class EcsActivities:
     def set_desired_count(self, request: DesiredCountRequest) -> int:
         self._ecs.update_service(cluster=self._cluster(request.environment), service=request.service, desiredCount=request.desired_count)
         return request.desired_count
+
+
+# What a task definition carries besides its containers, copied to the new revision.
+_COPIED_TASK_FIELDS = ("taskRoleArn", "executionRoleArn", "networkMode", "requiresCompatibilities", "cpu", "memory", "volumes")
+
+
+def _with_tag(image: str, tag: str) -> str:
+    repository = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+    return f"{repository}:{tag}"
 
 
 def _primary(service: dict[str, Any]) -> dict[str, Any] | None:

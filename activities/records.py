@@ -6,7 +6,7 @@ from typing import Any
 
 from temporalio import activity
 
-from runbook.records import DeploymentRecord, RecordIndex, index_key, record_key
+from runbook.records import DeploymentRecord, RecordIndex, VerifiedAnswer, VerifiedQuery, index_key, record_key, verified_record
 
 
 class RecordStore:
@@ -37,3 +37,7 @@ class RecordsActivities:
     def write_record(self, record: DeploymentRecord) -> DeploymentRecord:
         self._store.write(record)
         return record
+
+    @activity.defn
+    def find_verified(self, query: VerifiedQuery) -> VerifiedAnswer:
+        return VerifiedAnswer(record_id=verified_record(self._store.index(query.environment), query.version))

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import os
 import tomllib
-from datetime import timedelta
+from datetime import time, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from runbook.durations import parse_duration
+from runbook.severity import Severity, Weekday
 from runbook.validate import InvalidInput
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -125,6 +127,52 @@ class GithubConfig(_Section):
     repository: str = "skillancer/skillancer"
 
 
+class StatusPageConfig(_Section):
+    api_url: str = "https://api.statuspage.io/v1"
+    page_id: str = Field("skillancer", min_length=1)
+
+
+class PagerConfig(_Section):
+    events_url: str = "https://events.pagerduty.com/v2/enqueue"
+
+
+class IncidentsConfig(_Section):
+    """Incident Response: the severity policy, who is called, and what each level obliges."""
+
+    environment: str = "production"
+    timezone: str = "Europe/London"
+    business_days: list[Weekday] = Field(["Mon", "Tue", "Wed", "Thu", "Fri"], min_length=1)
+    business_hours: tuple[time, time] = (time(9), time(18))
+    # Time to acknowledgement; a level missing here is due by the close of the next business day.
+    respond_within: dict[Severity, Duration] = {Severity.P1: timedelta(minutes=5), Severity.P2: timedelta(minutes=15), Severity.P3: timedelta(hours=1)}
+    escalation: list[str] = ["secondary-oncall", "devops-lead"]
+    responders: list[str] = []
+    war_room_severities: list[Severity] = [Severity.P1]
+    update_every: Duration = timedelta(minutes=15)
+    deployment_window: Duration = timedelta(hours=2)
+    rollback_scope: Literal["affected", "all"] = "affected"
+    rate_limit_rps: int = Field(50, ge=1)
+    # Continue-as-new bound: far below Temporal's 10,240-event hard limit per run.
+    events_per_run: int = Field(2000, ge=100, le=8000)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r} (an IANA name such as Europe/London)") from None
+        return name
+
+    @model_validator(mode="after")
+    def _hours_in_order(self) -> IncidentsConfig:
+        if self.business_hours[0] >= self.business_hours[1]:
+            raise ValueError("business_hours: opening must come before closing, e.g. [\"09:00\", \"18:00\"]")
+        if any(window <= timedelta(0) for window in self.respond_within.values()):
+            raise ValueError("respond_within: every window must be positive")
+        return self
+
+
 class RunbookConfig(_Section):
     temporal: TemporalConfig = TemporalConfig()
     aws: AwsConfig = AwsConfig()
@@ -139,6 +187,9 @@ class RunbookConfig(_Section):
     verification: VerificationConfig
     slack: SlackConfig = SlackConfig()
     github: GithubConfig = GithubConfig()
+    statuspage: StatusPageConfig = StatusPageConfig()
+    pager: PagerConfig = PagerConfig()
+    incidents: IncidentsConfig = IncidentsConfig()
 
     def environment(self, name: str) -> EnvironmentConfig:
         if name not in self.environments:

@@ -12,7 +12,7 @@ def rollback_started(environment: str, plan: RollbackPlan, reason: str, user: st
 
 
 def rollback_finished(environment: str, outcomes: list[tuple[str, str, str]], reason: str, user: str) -> str:
-    failed = [service for service, outcome, _ in outcomes if outcome == "failed"]
+    failed = [service for service, outcome, _ in outcomes if outcome in ("failed", "unhealthy")]
     head = ":white_check_mark: ROLLBACK finished" if not failed else f":x: ROLLBACK finished with {len(failed)} failing"
     lines = [f"{head} in {environment} (asked by {user})", f"- Reason: {reason}"]
     lines += [f"- {service}: {outcome}" + (f" ({detail})" if detail else "") for service, outcome, detail in outcomes]

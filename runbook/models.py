@@ -185,6 +185,8 @@ class PlanRequest(BaseModel):
     environment: str
     services: list[str]
     version: str | None = None
+    # Exact revisions to return to, by service: a deployment knows what it replaced.
+    targets: dict[str, str] = Field(default_factory=dict)
 
 
 class RollbackPlan(BaseModel):
@@ -274,6 +276,7 @@ class RollbackRequest(BaseModel):
     channel: str
     # Set when a deployment or incident that already holds the environment runs this as a child.
     lock_holder: str = ""
+    targets: dict[str, str] = Field(default_factory=dict)
     rollout_timeout_seconds: float = 600
 
 
@@ -283,8 +286,13 @@ class ServiceRollback(BaseModel):
     to_version: str
     from_revision: int
     to_revision: int
-    outcome: Literal["rolled_back", "unchanged", "failed"]
+    # unhealthy: the revision is back, but the service still fails its health checks.
+    outcome: Literal["rolled_back", "unchanged", "unhealthy", "failed"]
     detail: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome in ("rolled_back", "unchanged")
 
 
 class RollbackResult(BaseModel):

@@ -52,6 +52,23 @@ class RecordIndex(BaseModel):
         return None
 
 
+class VerifiedQuery(BaseModel):
+    environment: str
+    version: str
+
+
+class VerifiedAnswer(BaseModel):
+    record_id: str = ""
+
+
+def verified_record(index: RecordIndex, version: str) -> str:
+    """The newest record in which this version passed verification, or ""."""
+    for record in reversed(index.records):
+        if record.version == version and record.verification_passed:
+            return record.id
+    return ""
+
+
 def record_key(environment: str, record_id: str) -> str:
     return f"records/{environment}/{record_id}.json"
 

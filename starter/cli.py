@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 FAULT_MODES = ["5xx", "slow", "db", "cpu", "down", "clear"]
+GITHUB_FAILURES = ["ci", "review", "release_notes", "none"]
 
 
 class UsageError(Exception):
@@ -76,6 +77,36 @@ def build_parser() -> argparse.ArgumentParser:
     assess.add_argument("environment")
     assess.add_argument("--services", help="comma-separated services (default: all)")
 
+    deploy = command("deploy", "Standard Deployment: prerequisites, staging, approval, production, monitoring", user=True)
+    deploy.add_argument("environment")
+    deploy.add_argument("--version", required=True, help="the release tag to deploy, e.g. v1.2.0")
+    deploy.add_argument("--services", default="all", help="all (default) or a,b")
+    deploy.add_argument("--follow", action="store_true", help="follow it live until it ends")
+
+    hotfix = command("hotfix", "Hotfix Deployment: fix on main with CI green, immediate approval, production", user=True)
+    hotfix.add_argument("environment")
+    hotfix.add_argument("--version", required=True, help="the hotfix release tag, e.g. v1.2.1")
+    hotfix.add_argument("--services", required=True, help="a,b")
+    hotfix.add_argument("--skip-staging", action="store_true", help="only when this version already passed verification on staging")
+    hotfix.add_argument("--incident", default="", help="the incident this hotfix fixes, e.g. INC-20261126-0001")
+    hotfix.add_argument("--follow", action="store_true", help="follow it live until it ends")
+
+    approve = command("approve", "approve a deployment waiting at its approval gate", user=True)
+    approve.add_argument("id")
+    approve.add_argument("--comment", default="", help="what you checked")
+
+    reject = command("reject", "reject a deployment at its approval gate", user=True)
+    reject.add_argument("id")
+    reject.add_argument("--reason", required=True, help="why")
+
+    decide_cmd = command("decide", "answer a deployment whose monitoring proposes a rollback", user=True)
+    decide_cmd.add_argument("id")
+    decide_cmd.add_argument("action", choices=["rollback", "continue"], metavar="ACTION", help="rollback or continue")
+    decide_cmd.add_argument("--note", default="", help="why")
+
+    cancel = command("cancel", "cancel a procedure; a deployment rolls back what it changed")
+    cancel.add_argument("id")
+
     status = command("status", "show a procedure's steps, approvals and timeline")
     status.add_argument("id")
     status.add_argument("--follow", action="store_true", help="keep showing it until it ends")
@@ -92,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_argument("mode", choices=FAULT_MODES, metavar="MODE", help="one of " + ", ".join(FAULT_MODES))
     fault.add_argument("--delay", default="6s", help="response delay for `slow` (default 6s)")
     fault.add_argument("--json", action="store_true", help="print the result as JSON")
+    github = sandbox_commands.add_parser("github", help="make one deployment prerequisite fail in the GitHub fake (or none)")
+    github.add_argument("failing", choices=GITHUB_FAILURES, metavar="PREREQUISITE", help="one of " + ", ".join(GITHUB_FAILURES))
     return parser
 
 

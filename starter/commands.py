@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from datetime import datetime, timezone
+from typing import Any
 
 import httpx
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
@@ -15,17 +16,20 @@ from activities.aws import build_aws_clients
 from activities.cloudwatch import CloudWatchActivities
 from activities.ecs import EcsActivities
 from activities.health import HealthActivities, check_environment
-from activities.lock import preempt_environment
+from activities.lock import acquire_environment, preempt_environment
 from activities.records import RecordStore
 from runbook import search, validate
 from runbook.assessment import snapshots
 from runbook.decision import decide
+from runbook.deployment import DeploymentRequest
+from runbook.records import verified_record
 from runbook.config import RunbookConfig, load_config
 from runbook.durations import parse_duration
 from runbook.health import render_report
 from runbook.models import (
     HandlerOutcome,
     HealthCheckRequest,
+    LockRequest,
     PreemptRequest,
     MetricsRequest,
     PlanRequest,
@@ -39,6 +43,7 @@ from runbook.temporal import connect
 from runbook.verification import VerificationRequest, VerificationResult
 from starter.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Unreachable, UsageError, new_workflow_id, print_json
 from starter.render import render_status
+from workflows.deployment import HotfixDeployment, StandardDeployment
 from workflows.rollback import Rollback
 from workflows.verification import Verification
 
@@ -144,27 +149,32 @@ async def query_status(handle: WorkflowHandle) -> ProcedureStatus:
     return await handle.query("status", result_type=ProcedureStatus)
 
 
-async def status(args: argparse.Namespace) -> int:
-    config = load_config()
-    client = await connect(config)
-    handle = await procedure_handle(client, args.id)
+async def show(handle: WorkflowHandle, as_json: bool, follow: bool) -> int:
+    """Print a procedure's status; with follow, keep showing it until it ends (redrawn in place
+    on a terminal, a new block per change otherwise)."""
     current = await query_status(handle)
     shown = ""
     while True:
         text = render_status(current, datetime.now(timezone.utc))
-        if args.json:
-            if not args.follow or current.state != State.RUNNING:
+        if as_json:
+            if not follow or current.state != State.RUNNING:
                 print_json(current.model_dump(mode="json"))
         elif text != shown:
-            if sys.stdout.isatty() and args.follow:
+            if sys.stdout.isatty() and follow:
                 print("\033[H\033[2J", end="")
             print(text if sys.stdout.isatty() or not shown else f"--- {datetime.now(timezone.utc):%H:%M:%S}\n{text}", flush=True)
             shown = text
-        if not args.follow or current.state != State.RUNNING:
+        if not follow or current.state != State.RUNNING:
             break
         await asyncio.sleep(FOLLOW_POLL_SECONDS)
         current = await query_status(handle)
     return STATE_EXIT.get(current.state, EXIT_FAILED)
+
+
+async def status(args: argparse.Namespace) -> int:
+    config = load_config()
+    client = await connect(config)
+    return await show(await procedure_handle(client, args.id), args.json, args.follow)
 
 
 async def list_procedures(args: argparse.Namespace) -> int:
@@ -316,3 +326,134 @@ async def assess(args: argparse.Namespace) -> int:
 
 
 HANDLERS.update({("rollback", None): rollback, ("assess", None): assess})
+
+
+def deployment_request(config: RunbookConfig, args: argparse.Namespace, services: list[str], skip_staging: bool = False, incident: str = "") -> DeploymentRequest:
+    deployments = config.deployments
+    return DeploymentRequest(
+        environment=args.environment,
+        version=args.version,
+        services=services,
+        requested_by=args.user,
+        approvers=config.approvers.users,
+        channel=config.channels.deployments,
+        skip_staging=skip_staging,
+        incident=incident,
+        approval_timeout=deployments.approval_timeout,
+        approval_reminder_every=deployments.approval_reminder_every,
+        monitor_window=deployments.monitor_window,
+        monitor_interval=deployments.monitor_interval,
+        decision_window=config.thresholds.decision_window,
+        decision_timeout=deployments.decision_timeout,
+        rollout_timeout=deployments.rollout_timeout,
+        thresholds=config.thresholds,
+        scaling=config.scaling,
+        staging_verification=verification_request(config, "staging", True, False, args.user),
+        production_verification=verification_request(config, args.environment, True, False, args.user),
+    )
+
+
+async def start_deployment(args: argparse.Namespace, workflow: Any, kind: str, services: list[str], **options: Any) -> int:
+    config = load_config()
+    config.environment(args.environment)
+    validate.version(args.version)
+    request = deployment_request(config, args, services, **options)
+    client = await connect(config)
+    workflow_id = new_workflow_id(f"{'deploy' if kind == 'deployment' else kind}-{args.environment}-{args.version}")
+    grant = await acquire_environment(client, config.temporal.task_queue, LockRequest(environment=args.environment, holder_id=workflow_id, kind=kind))
+    if not grant.granted and grant.holder:
+        raise UsageError(f"{args.environment} is being changed by {grant.holder.id} ({grant.holder.kind}); wait for it or cancel it")
+    handle = await client.start_workflow(
+        workflow.run,
+        request,
+        id=workflow_id,
+        task_queue=config.temporal.task_queue,
+        search_attributes=search.start_attributes(kind, args.environment, services, args.version),
+    )
+    if args.json and not args.follow:
+        print_json({"id": workflow_id, "ui": ui_link(config, workflow_id)})
+        return EXIT_OK
+    print(workflow_id)
+    print(f"UI: {ui_link(config, workflow_id)}")
+    if not args.follow:
+        return EXIT_OK
+    return await show(handle, args.json, follow=True)
+
+
+async def deploy(args: argparse.Namespace) -> int:
+    config = load_config()
+    return await start_deployment(args, StandardDeployment, "deployment", requested_services(config, args.services))
+
+
+async def hotfix(args: argparse.Namespace) -> int:
+    config = load_config()
+    services = requested_services(config, args.services)
+    if args.skip_staging:
+        await refuse_unverified_skip(config, args.version)
+    return await start_deployment(args, HotfixDeployment, "hotfix", services, skip_staging=args.skip_staging, incident=args.incident)
+
+
+async def refuse_unverified_skip(config: RunbookConfig, version: str) -> None:
+    aws = build_aws_clients(config)
+    index = await asyncio.to_thread(RecordStore(aws.s3, config.aws.records_bucket).index, "staging")
+    if not verified_record(index, version):
+        raise UsageError(f"--skip-staging refused: {version} has not passed verification on staging; deploy it there first")
+
+
+async def send_decision(args: argparse.Namespace, name: str, payload: dict[str, Any], accepted_text: str) -> int:
+    config = load_config()
+    client = await connect(config)
+    handle = await procedure_handle(client, args.id)
+    outcome = await handle.execute_update(name, payload, result_type=HandlerOutcome)
+    return report_outcome(args, outcome, accepted_text)
+
+
+async def approve(args: argparse.Namespace) -> int:
+    return await send_decision(args, "approve", {"approver": args.user, "comment": args.comment}, f"approved by {args.user}")
+
+
+async def reject(args: argparse.Namespace) -> int:
+    validate.reason(args.reason)
+    return await send_decision(args, "reject", {"approver": args.user, "reason": args.reason}, f"rejected by {args.user}")
+
+
+async def decide_command(args: argparse.Namespace) -> int:
+    return await send_decision(args, "decide", {"user": args.user, "action": args.action, "note": args.note}, f"{args.action} by {args.user}")
+
+
+async def cancel(args: argparse.Namespace) -> int:
+    config = load_config()
+    client = await connect(config)
+    handle = await procedure_handle(client, args.id)
+    await handle.cancel()
+    if args.json:
+        print_json({"id": args.id, "cancel_requested": True})
+    else:
+        print(f"cancellation requested for {args.id}; a deployment rolls back what it changed (runbook status {args.id} --follow)")
+    return EXIT_OK
+
+
+async def sandbox_github(args: argparse.Namespace) -> int:
+    config = load_config()
+    url = f"http://127.0.0.1:{config.sandbox.fleet_port}/_sandbox/github"
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            response = await http.post(url, json={"failing": None if args.failing == "none" else args.failing})
+    except httpx.HTTPError as error:
+        raise Unreachable(f"cannot reach the sandbox at {url}: {error or type(error).__name__} (is the stack up? make up)") from None
+    response.raise_for_status()
+    print(f"GitHub fake: {'every prerequisite passes' if args.failing == 'none' else args.failing + ' fails'}")
+    return EXIT_OK
+
+
+HANDLERS.update(
+    {
+        ("deploy", None): deploy,
+        ("hotfix", None): hotfix,
+        ("approve", None): approve,
+        ("reject", None): reject,
+        ("decide", None): decide_command,
+        ("cancel", None): cancel,
+        ("sandbox", "github"): sandbox_github,
+    }
+)

@@ -36,7 +36,8 @@ def render_status(status: ProcedureStatus, now: datetime | None = None, timeline
         lines += ["", "timeline:"]
         lines += [f"  {_clock(e.at)} {e.actor:<12} {e.event}" + (f": {e.detail}" if e.detail else "") for e in status.timeline[-timeline_tail:]]
     result = status.result or {}
-    if "reasons" in result:
-        lines += ["", "result: " + ("PASSED" if result.get("passed") else "FAILED")]
-        lines += [f"  - {reason}" for reason in result["reasons"]]
+    if "passed" in result:
+        lines += ["", "result: " + ("PASSED" if result["passed"] else "FAILED")]
+    if result.get("reasons"):
+        lines += ["", "reasons:"] + [f"  - {reason}" for reason in result["reasons"]]
     return "\n".join(lines)

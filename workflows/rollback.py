@@ -66,8 +66,8 @@ class Rollback:
             outcomes = await self.roll_back_services(plan)
             await self.notify_finished(outcomes)
             await self.record(plan, outcomes)
-            failed = any(outcome.outcome == "failed" for outcome in outcomes)
-            return self._finish(RollbackResult(state=State.FAILED if failed else State.COMPLETED, reason=request.reason, services=outcomes))
+            succeeded = all(outcome.succeeded for outcome in outcomes)
+            return self._finish(RollbackResult(state=State.COMPLETED if succeeded else State.FAILED, reason=request.reason, services=outcomes))
         finally:
             await self._release()
 
@@ -87,7 +87,9 @@ class Rollback:
         async with self._procedure.step("plan") as step:
             plan = await workflow.execute_activity_method(
                 EcsActivities.plan_rollback,
-                PlanRequest(environment=self._request.environment, services=self._request.services, version=self._request.version),
+                PlanRequest(
+                    environment=self._request.environment, services=self._request.services, version=self._request.version, targets=self._request.targets
+                ),
                 **QUICK,
             )
             if plan.problems:
@@ -103,7 +105,7 @@ class Rollback:
     async def roll_back_services(self, plan: RollbackPlan) -> list[ServiceRollback]:
         async with self._procedure.step("roll_back_services") as step:
             outcomes = await asyncio.gather(*(self._roll_back_one(target) for target in plan.targets))
-            failures = [f"{o.service}: {o.detail}" for o in outcomes if o.outcome == "failed"]
+            failures = [f"{o.service}: {o.detail}" for o in outcomes if not o.succeeded]
             if failures:
                 self._procedure.fail_step(step, failures)
             return list(outcomes)
@@ -136,7 +138,7 @@ class Rollback:
             outcome.outcome, outcome.detail = "failed", str(error.cause.message if error.cause else error)
         else:
             if not health.healthy:
-                outcome.outcome, outcome.detail = "failed", "unhealthy after rollback: " + "; ".join(f"{c.name} {c.reason}" for c in health.failures)
+                outcome.outcome, outcome.detail = "unhealthy", "still unhealthy after rollback: " + "; ".join(f"{c.name} {c.reason}" for c in health.failures)
         self._procedure.record("runbook", f"{target.service} {outcome.outcome}", f"{outcome.from_version} → {outcome.to_version} {outcome.detail}".strip())
         return outcome
 
@@ -163,7 +165,7 @@ class Rollback:
                 id=workflow.info().workflow_id,
                 kind="rollback",
                 environment=self._request.environment,
-                state=State.FAILED.value if any(o.outcome == "failed" for o in outcomes) else State.COMPLETED.value,
+                state=State.COMPLETED.value if all(o.succeeded for o in outcomes) else State.FAILED.value,
                 requested_by=self._request.requested_by,
                 started_at=workflow.info().start_time,
                 ended_at=workflow.now(),

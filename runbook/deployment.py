@@ -1,0 +1,139 @@
+"""Standard and hotfix deployments as policy: requests, payloads, who may approve, the texts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from runbook.config import ScalingConfig, ThresholdsConfig
+from runbook.models import Revision, State
+from runbook.records import ServiceChange
+from runbook.verification import VerificationRequest
+
+
+class DeploymentRequest(BaseModel):
+    environment: str
+    version: str
+    services: list[str]
+    requested_by: str
+    approvers: list[str]
+    channel: str
+    staging_environment: str = "staging"
+    skip_staging: bool = False
+    incident: str = ""
+    approval_timeout: timedelta
+    approval_reminder_every: timedelta
+    monitor_window: timedelta
+    monitor_interval: timedelta
+    decision_window: timedelta
+    decision_timeout: timedelta
+    rollout_timeout: timedelta
+    thresholds: ThresholdsConfig
+    scaling: ScalingConfig
+    staging_verification: VerificationRequest
+    production_verification: VerificationRequest
+
+
+class ApprovePayload(BaseModel):
+    """`approve`: `{"approver": "alice", "comment": "staging looks good"}`."""
+
+    approver: str = Field(min_length=1, max_length=100)
+    comment: str = Field("", max_length=2000)
+
+
+class RejectPayload(BaseModel):
+    """`reject`: `{"approver": "alice", "reason": "checkout is slow on staging"}`."""
+
+    approver: str = Field(min_length=1, max_length=100)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class DecidePayload(BaseModel):
+    """`decide`, when monitoring asks a human: `{"user": "alice", "action": "rollback"}`."""
+
+    user: str = Field(min_length=1, max_length=100)
+    action: Literal["rollback", "continue"]
+    note: str = Field("", max_length=2000)
+
+
+class PreemptPayload(BaseModel):
+    by: str = Field(min_length=1)
+    reason: str = ""
+
+
+class Approval(BaseModel):
+    approver: str
+    at: datetime
+    comment: str = ""
+    approved: bool = True
+
+
+class PrepareRevisionRequest(BaseModel):
+    environment: str
+    service: str
+    version: str
+
+
+class PreparedRevision(BaseModel):
+    service: str
+    current: Revision
+    target: Revision
+    desired_count: int = 0
+
+
+class DeploymentResult(BaseModel):
+    state: State
+    version: str
+    environment: str
+    reasons: list[str] = Field(default_factory=list)
+    changes: list[ServiceChange] = Field(default_factory=list)
+    approval: Approval | None = None
+    rollback_id: str = ""
+
+
+def approval_refusal(approver: str, requested_by: str, approvers: list[str]) -> str:
+    """Why this person may not approve (or reject), or "" when they may."""
+    if approver not in approvers:
+        return f"{approver!r} is not an approver; approvers: {', '.join(approvers)}"
+    if approver == requested_by:
+        return f"{approver} started this deployment and cannot approve it: ask another approver"
+    return ""
+
+
+def changes_text(changes: list[ServiceChange]) -> str:
+    return "\n".join(f"- {c.service}: {c.before_version} → {c.after_version}" for c in changes)
+
+
+def announcement(kind: str, workflow_id: str, request: DeploymentRequest) -> str:
+    staging = "" if request.skip_staging or request.environment == request.staging_environment else f", via {request.staging_environment}"
+    incident = f"\n- Incident: {request.incident}" if request.incident else ""
+    return (
+        f":rocket: {kind.upper()} {request.version} to {request.environment}{staging} starting ({workflow_id})\n"
+        f"- Services: {', '.join(request.services)}\n- Requested by: {request.requested_by}{incident}"
+    )
+
+
+def approval_reminder(workflow_id: str, request: DeploymentRequest, ui_hint: str) -> str:
+    return (
+        f":hourglass: {request.version} to {request.environment} waits for approval ({workflow_id})\n"
+        f"- Approve: `runbook approve {workflow_id}` or signal `approve` in the UI {ui_hint}\n"
+        f"- Approvers: {', '.join(a for a in request.approvers if a != request.requested_by)}"
+    )
+
+
+def completion(request: DeploymentRequest, changes: list[ServiceChange], duration: timedelta, approval: Approval | None) -> str:
+    approver = f"\n- Approved by: {approval.approver}" if approval else ""
+    return (
+        f":white_check_mark: {request.version} deployed to {request.environment} in {int(duration.total_seconds())} s\n"
+        f"{changes_text(changes)}{approver}"
+    )
+
+
+def rolled_back(request: DeploymentRequest, reason: str, changes: list[ServiceChange]) -> str:
+    return f":rewind: {request.version} to {request.environment} rolled back automatically: {reason}\n{changes_text(changes)}"
+
+
+def alert(request: DeploymentRequest, what: str) -> str:
+    return f":warning: {request.version} in {request.environment}: {what}"

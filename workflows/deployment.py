@@ -1,0 +1,604 @@
+"""Standard Deployment and Hotfix Deployment (RUNBOOK.md), with the automatic rollback.
+
+StandardDeployment.run and HotfixDeployment.run read as the runbook's procedures; the steps they
+share live in DeploymentProcedure. A failure after anything changed rolls back exactly what this
+deployment changed, unless database errors veto it (the decision matrix) or a rollback pre-empted
+it (the pre-empting procedure owns the environment now).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, CancelledError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.cloudwatch import CloudWatchActivities
+    from activities.ecs import EcsActivities
+    from activities.github import GithubActivities
+    from activities.health import HealthActivities
+    from activities.lock import LockActivities
+    from activities.records import RecordsActivities
+    from activities.slack import SlackActivities
+    from runbook import deployment as policy
+    from runbook.assessment import snapshots
+    from runbook.decision import Action, Assessment, decide
+    from runbook.deployment import (
+        ApprovePayload,
+        Approval,
+        DecidePayload,
+        DeploymentRequest,
+        DeploymentResult,
+        PreemptPayload,
+        PrepareRevisionRequest,
+        RejectPayload,
+    )
+    from runbook.models import (
+        DesiredCountRequest,
+        HandlerOutcome,
+        HealthCheckRequest,
+        LockRelease,
+        LockRequest,
+        MetricsRequest,
+        ProcedureStatus,
+        RollbackRequest,
+        RolloutRequest,
+        ServiceHealthRequest,
+        SlackMessage,
+        State,
+        StepRecord,
+        UpdateServiceRequest,
+    )
+    from runbook.prerequisites import PrerequisiteReport, PrerequisiteRequest
+    from runbook.records import DeploymentRecord, ServiceChange, VerifiedQuery
+    from runbook.verification import VerificationRequest, VerificationResult
+    from workflows.procedure import Procedure
+    from workflows.rollback import Rollback
+    from workflows.verification import Verification
+
+QUICK = {"start_to_close_timeout": timedelta(seconds=60), "retry_policy": RetryPolicy(maximum_attempts=5)}
+ROLLOUT_HEARTBEAT = timedelta(seconds=15)
+
+STEPS = [
+    "lock_environment",
+    "prerequisites",
+    "notify_team",
+    "verify_staging_health",
+    "deploy_staging",
+    "verify_staging",
+    "approval",
+    "deploy_production",
+    "monitor",
+    "verify_production",
+    "automatic_rollback",
+    "record",
+    "notify_completion",
+]
+PRODUCTION_ONLY = ["approval", "deploy_production", "monitor", "verify_production"]
+STAGING_STEPS = ["verify_staging_health", "deploy_staging", "verify_staging"]
+
+
+class Halt(Exception):
+    """The runbook says stop here: the state to end in and why. `only` narrows a rollback."""
+
+    def __init__(self, state: State, reasons: list[str], only: list[str] | None = None) -> None:
+        super().__init__("; ".join(reasons))
+        self.state, self.reasons, self.only = state, reasons, only
+
+
+class DeploymentProcedure:
+    kind = "deployment"
+    first_check = "prerequisites"
+    # A hotfix is approved "immediately": its approval may come before the gate is reached.
+    approves_early = False
+
+    @workflow.init
+    def __init__(self, request: DeploymentRequest) -> None:
+        self._request = request
+        steps = [self.first_check if step == "prerequisites" else step for step in STEPS]
+        self._procedure = Procedure(self.kind, request.environment, request.requested_by, steps)
+        self._id = workflow.info().workflow_id
+        self._held: list[str] = []
+        self._changes: dict[str, list[ServiceChange]] = {}
+        self._approval: Approval | None = None
+        self._decision: DecidePayload | None = None
+        self._preempted: PreemptPayload | None = None
+        self._vetoed = False
+        self._scaled: set[str] = set()
+        self._alerted: set[str] = set()
+        self._last_assessment: Assessment | None = None
+        self._desired: dict[str, int] = {}
+        self._staging_verified: bool | None = None
+        if request.environment == request.staging_environment:
+            for step in PRODUCTION_ONLY:
+                self._procedure.skip(step, "staging-only deployment")
+
+    # The procedure ---------------------------------------------------------------------------
+
+    async def _carry_out(self, procedure: Callable[[], Awaitable[None]]) -> DeploymentResult:
+        reasons: list[str] = []
+        only: list[str] | None = None
+        try:
+            await procedure()
+            state = State.COMPLETED
+        except Halt as halt:
+            state, reasons, only = halt.state, halt.reasons, halt.only
+        except (asyncio.CancelledError, CancelledError):
+            state, reasons = State.CANCELLED, [self._cancel_reason()]
+        rollback_id = ""
+        if state in (State.FAILED, State.CANCELLED) and self._changed() and not self._preempted:
+            if self._vetoed:
+                reasons.append("automatic rollback vetoed: database errors (decision matrix); investigate")
+                await self._notify(policy.alert(self._request, "failed; NOT rolled back because of database errors: investigate"))
+            else:
+                state, rollback_id, more = await self.automatic_rollback("; ".join(reasons), only)
+                reasons += more
+        result = DeploymentResult(
+            state=state,
+            version=self._request.version,
+            environment=self._request.environment,
+            reasons=reasons,
+            changes=[change for changes in self._changes.values() for change in changes],
+            approval=self._approval,
+            rollback_id=rollback_id,
+        )
+        await self.record(result)
+        await self.notify_completion(result)
+        await self._release_all()
+        self._procedure.finish(state, result)
+        return result
+
+    async def lock_environment(self) -> None:
+        async with self._procedure.step("lock_environment") as step:
+            await self._lock(self._request.environment, step)
+
+    async def notify_team(self) -> None:
+        async with self._procedure.step("notify_team"):
+            await self._notify(policy.announcement(self.kind, self._id, self._request))
+
+    async def verify_staging_health(self) -> None:
+        async with self._procedure.step("verify_staging_health") as step:
+            await self._lock(self._request.staging_environment, step)
+            report = await workflow.execute_activity_method(
+                HealthActivities.check_health, HealthCheckRequest(environment=self._request.staging_environment, full=True), **QUICK
+            )
+            if not report.healthy:
+                self._halt(step, State.FAILED, [f"staging unhealthy before deploying: {c.name} ({c.reason})" for c in report.failures])
+
+    async def deploy_staging(self) -> None:
+        await self._deploy(self._request.staging_environment, "deploy_staging")
+
+    async def verify_staging(self) -> None:
+        async with self._procedure.step("verify_staging") as step:
+            result = await self._verify(self._request.staging_verification, "staging")
+            self._staging_verified = result.passed
+            if not result.passed:
+                self._halt(step, State.FAILED, [f"staging verification: {reason}" for reason in result.reasons])
+        if self._request.environment != self._request.staging_environment:
+            await self._release(self._request.staging_environment)
+
+    async def approval(self) -> None:
+        async with self._procedure.step("approval") as step:
+            deadline = workflow.now() + self._request.approval_timeout
+            while self._approval is None and workflow.now() < deadline:
+                try:
+                    await workflow.wait_condition(lambda: self._approval is not None, timeout=min(self._request.approval_reminder_every, deadline - workflow.now()))
+                except TimeoutError:
+                    if workflow.now() < deadline:
+                        await self._notify(policy.approval_reminder(self._id, self._request, "(Send a Signal)"))
+            if self._approval is None:
+                self._halt(step, State.EXPIRED, [f"no approval within {self._request.approval_timeout}; production untouched"])
+            if not self._approval.approved:
+                self._halt(step, State.REJECTED, [f"rejected by {self._approval.approver}: {self._approval.comment}"])
+            step.detail = f"approved by {self._approval.approver}" + (f": {self._approval.comment}" if self._approval.comment else "")
+
+    async def deploy_production(self) -> None:
+        await self._deploy(self._request.environment, "deploy_production")
+
+    async def monitor(self) -> None:
+        """Watch production for the window: the decision matrix applied, not just displayed."""
+        async with self._procedure.step("monitor") as step:
+            end = workflow.now() + self._request.monitor_window
+            while True:
+                await self._act_on(await self._assess(), step)
+                if workflow.now() >= end:
+                    break
+                await workflow.sleep(min(self._request.monitor_interval, end - workflow.now()))
+
+    async def verify_production(self) -> None:
+        async with self._procedure.step("verify_production") as step:
+            result = await self._verify(self._request.production_verification, "production")
+            if not result.passed:
+                self._halt(step, State.FAILED, [f"production verification: {reason}" for reason in result.reasons])
+
+    async def automatic_rollback(self, reason: str, only: list[str] | None) -> tuple[State, str, list[str]]:
+        """Every service this deployment changed goes back to the revision it replaced."""
+        async with self._procedure.step("automatic_rollback") as step:
+            rollback_ids, problems, warnings = [], [], []
+            for environment in self._rollback_order():
+                changes = [c for c in self._changes[environment] if c.outcome != "unchanged" and (only is None or c.service in only)]
+                if not changes:
+                    continue
+                child_id = f"{self._id}-rollback-{environment}"
+                result = await workflow.execute_child_workflow(
+                    Rollback.run,
+                    RollbackRequest(
+                        environment=environment,
+                        services=[c.service for c in changes],
+                        reason=f"automatic: {reason}",
+                        requested_by=f"{self._id}",
+                        channel=self._request.channel,
+                        lock_holder=self._id,
+                        targets={c.service: c.before_arn for c in changes},
+                        rollout_timeout_seconds=self._request.rollout_timeout.total_seconds(),
+                    ),
+                    id=child_id,
+                )
+                rollback_ids.append(child_id)
+                for change in changes:
+                    change.outcome = "rolled_back"
+                problems += [f"rollback of {s.service} in {environment} failed: {s.detail}" for s in result.services if s.outcome == "failed"]
+                problems += result.problems
+                warnings += [f"{s.service} in {environment}: {s.detail}" for s in result.services if s.outcome == "unhealthy"]
+            await self._notify(policy.rolled_back(self._request, reason, [c for cs in self._changes.values() for c in cs if c.outcome == "rolled_back"]))
+            if problems:
+                self._procedure.fail_step(step, problems)
+                return State.FAILED, ", ".join(rollback_ids), problems
+            step.detail = ", ".join(rollback_ids + warnings)
+            return State.ROLLED_BACK, ", ".join(rollback_ids), warnings
+
+    async def record(self, result: DeploymentResult) -> None:
+        """The runbook's "Update deployment log": one record per environment touched."""
+        async with self._procedure.step("record"):
+            environments = list(self._changes) or [self._request.environment]
+            for environment in environments:
+                staging = environment == self._request.staging_environment
+                record = DeploymentRecord(
+                    id=self._id,
+                    kind=self.kind,
+                    environment=environment,
+                    state=result.state.value,
+                    requested_by=self._request.requested_by,
+                    started_at=workflow.info().start_time,
+                    ended_at=workflow.now(),
+                    version=self._request.version,
+                    reason="; ".join(result.reasons),
+                    approver=self._approval.approver if self._approval and self._approval.approved else "",
+                    incident=self._request.incident,
+                    verification_passed=self._staging_verified if staging else result.state == State.COMPLETED,
+                    changes=self._changes.get(environment, []),
+                )
+                await workflow.execute_activity_method(RecordsActivities.write_record, record, **QUICK)
+
+    async def notify_completion(self, result: DeploymentResult) -> None:
+        async with self._procedure.step("notify_completion"):
+            if result.state == State.COMPLETED:
+                duration = workflow.now() - workflow.info().start_time
+                await self._notify(policy.completion(self._request, result.changes, duration, self._approval))
+            elif result.state != State.ROLLED_BACK:
+                await self._notify(policy.alert(self._request, f"ended {result.state.value}: {'; '.join(result.reasons)}"))
+
+    # Shared machinery ------------------------------------------------------------------------
+
+    async def _deploy(self, environment: str, step_name: str) -> None:
+        async with self._procedure.step(step_name) as step:
+            self._changes.setdefault(environment, [])
+            failures = [f for f in await asyncio.gather(*(self._deploy_one(environment, s) for s in self._request.services)) if f]
+            if failures:
+                self._halt(step, State.FAILED, failures)
+            step.detail = "; ".join(f"{c.service} {c.before_version} → {c.after_version}" for c in self._changes[environment])
+
+    async def _deploy_one(self, environment: str, service: str) -> str:
+        """Per service: a revision with the new image tag, the update, the rollout to its end."""
+        prepared = await workflow.execute_activity_method(
+            EcsActivities.prepare_revision, PrepareRevisionRequest(environment=environment, service=service, version=self._request.version), **QUICK
+        )
+        change = ServiceChange(
+            service=service,
+            before_arn=prepared.current.arn,
+            before_version=prepared.current.version,
+            after_arn=prepared.target.arn,
+            after_version=prepared.target.version,
+            outcome="unchanged" if prepared.current.arn == prepared.target.arn else "deploying",
+        )
+        # Recorded before the update, so that a failure from here on rolls this service back too.
+        self._changes[environment].append(change)
+        self._desired[service] = prepared.desired_count
+        if change.outcome == "unchanged":
+            return ""
+        try:
+            await workflow.execute_activity_method(
+                EcsActivities.update_service, UpdateServiceRequest(environment=environment, service=service, task_definition_arn=prepared.target.arn), **QUICK
+            )
+            await workflow.execute_activity_method(
+                EcsActivities.wait_for_rollout,
+                RolloutRequest(environment=environment, service=service, task_definition_arn=prepared.target.arn, timeout_seconds=self._request.rollout_timeout.total_seconds()),
+                start_to_close_timeout=self._request.rollout_timeout + timedelta(minutes=1),
+                heartbeat_timeout=ROLLOUT_HEARTBEAT,
+                retry_policy=RetryPolicy(maximum_attempts=3),
+            )
+        except ActivityError as error:
+            change.outcome = "failed"
+            return f"{service} in {environment}: {error.cause.message if error.cause else error}"
+        change.outcome = "deployed"
+        self._procedure.record("runbook", f"{service} deployed to {environment}", f"{change.before_version} → {change.after_version}")
+        return ""
+
+    async def _verify(self, request: VerificationRequest, label: str) -> VerificationResult:
+        return await workflow.execute_child_workflow(Verification.run, request, id=f"{self._id}-verify-{label}")
+
+    async def _assess(self) -> Assessment:
+        environment, services = self._request.environment, self._request.services
+        metrics, *reports = await asyncio.gather(
+            workflow.execute_activity_method(
+                CloudWatchActivities.collect_metrics, MetricsRequest(environment=environment, services=services, window=self._request.decision_window), **QUICK
+            ),
+            *(
+                workflow.execute_activity_method(HealthActivities.check_service_health, ServiceHealthRequest(environment=environment, service=s), **QUICK)
+                for s in services
+            ),
+        )
+        self._last_assessment = decide(snapshots(metrics, dict(zip(services, reports))), self._request.thresholds)
+        return self._last_assessment
+
+    async def _act_on(self, assessment: Assessment, step: StepRecord) -> None:
+        """The matrix's action, taken: roll back, scale up, alert, or ask a human."""
+        evidence = {d.service: f"{d.rule}: {d.evidence}" for d in assessment.decisions}
+        if assessment.vetoed:
+            self._vetoed = True
+            vetoing = [d.service for d in assessment.decisions if d.action == Action.DO_NOT_ROLLBACK]
+            await self._alert_once("veto", "database errors: NOT rolling back, investigate. " + "; ".join(evidence[s] for s in vetoing))
+        if assessment.rollback_services:
+            self._halt(step, State.FAILED, [evidence[s] for s in assessment.rollback_services], only=_only(assessment))
+        for service in assessment.scale_up_services:
+            await self._scale_up(service, evidence[service])
+        if assessment.needs_human:
+            await self._ask_human(assessment, evidence, step)
+
+    async def _scale_up(self, service: str, evidence: str) -> None:
+        if service in self._scaled:
+            return
+        self._scaled.add(service)
+        target = self._request.scaling.scale_up_target(self._desired.get(service, 0))
+        await workflow.execute_activity_method(
+            EcsActivities.set_desired_count, DesiredCountRequest(environment=self._request.environment, service=service, desired_count=target), **QUICK
+        )
+        self._procedure.record("runbook", f"scaled up {service} to {target} tasks", evidence)
+        await self._notify(policy.alert(self._request, f"scaled up {service} to {target} tasks first ({evidence}); investigate"))
+
+    async def _ask_human(self, assessment: Assessment, evidence: dict[str, str], step: StepRecord) -> None:
+        proposed = [d.service for d in assessment.decisions if d.action == Action.PROPOSE_ROLLBACK]
+        if self._decision and self._decision.action == "continue":
+            return
+        await self._alert_once(
+            "propose",
+            f"investigate, rollback proposed ({'; '.join(evidence[s] for s in proposed)}). "
+            f"Decide: `runbook decide {self._id} rollback|continue` or signal `decide`",
+        )
+        try:
+            await workflow.wait_condition(lambda: self._decision is not None, timeout=self._request.decision_timeout)
+        except TimeoutError:
+            self._halt(step, State.FAILED, [f"no decision within {self._request.decision_timeout} on: {'; '.join(evidence[s] for s in proposed)}"])
+        if self._decision.action == "rollback":
+            self._halt(step, State.FAILED, [f"{self._decision.user} decided to roll back: {self._decision.note or 'slow responses'}"])
+
+    async def _alert_once(self, key: str, text: str) -> None:
+        if key not in self._alerted:
+            self._alerted.add(key)
+            self._procedure.record("runbook", "alert", text)
+            await self._notify(policy.alert(self._request, text))
+
+    def _halt(self, step: StepRecord, state: State, reasons: list[str], only: list[str] | None = None) -> None:
+        self._procedure.fail_step(step, reasons)
+        raise Halt(state, reasons, only)
+
+    async def _lock(self, environment: str, step: StepRecord) -> None:
+        grant = await workflow.execute_activity_method(
+            LockActivities.acquire_lock, LockRequest(environment=environment, holder_id=self._id, kind=self.kind), **QUICK
+        )
+        if not grant.granted:
+            holder = grant.holder
+            self._halt(step, State.REJECTED, [f"{environment} is being changed by {holder.id if holder else 'another procedure'}"])
+        self._held.append(environment)
+
+    async def _release(self, environment: str) -> None:
+        if environment in self._held:
+            self._held.remove(environment)
+            await workflow.execute_activity_method(LockActivities.release_lock, LockRelease(environment=environment, holder_id=self._id), **QUICK)
+
+    async def _release_all(self) -> None:
+        for environment in list(self._held):
+            await self._release(environment)
+
+    async def _notify(self, text: str) -> None:
+        try:
+            await workflow.execute_activity_method(SlackActivities.post_message, SlackMessage(channel=self._request.channel, text=text), **QUICK)
+        except ActivityError as error:
+            self._procedure.record("runbook", "Slack message not delivered", str(error.cause or error))
+
+    def _changed(self) -> bool:
+        return any(c.outcome != "unchanged" for changes in self._changes.values() for c in changes)
+
+    def _rollback_order(self) -> list[str]:
+        """Production first: it is where users are."""
+        return sorted(self._changes, key=lambda environment: environment == self._request.staging_environment)
+
+    def _cancel_reason(self) -> str:
+        if self._preempted:
+            return f"pre-empted by {self._preempted.by}: {self._preempted.reason}"
+        return "cancelled"
+
+    # Human decisions: signals from the UI, updates of the same name from the CLI --------------
+
+    def _apply_approval(self, handler: str, model: type, payload: Any) -> HandlerOutcome:
+        decision = self._procedure.parse(handler, model, payload)
+        if decision is None:
+            return HandlerOutcome(accepted=False, reason=self._procedure.status.refusals[-1].reason)
+        reason = policy.approval_refusal(decision.approver, self._request.requested_by, self._request.approvers)
+        if not reason and self._approval is not None:
+            reason = f"already {'approved' if self._approval.approved else 'rejected'} by {self._approval.approver}"
+        if not reason and self._procedure.status.step != "approval" and not self.approves_early:
+            reason = f"not at the approval gate yet (now: {self._procedure.status.step or 'finished'})"
+        if reason:
+            self._procedure.refuse(handler, payload, reason)
+            return HandlerOutcome(accepted=False, reason=reason)
+        approved = isinstance(decision, ApprovePayload)
+        note = decision.comment if approved else decision.reason
+        self._approval = Approval(approver=decision.approver, at=workflow.now(), comment=note, approved=approved)
+        self._procedure.record(decision.approver, "approved" if approved else "rejected", note)
+        return HandlerOutcome(accepted=True)
+
+    @workflow.signal(name="approve")
+    def approve_signal(self, payload: Any = None) -> None:
+        self._apply_approval("approve", ApprovePayload, payload)
+
+    @workflow.update(name="approve")
+    def approve_update(self, payload: Any = None) -> HandlerOutcome:
+        return self._apply_approval("approve", ApprovePayload, payload)
+
+    @workflow.signal(name="reject")
+    def reject_signal(self, payload: Any = None) -> None:
+        self._apply_approval("reject", RejectPayload, payload)
+
+    @workflow.update(name="reject")
+    def reject_update(self, payload: Any = None) -> HandlerOutcome:
+        return self._apply_approval("reject", RejectPayload, payload)
+
+    def _apply_decision(self, payload: Any) -> HandlerOutcome:
+        decision = self._procedure.parse("decide", DecidePayload, payload)
+        if decision is None:
+            return HandlerOutcome(accepted=False, reason=self._procedure.status.refusals[-1].reason)
+        allowed = [*self._request.approvers, self._request.requested_by]
+        if decision.user not in allowed:
+            reason = f"{decision.user!r} may not decide; allowed: {', '.join(allowed)}"
+        elif self._procedure.status.step != "monitor":
+            reason = f"nothing to decide now (step: {self._procedure.status.step or 'finished'})"
+        else:
+            self._decision = decision
+            self._procedure.record(decision.user, f"decided: {decision.action}", decision.note)
+            return HandlerOutcome(accepted=True)
+        self._procedure.refuse("decide", payload, reason)
+        return HandlerOutcome(accepted=False, reason=reason)
+
+    @workflow.signal(name="decide")
+    def decide_signal(self, payload: Any = None) -> None:
+        self._apply_decision(payload)
+
+    @workflow.update(name="decide")
+    def decide_update(self, payload: Any = None) -> HandlerOutcome:
+        return self._apply_decision(payload)
+
+    @workflow.signal(name="preempt")
+    def preempt(self, payload: Any = None) -> None:
+        preemption = self._procedure.parse("preempt", PreemptPayload, payload)
+        if preemption:
+            self._preempted = preemption
+            self._procedure.record(preemption.by, "pre-empted", preemption.reason)
+
+    @workflow.query(name="status")
+    def status(self) -> ProcedureStatus:
+        details = {
+            "version": self._request.version,
+            "services": self._request.services,
+            "approval": self._approval.model_dump(mode="json") if self._approval else None,
+            "changes": {env: [c.model_dump(mode="json") for c in changes] for env, changes in self._changes.items()},
+            "assessment": [d.model_dump(mode="json") for d in self._last_assessment.decisions] if self._last_assessment else [],
+        }
+        return self._procedure.status.model_copy(update={"details": details})
+
+
+def _only(assessment: Assessment) -> list[str] | None:
+    """"Single service failing → roll back that service"; otherwise everything changed."""
+    only_services = [d.service for d in assessment.decisions if d.action == Action.ROLLBACK_SERVICE]
+    return only_services or None
+
+
+@workflow.defn(name="StandardDeployment")
+class StandardDeployment(DeploymentProcedure):
+    kind = "deployment"
+    first_check = "prerequisites"
+
+    @workflow.run
+    async def run(self, request: DeploymentRequest) -> DeploymentResult:
+        return await self._carry_out(self._standard)
+
+    async def _standard(self) -> None:
+        await self.lock_environment()
+        await self.prerequisites()
+        await self.notify_team()
+        await self.verify_staging_health()
+        await self.deploy_staging()
+        await self.verify_staging()
+        if self._request.environment == self._request.staging_environment:
+            return
+        await self.approval()
+        await self.deploy_production()
+        await self.monitor()
+        await self.verify_production()
+
+    async def prerequisites(self) -> None:
+        """CI green on main, reviewed and approved, release notes; the team is told next."""
+        async with self._procedure.step("prerequisites") as step:
+            report = await self._github(GithubActivities.check_prerequisites, step)
+            step.detail = "; ".join(f"{c.name}: {c.detail}" for c in report.checks)
+            if not report.passed:
+                self._halt(step, State.REJECTED, [f"{c.name}: {c.detail}" for c in report.failures])
+
+    async def _github(self, activity_method: Any, step: StepRecord) -> PrerequisiteReport:
+        try:
+            return await workflow.execute_activity_method(activity_method, PrerequisiteRequest(version=self._request.version), **QUICK)
+        except ActivityError as error:
+            self._halt(step, State.FAILED, [f"GitHub could not be asked: {error.cause or error}"])
+
+
+@workflow.defn(name="HotfixDeployment")
+class HotfixDeployment(StandardDeployment):
+    kind = "hotfix"
+    first_check = "hotfix_ready"
+    approves_early = True
+
+    @workflow.run
+    async def run(self, request: DeploymentRequest) -> DeploymentResult:
+        return await self._carry_out(self._hotfix)
+
+    async def _hotfix(self) -> None:
+        await self.lock_environment()
+        await self.hotfix_ready()
+        await self.notify_team()
+        if await self.staging_already_verified():
+            for step in STAGING_STEPS:
+                self._procedure.skip(step, f"--skip-staging: {self._request.version} passed verification on staging")
+        else:
+            await self.verify_staging_health()
+            await self.deploy_staging()
+            await self.verify_staging()
+        await self.approval()
+        await self.deploy_production()
+        await self.monitor()
+        await self.verify_production()
+
+    async def hotfix_ready(self) -> None:
+        """The fix is merged to main and CI is green on it."""
+        async with self._procedure.step("hotfix_ready") as step:
+            report = await self._github(GithubActivities.check_hotfix_ready, step)
+            step.detail = "; ".join(f"{c.name}: {c.detail}" for c in report.checks)
+            if not report.passed:
+                self._halt(step, State.REJECTED, [f"{c.name}: {c.detail}" for c in report.failures])
+
+    async def staging_already_verified(self) -> bool:
+        """--skip-staging only when this version passed Verification on staging (the records say)."""
+        if not self._request.skip_staging:
+            return False
+        found = await workflow.execute_activity_method(
+            RecordsActivities.find_verified, VerifiedQuery(environment=self._request.staging_environment, version=self._request.version), **QUICK
+        )
+        if not found.record_id:
+            step = self._procedure.status.steps[STEPS.index("verify_staging_health")]
+            self._halt(step, State.REJECTED, [f"--skip-staging refused: {self._request.version} has not passed verification on staging"])
+        self._procedure.record("runbook", "staging skipped", f"verified on staging by {found.record_id}")
+        return True
