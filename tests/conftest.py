@@ -80,6 +80,8 @@ def stack_config_text(temporal_address: str, task_queue: str, fleet_port: int, a
         # Short windows: a fault's figures leave CloudWatch's view seconds after it is cleared.
         'verification_window = "5m"': 'verification_window = "3s"',
         'decision_window = "1m"': 'decision_window = "3s"',
+        'monitor_window = "30s"': 'monitor_window = "2s"',
+        'monitor_interval = "10s"': 'monitor_interval = "1s"',
     }
     for old, new in replacements.items():
         assert old in text, f"runbook.toml no longer has {old!r}; update the test stack"
@@ -176,3 +178,11 @@ def e2e_stack(sandbox_stack: Stack, tmp_path_factory) -> Iterator[Stack]:
         yield sandbox_stack
     finally:
         _stop(process)
+
+
+@pytest.fixture
+def healthy_fleet(sandbox_stack: Stack) -> Iterator[Stack]:
+    """A fleet with no faults, before and after the test."""
+    sandbox_stack.clear_faults()
+    yield sandbox_stack
+    sandbox_stack.clear_faults()

@@ -190,6 +190,7 @@ class DeploymentProcedure:
                     await workflow.wait_condition(lambda: self._approval is not None, timeout=min(self._request.approval_reminder_every, deadline - workflow.now()))
                 except TimeoutError:
                     if workflow.now() < deadline:
+                        self._procedure.record("runbook", "approval reminder", self._request.channel)
                         await self._notify(policy.approval_reminder(self._id, self._request, "(Send a Signal)"))
             if self._approval is None:
                 self._halt(step, State.EXPIRED, [f"no approval within {self._request.approval_timeout}; production untouched"])

@@ -2,7 +2,5 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def healthy_fleet(sandbox_stack):
-    sandbox_stack.clear_faults()
+def every_e2e_test_starts_healthy(healthy_fleet):
     yield
-    sandbox_stack.clear_faults()

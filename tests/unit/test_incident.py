@@ -1,0 +1,102 @@
+"""The incident's texts: RUNBOOK.md's three templates word for word, and the post-mortem."""
+
+from datetime import UTC, datetime, timedelta
+
+from runbook.config import DEFAULT_CONFIG_PATH, load_config
+from runbook.incident import (
+    Acknowledgement,
+    Escalation,
+    IncidentState,
+    Mitigation,
+    RelatedDeployment,
+    Resolution,
+    elapsed,
+    initial_alert,
+    render_postmortem,
+    resolved_message,
+    update_message,
+)
+from runbook.models import TimelineEntry
+from runbook.severity import Severity
+
+POLICY = load_config(DEFAULT_CONFIG_PATH).incidents
+DECLARED = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
+
+
+def minutes(count: int) -> datetime:
+    return DECLARED + timedelta(minutes=count)
+
+
+def test_the_initial_alert_is_the_runbooks_template():
+    text = initial_alert(["market-svc", "payment-svc"], "checkout failing")
+    assert text == "🚨 INCIDENT: market-svc, payment-svc experiencing issues\n- Impact: checkout failing\n- Status: Investigating\n- ETA: Unknown"
+
+
+def test_the_update_is_the_runbooks_template():
+    text = update_message(["market-svc"], "Mitigating", "rolling back market-svc", "30 minutes")
+    assert text == "📍 UPDATE: market-svc incident\n- Status: Mitigating\n- Action: rolling back market-svc\n- ETA: 30 minutes"
+
+
+def test_the_resolved_message_is_the_runbooks_template():
+    text = resolved_message(["market-svc"], 62, "checkout failing for all users", "rolled back to v1.1.0", ["alert on 5xx per service", "canary deploys"])
+    assert text == (
+        "✅ RESOLVED: market-svc incident\n- Duration: 62 minutes\n- Impact: checkout failing for all users\n"
+        "- Resolution: rolled back to v1.1.0\n- Follow-up: alert on 5xx per service; canary deploys"
+    )
+    assert "- Duration: 1 minute\n" in resolved_message([], 1, "i", "r", [])
+    assert resolved_message([], 1, "i", "r", []).startswith("✅ RESOLVED: Skillancer incident")
+
+
+def resolved_state() -> IncidentState:
+    return IncidentState(
+        severity=Severity.P1,
+        declared_severity=Severity.P3,
+        summary="checkout failing",
+        services=["market-svc"],
+        commander="alice",
+        declared_at=DECLARED,
+        target_respond_by=minutes(5),
+        respond_by=None,
+        acknowledged=Acknowledgement(by="bob", at=minutes(11), within_target=False),
+        escalations=[Escalation(level=1, to="secondary-oncall", at=minutes(5))],
+        mitigations=[Mitigation(number=1, action="rollback", services=["market-svc"], by="runbook", requested_at=minutes(11), state="done")],
+        resolution=Resolution(
+            by="alice", at=minutes(62), resolution="rolled back", root_cause="a bad | migration", impact="checkout down", follow_up=["add a canary"]
+        ),
+    )
+
+
+def test_the_post_mortem_holds_every_timeline_entry_with_time_and_who():
+    timeline = [
+        TimelineEntry(at=DECLARED, actor="alice", event="declared P3", detail="checkout failing"),
+        TimelineEntry(at=minutes(5), actor="runbook", event="escalated to secondary-oncall", detail="not acknowledged\nwithin 5m"),
+        TimelineEntry(at=minutes(11), actor="bob", event="acknowledged"),
+    ]
+    markdown = render_postmortem("INC-20261126-0001", resolved_state(), timeline, POLICY)
+    assert markdown.startswith("# Post-mortem: INC-20261126-0001, checkout failing\n")
+    assert "- Severity: P1 (declared P3)" in markdown
+    # Times in the configured zone: 14:00 UTC is 14:00 GMT in November.
+    assert "| 2026-11-26 14:00:00 GMT | alice | declared P3: checkout failing |" in markdown
+    assert "| 2026-11-26 14:05:00 GMT | runbook | escalated to secondary-oncall: not acknowledged within 5m |" in markdown
+    assert "| 2026-11-26 14:11:00 GMT | bob | acknowledged |" in markdown
+    assert "- Acknowledged: 2026-11-26 14:11:00 GMT by bob, 11 min after declaration (response time missed, due 2026-11-26 14:05:00 GMT)" in markdown
+    assert "- Duration: 62 minutes" in markdown
+    assert "## Root cause\n\na bad | migration\n" in markdown
+    assert "## Action items\n\n- [ ] add a canary\n" in markdown
+
+
+def test_a_pipe_in_a_timeline_entry_does_not_break_the_table():
+    timeline = [TimelineEntry(at=DECLARED, actor="alice", event="update: Mitigating", detail="a | b")]
+    markdown = render_postmortem("INC-1", resolved_state(), timeline, POLICY)
+    assert "| alice | update: Mitigating: a \\| b |" in markdown
+
+
+def test_elapsed_reads_as_people_say_it():
+    assert [elapsed(timedelta(seconds=s)) for s in (40, 660, 7500, 7200, 273600)] == ["40 s", "11 min", "2 h 5 min", "2 h", "3 d 4 h"]
+
+
+def test_a_related_deployment_names_itself():
+    running = RelatedDeployment(id="deploy-1", kind="deployment", version="v1.2.0", services=["market-svc"], running=True, started_at=DECLARED)
+    assert running.describe() == "deploy-1 (deployment v1.2.0 of market-svc, running)"
+    done = running.model_copy(update={"running": False, "stage": "completed", "kind": "hotfix"})
+    assert done.describe() == "deploy-1 (hotfix v1.2.0 of market-svc, finished (completed))"

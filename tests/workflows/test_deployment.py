@@ -1,0 +1,289 @@
+"""Standard and hotfix deployments on the real dev server, against the sandbox, run by the worker.
+
+Each test deploys its own version, so ECS and the deployment log tell its story apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import subprocess
+import uuid
+from datetime import timedelta
+
+import pytest
+from temporalio.client import Client, WorkflowHandle
+
+from activities.aws import build_aws_clients
+from activities.records import RecordStore
+from runbook.deployment import DeploymentResult
+from runbook.models import HandlerOutcome, ProcedureStatus, State
+from runbook.temporal import connect
+from starter.cli import UsageError
+from starter.commands import deployment_request, launch_deployment
+from tests.conftest import temporal_binary
+from worker import running_worker
+from workflows.deployment import StandardDeployment
+
+VERSIONS = (f"v5.{n}.0" for n in itertools.count())
+
+
+@pytest.fixture
+async def client(e2e_stack, healthy_fleet) -> Client:
+    return await connect(e2e_stack.config)
+
+
+@pytest.fixture
+def aws(e2e_stack):
+    return build_aws_clients(e2e_stack.config)
+
+
+def running(aws, stack, environment: str, service: str) -> tuple[str, int]:
+    """(version, desired count) of a service as ECS has it."""
+    cluster = stack.config.environment(environment).cluster
+    described = aws.ecs.describe_services(cluster=cluster, services=[service])["services"][0]
+    definition = aws.ecs.describe_task_definition(taskDefinition=described["taskDefinition"])["taskDefinition"]
+    return definition["containerDefinitions"][0]["image"].rsplit(":", 1)[1], described["desiredCount"]
+
+
+async def launch(client: Client, stack, services: list[str], *, version: str | None = None, kind: str = "deployment", **options) -> WorkflowHandle:
+    request = deployment_request(stack.config, "production", version or next(VERSIONS), services, "alice", **options)
+    return await launch_deployment(client, stack.config, kind, request)
+
+
+async def status(handle: WorkflowHandle) -> ProcedureStatus:
+    return await handle.query("status", result_type=ProcedureStatus)
+
+
+async def reach(handle: WorkflowHandle, step: str) -> ProcedureStatus:
+    for _ in range(600):
+        current = await status(handle)
+        if current.step == step or current.state != State.RUNNING:
+            assert current.step == step, f"never reached {step}: {current.state} at {current.step}: {current.steps}"
+            return current
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{step} not reached in 60 s")
+
+
+async def approve(handle: WorkflowHandle, approver: str = "bob") -> HandlerOutcome:
+    return await handle.execute_update("approve", {"approver": approver, "comment": "staging looks good"}, result_type=HandlerOutcome)
+
+
+async def result(handle: WorkflowHandle) -> DeploymentResult:
+    return await handle.result()
+
+
+def slack_texts(stack) -> list[str]:
+    return [call["body"]["text"] for call in stack.calls("slack") if call["path"].endswith("chat.postMessage")]
+
+
+async def test_the_happy_path_from_prerequisites_to_the_deployment_log(client, e2e_stack, aws):
+    services = ["api-gateway", "market-svc"]
+    handle = await launch(client, e2e_stack, services, version="v5.0.0")
+    await reach(handle, "approval")
+    assert running(aws, e2e_stack, "staging", "market-svc")[0] == "v5.0.0"
+    assert running(aws, e2e_stack, "production", "market-svc")[0] != "v5.0.0"
+    assert (await approve(handle)).accepted
+    outcome = await result(handle)
+    assert outcome.state == State.COMPLETED, outcome.reasons
+    assert {running(aws, e2e_stack, "production", s)[0] for s in services} == {"v5.0.0"}
+    assert outcome.approval.approver == "bob"
+    steps = {step.name: step.state.value for step in (await status(handle)).steps}
+    assert steps["prerequisites"] == steps["verify_staging"] == steps["monitor"] == steps["verify_production"] == "passed"
+    assert steps["automatic_rollback"] == "pending"
+    texts = slack_texts(e2e_stack)
+    assert any(text.startswith(":rocket: DEPLOYMENT v5.0.0 to production") for text in texts)
+    completion = next(text for text in texts if text.startswith(":white_check_mark: v5.0.0 deployed to production"))
+    assert "- market-svc: " in completion and "→ v5.0.0" in completion and "Approved by: bob" in completion
+    index = RecordStore(aws.s3, e2e_stack.config.aws.records_bucket).index("production")
+    record = next(r for r in index.records if r.id == handle.id)
+    assert (record.state, record.approver, record.verification_passed) == ("COMPLETED", "bob", True)
+    assert {c.after_version for c in record.changes} == {"v5.0.0"}
+
+
+async def test_self_approval_and_strangers_are_refused_and_the_gate_keeps_waiting(client, e2e_stack):
+    handle = await launch(client, e2e_stack, ["auth-svc"])
+    early = await approve(handle)
+    assert not early.accepted and "not at the approval gate yet" in early.reason
+    await reach(handle, "approval")
+    refused = [await approve(handle, "alice"), await approve(handle, "mallory")]
+    assert [o.accepted for o in refused] == [False, False]
+    assert "alice started this deployment and cannot approve it" in refused[0].reason
+    assert "'mallory' is not an approver; approvers: alice, bob, carol" in refused[1].reason
+    current = await status(handle)
+    assert current.state == State.RUNNING and current.step == "approval"
+    assert len(current.refusals) == 3
+    reject = await handle.execute_update("reject", {"approver": "carol", "reason": "checkout slow on staging"}, result_type=HandlerOutcome)
+    assert reject.accepted
+    outcome = await result(handle)
+    assert outcome.state == State.REJECTED
+    assert outcome.reasons == ["rejected by carol: checkout slow on staging"]
+
+
+async def test_an_approval_sent_as_the_ui_sends_it(client, e2e_stack, aws):
+    handle = await launch(client, e2e_stack, ["notification-svc"])
+    await reach(handle, "approval")
+    for payload in ("null", '{"approver": 42}', '{"approver": "carol", "comment": "ok from the UI"}'):
+        subprocess.run(
+            [temporal_binary(), "workflow", "signal", "--address", e2e_stack.config.temporal.address,
+             "--workflow-id", handle.id, "--name", "approve", "--input", payload],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    outcome = await result(handle)
+    assert outcome.state == State.COMPLETED and outcome.approval.approver == "carol"
+    refusals = (await status(handle)).refusals
+    assert [r.reason for r in refusals] == ["expected a JSON object like {\"approver\": ...}, got NoneType", "approver: Input should be a valid string"]
+
+
+async def test_the_gate_expires_after_its_timeout_with_production_untouched(skipping_env, e2e_stack, aws, healthy_fleet):
+    config = e2e_stack.config
+    async with running_worker(skipping_env.client, config, f"expiry-{uuid.uuid4()}") as worker:
+        request = deployment_request(config, "production", "v5.99.0", ["payment-svc"], "alice")
+        handle = await skipping_env.client.start_workflow(StandardDeployment.run, request, id=f"deploy-expiry-{uuid.uuid4()}", task_queue=worker.task_queue)
+        await reach(handle, "approval")
+        for hour in range(1, 4):  # one reminder for every hour nobody approves
+            await settled(handle)
+            await skipping_env.fast_forward(handle, timedelta(minutes=61))
+            await until(lambda hour=hour: reminders(handle, hour))
+        await settled(handle)
+        await skipping_env.fast_forward(handle, timedelta(hours=22))
+        outcome = await result(handle)
+    assert outcome.state == State.EXPIRED
+    assert outcome.reasons == ["no approval within 1 day, 0:00:00; production untouched"]
+    assert running(aws, e2e_stack, "production", "payment-svc")[0] != "v5.99.0"
+    assert sum(f"v5.99.0 to production waits for approval ({handle.id})" in text for text in slack_texts(e2e_stack)) >= 3
+
+
+async def settled(handle: WorkflowHandle) -> None:
+    """No workflow task in flight: a fast-forward issued mid-task can pass a timer unfired."""
+    async def idle() -> bool:
+        events = (await handle.fetch_history()).events
+        return events[-1].event_type not in (5, 6)  # WORKFLOW_TASK_SCHEDULED, WORKFLOW_TASK_STARTED
+    for _ in range(100):
+        if await idle():
+            await asyncio.sleep(0.3)
+            if await idle():
+                return
+        await asyncio.sleep(0.1)
+
+
+async def reminders(handle: WorkflowHandle, expected: int) -> bool:
+    return sum(entry.event == "approval reminder" for entry in (await status(handle)).timeline) == expected
+
+
+async def until(condition, attempts: int = 100) -> None:
+    for _ in range(attempts):
+        if await condition():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not met in 10 s")
+
+
+async def test_a_bad_version_is_rolled_back_automatically(client, e2e_stack, aws):
+    before = running(aws, e2e_stack, "staging", "market-svc")[0]
+    handle = await launch(client, e2e_stack, ["market-svc"], version="v5.50.0-bad")
+    outcome = await result(handle)
+    assert outcome.state == State.ROLLED_BACK
+    assert "rollout FAILED" in outcome.reasons[0]
+    assert running(aws, e2e_stack, "staging", "market-svc")[0] == before
+    assert any(text.startswith(":rewind: v5.50.0-bad to production rolled back automatically") for text in slack_texts(e2e_stack))
+    steps = {step.name: step.state.value for step in (await status(handle)).steps}
+    assert (steps["deploy_staging"], steps["automatic_rollback"], steps["approval"]) == ("failed", "passed", "pending")
+
+
+async def approved_with_fault(client, stack, service: str, mode: str) -> WorkflowHandle:
+    """A deployment of `service` whose production instance breaks while it waits for approval."""
+    handle = await launch(client, stack, [service])
+    await reach(handle, "approval")
+    stack.fault("production", service, mode)
+    await asyncio.sleep(3 * stack.config.sandbox.metrics_interval)
+    assert (await approve(handle)).accepted
+    return handle
+
+
+async def test_5xx_during_monitoring_rolls_that_service_back(client, e2e_stack, aws):
+    before = running(aws, e2e_stack, "production", "market-svc")[0]
+    handle = await approved_with_fault(client, e2e_stack, "market-svc", "5xx")
+    outcome = await result(handle)
+    assert outcome.state == State.ROLLED_BACK
+    assert outcome.reasons[0].startswith("5xx errors > 1%: 5xx ")
+    # The fault is the fleet's, not the release's: rolled back, and still said to be unhealthy.
+    assert any("still unhealthy after rollback" in reason for reason in outcome.reasons)
+    assert running(aws, e2e_stack, "production", "market-svc")[0] == before
+
+
+async def test_database_errors_veto_the_rollback_and_alert(client, e2e_stack, aws):
+    handle = await approved_with_fault(client, e2e_stack, "payment-svc", "db")
+    outcome = await result(handle)
+    assert outcome.state == State.FAILED
+    assert "automatic rollback vetoed: database errors (decision matrix); investigate" in outcome.reasons
+    assert running(aws, e2e_stack, "production", "payment-svc")[0] == outcome.changes[-1].after_version
+    assert any("database errors: NOT rolling back, investigate" in text for text in slack_texts(e2e_stack))
+
+
+async def test_a_cpu_spike_scales_up_first(client, e2e_stack, aws):
+    _, desired_before = running(aws, e2e_stack, "production", "auth-svc")
+    handle = await approved_with_fault(client, e2e_stack, "auth-svc", "cpu")
+    outcome = await result(handle)
+    assert outcome.state == State.COMPLETED, outcome.reasons
+    target = e2e_stack.config.scaling.scale_up_target(desired_before)
+    assert running(aws, e2e_stack, "production", "auth-svc")[1] == target
+    assert any(f"scaled up auth-svc to {target} tasks first" in text for text in slack_texts(e2e_stack))
+
+
+async def test_a_second_deployment_to_production_is_refused_naming_the_first(client, e2e_stack):
+    first = await launch(client, e2e_stack, ["api-gateway"])
+    with pytest.raises(UsageError, match=f"production is being changed by {first.id} \\(deployment\\)"):
+        await launch(client, e2e_stack, ["market-svc"])
+    await first.cancel()
+    assert (await result(first)).state in (State.CANCELLED, State.ROLLED_BACK)
+
+
+async def test_cancelling_after_production_changed_rolls_it_back(client, e2e_stack, aws):
+    before = running(aws, e2e_stack, "production", "notification-svc")[0]
+    handle = await launch(client, e2e_stack, ["notification-svc"])
+    await reach(handle, "approval")
+    await approve(handle)
+    await reach(handle, "monitor")
+    await handle.cancel()
+    outcome = await result(handle)
+    assert outcome.state == State.ROLLED_BACK
+    assert outcome.reasons == ["cancelled"]
+    assert running(aws, e2e_stack, "production", "notification-svc")[0] == before
+
+
+async def test_a_manual_rollback_preempts_a_deployment_in_flight(client, e2e_stack):
+    handle = await launch(client, e2e_stack, ["market-svc"])
+    await reach(handle, "approval")
+    done = e2e_stack.cli("rollback", "-y", "production", "payment-svc", "v1.0.0", "--reason", "checkout down")
+    assert done.returncode == 0, done.stdout + done.stderr
+    outcome = await result(handle)
+    assert outcome.state == State.CANCELLED
+    assert outcome.reasons[0].startswith("pre-empted by rollback-production-") and outcome.reasons[0].endswith(": checkout down")
+
+
+async def test_a_hotfix_skips_staging_only_when_staging_verified_it(client, e2e_stack, aws):
+    version = next(VERSIONS)
+    refused = await launch(client, e2e_stack, ["payment-svc"], version=version, kind="hotfix", skip_staging=True, incident="INC-1")
+    assert (await result(refused)).state == State.REJECTED
+    staging_only = deployment_request(e2e_stack.config, "staging", version, ["payment-svc"], "alice")
+    assert (await result(await launch_deployment(client, e2e_stack.config, "deployment", staging_only))).state == State.COMPLETED
+
+    handle = await launch(client, e2e_stack, ["payment-svc"], version=version, kind="hotfix", skip_staging=True, incident="INC-20261126-0001")
+    assert (await approve(handle)).accepted  # "approve immediately": before the gate is reached
+    outcome = await result(handle)
+    assert outcome.state == State.COMPLETED, outcome.reasons
+    steps = {step.name: step.state.value for step in (await status(handle)).steps}
+    assert steps["hotfix_ready"] == "passed" and steps["deploy_staging"] == "skipped"
+    assert running(aws, e2e_stack, "production", "payment-svc")[0] == version
+    index = RecordStore(aws.s3, e2e_stack.config.aws.records_bucket).index("production")
+    assert next(r for r in index.records if r.id == handle.id).incident == "INC-20261126-0001"
+
+
+async def test_a_hotfix_without_skip_goes_through_staging(client, e2e_stack, aws):
+    version = next(VERSIONS)
+    handle = await launch(client, e2e_stack, ["api-gateway"], version=version, kind="hotfix")
+    assert (await approve(handle, "carol")).accepted
+    outcome = await result(handle)
+    assert outcome.state == State.COMPLETED, outcome.reasons
+    assert running(aws, e2e_stack, "staging", "api-gateway")[0] == running(aws, e2e_stack, "production", "api-gateway")[0] == version

@@ -1,0 +1,550 @@
+"""The Incident workflow on a real dev server: a whole P1, regrading, a P4 over a weekend,
+continue-as-new, refused payloads and the replay of a recorded history.
+
+The outside world is replaced by activities of the same names that record what they were asked;
+the deployment-related check is the real visibility query, against a stand-in deployment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from temporalio import activity, workflow
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.common import SearchAttributePair
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer, Worker
+
+from activities.aws import build_aws_clients
+from activities.incident import IncidentActivities, related_deployments_query
+from runbook import search
+from runbook.config import DEFAULT_CONFIG_PATH, load_config
+from runbook.incident import (
+    ChannelRequest,
+    EcsServiceState,
+    IncidentRequest,
+    IncidentResult,
+    InviteRequest,
+    OpsApplied,
+    OpsRequest,
+    PageAccepted,
+    PageAction,
+    PageRequest,
+    PostmortemDocument,
+    RelatedDeployment,
+    RelatedDeploymentsQuery,
+    ScaleChange,
+    ScaleUpRequest,
+    ServiceStatesRequest,
+    SlackChannel,
+    StatusPageChange,
+    StatusPageIncident,
+    StatusPageOpen,
+    StoredDocument,
+)
+from runbook.models import (
+    CheckResult,
+    HandlerOutcome,
+    HealthReport,
+    LockGrant,
+    LockRelease,
+    MetricsReport,
+    MetricsRequest,
+    PlanRequest,
+    PreemptRequest,
+    ProcedureStatus,
+    Revision,
+    RollbackPlan,
+    RolloutRequest,
+    RolloutResult,
+    ServiceHealthRequest,
+    ServiceMetrics,
+    ServiceTarget,
+    SlackMessage,
+    SlackPosted,
+    UpdateServiceRequest,
+    UpdateServiceResult,
+)
+from runbook.records import DeploymentRecord
+from runbook.severity import Severity
+from workflows.incident import Incident
+from workflows.rollback import Rollback
+
+CONFIG = load_config(DEFAULT_CONFIG_PATH)
+HISTORY = Path(__file__).parent.parent / "histories" / "incident.json"
+LONDON = ZoneInfo("Europe/London")
+WAR_ROOM = "C-WAR-ROOM"
+
+
+class World:
+    """What the activities report, and everything they were asked to tell the outside world."""
+
+    def __init__(self) -> None:
+        self.failing = {"market-svc"}
+        self.slack: list[SlackMessage] = []
+        self.channels: list[str] = []
+        self.invites: list[list[str]] = []
+        self.pages: list[tuple[str, PageRequest | PageAction]] = []
+        self.status_page: list[StatusPageOpen | StatusPageChange] = []
+        self.locks: list[PreemptRequest | LockRelease] = []
+        self.rolled_back: list[str] = []
+        self.mitigations: list[str] = []
+        self.postmortems: list[PostmortemDocument] = []
+
+    def said(self, channel: str, start: str = "") -> list[str]:
+        return [m.text for m in self.slack if m.channel == channel and m.text.startswith(start)]
+
+    def activities(self, visibility: Client | None = None) -> list:
+        @activity.defn(name="post_message")
+        async def post_message(message: SlackMessage) -> SlackPosted:
+            self.slack.append(message)
+            return SlackPosted(channel=message.channel, ts=str(len(self.slack)))
+
+        @activity.defn(name="create_channel")
+        async def create_channel(request: ChannelRequest) -> SlackChannel:
+            self.channels.append(request.name)
+            return SlackChannel(id=WAR_ROOM, name=request.name)
+
+        @activity.defn(name="invite")
+        async def invite(request: InviteRequest) -> InviteRequest:
+            self.invites.append(request.users)
+            return request
+
+        @activity.defn(name="trigger_page")
+        async def trigger_page(request: PageRequest) -> PageAccepted:
+            self.pages.append(("trigger", request))
+            return PageAccepted(dedup_key=request.dedup_key)
+
+        @activity.defn(name="acknowledge_page")
+        async def acknowledge_page(request: PageAction) -> PageAccepted:
+            self.pages.append(("acknowledge", request))
+            return PageAccepted(dedup_key=request.dedup_key)
+
+        @activity.defn(name="resolve_page")
+        async def resolve_page(request: PageAction) -> PageAccepted:
+            self.pages.append(("resolve", request))
+            return PageAccepted(dedup_key=request.dedup_key)
+
+        @activity.defn(name="open_status_page")
+        async def open_status_page(request: StatusPageOpen) -> StatusPageIncident:
+            self.status_page.append(request)
+            return StatusPageIncident(id="sp-1", shortlink="https://stspg.io/sp-1")
+
+        @activity.defn(name="update_status_page")
+        async def update_status_page(request: StatusPageChange) -> StatusPageIncident:
+            self.status_page.append(request)
+            return StatusPageIncident(id=request.incident_id)
+
+        @activity.defn(name="check_service_health")
+        async def check_service_health(request: ServiceHealthRequest) -> HealthReport:
+            failing = request.service in self.failing
+            check = CheckResult(name=f"{request.service} liveness", url="u", http_status=503 if failing else 200, verdict="fail" if failing else "pass")
+            return HealthReport(environment=request.environment, full=False, checks=[check])
+
+        @activity.defn(name="collect_metrics")
+        async def collect_metrics(request: MetricsRequest) -> MetricsReport:
+            figures = [ServiceMetrics(service=s, requests=1000, errors_5xx=300 if s in self.failing else 0) for s in request.services]
+            return MetricsReport(environment=request.environment, window=request.window, services=figures)
+
+        @activity.defn(name="service_states")
+        async def service_states(request: ServiceStatesRequest) -> list[EcsServiceState]:
+            return [EcsServiceState(service=s, desired=2, running=2, version="v1.2.0", rollout="COMPLETED") for s in request.services]
+
+        @activity.defn(name="related_deployments")
+        async def no_related_deployments(query: RelatedDeploymentsQuery) -> list[RelatedDeployment]:
+            return []
+
+        @activity.defn(name="store_postmortem")
+        async def store_postmortem(document: PostmortemDocument) -> StoredDocument:
+            self.postmortems.append(document)
+            return StoredDocument(url=f"s3://records/postmortems/{document.incident_id}.md")
+
+        @activity.defn(name="scale_up")
+        async def scale_up(request: ScaleUpRequest) -> list[ScaleChange]:
+            self.mitigations.append("scale_up")
+            return [ScaleChange(service=s, before=n, after=n + 2) for s, n in request.desired_before.items()]
+
+        @activity.defn(name="rate_limit")
+        async def rate_limit(request: OpsRequest) -> OpsApplied:
+            self.mitigations.append("rate_limit")
+            return OpsApplied(action="rate_limit", detail="limited")
+
+        @activity.defn(name="maintenance_page")
+        async def maintenance_page(request: OpsRequest) -> OpsApplied:
+            self.mitigations.append("maintenance_page")
+            return OpsApplied(action="maintenance_page", detail="maintenance page on")
+
+        @activity.defn(name="preempt_lock")
+        async def preempt_lock(request: PreemptRequest) -> LockGrant:
+            self.locks.append(request)
+            return LockGrant(granted=True)
+
+        @activity.defn(name="release_lock")
+        async def release_lock(request: LockRelease) -> LockRelease:
+            self.locks.append(request)
+            return request
+
+        # The Rollback child's own steps.
+        @activity.defn(name="plan_rollback")
+        async def plan_rollback(request: PlanRequest) -> RollbackPlan:
+            def revision(service: str, number: int, version: str) -> Revision:
+                return Revision(arn=f"{service}:{number}", family=f"skillancer-prod-{service}", revision=number, version=version)
+
+            targets = [ServiceTarget(service=s, current=revision(s, 3, "v1.2.0"), target=revision(s, 2, "v1.1.0"), desired_count=2) for s in request.services]
+            return RollbackPlan(environment=request.environment, targets=targets)
+
+        @activity.defn(name="update_service")
+        async def update_service(request: UpdateServiceRequest) -> UpdateServiceResult:
+            self.rolled_back.append(request.service)
+            self.failing.discard(request.service)
+            return UpdateServiceResult(deployment_id="ecs-deployment", already_applied=False)
+
+        @activity.defn(name="wait_for_rollout")
+        async def wait_for_rollout(request: RolloutRequest) -> RolloutResult:
+            return RolloutResult(service=request.service, state="COMPLETED")
+
+        @activity.defn(name="write_record")
+        async def write_record(record: DeploymentRecord) -> DeploymentRecord:
+            return record
+
+        related = IncidentActivities(visibility, build_aws_clients(CONFIG), CONFIG).related_deployments if visibility else no_related_deployments
+        return [
+            post_message, create_channel, invite, trigger_page, acknowledge_page, resolve_page, open_status_page, update_status_page,
+            check_service_health, collect_metrics, service_states, related, store_postmortem, scale_up, rate_limit, maintenance_page,
+            preempt_lock, release_lock, plan_rollback, update_service, wait_for_rollout, write_record,
+        ]  # fmt: skip
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def request(severity: str, services: list[str], **changes: Any) -> IncidentRequest:
+    policy = CONFIG.incidents.model_copy(update=changes.pop("policy", {}))
+    return IncidentRequest(
+        severity=Severity(severity),
+        summary="checkout failing",
+        services=services,
+        declared_by="alice",
+        channel=CONFIG.channels.incidents,
+        known_services=CONFIG.services.names,
+        policy=policy,
+        thresholds=CONFIG.thresholds,
+        **changes,
+    )
+
+
+@asynccontextmanager
+async def incident(env: WorkflowEnvironment, world: World, incident_request: IncidentRequest, *, visibility: bool = False, **start: Any) -> AsyncIterator[WorkflowHandle]:
+    queue = f"test-{uuid.uuid4()}"
+    activities = world.activities(env.client if visibility else None)
+    async with Worker(env.client, task_queue=queue, workflows=[Incident, Rollback], activities=activities):
+        # Time moves only when a test fast-forwards it.
+        with env.with_time_skipping_disabled():
+            handle = await env.client.start_workflow(
+                Incident.run,
+                incident_request,
+                id=f"INC-test-{uuid.uuid4().hex[:8]}",
+                task_queue=queue,
+                search_attributes=search.start_attributes("incident", incident_request.policy.environment, incident_request.services),
+                **start,
+            )
+        try:
+            yield handle
+        finally:
+            if (await handle.describe()).status.name == "RUNNING":
+                await handle.terminate("test over")
+
+
+async def status(handle: WorkflowHandle) -> ProcedureStatus:
+    return await handle.query("status", result_type=ProcedureStatus)
+
+
+async def until(handle: WorkflowHandle, predicate: Callable[[ProcedureStatus], bool], what: str) -> ProcedureStatus:
+    """The status once the workflow got there (it works in the background, no timer involved)."""
+    for _ in range(200):
+        current = await status(handle)
+        if predicate(current):
+            return current
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the incident never reached: {what}; timeline: {[e.event for e in current.timeline]}")
+
+
+def incident_state(current: ProcedureStatus) -> dict:
+    return current.details["incident"]
+
+
+def events(current: ProcedureStatus) -> list[str]:
+    return [entry.event for entry in current.timeline]
+
+
+async def answer(handle: WorkflowHandle, name: str, payload: Any) -> HandlerOutcome:
+    return await handle.execute_update(name, payload, result_type=HandlerOutcome)
+
+
+@workflow.defn(name="StandInDeployment")
+class StandInDeployment:
+    """A deployment in flight, as the search attributes of the real ones show it."""
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: False)
+
+
+@asynccontextmanager
+async def deployment_in_flight(env: WorkflowEnvironment, services: list[str], version: str) -> AsyncIterator[str]:
+    deployment_id = f"deploy-production-{uuid.uuid4().hex[:8]}"
+    attributes = search.start_attributes("deployment", "production", services, version).updated(SearchAttributePair(search.STAGE, "deploy_production"))
+    with env.with_time_skipping_disabled():
+        # Nobody polls this queue: it stays running, as a deployment waiting on its rollout would.
+        handle = await env.client.start_workflow(StandInDeployment.run, id=deployment_id, task_queue=f"nobody-{uuid.uuid4()}", search_attributes=attributes)
+    try:
+        since = (datetime.now(UTC) - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+        for _ in range(100):
+            if deployment_id in [e.id async for e in env.client.list_workflows(related_deployments_query("production", since))]:
+                break
+            await asyncio.sleep(0.05)
+        yield deployment_id
+    finally:
+        await handle.terminate("test over")
+
+
+async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
+    async with deployment_in_flight(skipping_env, ["market-svc"], "v1.2.0") as deployment_id:
+        async with incident(skipping_env, world, request("P1", ["market-svc"]), visibility=True) as handle:
+            declared = await until(handle, lambda s: incident_state(s)["assessment"] is not None, "assessment")
+            related = [d["id"] for d in incident_state(declared)["assessment"]["related"]]
+            assert deployment_id in related
+            assert "deployment-related" in events(declared)
+
+            # Nobody acknowledges: the secondary on-call at 5 minutes, the DevOps lead at 10.
+            await skipping_env.fast_forward(handle, timedelta(minutes=11))
+            escalated = await status(handle)
+            assert [e["to"] for e in incident_state(escalated)["escalations"]] == ["secondary-oncall", "devops-lead"]
+            assert incident_state(escalated)["mitigations"] == []
+
+            assert (await answer(handle, "acknowledge", {"user": "bob", "note": "on it"})).accepted
+            rolled_back = await until(handle, lambda s: any(m["state"] != "running" and m["state"] != "pending" for m in incident_state(s)["mitigations"]), "the rollback")
+            (rollback,) = incident_state(rolled_back)["mitigations"]
+            assert (rollback["action"], rollback["services"], rollback["state"]) == ("rollback", ["market-svc"], "done")
+            assert "market-svc v1.2.0 → v1.1.0 rolled_back" in rollback["detail"]
+            assert world.rolled_back == ["market-svc"]
+
+            update = {"user": "alice", "status": "Mitigating", "action": "rolled back market-svc to v1.1.0", "eta": "30 minutes"}
+            assert (await answer(handle, "update", update)).accepted
+            await skipping_env.fast_forward(handle, timedelta(minutes=21))  # updates at 15 and 30
+            assert (await answer(handle, "update", {**update, "status": "Monitoring", "action": "watching error rates"})).accepted
+            await skipping_env.fast_forward(handle, timedelta(minutes=30))  # updates at 45 and 60
+            resolution = {"user": "alice", "resolution": "rolled back to v1.1.0", "root_cause": "v1.2.0 broke the checkout query", "follow_up": ["canary deploys"]}
+            assert (await answer(handle, "resolve", resolution)).accepted
+            result: IncidentResult = await handle.result()
+            final = await status(handle)
+            if os.environ.get("RUNBOOK_RECORD_HISTORIES"):
+                HISTORY.parent.mkdir(exist_ok=True)
+                HISTORY.write_text((await handle.fetch_history()).to_json())
+
+    incident_id = handle.id
+    assert final.state.value == "RESOLVED"
+    assert (result.acknowledged_by, result.escalated_to, result.duration_minutes) == ("bob", ["secondary-oncall", "devops-lead"], 62)
+
+    # The incidents channel: the Initial Alert, word for word, then the Resolved message.
+    alert, resolved = world.said("#incidents")
+    assert alert == "🚨 INCIDENT: market-svc experiencing issues\n- Impact: checkout failing\n- Status: Investigating\n- ETA: Unknown"
+    assert resolved.startswith("✅ RESOLVED: market-svc incident\n- Duration: 62 minutes\n- Impact: checkout failing\n- Resolution: rolled back to v1.1.0")
+    # The war room: created, responders invited, then the escalated people as they were called.
+    assert world.channels == [incident_id.lower()]
+    assert world.invites == [["alice", "oncall-primary", "backend-lead"], ["secondary-oncall"], ["devops-lead"]]
+    assert len(world.said(WAR_ROOM, ":rotating_light: War room")) == 1
+    assert len(world.said(WAR_ROOM, ":mag: Assessment")) == 1
+    escalations = world.said(WAR_ROOM, ":rotating_light: @")
+    assert [text.split(":")[2] for text in escalations] == [" @secondary-oncall", " @devops-lead"]
+    assert all("not acknowledged within 5m" in text for text in escalations)
+    assert len(world.said(WAR_ROOM, ":eyes:")) == 1
+    assert len(world.said(WAR_ROOM, ":rewind: ROLLBACK started")) == 1
+    # Four updates in the hour; the commander reminded before the two with nothing new said.
+    updates = world.said(WAR_ROOM, "📍 UPDATE")
+    assert updates == [
+        "📍 UPDATE: market-svc incident\n- Status: Mitigating\n- Action: rolled back market-svc to v1.1.0\n- ETA: 30 minutes",
+        "📍 UPDATE: market-svc incident\n- Status: Mitigating\n- Action: rolled back market-svc to v1.1.0\n- ETA: 30 minutes",
+        "📍 UPDATE: market-svc incident\n- Status: Monitoring\n- Action: watching error rates\n- ETA: 30 minutes",
+        "📍 UPDATE: market-svc incident\n- Status: Monitoring\n- Action: watching error rates\n- ETA: 30 minutes",
+    ]
+    assert len(world.said(WAR_ROOM, ":bell: @alice")) == 2
+    assert world.said(WAR_ROOM, ":memo: Post-mortem") == [f":memo: Post-mortem for {incident_id}: s3://records/postmortems/{incident_id}.md"]
+    # The pager: one alert by dedup key; escalations re-trigger it; acknowledged; resolved.
+    assert [action for action, _ in world.pages] == ["trigger", "trigger", "trigger", "acknowledge", "resolve"]
+    assert {event.dedup_key for _, event in world.pages} == {incident_id}
+    assert [event.custom_details.get("escalated_to") for action, event in world.pages if action == "trigger"] == [None, "secondary-oncall", "devops-lead"]
+    # The status page: opened, one change per update, resolved.
+    assert [getattr(change, "status", "opened") for change in world.status_page] == ["opened", "identified", "identified", "monitoring", "monitoring", "resolved"]
+    # The incident took the environment (pre-empting the deployment), its child held it on the
+    # incident's behalf, and the incident gave it back.
+    *preempts, release = world.locks
+    assert all((p.holder_id, p.kind, p.environment) == (incident_id, "rollback", "production") for p in preempts)
+    assert deployment_id in preempts[0].reason
+    assert isinstance(release, LockRelease) and release.holder_id == incident_id
+
+    # The post-mortem: every timeline entry up to its writing, with its time and who.
+    (document,) = world.postmortems
+    assert document.markdown == final.details["postmortem"]
+    written = events(final).index("post-mortem stored")
+    for entry in final.timeline[:written]:
+        when = entry.at.astimezone(LONDON).strftime("%Y-%m-%d %H:%M:%S %Z")
+        assert f"| {when} | {entry.actor} | {entry.event}" in document.markdown, entry
+    for expected in ("declared P1", "initial alert posted", "escalated to secondary-oncall", "escalated to devops-lead", "acknowledged", "assessed",
+                     "deployment-related", "mitigation 1 done: rollback", "update: Mitigating", "update: Monitoring", "update 4 posted", "resolved"):  # fmt: skip
+        assert f"| {expected}" in document.markdown
+    assert "## Root cause\n\nv1.2.0 broke the checkout query" in document.markdown
+    assert "- [ ] canary deploys" in document.markdown
+
+
+async def test_regrading_p3_to_p1_opens_the_war_room_and_starts_the_updates(skipping_env, world):
+    async with incident(skipping_env, world, request("P3", ["auth-svc"])) as handle:
+        declared = await until(handle, lambda s: "on-call paged" in events(s), "the page")
+        assert {step.name: step.state.value for step in declared.steps}["war_room"] == "skipped"
+        await skipping_env.fast_forward(handle, timedelta(minutes=20))
+        # A P3 has an hour to be acknowledged, no war room, no status page, no regular updates.
+        assert world.channels == [] and world.status_page == []
+        assert [m.channel for m in world.slack] == ["#incidents"]
+        assert world.pages[0][1].severity == "warning"
+
+        assert (await answer(handle, "severity", {"user": "alice", "severity": "P1", "reason": "every login fails"})).accepted
+        # P1 was due 5 minutes after the declaration: 20 minutes late, escalated at once.
+        regraded = await until(handle, lambda s: world.said(WAR_ROOM, ":rotating_light: @"), "the escalation told")
+        assert world.channels == [handle.id.lower()]
+        assert world.invites == [["alice", "oncall-primary", "backend-lead"], ["secondary-oncall"]]
+        assert len(world.said(WAR_ROOM, ":rotating_light: @secondary-oncall")) == 1
+        assert isinstance(world.status_page[0], StatusPageOpen) and world.status_page[0].impact == "critical"
+        assert incident_state(regraded)["assessment"]["unhealthy"] == []
+        assert [e["to"] for e in incident_state(regraded)["escalations"]] == ["secondary-oncall"]
+        (regrade_told,) = world.said("#incidents", ":arrows_counterclockwise:")
+        assert regrade_told.endswith("regraded P3 → P1 by @alice: every login fails")
+        assert [(action, getattr(event, "severity", "")) for action, event in world.pages] == [("trigger", "warning"), ("trigger", "critical"), ("trigger", "critical")]
+        description = await handle.describe()
+        assert description.typed_search_attributes.get(search.SEVERITY) == "P1"
+
+        await skipping_env.fast_forward(handle, timedelta(minutes=16))
+        assert len(world.said(WAR_ROOM, "📍 UPDATE: auth-svc incident\n- Status: Investigating")) == 1
+        assert len(world.said(WAR_ROOM, ":bell: @alice")) == 1
+        assert [getattr(change, "status", "opened") for change in world.status_page] == ["opened", "investigating"]
+
+
+def next_friday_evening(now: datetime) -> datetime:
+    local = now.astimezone(LONDON)
+    friday = (local + timedelta(days=(4 - local.weekday()) % 7)).replace(hour=19, minute=30, second=0, microsecond=0)
+    return friday if friday > local else friday + timedelta(days=7)
+
+
+async def test_a_p4_declared_on_friday_evening_is_due_by_mondays_close(skipping_env, world):
+    friday = next_friday_evening(datetime.now(UTC))
+    monday_close = (friday + timedelta(days=3)).replace(hour=18, minute=0)
+    delay = friday - datetime.now(UTC)
+    async with incident(skipping_env, world, request("P4", ["notification-svc"]), start_delay=delay) as handle:
+        await skipping_env.fast_forward(handle, delay + timedelta(seconds=5))
+        declared = await until(handle, lambda s: "on-call paged" in events(s), "the page")
+        assert datetime.fromisoformat(incident_state(declared)["respond_by"]) == monday_close
+
+        # The weekend passes without an escalation; Monday 17:00 is still in time.
+        await skipping_env.fast_forward(handle, (monday_close - timedelta(hours=1)) - friday)
+        assert incident_state(await status(handle))["escalations"] == []
+        assert (await answer(handle, "acknowledge", {"user": "carol"})).accepted
+        acknowledged = await until(handle, lambda s: world.said("#incidents", ":eyes:"), "the acknowledgement told")
+    ack = incident_state(acknowledged)["acknowledged"]
+    assert datetime.fromisoformat(ack["at"]).astimezone(LONDON).strftime("%a %H") == "Mon 17"
+    assert ack["within_target"] is True
+    assert "(within the response time)" in world.said("#incidents", ":eyes:")[0]
+    assert [action for action, _ in world.pages] == ["trigger", "acknowledge"]
+
+
+async def run_histories(client: Client, workflow_id: str, first_run_id: str) -> list[int]:
+    """How many events each run of the chain holds."""
+    lengths, run_id = [], first_run_id
+    while run_id:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        lengths.append(len(history.events))
+        last = history.events[-1]
+        run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW else ""
+    return lengths
+
+
+async def test_continue_as_new_keeps_history_bounded_and_carries_everything(temporal_env, world):
+    incident_request = request("P1", ["market-svc"], policy={"events_per_run": 100})
+    async with incident(temporal_env, world, incident_request) as handle:
+        await until(handle, lambda s: incident_state(s)["war_room"] is not None, "the war room")
+        await handle.signal("acknowledge", {"user": "bob"})
+        await handle.signal("severity", {"user": "alice", "severity": "P2"})
+        await handle.signal("severity", {"user": "alice", "severity": "P1"})
+        for number in range(1, 61):
+            await handle.signal("update", {"user": "alice", "status": "Mitigating", "action": f"step {number}", "eta": "soon"})
+        current = await until(handle, lambda s: len(incident_state(s)["updates"]) == 60, "sixty updates")
+        state = incident_state(current)
+        assert state["runs"] >= 3
+        assert (state["acknowledged"]["by"], state["severity"], state["war_room"]["id"], state["status_page"]["id"]) == ("bob", "P1", WAR_ROOM, "sp-1")
+        assert [u["action"] for u in state["updates"]] == [f"step {n}" for n in range(1, 61)]
+        assert events(current)[0] == "declared P1" and events(current).count("acknowledged") == 1
+        # Carried, not redone: one war room, one status page incident, one page.
+        assert world.channels == [handle.id.lower()] and len(world.status_page) == 1
+        assert (await handle.describe()).typed_search_attributes.get(search.SEVERITY) == "P1"
+        assert (await answer(handle, "resolve", {"user": "alice", "resolution": "fixed", "root_cause": "load"})).accepted
+        await handle.result()
+        lengths = await run_histories(temporal_env.client, handle.id, handle.first_execution_run_id)
+    assert len(lengths) == state["runs"]
+    assert max(lengths) < 2 * 100
+    (document,) = world.postmortems
+    assert all(f"update: Mitigating: step {n} (ETA soon)" in document.markdown for n in range(1, 61))
+
+
+BAD_PAYLOADS = [
+    ("acknowledge", None, "expected a JSON object"),
+    ("acknowledge", "bob", "expected a JSON object"),
+    ("acknowledge", {"note": "on it"}, "user: Field required"),
+    ("update", {"user": "alice", "status": "Panicking", "action": "x"}, "status: Input should be 'Investigating', 'Identified', 'Mitigating' or 'Monitoring'"),
+    ("update", {"user": "alice", "status": "Mitigating"}, "action: Field required"),
+    ("mitigate", {"user": "alice", "action": "reboot"}, "action: Input should be 'scale_up', 'rate_limit' or 'maintenance_page'"),
+    ("mitigate", {"user": "alice", "action": "scale_up", "services": ["teleport-svc"]}, "unknown service 'teleport-svc'; known: api-gateway"),
+    ("resolve", {"user": "alice", "resolution": "fixed"}, "root_cause: Field required"),
+    ("resolve", [], "expected a JSON object"),
+    ("severity", {"user": "alice", "severity": "P9"}, "severity: Input should be 'P1', 'P2', 'P3' or 'P4'"),
+    ("severity", {"user": "alice", "severity": "P3"}, "is P3 already"),
+    ("severity", {"user": 7, "severity": "P2"}, "user: Input should be a valid string"),
+]
+
+
+async def test_bad_payloads_on_every_signal_are_refused_recorded_and_harmless(temporal_env, world):
+    async with incident(temporal_env, world, request("P3", ["auth-svc"])) as handle:
+        assert (await answer(handle, "acknowledge", {"user": "bob"})).accepted
+        cases = [*BAD_PAYLOADS, ("acknowledge", {"user": "carol"}, "already acknowledged by bob")]
+        for name, payload, reason in cases:
+            outcome = await answer(handle, name, payload)
+            assert not outcome.accepted and reason in outcome.reason, (name, payload, outcome.reason)
+            await handle.signal(name, payload)
+        current = await until(handle, lambda s: len(s.refusals) == 2 * len(cases), "every refusal recorded")
+        assert current.state.value == "RUNNING"
+        assert [r.handler for r in current.refusals] == [name for name, _, _ in cases for _ in (1, 2)]
+        assert all(reason in refusal.reason for (_, _, reason), refusal in zip([c for c in cases for _ in (1, 2)], current.refusals))
+        assert incident_state(current)["severity"] == "P3" and incident_state(current)["resolution"] is None
+        # Still answering: a good payload after all the bad ones.
+        assert (await answer(handle, "mitigate", {"user": "alice", "action": "rate_limit"})).accepted
+        await until(handle, lambda s: incident_state(s)["mitigations"][0]["state"] == "done", "the mitigation")
+    assert world.mitigations == ["rate_limit"]
+
+
+async def test_a_recorded_history_replays():
+    recorded = json.loads(HISTORY.read_text())
+    workflow_id = recorded["events"][0]["workflowExecutionStartedEventAttributes"]["workflowId"]
+    replayer = Replayer(workflows=[Incident], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(WorkflowHistory.from_json(workflow_id, recorded), raise_on_replay_failure=False)
+    assert result.replay_failure is None

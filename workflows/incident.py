@@ -1,0 +1,680 @@
+"""Incident Response (RUNBOOK.md): alert and page → war room → assess → mitigate → communicate every
+15 minutes → resolve → post-mortem, with P1–P4 response times and escalation.
+
+Handlers (acknowledge, update, mitigate, resolve, severity) only change the state and put it on
+the record. One loop keeps the outside world in step with that state: it meets what the severity
+obliges (war room, status page, assessment), rolls production back once a deployment-related
+incident is acknowledged, tells what handlers accepted, and wakes for the next deadline
+(escalation) or update. Mitigations run beside the loop, so updates keep their cadence while
+production rolls back. Continue-as-new bounds each run's history and carries state and record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.cloudwatch import CloudWatchActivities
+    from activities.health import HealthActivities
+    from activities.incident import IncidentActivities
+    from activities.lock import LockActivities
+    from activities.mitigation import MitigationActivities
+    from activities.pager import PagerActivities
+    from activities.slack import SlackActivities
+    from activities.statuspage import StatusPageActivities
+    from runbook import incident as texts
+    from runbook import search
+    from runbook import severity as policy
+    from runbook.assessment import snapshots
+    from runbook.decision import Action, decide
+    from runbook.incident import (
+        STATUSPAGE_STATUS,
+        AcknowledgePayload,
+        Acknowledgement,
+        AssessmentRecord,
+        CarriedIncident,
+        ChannelRequest,
+        CommanderUpdate,
+        Escalation,
+        IncidentRequest,
+        IncidentResult,
+        IncidentState,
+        InviteRequest,
+        MitigatePayload,
+        Mitigation,
+        MitigationAction,
+        Notice,
+        OpsRequest,
+        PageAction,
+        PageRequest,
+        PostmortemDocument,
+        RelatedDeploymentsQuery,
+        ResolvePayload,
+        Resolution,
+        ScaleUpRequest,
+        ServiceStatesRequest,
+        SeverityPayload,
+        StatusPageChange,
+        StatusPageOpen,
+        UpdatePayload,
+        WarRoom,
+    )
+    from runbook.models import (
+        HandlerOutcome,
+        LockRelease,
+        MetricsRequest,
+        PreemptRequest,
+        ProcedureStatus,
+        RollbackRequest,
+        RollbackResult,
+        ServiceHealthRequest,
+        SlackMessage,
+        State,
+    )
+    from workflows.procedure import Procedure
+    from workflows.rollback import Rollback
+
+QUICK = {"start_to_close_timeout": timedelta(seconds=60), "retry_policy": RetryPolicy(maximum_attempts=5)}
+
+STEPS = ["alert", "war_room", "status_page", "assess", "mitigate", "resolve", "post_mortem"]
+WAR_ROOM_STEPS = ("war_room", "status_page", "assess")
+
+
+@workflow.defn(name="Incident")
+class Incident:
+    @workflow.init
+    def __init__(self, request: IncidentRequest) -> None:
+        self._request = request
+        self._policy = request.policy
+        self._id = workflow.info().workflow_id
+        self._procedure = Procedure("incident", request.environment, request.declared_by, STEPS)
+        if request.carried:
+            self._procedure.status = request.carried.status
+            self._state = request.carried.state
+        else:
+            now = workflow.now()
+            due = policy.respond_by(request.severity, now, self._policy, request.ack_within)
+            self._state = IncidentState(
+                severity=request.severity,
+                declared_severity=request.severity,
+                summary=request.summary,
+                services=request.services,
+                commander=request.declared_by,
+                declared_at=now,
+                target_respond_by=due,
+                respond_by=due,
+            )
+        self._changed = False
+        self._mitigating: set[asyncio.Task[None]] = set()
+        self._finished: list[asyncio.Task[None]] = []
+        self._postmortem = ""
+
+    @workflow.run
+    async def run(self, request: IncidentRequest) -> IncidentResult:
+        if not request.carried:
+            await self.alert()
+        while self._state.resolution is None:
+            self._changed = False
+            self._surface_mitigation_errors()
+            await self._meet_obligations()
+            await self._on_deadlines()
+            if self._state.resolution is not None:
+                break
+            if self._history_is_long():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(self._carried())
+            await self._wait_for_change_or_deadline()
+        await workflow.wait_condition(lambda: not self._mitigating)
+        self._surface_mitigation_errors()
+        self._drop_unstarted_mitigations()
+        await self._tell_notices()
+        await self.resolve()
+        return await self.post_mortem()
+
+    # Alert -------------------------------------------------------------------------------------
+
+    async def alert(self) -> None:
+        state = self._state
+        async with self._procedure.step("alert"):
+            self._procedure.record(state.commander, f"declared {state.severity.value}", f"{state.summary} ({texts.service_label(state.services)})")
+            workflow.upsert_search_attributes([search.SEVERITY.value_set(state.severity.value)])
+            if await self._post(self._request.channel, texts.initial_alert(state.services, state.summary)):
+                self._procedure.record("runbook", "initial alert posted", self._request.channel)
+            if await self._page(self._page_request(f"{self._id} {state.severity.value}: {state.summary}")):
+                self._procedure.record("runbook", "on-call paged", f"dedup key {self._id}")
+        if not policy.opens_war_room(state.severity, self._policy):
+            for step in WAR_ROOM_STEPS:
+                self._procedure.skip(step, f"{state.severity.value} does not open a war room")
+
+    # What the state obliges ----------------------------------------------------------------------
+
+    async def _meet_obligations(self) -> None:
+        await self._tell_notices()
+        if policy.opens_war_room(self._state.severity, self._policy):
+            if self._state.war_room is None and "war_room" not in self._unavailable():
+                await self.open_war_room()
+            if self._state.status_page is None and "status_page" not in self._unavailable():
+                await self.open_status_page()
+            if self._state.assessment is None:
+                await self.assess()
+            self._start_updates()
+        self._roll_back_when_deployment_related()
+        for mitigation in self._state.mitigations:
+            if mitigation.state == "pending":
+                mitigation.state = "running"
+                task = asyncio.create_task(self.mitigate(mitigation))
+                self._mitigating.add(task)
+                task.add_done_callback(self._mitigation_finished)
+
+    def _unavailable(self) -> list[str]:
+        """Steps that failed for good: not tried again on every turn of the loop."""
+        return [step.name for step in self._procedure.status.steps if step.state.value == "failed"]
+
+    async def open_war_room(self) -> None:
+        state = self._state
+        async with self._procedure.step("war_room") as step:
+            try:
+                channel = await workflow.execute_activity_method(SlackActivities.create_channel, ChannelRequest(name=texts.war_room_name(self._id)), **QUICK)
+            except ActivityError as error:
+                self._procedure.fail_step(step, [f"war room not created: {_cause(error)}"])
+                return
+            state.war_room = WarRoom(id=channel.id, name=channel.name)
+            self._procedure.record("runbook", "war room opened", f"#{channel.name}")
+            invited = list(dict.fromkeys([state.commander, *self._policy.responders, *(e.to for e in state.escalations)]))
+            if await self._invite(invited):
+                self._procedure.record("runbook", "responders invited", ", ".join(invited))
+            window = policy.response_window_text(state.severity, self._policy, self._request.ack_within)
+            await self._post(channel.id, texts.war_room_opened(self._id, state, window, self._update_interval()))
+
+    async def open_status_page(self) -> None:
+        state = self._state
+        async with self._procedure.step("status_page") as step:
+            opening = StatusPageOpen(
+                name=f"{texts.service_label(state.services)}: {state.summary}",
+                body=texts.initial_alert(state.services, state.summary),
+                impact=policy.STATUSPAGE_IMPACT[state.severity],
+            )
+            try:
+                state.status_page = await workflow.execute_activity_method(StatusPageActivities.open_status_page, opening, **QUICK)
+            except ActivityError as error:
+                self._procedure.fail_step(step, [f"status page not opened: {_cause(error)}"])
+                return
+            self._procedure.record("runbook", "status page incident opened", state.status_page.shortlink or state.status_page.id)
+
+    async def assess(self) -> None:
+        """Health and ECS state of the affected services, the decision matrix's view, and whether a
+        deployment or hotfix of them ran within the window. What cannot be observed is named."""
+        request, state = self._request, self._state
+        services, environment = request.affected, request.environment
+        async with self._procedure.step("assess") as step:
+            problems: list[str] = []
+            reports = await asyncio.gather(
+                *(self._observe(problems, f"health of {s}", HealthActivities.check_service_health, ServiceHealthRequest(environment=environment, service=s)) for s in services)
+            )
+            health = {service: report for service, report in zip(services, reports) if report is not None}
+            metrics = await self._observe(
+                problems, "metrics", CloudWatchActivities.collect_metrics, MetricsRequest(environment=environment, services=services, window=request.thresholds.decision_window)
+            )
+            ecs = await self._observe(problems, "ECS state", IncidentActivities.service_states, ServiceStatesRequest(environment=environment, services=services))
+            since = workflow.now() - self._policy.deployment_window
+            related = await self._observe(
+                problems, "recent deployments", IncidentActivities.related_deployments, RelatedDeploymentsQuery(environment=environment, services=state.services, since=since)
+            )
+            matrix = decide(snapshots(metrics, health), request.thresholds) if metrics else None
+            state.assessment = AssessmentRecord(
+                at=workflow.now(),
+                services=services,
+                unhealthy=[service for service, report in health.items() if not report.healthy],
+                ecs=ecs or [],
+                decisions=matrix.decisions if matrix else [],
+                worst=matrix.worst if matrix else Action.NONE,
+                vetoed=matrix.vetoed if matrix else False,
+                related=related or [],
+                problems=problems,
+            )
+            assessment = state.assessment
+            step.detail = f"worst action {assessment.worst.value}" + (f"; not observed: {'; '.join(problems)}" if problems else "")
+            self._procedure.record("runbook", "assessed", f"failing: {', '.join(assessment.unhealthy) or 'none'}; decision matrix: {assessment.worst.value}")
+            if assessment.deployment_related:
+                self._procedure.record("runbook", "deployment-related", "; ".join(related.describe() for related in assessment.related))
+                if assessment.vetoed:
+                    self._procedure.record("runbook", "rollback vetoed by the decision matrix", "database errors: DO NOT roll back; the commander decides")
+            else:
+                self._procedure.record("runbook", "not deployment-related", "the commander chooses the mitigation")
+            await self._post(self._room(), texts.assessment_message(self._id, assessment))
+
+    def _roll_back_when_deployment_related(self) -> None:
+        state = self._state
+        assessment = state.assessment
+        if not (assessment and assessment.deployment_related and not assessment.vetoed and state.acknowledged):
+            return
+        if any(mitigation.action == "rollback" for mitigation in state.mitigations):
+            return
+        related = ", ".join(deployment.id for deployment in assessment.related)
+        self._add_mitigation("rollback", self._rollback_services(), "runbook", f"deployment-related: {related}")
+
+    def _rollback_services(self) -> list[str]:
+        known = self._request.known_services
+        if self._policy.rollback_scope == "all":
+            return list(known)
+        deployed = {service for deployment in self._state.assessment.related for service in deployment.services}
+        affected = [service for service in known if service in deployed and (not self._state.services or service in self._state.services)]
+        return affected or self._request.affected
+
+    # Mitigations ---------------------------------------------------------------------------------
+
+    def _add_mitigation(self, action: MitigationAction, services: list[str], by: str, reason: str) -> None:
+        number = len(self._state.mitigations) + 1
+        self._state.mitigations.append(Mitigation(number=number, action=action, services=services, by=by, reason=reason, requested_at=workflow.now()))
+        self._procedure.record(by, f"mitigation {number} requested: {action}", f"{', '.join(services)}" + (f" ({reason})" if reason else ""))
+        self._changed = True
+
+    async def mitigate(self, mitigation: Mitigation) -> None:
+        try:
+            async with self._procedure.step("mitigate") as step:
+                succeeded, mitigation.detail = await self._apply(mitigation)
+                if not succeeded:
+                    self._procedure.fail_step(step, [mitigation.detail])
+        except (ActivityError, ChildWorkflowError) as error:
+            succeeded, mitigation.detail = False, _cause(error)
+        mitigation.state, mitigation.ended_at = ("done" if succeeded else "failed"), workflow.now()
+        self._procedure.record(mitigation.by, f"mitigation {mitigation.number} {mitigation.state}: {mitigation.action}", mitigation.detail)
+        if succeeded:
+            self._state.action = f"{mitigation.action} of {texts.service_label(mitigation.services)}: {mitigation.detail}"
+            if self._state.status == "Investigating":
+                self._state.status = "Mitigating"
+        await self._post(self._room(), texts.mitigation_message(self._id, mitigation))
+
+    def _mitigation_finished(self, task: asyncio.Task[None]) -> None:
+        self._mitigating.discard(task)
+        self._finished.append(task)
+        self._changed = True
+
+    def _surface_mitigation_errors(self) -> None:
+        # A bug in a mitigation fails the workflow task here, as one on the main line would,
+        # instead of vanishing with its asyncio task.
+        while self._finished:
+            self._finished.pop().result()
+
+    def _drop_unstarted_mitigations(self) -> None:
+        for mitigation in self._state.mitigations:
+            if mitigation.state == "pending":
+                mitigation.state, mitigation.detail, mitigation.ended_at = "failed", "not started: the incident was resolved first", workflow.now()
+                self._procedure.record("runbook", f"mitigation {mitigation.number} dropped: {mitigation.action}", mitigation.detail)
+
+    async def _apply(self, mitigation: Mitigation) -> tuple[bool, str]:
+        environment = self._request.environment
+        if mitigation.action == "rollback":
+            return await self._roll_back(mitigation)
+        if mitigation.action == "scale_up":
+            states = await workflow.execute_activity_method(IncidentActivities.service_states, ServiceStatesRequest(environment=environment, services=mitigation.services), **QUICK)
+            request = ScaleUpRequest(environment=environment, desired_before={state.service: state.desired for state in states})
+            changes = await workflow.execute_activity_method(MitigationActivities.scale_up, request, **QUICK)
+            return True, "; ".join(f"{c.service} {c.before} → {c.after} tasks" for c in changes)
+        method = MitigationActivities.rate_limit if mitigation.action == "rate_limit" else MitigationActivities.maintenance_page
+        applied = await workflow.execute_activity_method(method, OpsRequest(environment=environment, services=mitigation.services, incident_id=self._id), **QUICK)
+        return True, applied.detail
+
+    async def _roll_back(self, mitigation: Mitigation) -> tuple[bool, str]:
+        """The runbook's `rollback.sh -y production ...` as a child, holding the environment itself:
+        a deployment in flight is pre-empted."""
+        environment = self._request.environment
+        reason = f"{self._id}: {self._state.summary} ({mitigation.reason})"
+        grant = await workflow.execute_activity_method(
+            LockActivities.preempt_lock, PreemptRequest(environment=environment, holder_id=self._id, kind="rollback", reason=reason), **QUICK
+        )
+        if not grant.granted:
+            holder = f" by {grant.holder.id} ({grant.holder.kind})" if grant.holder else ""
+            return False, f"{environment} is being changed{holder}"
+        child_id = f"{self._id}-rollback-{mitigation.number}"
+        try:
+            result: RollbackResult = await workflow.execute_child_workflow(
+                Rollback.run,
+                RollbackRequest(
+                    environment=environment, services=mitigation.services, reason=reason, requested_by=self._id, channel=self._room(), lock_holder=self._id
+                ),
+                id=child_id,
+                search_attributes=search.start_attributes("rollback", environment, mitigation.services),
+            )
+        finally:
+            await workflow.execute_activity_method(LockActivities.release_lock, LockRelease(environment=environment, holder_id=self._id), **QUICK)
+        outcomes = [f"{o.service} {o.from_version} → {o.to_version} {o.outcome}" + (f" ({o.detail})" if o.detail else "") for o in result.services]
+        return result.state == State.COMPLETED, f"{child_id} {result.state.value}: " + "; ".join(outcomes + result.problems)
+
+    # Deadlines: escalation and updates -----------------------------------------------------------
+
+    def _next_deadline(self) -> datetime | None:
+        state = self._state
+        deadlines = [state.next_update_at]
+        if state.acknowledged is None:
+            deadlines.append(state.respond_by)
+        return min((deadline for deadline in deadlines if deadline is not None), default=None)
+
+    async def _wait_for_change_or_deadline(self) -> None:
+        deadline = self._next_deadline()
+        if deadline is not None and deadline <= workflow.now():
+            return
+        try:
+            await workflow.wait_condition(lambda: self._changed, timeout=deadline - workflow.now() if deadline else None)
+        except TimeoutError:
+            pass
+
+    async def _on_deadlines(self) -> None:
+        state, now = self._state, workflow.now()
+        if state.acknowledged is None and state.respond_by is not None and now >= state.respond_by:
+            await self.escalate()
+        if state.next_update_at is not None and now >= state.next_update_at:
+            await self.post_update()
+            interval = self._update_interval()
+            while interval and state.next_update_at and state.next_update_at <= now:
+                state.next_update_at += interval
+            if interval is None:
+                state.next_update_at = None
+
+    async def escalate(self) -> None:
+        state, now = self._state, workflow.now()
+        level = len(state.escalations)
+        target = policy.escalation_target(level, self._policy)
+        window = policy.response_window_text(state.severity, self._policy, self._request.ack_within)
+        if target is None:
+            state.respond_by = None
+            self._procedure.record("runbook", "still not acknowledged", f"nobody left to escalate to after {', '.join(e.to for e in state.escalations) or 'the on-call'}")
+            return
+        state.escalations.append(Escalation(level=level + 1, to=target, at=now))
+        state.respond_by = policy.respond_by(state.severity, now, self._policy, self._request.ack_within)
+        self._procedure.record("runbook", f"escalated to {target}", f"not acknowledged within {window} (level {level + 1})")
+        await self._page(self._page_request(f"{self._id} {state.severity.value} escalated to {target}: {state.summary}", escalated_to=target, level=str(level + 1)))
+        if state.war_room:
+            await self._invite([target])
+        await self._post(self._room(), texts.escalation_message(self._id, state.severity, target, window))
+
+    async def post_update(self) -> None:
+        """The Update template to the war room and the status page; the commander is reminded
+        first when nothing new was said since the last one."""
+        state = self._state
+        if not state.commander_news:
+            await self._post(self._room(), texts.reminder_message(self._id, state.commander, state.last_posted_at or state.declared_at, self._policy))
+            self._procedure.record("runbook", "commander reminded", f"@{state.commander}: nothing new since the last update")
+        text = texts.update_message(state.services, state.status, state.action, state.eta)
+        await self._post(self._room(), text)
+        if state.status_page:
+            await self._status_page(StatusPageChange(incident_id=state.status_page.id, status=STATUSPAGE_STATUS[state.status], body=text))
+        state.posted_updates += 1
+        state.last_posted_at, state.commander_news = workflow.now(), False
+        self._procedure.record("runbook", f"update {state.posted_updates} posted", f"{state.status}: {state.action} (ETA {state.eta})")
+
+    def _update_interval(self) -> timedelta | None:
+        return policy.update_interval(self._state.severity, self._policy, self._request.update_every)
+
+    def _start_updates(self) -> None:
+        interval = self._update_interval()
+        if interval and self._state.next_update_at is None:
+            self._state.next_update_at = workflow.now() + interval
+
+    # Telling the outside world -------------------------------------------------------------------
+
+    async def _tell_notices(self) -> None:
+        state = self._state
+        while state.notices:
+            notice = state.notices.pop(0)
+            if notice.kind == "acknowledged":
+                await self._page_event(PagerActivities.acknowledge_page)
+            elif notice.kind == "regraded":
+                await self._page(self._page_request(f"{self._id} regraded to {state.severity.value}: {state.summary}"))
+            await self._post(self._room(), notice.text)
+
+    def _room(self) -> str:
+        """Where the incident is discussed: its war room, or the incidents channel without one."""
+        return self._state.war_room.id if self._state.war_room else self._request.channel
+
+    def _page_request(self, summary: str, **details: str) -> PageRequest:
+        state = self._state
+        return PageRequest(
+            dedup_key=self._id,
+            summary=summary,
+            severity=policy.PAGER_SEVERITY[state.severity],
+            component=",".join(state.services),
+            custom_details={"incident": self._id, "commander": state.commander, **details},
+        )
+
+    async def _post(self, channel: str, text: str) -> bool:
+        try:
+            await workflow.execute_activity_method(SlackActivities.post_message, SlackMessage(channel=channel, text=text), **QUICK)
+        except ActivityError as error:
+            self._procedure.record("runbook", "Slack message not delivered", f"{channel}: {_cause(error)}")
+            return False
+        return True
+
+    async def _invite(self, users: list[str]) -> bool:
+        try:
+            await workflow.execute_activity_method(SlackActivities.invite, InviteRequest(channel=self._state.war_room.id, users=users), **QUICK)
+        except ActivityError as error:
+            self._procedure.record("runbook", "war room invitation not delivered", f"{', '.join(users)}: {_cause(error)}")
+            return False
+        return True
+
+    async def _page(self, request: PageRequest) -> bool:
+        try:
+            await workflow.execute_activity_method(PagerActivities.trigger_page, request, **QUICK)
+        except ActivityError as error:
+            self._procedure.record("runbook", "page not delivered", _cause(error))
+            return False
+        return True
+
+    async def _page_event(self, activity_method: Any) -> None:
+        try:
+            await workflow.execute_activity_method(activity_method, PageAction(dedup_key=self._id), **QUICK)
+        except ActivityError as error:
+            self._procedure.record("runbook", "pager event not delivered", _cause(error))
+
+    async def _status_page(self, change: StatusPageChange) -> None:
+        try:
+            await workflow.execute_activity_method(StatusPageActivities.update_status_page, change, **QUICK)
+        except ActivityError as error:
+            self._procedure.record("runbook", "status page not updated", _cause(error))
+
+    async def _observe(self, problems: list[str], what: str, activity_method: Any, request: Any) -> Any:
+        try:
+            return await workflow.execute_activity_method(activity_method, request, **QUICK)
+        except ActivityError as error:
+            problems.append(f"{what}: {_cause(error)}")
+            return None
+
+    # Resolve and post-mortem ---------------------------------------------------------------------
+
+    async def resolve(self) -> None:
+        state = self._state
+        resolution = state.resolution
+        async with self._procedure.step("resolve"):
+            minutes = texts.duration_minutes(state.declared_at, resolution.at)
+            text = texts.resolved_message(state.services, minutes, resolution.impact, resolution.resolution, resolution.follow_up)
+            for channel in dict.fromkeys([self._room(), self._request.channel]):
+                await self._post(channel, text)
+            if state.status_page:
+                await self._status_page(StatusPageChange(incident_id=state.status_page.id, status="resolved", body=text))
+            await self._page_event(PagerActivities.resolve_page)
+
+    async def post_mortem(self) -> IncidentResult:
+        state = self._state
+        async with self._procedure.step("post_mortem") as step:
+            self._postmortem = texts.render_postmortem(self._id, state, self._procedure.status.timeline, self._policy)
+            try:
+                stored = await workflow.execute_activity_method(IncidentActivities.store_postmortem, PostmortemDocument(incident_id=self._id, markdown=self._postmortem), **QUICK)
+            except ActivityError as error:
+                self._procedure.fail_step(step, [f"post-mortem not stored: {_cause(error)}"])
+            else:
+                state.postmortem_url = stored.url
+                self._procedure.record("runbook", "post-mortem stored", stored.url)
+                await self._post(self._room(), texts.postmortem_message(self._id, stored.url))
+        result = IncidentResult(
+            id=self._id,
+            severity=state.severity,
+            duration_minutes=texts.duration_minutes(state.declared_at, state.resolution.at),
+            acknowledged_by=state.acknowledged.by if state.acknowledged else "",
+            escalated_to=[escalation.to for escalation in state.escalations],
+            mitigations=[f"{m.action} of {texts.service_label(m.services)}: {m.state}" for m in state.mitigations],
+            postmortem_url=state.postmortem_url,
+        )
+        self._procedure.finish(State.RESOLVED, result)
+        return result
+
+    # Continue-as-new -----------------------------------------------------------------------------
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return not self._mitigating and (info.is_continue_as_new_suggested() or info.get_current_history_length() >= self._policy.events_per_run)
+
+    def _carried(self) -> IncidentRequest:
+        state = self._state.model_copy(update={"runs": self._state.runs + 1})
+        return self._request.model_copy(update={"carried": CarriedIncident(state=state, status=self._procedure.status)})
+
+    # Signals (the UI) and updates (the CLI): one JSON object each --------------------------------
+
+    def _refused(self, handler: str, payload: Any, reason: str) -> HandlerOutcome:
+        self._procedure.refuse(handler, payload, reason)
+        return HandlerOutcome(accepted=False, reason=reason)
+
+    def _parse(self, handler: str, model: type, payload: Any) -> Any:
+        """The payload as `model`, or a refused HandlerOutcome: bad payloads and a resolved
+        incident are refused and recorded, never raised."""
+        parsed = self._procedure.parse(handler, model, payload)
+        if parsed is None:
+            return HandlerOutcome(accepted=False, reason=self._procedure.status.refusals[-1].reason)
+        if self._state.resolution is not None:
+            return self._refused(handler, payload, f"{self._id} is resolved")
+        return parsed
+
+    def _apply_acknowledge(self, payload: Any) -> HandlerOutcome:
+        ack = self._parse("acknowledge", AcknowledgePayload, payload)
+        if isinstance(ack, HandlerOutcome):
+            return ack
+        state, now = self._state, workflow.now()
+        if state.acknowledged:
+            return self._refused("acknowledge", payload, f"already acknowledged by {state.acknowledged.by}")
+        state.acknowledged = Acknowledgement(by=ack.user, at=now, note=ack.note, within_target=now <= state.target_respond_by)
+        state.respond_by = None
+        self._procedure.record(ack.user, "acknowledged", ack.note or f"{texts.elapsed(now - state.declared_at)} after declaration")
+        state.notices.append(Notice(kind="acknowledged", by=ack.user, text=texts.acknowledged_message(self._id, state.acknowledged, state.declared_at)))
+        self._changed = True
+        return HandlerOutcome(accepted=True)
+
+    def _apply_update(self, payload: Any) -> HandlerOutcome:
+        update = self._parse("update", UpdatePayload, payload)
+        if isinstance(update, HandlerOutcome):
+            return update
+        state = self._state
+        state.updates.append(CommanderUpdate(by=update.user, at=workflow.now(), status=update.status, action=update.action, eta=update.eta))
+        state.status, state.action, state.eta, state.commander_news = update.status, update.action, update.eta, True
+        self._procedure.record(update.user, f"update: {update.status}", f"{update.action} (ETA {update.eta})")
+        if self._update_interval() is None:
+            # Without regular updates (P3, P4) each one is told at once.
+            state.notices.append(Notice(kind="updated", by=update.user, text=texts.update_message(state.services, update.status, update.action, update.eta)))
+        self._changed = True
+        return HandlerOutcome(accepted=True)
+
+    def _apply_mitigate(self, payload: Any) -> HandlerOutcome:
+        mitigation = self._parse("mitigate", MitigatePayload, payload)
+        if isinstance(mitigation, HandlerOutcome):
+            return mitigation
+        known = self._request.known_services
+        unknown = [service for service in mitigation.services if service not in known]
+        if unknown:
+            return self._refused("mitigate", payload, f"unknown service {unknown[0]!r}; known: {', '.join(known)}")
+        self._add_mitigation(mitigation.action, mitigation.services or self._request.affected, mitigation.user, mitigation.reason)
+        return HandlerOutcome(accepted=True)
+
+    def _apply_resolve(self, payload: Any) -> HandlerOutcome:
+        resolve = self._parse("resolve", ResolvePayload, payload)
+        if isinstance(resolve, HandlerOutcome):
+            return resolve
+        state = self._state
+        state.resolution = Resolution(
+            by=resolve.user,
+            at=workflow.now(),
+            resolution=resolve.resolution,
+            root_cause=resolve.root_cause,
+            impact=resolve.impact or state.summary,
+            follow_up=resolve.follow_up,
+        )
+        self._procedure.record(resolve.user, "resolved", resolve.resolution)
+        self._changed = True
+        return HandlerOutcome(accepted=True)
+
+    def _apply_severity(self, payload: Any) -> HandlerOutcome:
+        regrade = self._parse("severity", SeverityPayload, payload)
+        if isinstance(regrade, HandlerOutcome):
+            return regrade
+        state, now = self._state, workflow.now()
+        before = state.severity
+        if regrade.severity == before:
+            return self._refused("severity", payload, f"{self._id} is {before.value} already")
+        state.severity = regrade.severity
+        workflow.upsert_search_attributes([search.SEVERITY.value_set(regrade.severity.value)])
+        state.target_respond_by = policy.respond_by(regrade.severity, state.declared_at, self._policy, self._request.ack_within)
+        if state.acknowledged is None:
+            since = state.escalations[-1].at if state.escalations else state.declared_at
+            state.respond_by = policy.respond_by(regrade.severity, since, self._policy, self._request.ack_within)
+        if self._update_interval() is None:
+            state.next_update_at = None
+        self._procedure.record(regrade.user, f"regraded {before.value} → {regrade.severity.value}", regrade.reason)
+        state.notices.append(Notice(kind="regraded", by=regrade.user, text=texts.regraded_message(self._id, before, regrade.severity, regrade.user, regrade.reason)))
+        self._changed = True
+        return HandlerOutcome(accepted=True)
+
+    @workflow.signal(name="acknowledge")
+    def acknowledge_signal(self, payload: Any = None) -> None:
+        self._apply_acknowledge(payload)
+
+    @workflow.update(name="acknowledge")
+    def acknowledge_with_answer(self, payload: Any = None) -> HandlerOutcome:
+        return self._apply_acknowledge(payload)
+
+    @workflow.signal(name="update")
+    def update_signal(self, payload: Any = None) -> None:
+        self._apply_update(payload)
+
+    @workflow.update(name="update")
+    def update_with_answer(self, payload: Any = None) -> HandlerOutcome:
+        return self._apply_update(payload)
+
+    @workflow.signal(name="mitigate")
+    def mitigate_signal(self, payload: Any = None) -> None:
+        self._apply_mitigate(payload)
+
+    @workflow.update(name="mitigate")
+    def mitigate_with_answer(self, payload: Any = None) -> HandlerOutcome:
+        return self._apply_mitigate(payload)
+
+    @workflow.signal(name="resolve")
+    def resolve_signal(self, payload: Any = None) -> None:
+        self._apply_resolve(payload)
+
+    @workflow.update(name="resolve")
+    def resolve_with_answer(self, payload: Any = None) -> HandlerOutcome:
+        return self._apply_resolve(payload)
+
+    @workflow.signal(name="severity")
+    def severity_signal(self, payload: Any = None) -> None:
+        self._apply_severity(payload)
+
+    @workflow.update(name="severity")
+    def severity_with_answer(self, payload: Any = None) -> HandlerOutcome:
+        return self._apply_severity(payload)
+
+    @workflow.query(name="status")
+    def status(self) -> ProcedureStatus:
+        details: dict[str, Any] = {"incident": self._state.model_dump(mode="json")}
+        if self._postmortem:
+            details["postmortem"] = self._postmortem
+        return self._procedure.status.model_copy(update={"details": details})
+
+
+def _cause(error: ActivityError | ChildWorkflowError) -> str:
+    cause = error.cause
+    return str(getattr(cause, "message", None) or cause or error)
