@@ -23,17 +23,22 @@ from activities.cloudwatch import CloudWatchActivities
 from activities.ecs import EcsActivities
 from activities.github import GithubActivities
 from activities.health import HealthActivities
+from activities.incident import IncidentActivities
 from activities.lock import LockActivities
+from activities.mitigation import MitigationActivities
+from activities.pager import PagerActivities
 from activities.records import RecordsActivities, RecordStore
 from activities.slack import SlackActivities
+from activities.statuspage import StatusPageActivities
 from runbook.config import RunbookConfig, load_config
 from runbook.temporal import connect
 from workflows.deployment import HotfixDeployment, StandardDeployment
+from workflows.incident import Incident
 from workflows.lock import EnvironmentLock
 from workflows.rollback import Rollback
 from workflows.verification import Verification
 
-WORKFLOWS = [Verification, Rollback, StandardDeployment, HotfixDeployment, EnvironmentLock]
+WORKFLOWS = [Verification, Rollback, StandardDeployment, HotfixDeployment, EnvironmentLock, Incident]
 
 
 def build_activities(config: RunbookConfig, client: Client, task_queue: str, http: httpx.AsyncClient) -> list:
@@ -46,6 +51,10 @@ def build_activities(config: RunbookConfig, client: Client, task_queue: str, htt
     slack = SlackActivities(http, config.slack.api_url, os.environ.get("SLACK_BOT_TOKEN", "sandbox-token"))
     github = GithubActivities(http, config.github.api_url, config.github.repository, os.environ.get("GITHUB_TOKEN", "sandbox-token"))
     records_activities = RecordsActivities(records)
+    pager = PagerActivities(http, config.pager.events_url, os.environ.get("PAGERDUTY_ROUTING_KEY", "sandbox-routing-key"))
+    statuspage = StatusPageActivities(http, config.statuspage.api_url, config.statuspage.page_id, os.environ.get("STATUSPAGE_API_KEY", "sandbox-key"))
+    mitigation = MitigationActivities(aws, http, config, os.environ.get("OPS_API_TOKEN", "sandbox-token"))
+    incident = IncidentActivities(client, aws, config)
     return [
         health.check_health,
         health.check_service_health,
@@ -64,6 +73,19 @@ def build_activities(config: RunbookConfig, client: Client, task_queue: str, htt
         slack.post_message,
         github.check_prerequisites,
         github.check_hotfix_ready,
+        slack.create_channel,
+        slack.invite,
+        pager.trigger_page,
+        pager.acknowledge_page,
+        pager.resolve_page,
+        statuspage.open_status_page,
+        statuspage.update_status_page,
+        mitigation.scale_up,
+        mitigation.rate_limit,
+        mitigation.maintenance_page,
+        incident.service_states,
+        incident.related_deployments,
+        incident.store_postmortem,
     ]
 
 

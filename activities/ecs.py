@@ -29,8 +29,6 @@ from runbook.models import (
     UpdateServiceResult,
 )
 
-POLL_SECONDS = 1.0
-
 
 def image_version(task_definition: dict[str, Any]) -> str:
     image = task_definition["containerDefinitions"][0]["image"]
@@ -128,7 +126,7 @@ class EcsActivities:
                 return RolloutResult(service=request.service, state="COMPLETED", reason=reason, seconds=time.monotonic() - started)
             if time.monotonic() - started > request.timeout_seconds:
                 raise ApplicationError(f"{request.service}: rollout not finished after {request.timeout_seconds:.0f} s (state {state or 'unknown'})", non_retryable=True)
-            time.sleep(POLL_SECONDS)
+            time.sleep(self._config.deployments.rollout_poll_seconds)
 
     @activity.defn
     def set_desired_count(self, request: DesiredCountRequest) -> int:

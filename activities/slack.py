@@ -8,10 +8,14 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from runbook.incident import ChannelRequest, InviteRequest, SlackChannel
 from runbook.models import SlackMessage, SlackPosted
 
 # Slack answers HTTP 200 with ok=false for errors no retry can fix.
 _PERMANENT_ERRORS = {"channel_not_found", "not_in_channel", "invalid_auth", "account_inactive", "no_text", "msg_too_long"}
+# Creating a channel and inviting into it fail for good on these too; "already_in_channel" is
+# success for an idempotent invite.
+_PERMANENT_CHANNEL_ERRORS = _PERMANENT_ERRORS | {"name_taken", "invalid_name", "restricted_action", "user_not_found", "cant_invite_self"}
 
 
 class SlackActivities:
@@ -36,3 +40,26 @@ class SlackActivities:
             error = body.get("error", "unknown")
             raise ApplicationError(f"Slack refused the message: {error}", non_retryable=error in _PERMANENT_ERRORS)
         return SlackPosted(channel=str(body.get("channel", message.channel)), ts=str(body.get("ts", "")))
+
+    @activity.defn
+    async def create_channel(self, request: ChannelRequest) -> SlackChannel:
+        body = await self._call("conversations.create", {"name": request.name})
+        channel = body.get("channel") or {}
+        return SlackChannel(id=str(channel.get("id", "")), name=str(channel.get("name", request.name)))
+
+    @activity.defn
+    async def invite(self, request: InviteRequest) -> InviteRequest:
+        await self._call("conversations.invite", {"channel": request.channel, "users": ",".join(request.users)}, tolerated=frozenset({"already_in_channel"}))
+        return request
+
+    async def _call(self, method: str, arguments: dict[str, str], tolerated: frozenset[str] = frozenset()) -> dict:
+        response = await self._http.post(f"{self._api_url}/{method}", json=arguments, headers={"Authorization": f"Bearer {self._token}"})
+        if response.status_code == 429:
+            retry_after = float(response.headers.get("Retry-After", "1"))
+            raise ApplicationError("Slack rate limited", next_retry_delay=timedelta(seconds=retry_after))
+        response.raise_for_status()
+        body = response.json()
+        if not body.get("ok") and body.get("error") not in tolerated:
+            error = body.get("error", "unknown")
+            raise ApplicationError(f"Slack refused {method}: {error}", non_retryable=error in _PERMANENT_CHANNEL_ERRORS)
+        return body

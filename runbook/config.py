@@ -110,6 +110,8 @@ class DeploymentsConfig(_Section):
     # How long monitoring waits for a human `decide` when the matrix says "investigate".
     decision_timeout: Duration = timedelta(minutes=30)
     rollout_timeout: Duration = timedelta(minutes=10)
+    # describe_services calls while a rollout runs: ECS's API limits want seconds, not less.
+    rollout_poll_seconds: float = Field(5.0, gt=0)
 
 
 class VerificationConfig(_Section):

@@ -14,6 +14,7 @@ from sandbox import aws
 from sandbox.fakes import Fakes
 from sandbox.fleet import Fleet
 from sandbox.fleet_routes import FleetRoutes
+from sandbox.ops import OpsFake
 from sandbox.rollouts import RolloutDriver
 from sandbox.telemetry import Telemetry
 from sandbox.web import WebApp, WebServer
@@ -102,7 +103,8 @@ class Sandbox:
         aws.use_sandbox_credentials(region)
         aws.quiet_werkzeug()
         # Bind the fleet port first: a port conflict should fail before moto is seeded.
-        self._web = WebServer(WebApp(FleetRoutes(self.fleet).rules() + self.fakes.rules()), self._fleet_port)
+        ops = OpsFake(list(self.config.environments)).rules(self.fakes.recorder)
+        self._web = WebServer(WebApp(FleetRoutes(self.fleet).rules() + self.fakes.rules() + ops), self._fleet_port)
         url = self._moto.start()
         self._moto.reset()
         clients = aws.Clients.connect(url, region)

@@ -115,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--kind", help="only this kind (verification, deployment, hotfix, rollback, incident)")
     listing.add_argument("--open", action="store_true", help="only running ones")
 
+    from starter import incident  # here, not at the top: starter.incident builds on this module
+
+    incident.add_parser(commands)
+
     sandbox = commands.add_parser("sandbox", help="control the local sandbox")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True, parser_class=_Parser)
     fault = sandbox_commands.add_parser("fault", help="break (or heal) a simulated service")

@@ -42,6 +42,7 @@ from runbook.models import (
 from runbook.temporal import connect
 from runbook.verification import VerificationRequest, VerificationResult
 from starter.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Unreachable, UsageError, new_workflow_id, print_json
+from starter.incident import INCIDENT_HANDLERS
 from starter.render import render_status
 from workflows.deployment import HotfixDeployment, StandardDeployment
 from workflows.rollback import Rollback
@@ -328,13 +329,16 @@ async def assess(args: argparse.Namespace) -> int:
 HANDLERS.update({("rollback", None): rollback, ("assess", None): assess})
 
 
-def deployment_request(config: RunbookConfig, args: argparse.Namespace, services: list[str], skip_staging: bool = False, incident: str = "") -> DeploymentRequest:
+def deployment_request(
+    config: RunbookConfig, environment: str, version: str, services: list[str], user: str, skip_staging: bool = False, incident: str = ""
+) -> DeploymentRequest:
+    config.environment(environment)
     deployments = config.deployments
     return DeploymentRequest(
-        environment=args.environment,
-        version=args.version,
+        environment=environment,
+        version=validate.version(version),
         services=services,
-        requested_by=args.user,
+        requested_by=user,
         approvers=config.approvers.users,
         channel=config.channels.deployments,
         skip_staging=skip_staging,
@@ -348,49 +352,53 @@ def deployment_request(config: RunbookConfig, args: argparse.Namespace, services
         rollout_timeout=deployments.rollout_timeout,
         thresholds=config.thresholds,
         scaling=config.scaling,
-        staging_verification=verification_request(config, "staging", True, False, args.user),
-        production_verification=verification_request(config, args.environment, True, False, args.user),
+        staging_verification=verification_request(config, "staging", True, False, user),
+        production_verification=verification_request(config, environment, True, False, user),
     )
 
 
-async def start_deployment(args: argparse.Namespace, workflow: Any, kind: str, services: list[str], **options: Any) -> int:
-    config = load_config()
-    config.environment(args.environment)
-    validate.version(args.version)
-    request = deployment_request(config, args, services, **options)
-    client = await connect(config)
-    workflow_id = new_workflow_id(f"{'deploy' if kind == 'deployment' else kind}-{args.environment}-{args.version}")
-    grant = await acquire_environment(client, config.temporal.task_queue, LockRequest(environment=args.environment, holder_id=workflow_id, kind=kind))
+DEPLOYMENT_WORKFLOWS = {"deployment": StandardDeployment, "hotfix": HotfixDeployment}
+
+
+async def launch_deployment(client: Client, config: RunbookConfig, kind: str, request: DeploymentRequest) -> WorkflowHandle:
+    """Start a deployment or hotfix, or refuse at once (UsageError) naming what holds the environment."""
+    workflow_id = new_workflow_id(f"{'deploy' if kind == 'deployment' else kind}-{request.environment}-{request.version}")
+    lock = LockRequest(environment=request.environment, holder_id=workflow_id, kind=kind)
+    grant = await acquire_environment(client, config.temporal.task_queue, lock)
     if not grant.granted and grant.holder:
-        raise UsageError(f"{args.environment} is being changed by {grant.holder.id} ({grant.holder.kind}); wait for it or cancel it")
-    handle = await client.start_workflow(
-        workflow.run,
+        raise UsageError(f"{request.environment} is being changed by {grant.holder.id} ({grant.holder.kind}); wait for it or cancel it")
+    return await client.start_workflow(
+        DEPLOYMENT_WORKFLOWS[kind].run,
         request,
         id=workflow_id,
         task_queue=config.temporal.task_queue,
-        search_attributes=search.start_attributes(kind, args.environment, services, args.version),
+        search_attributes=search.start_attributes(kind, request.environment, request.services, request.version),
     )
+
+
+async def start_deployment(args: argparse.Namespace, kind: str, skip_staging: bool = False, incident: str = "") -> int:
+    config = load_config()
+    services = requested_services(config, args.services)
+    request = deployment_request(config, args.environment, args.version, services, args.user, skip_staging, incident)
+    if skip_staging:
+        await refuse_unverified_skip(config, args.version)
+    handle = await launch_deployment(await connect(config), config, kind, request)
     if args.json and not args.follow:
-        print_json({"id": workflow_id, "ui": ui_link(config, workflow_id)})
+        print_json({"id": handle.id, "ui": ui_link(config, handle.id)})
         return EXIT_OK
-    print(workflow_id)
-    print(f"UI: {ui_link(config, workflow_id)}")
+    print(handle.id)
+    print(f"UI: {ui_link(config, handle.id)}")
     if not args.follow:
         return EXIT_OK
     return await show(handle, args.json, follow=True)
 
 
 async def deploy(args: argparse.Namespace) -> int:
-    config = load_config()
-    return await start_deployment(args, StandardDeployment, "deployment", requested_services(config, args.services))
+    return await start_deployment(args, "deployment")
 
 
 async def hotfix(args: argparse.Namespace) -> int:
-    config = load_config()
-    services = requested_services(config, args.services)
-    if args.skip_staging:
-        await refuse_unverified_skip(config, args.version)
-    return await start_deployment(args, HotfixDeployment, "hotfix", services, skip_staging=args.skip_staging, incident=args.incident)
+    return await start_deployment(args, "hotfix", skip_staging=args.skip_staging, incident=args.incident)
 
 
 async def refuse_unverified_skip(config: RunbookConfig, version: str) -> None:
@@ -457,3 +465,5 @@ HANDLERS.update(
         ("sandbox", "github"): sandbox_github,
     }
 )
+
+HANDLERS.update(INCIDENT_HANDLERS)

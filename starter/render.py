@@ -40,4 +40,7 @@ def render_status(status: ProcedureStatus, now: datetime | None = None, timeline
         lines += ["", "result: " + ("PASSED" if result["passed"] else "FAILED")]
     if result.get("reasons"):
         lines += ["", "reasons:"] + [f"  - {reason}" for reason in result["reasons"]]
+    postmortem = status.details.get("postmortem")
+    if postmortem:
+        lines += ["", postmortem.rstrip()]
     return "\n".join(lines)

@@ -57,7 +57,7 @@ with workflow.unsafe.imports_passed_through():
     from runbook.prerequisites import PrerequisiteReport, PrerequisiteRequest
     from runbook.records import DeploymentRecord, ServiceChange, VerifiedQuery
     from runbook.verification import VerificationRequest, VerificationResult
-    from workflows.procedure import Procedure
+    from workflows.procedure import Procedure, raise_if_cancelled
     from workflows.rollback import Rollback
     from workflows.verification import Verification
 
@@ -130,6 +130,12 @@ class DeploymentProcedure:
             state, reasons, only = halt.state, halt.reasons, halt.only
         except (asyncio.CancelledError, CancelledError):
             state, reasons = State.CANCELLED, [self._cancel_reason()]
+        except (ActivityError, ChildWorkflowError) as error:
+            # Retries exhausted somewhere the runbook has no special word for: a failed
+            # deployment (rolled back below), never a failed workflow.
+            cancelled = isinstance(error.cause, CancelledError)
+            state = State.CANCELLED if cancelled else State.FAILED
+            reasons = [self._cancel_reason() if cancelled else f"{self._procedure.status.step}: {error.cause or error}"]
         rollback_id = ""
         if state in (State.FAILED, State.CANCELLED) and self._changed() and not self._preempted:
             if self._vetoed:
@@ -324,6 +330,7 @@ class DeploymentProcedure:
                 retry_policy=RetryPolicy(maximum_attempts=3),
             )
         except ActivityError as error:
+            raise_if_cancelled(error)
             change.outcome = "failed"
             return f"{service} in {environment}: {error.cause.message if error.cause else error}"
         change.outcome = "deployed"
@@ -554,6 +561,7 @@ class StandardDeployment(DeploymentProcedure):
         try:
             return await workflow.execute_activity_method(activity_method, PrerequisiteRequest(version=self._request.version), **QUICK)
         except ActivityError as error:
+            raise_if_cancelled(error)
             self._halt(step, State.FAILED, [f"GitHub could not be asked: {error.cause or error}"])
 
 

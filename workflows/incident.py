@@ -76,6 +76,7 @@ with workflow.unsafe.imports_passed_through():
         ServiceHealthRequest,
         SlackMessage,
         State,
+        StepState,
     )
     from workflows.procedure import Procedure
     from workflows.rollback import Rollback
@@ -174,7 +175,7 @@ class Incident:
 
     def _unavailable(self) -> list[str]:
         """Steps that failed for good: not tried again on every turn of the loop."""
-        return [step.name for step in self._procedure.status.steps if step.state.value == "failed"]
+        return [step.name for step in self._procedure.status.steps if step.state == StepState.FAILED]
 
     async def open_war_room(self) -> None:
         state = self._state
@@ -242,7 +243,7 @@ class Incident:
             step.detail = f"worst action {assessment.worst.value}" + (f"; not observed: {'; '.join(problems)}" if problems else "")
             self._procedure.record("runbook", "assessed", f"failing: {', '.join(assessment.unhealthy) or 'none'}; decision matrix: {assessment.worst.value}")
             if assessment.deployment_related:
-                self._procedure.record("runbook", "deployment-related", "; ".join(related.describe() for related in assessment.related))
+                self._procedure.record("runbook", "deployment-related", "; ".join(deployment.describe() for deployment in assessment.related))
                 if assessment.vetoed:
                     self._procedure.record("runbook", "rollback vetoed by the decision matrix", "database errors: DO NOT roll back; the commander decides")
             else:

@@ -10,14 +10,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncio
+
 from pydantic import BaseModel, ValidationError
 from temporalio import workflow
+from temporalio.exceptions import CancelledError, FailureError
 
 from runbook import search
 from runbook.models import ProcedureStatus, Refusal, State, StepRecord, StepState, TimelineEntry
 
 # A refused payload is kept for the record, but never whole: a 1 MB payload must not bloat state.
 _PAYLOAD_EXCERPT = 200
+
+
+def raise_if_cancelled(error: FailureError) -> None:
+    """An activity or child that ended because this workflow was cancelled: that is the
+    cancellation arriving, not a failure of the step."""
+    if isinstance(error.cause, CancelledError):
+        raise asyncio.CancelledError() from error
 
 
 class Procedure:

@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
         performance_reasons,
         timeout_reasons,
     )
-    from workflows.procedure import Procedure
+    from workflows.procedure import Procedure, raise_if_cancelled
 
 READ_ONLY = {"start_to_close_timeout": timedelta(seconds=60), "retry_policy": RetryPolicy(maximum_attempts=3)}
 NOTIFY = {"start_to_close_timeout": timedelta(seconds=30), "retry_policy": RetryPolicy(maximum_attempts=5)}
@@ -121,6 +121,7 @@ class Verification:
         try:
             return await workflow.execute_activity_method(activity_method, request, **READ_ONLY)
         except ActivityError as error:
+            raise_if_cancelled(error)
             self._judge(step, [f"{step.name}: could not be checked: {error.cause or error}"])
             return None
 

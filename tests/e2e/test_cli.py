@@ -16,7 +16,7 @@ def test_health_check_of_a_healthy_environment(sandbox_stack):
 
 def test_health_check_names_each_failing_check_and_why(sandbox_stack):
     sandbox_stack.fault("production", "market-svc", "down")
-    sandbox_stack.fault("production", "payment-svc", "slow", delay_s=1.0)
+    sandbox_stack.fault("production", "payment-svc", "slow", delay_s=2.0)
     done = sandbox_stack.cli("health-check", "production", "--full", "--json")
     assert done.returncode == 1
     report = json.loads(done.stdout)

@@ -50,19 +50,20 @@ def slack_texts(stack) -> list[str]:
 
 
 def test_one_service_back_to_the_previous_revision(e2e_stack, aws):
+    deploy(aws, e2e_stack, "production", ["api-gateway"], "v1.1.9")
     deploy(aws, e2e_stack, "production", ["api-gateway"], "v1.2.0")
     before = len(slack_texts(e2e_stack))
     done = e2e_stack.cli("rollback", "-y", "production", "api-gateway", "--reason", "5xx after deploy")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "api-gateway: v1.2.0" in done.stdout and "→ v1.1.0" in done.stdout
-    assert running_version(aws, e2e_stack, "production", "api-gateway")[0] == "v1.1.0"
+    assert "api-gateway: rolled_back v1.2.0 → v1.1.9" in done.stdout
+    assert running_version(aws, e2e_stack, "production", "api-gateway")[0] == "v1.1.9"
     started, finished = slack_texts(e2e_stack)[before:]
     assert "ROLLBACK started in production by tester" in started and "5xx after deploy" in started
     assert "ROLLBACK finished" in finished and "api-gateway: rolled_back" in finished
     index = json.loads(aws.s3.get_object(Bucket=e2e_stack.config.aws.records_bucket, Key=index_key("production"))["Body"].read())
-    record = index["records"][-1]
+    record = next(r for r in reversed(index["records"]) if r["kind"] == "rollback" and r["reason"] == "5xx after deploy")
     assert (record["kind"], record["reason"], record["requested_by"]) == ("rollback", "5xx after deploy", "tester")
-    assert record["changes"][0]["before_version"] == "v1.2.0" and record["changes"][0]["after_version"] == "v1.1.0"
+    assert record["changes"][0]["before_version"] == "v1.2.0" and record["changes"][0]["after_version"] == "v1.1.9"
 
 
 def test_to_a_named_version_without_a_reason(e2e_stack, aws):
@@ -77,14 +78,15 @@ def test_to_a_named_version_without_a_reason(e2e_stack, aws):
 
 def test_all_services_with_the_runbook_script(e2e_stack, aws):
     services = e2e_stack.config.services.names
+    deploy(aws, e2e_stack, "production", services, "v1.9.9")
     deploy(aws, e2e_stack, "production", services, "v2.0.0")
     done = subprocess.run(
         ["bash", str(DEFAULT_CONFIG_PATH.parent / "scripts" / "rollback.sh"), "-y", "production", "all"],
         env=e2e_stack.env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.count(": rolled_back v2.0.0 →") == len(services)
-    assert {running_version(aws, e2e_stack, "production", s)[0] for s in services} != {"v2.0.0"}
+    assert done.stdout.count(": rolled_back v2.0.0 → v1.9.9") == len(services)
+    assert {running_version(aws, e2e_stack, "production", s)[0] for s in services} == {"v1.9.9"}
 
 
 def test_an_unknown_version_is_refused_listing_the_versions(e2e_stack, aws):

@@ -1,0 +1,249 @@
+"""`runbook incident declare|ack|update|mitigate|resolve|severity`: Incident Response from a terminal,
+and `runbook list --kind incident` with each incident's severity, age and last update.
+
+The parser is built with every other command's, so this module imports only what argparse needs;
+each command imports its machinery when it runs (as starter.commands is), keeping --help fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from starter.cli import EXIT_OK, UsageError, default_user, print_json
+
+SEVERITIES = ["P1", "P2", "P3", "P4"]
+# The same lists as runbook/incident.py's payload models (a unit test keeps them equal).
+UPDATE_STATUSES = ["Investigating", "Identified", "Mitigating", "Monitoring"]
+MITIGATIONS = ["scale_up", "rate_limit", "maintenance_page"]
+# Incident IDs are INC-<day>-<number>; this many numbers are tried past the day's count.
+ID_ATTEMPTS = 50
+
+
+def add_parser(commands: Any) -> None:
+    incident = commands.add_parser("incident", help="Incident Response: declare, acknowledge, update, mitigate, resolve, regrade")
+    subcommands = incident.add_subparsers(dest="incident_command", required=True)
+
+    def subcommand(name: str, help_text: str, *, names_incident: bool = True) -> argparse.ArgumentParser:
+        sub = subcommands.add_parser(name, help=help_text, description=help_text)
+        if names_incident:
+            sub.add_argument("id", help="the incident, e.g. INC-20261126-0001")
+        sub.add_argument("--as", dest="user", default=default_user(), help="who acts (default: RUNBOOK_USER, then the login name)")
+        sub.add_argument("--json", action="store_true", help="print the result as JSON")
+        return sub
+
+    declare = subcommand("declare", "declare an incident: alert, page the on-call, and the procedure its severity obliges", names_incident=False)
+    declare.add_argument("--severity", required=True, choices=SEVERITIES, help="P1 service down · P2 major feature · P3 minor feature · P4 cosmetic")
+    declare.add_argument("--summary", required=True, help="what users see, e.g. \"checkout failing\"")
+    declare.add_argument("--services", help="affected services, comma-separated (default: none named)")
+    declare.add_argument("--ack-within", help="drill: acknowledgement due after this (e.g. 2m) instead of the severity's")
+    declare.add_argument("--update-every", help="drill: updates this often (e.g. 1m) instead of every 15m")
+
+    ack = subcommand("ack", "acknowledge an incident (the response time stops)")
+    ack.add_argument("--note", default="", help="what you are doing")
+
+    update = subcommand("update", "tell the commander's latest: the next regular update carries it")
+    update.add_argument("--status", required=True, type=str.capitalize, choices=UPDATE_STATUSES, help=", ".join(UPDATE_STATUSES))
+    update.add_argument("--action", required=True, help="what we are doing")
+    update.add_argument("--eta", default="Unknown", help="estimated time to resolution")
+
+    mitigate = subcommand("mitigate", "mitigate an incident that is not deployment-related")
+    mitigate.add_argument("action", choices=MITIGATIONS, metavar="ACTION", help=", ".join(MITIGATIONS))
+    mitigate.add_argument("--services", help="comma-separated (default: the incident's)")
+    mitigate.add_argument("--reason", default="", help="why")
+
+    resolve = subcommand("resolve", "resolve: the Resolved message, status page and page resolved, the post-mortem written")
+    resolve.add_argument("--resolution", required=True, help="what fixed it")
+    resolve.add_argument("--root-cause", required=True, help="why it happened")
+    resolve.add_argument("--impact", default="", help="summary of the impact (default: the summary it was declared with)")
+    resolve.add_argument("--follow-up", action="append", metavar="ITEM", help="an action item; repeat for more")
+
+    severity = subcommand("severity", "regrade an incident at once: its timers and obligations follow")
+    severity.add_argument("severity", choices=SEVERITIES, metavar="SEVERITY", help=", ".join(SEVERITIES))
+    severity.add_argument("--reason", default="", help="why")
+
+
+def _services(text: str | None) -> list[str]:
+    from runbook.config import load_config
+
+    names = [name.strip() for name in (text or "").split(",") if name.strip()]
+    return load_config().check_services(names)
+
+
+async def declare(args: argparse.Namespace) -> int:
+    from runbook.config import load_config
+    from runbook.durations import parse_duration
+    from runbook.incident import IncidentRequest
+    from runbook.severity import Severity
+    from runbook.temporal import connect
+    from starter.commands import ui_link
+
+    config = load_config()
+    if not args.summary.strip():
+        raise UsageError('empty summary: say what users see (--summary "checkout failing")')
+    request = IncidentRequest(
+        severity=Severity(args.severity),
+        summary=args.summary.strip(),
+        services=_services(args.services),
+        declared_by=args.user,
+        channel=config.channels.incidents,
+        known_services=config.services.names,
+        policy=config.incidents,
+        thresholds=config.thresholds,
+        ack_within=parse_duration(args.ack_within) if args.ack_within else None,
+        update_every=parse_duration(args.update_every) if args.update_every else None,
+    )
+    incident_id = await start_incident(await connect(config), config, request)
+    if args.json:
+        print_json({"id": incident_id, "ui": ui_link(config, incident_id)})
+    else:
+        print(incident_id)
+        print(f"UI: {ui_link(config, incident_id)}")
+        print(f"acknowledge: runbook incident ack {incident_id}    follow: runbook status {incident_id} --follow")
+    return EXIT_OK
+
+
+async def start_incident(client: Any, config: Any, request: Any) -> str:
+    """Start it under the day's next readable ID, INC-20261126-0001. Visibility counts the day's
+    incidents; an ID taken meanwhile (visibility lags) is refused by the server and the next tried."""
+    from temporalio.common import SearchAttributePair, WorkflowIDReusePolicy
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    from runbook import search
+    from workflows.incident import Incident
+
+    prefix = f"INC-{datetime.now(ZoneInfo(config.incidents.timezone)):%Y%m%d}-"
+    taken = (await client.count_workflows(f"WorkflowId STARTS_WITH '{prefix}'")).count
+    attributes = search.start_attributes("incident", request.environment, request.services).updated(SearchAttributePair(search.SEVERITY, request.severity.value))
+    for number in range(taken + 1, taken + 1 + ID_ATTEMPTS):
+        incident_id = f"{prefix}{number:04d}"
+        try:
+            await client.start_workflow(
+                Incident.run,
+                request,
+                id=incident_id,
+                task_queue=config.temporal.task_queue,
+                search_attributes=attributes,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            continue
+        return incident_id
+    raise UsageError(f"no free incident ID among {prefix}{taken + 1:04d}..{taken + ID_ATTEMPTS:04d}; try again")
+
+
+async def _tell(args: argparse.Namespace, name: str, payload: dict[str, Any], accepted_text: str) -> int:
+    """The signal as an update: accepted, or refused and why, at once (exit 2 when refused)."""
+    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from starter.commands import send_decision
+
+    try:
+        return await send_decision(args, name, payload, accepted_text)
+    except WorkflowUpdateFailedError as error:
+        raise UsageError(f"{args.id} does not take `{name}`: {getattr(error.cause, 'message', error.cause)} (is it an incident?)") from None
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise UsageError(f"{args.id} is closed: {error.message}; see runbook status {args.id}") from None
+        raise
+
+
+async def ack(args: argparse.Namespace) -> int:
+    return await _tell(args, "acknowledge", {"user": args.user, "note": args.note}, f"{args.id} acknowledged by {args.user}")
+
+
+async def update(args: argparse.Namespace) -> int:
+    payload = {"user": args.user, "status": args.status, "action": args.action, "eta": args.eta}
+    return await _tell(args, "update", payload, f"{args.id}: {args.status}, {args.action} (ETA {args.eta})")
+
+
+async def mitigate(args: argparse.Namespace) -> int:
+    services = _services(args.services)
+    payload = {"user": args.user, "action": args.action, "services": services, "reason": args.reason}
+    return await _tell(args, "mitigate", payload, f"{args.id}: {args.action} requested; runbook status {args.id} shows how it went")
+
+
+async def resolve(args: argparse.Namespace) -> int:
+    payload = {"user": args.user, "resolution": args.resolution, "root_cause": args.root_cause, "impact": args.impact, "follow_up": args.follow_up or []}
+    return await _tell(args, "resolve", payload, f"{args.id} resolved; the post-mortem follows in runbook status {args.id}")
+
+
+async def severity(args: argparse.Namespace) -> int:
+    payload = {"user": args.user, "severity": args.severity, "reason": args.reason}
+    return await _tell(args, "severity", payload, f"{args.id} is {args.severity} now")
+
+
+SUBCOMMANDS = {"declare": declare, "ack": ack, "update": update, "mitigate": mitigate, "resolve": resolve, "severity": severity}
+
+
+async def incident_command(args: argparse.Namespace) -> int:
+    return await SUBCOMMANDS[args.incident_command](args)
+
+
+async def list_with_incidents(args: argparse.Namespace) -> int:
+    """`runbook list`; with `--kind incident`, each incident's severity, age and last update."""
+    from starter import commands
+
+    if args.kind != "incident":
+        return await commands.list_procedures(args)
+    from runbook import search
+    from runbook.config import load_config
+    from runbook.incident import elapsed
+    from runbook.temporal import connect
+
+    config = load_config()
+    client = await connect(config)
+    query = "RunbookKind = 'incident'" + (" AND ExecutionStatus = 'Running'" if args.open else "")
+    executions = [execution async for execution in client.list_workflows(query)]
+    states = await asyncio.gather(*(_incident_state(client, execution.id) for execution in executions))
+    now = datetime.now(UTC)
+    rows = []
+    for execution, state in zip(executions, states):
+        known = state or {}
+        declared = datetime.fromisoformat(known["declared_at"]) if known else execution.start_time
+        updates = known.get("updates") or []
+        rows.append(
+            {
+                "id": execution.id,
+                "severity": known.get("severity") or execution.typed_search_attributes.get(search.SEVERITY) or "",
+                "status": execution.status.name if execution.status else "",
+                "age": elapsed(now - declared),
+                "declared_at": declared.isoformat(timespec="seconds"),
+                "acknowledged_by": (known.get("acknowledged") or {}).get("by", ""),
+                "last_update": updates[-1] if updates else None,
+                "summary": known.get("summary", ""),
+            }
+        )
+    if args.json:
+        print_json(rows)
+        return EXIT_OK
+    for row in rows:
+        update = row["last_update"]
+        said = f"{update['status']} {elapsed(now - datetime.fromisoformat(update['at']))} ago: {update['action']}" if update else "no update yet"
+        acknowledged = f"ack {row['acknowledged_by']}" if row["acknowledged_by"] else "NOT ACKNOWLEDGED"
+        print(f"{row['id']:<20} {row['severity']:<3} {row['status']:<10} {row['age']:>11}  {acknowledged:<18} {row['summary']}  | last update: {said}")
+    if not rows:
+        print("no open incidents" if args.open else "no incidents", file=sys.stderr)
+    return EXIT_OK
+
+
+async def _incident_state(client: Any, workflow_id: str) -> dict[str, Any] | None:
+    """What the incident says of itself; None when it cannot answer (no worker), and the row
+    falls back on the search attributes."""
+    from temporalio.client import WorkflowQueryFailedError
+    from temporalio.service import RPCError
+
+    from starter.commands import query_status
+
+    try:
+        return (await query_status(client.get_workflow_handle(workflow_id))).details.get("incident")
+    except (RPCError, WorkflowQueryFailedError):
+        return None
+
+
+INCIDENT_HANDLERS = {("incident", None): incident_command, ("list", None): list_with_incidents}

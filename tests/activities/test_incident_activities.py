@@ -1,0 +1,135 @@
+"""The incident's outside systems as the wire sees them (respx): PagerDuty Events v2, the status
+page, Slack channels, the operations API, and ECS scale-up."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from types import SimpleNamespace
+
+import httpx
+import pytest
+import respx
+from temporalio.exceptions import ApplicationError
+
+from activities.mitigation import MitigationActivities
+from activities.pager import PagerActivities
+from activities.slack import SlackActivities
+from activities.statuspage import StatusPageActivities
+from runbook.config import DEFAULT_CONFIG_PATH, load_config
+from runbook.incident import ChannelRequest, InviteRequest, OpsRequest, PageAction, PageRequest, ScaleUpRequest, StatusPageChange, StatusPageOpen
+
+CONFIG = load_config(DEFAULT_CONFIG_PATH)
+EVENTS = "https://events.example/v2/enqueue"
+PAGES = "https://status.example/v1/pages/skillancer/incidents"
+SLACK = "https://slack.example/api"
+
+
+@pytest.fixture
+def wire():
+    with respx.mock(assert_all_called=False) as mock:
+        yield mock
+
+
+def sent(route: respx.Route) -> list[dict]:
+    return [json.loads(call.request.content) for call in route.calls]
+
+
+async def test_the_pager_triggers_acknowledges_and_resolves_one_alert_by_dedup_key(wire):
+    route = wire.post(EVENTS).mock(return_value=httpx.Response(202, json={"status": "success", "dedup_key": "INC-1"}))
+    async with httpx.AsyncClient() as http:
+        pager = PagerActivities(http, EVENTS, "routing-key")
+        page = PageRequest(dedup_key="INC-1", summary="INC-1 P1: checkout failing", severity="critical", component="market-svc", custom_details={"incident": "INC-1"})
+        assert (await pager.trigger_page(page)).dedup_key == "INC-1"
+        await pager.acknowledge_page(PageAction(dedup_key="INC-1"))
+        await pager.resolve_page(PageAction(dedup_key="INC-1"))
+    trigger, acknowledge, resolve = sent(route)
+    assert trigger == {
+        "routing_key": "routing-key",
+        "event_action": "trigger",
+        "dedup_key": "INC-1",
+        "payload": {"summary": "INC-1 P1: checkout failing", "source": "runbook", "severity": "critical", "component": "market-svc", "custom_details": {"incident": "INC-1"}},
+    }
+    assert acknowledge == {"routing_key": "routing-key", "event_action": "acknowledge", "dedup_key": "INC-1"}
+    assert resolve["event_action"] == "resolve" and resolve["dedup_key"] == "INC-1"
+
+
+async def test_a_rate_limited_pager_is_retried_later_and_a_refused_event_never(wire):
+    route = wire.post(EVENTS)
+    async with httpx.AsyncClient() as http:
+        pager = PagerActivities(http, EVENTS, "routing-key")
+        route.mock(return_value=httpx.Response(429))
+        with pytest.raises(ApplicationError) as limited:
+            await pager.acknowledge_page(PageAction(dedup_key="INC-1"))
+        route.mock(return_value=httpx.Response(400, json={"status": "invalid event", "errors": ["'routing_key' is missing or blank"]}))
+        with pytest.raises(ApplicationError) as refused:
+            await pager.acknowledge_page(PageAction(dedup_key="INC-1"))
+    assert not limited.value.non_retryable and limited.value.next_retry_delay == timedelta(seconds=30)
+    assert refused.value.non_retryable and "'routing_key' is missing or blank" in str(refused.value)
+
+
+async def test_the_status_page_is_opened_kept_in_step_and_resolved(wire):
+    opened = wire.post(PAGES).mock(return_value=httpx.Response(201, json={"id": "sp1", "shortlink": "https://stspg.io/sp1"}))
+    changed = wire.patch(f"{PAGES}/sp1").mock(return_value=httpx.Response(200, json={"id": "sp1", "status": "resolved"}))
+    async with httpx.AsyncClient() as http:
+        page = StatusPageActivities(http, "https://status.example/v1", "skillancer", "api-key")
+        incident = await page.open_status_page(StatusPageOpen(name="market-svc: checkout failing", body="🚨 INCIDENT", impact="critical"))
+        await page.update_status_page(StatusPageChange(incident_id="sp1", status="resolved", body="✅ RESOLVED"))
+    assert (incident.id, incident.shortlink) == ("sp1", "https://stspg.io/sp1")
+    assert sent(opened) == [{"incident": {"name": "market-svc: checkout failing", "status": "investigating", "body": "🚨 INCIDENT", "impact_override": "critical"}}]
+    assert sent(changed) == [{"incident": {"status": "resolved", "body": "✅ RESOLVED"}}]
+    assert opened.calls[0].request.headers["Authorization"] == "OAuth api-key"
+
+
+async def test_an_unknown_status_page_incident_is_not_retried(wire):
+    wire.patch(f"{PAGES}/gone").mock(return_value=httpx.Response(404, json={"error": "The requested resource could not be found."}))
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(ApplicationError) as error:
+            await StatusPageActivities(http, "https://status.example/v1", "skillancer", "k").update_status_page(StatusPageChange(incident_id="gone", status="identified", body="x"))
+    assert error.value.non_retryable and "HTTP 404" in str(error.value)
+
+
+async def test_a_war_room_is_created_and_people_invited(wire):
+    wire.post(f"{SLACK}/conversations.create").mock(return_value=httpx.Response(200, json={"ok": True, "channel": {"id": "C1", "name": "inc-20261126-0001"}}))
+    invite = wire.post(f"{SLACK}/conversations.invite").mock(return_value=httpx.Response(200, json={"ok": False, "error": "already_in_channel"}))
+    async with httpx.AsyncClient() as http:
+        slack = SlackActivities(http, SLACK, "token")
+        channel = await slack.create_channel(ChannelRequest(name="inc-20261126-0001"))
+        await slack.invite(InviteRequest(channel="C1", users=["alice", "bob"]))
+    assert (channel.id, channel.name) == ("C1", "inc-20261126-0001")
+    assert sent(invite) == [{"channel": "C1", "users": "alice,bob"}]
+
+
+@pytest.mark.parametrize(("answer", "permanent"), [({"ok": False, "error": "name_taken"}, True), ({"ok": False, "error": "internal_error"}, False)])
+async def test_slack_refusals_to_create_a_channel(wire, answer, permanent):
+    wire.post(f"{SLACK}/conversations.create").mock(return_value=httpx.Response(200, json=answer))
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(ApplicationError) as error:
+            await SlackActivities(http, SLACK, "token").create_channel(ChannelRequest(name="inc-1"))
+    assert error.value.non_retryable is permanent and answer["error"] in str(error.value)
+
+
+async def test_rate_limit_and_maintenance_page_go_to_the_environments_operations_api(wire):
+    base = CONFIG.environment("production").base_url
+    rate = wire.post(f"{base}/_ops/rate-limit").mock(return_value=httpx.Response(200, json={}))
+    maintenance = wire.post(f"{base}/_ops/maintenance").mock(return_value=httpx.Response(200, json={}))
+    request = OpsRequest(environment="production", services=["market-svc"], incident_id="INC-1")
+    async with httpx.AsyncClient() as http:
+        ops = MitigationActivities(SimpleNamespace(ecs=None), http, CONFIG, "ops-token")
+        limited = await ops.rate_limit(request)
+        paged = await ops.maintenance_page(request)
+    assert sent(rate) == [{"services": ["market-svc"], "requests_per_second": 50, "incident": "INC-1"}]
+    assert sent(maintenance) == [{"enabled": True, "services": ["market-svc"], "incident": "INC-1"}]
+    assert rate.calls[0].request.headers["Authorization"] == "Bearer ops-token"
+    assert limited.detail == "market-svc limited to 50 requests/s" and paged.detail == "production redirects to the maintenance page"
+
+
+def test_scale_up_sets_the_target_from_the_count_seen_before_so_a_retry_adds_nothing():
+    updates = []
+    ecs = SimpleNamespace(update_service=lambda **call: updates.append(call))
+    activities = MitigationActivities(SimpleNamespace(ecs=ecs), SimpleNamespace(), CONFIG, "t")
+    request = ScaleUpRequest(environment="production", desired_before={"market-svc": 2, "payment-svc": 10})
+    first, again = activities.scale_up(request), activities.scale_up(request)
+    assert first == again
+    assert [(c.service, c.before, c.after) for c in first] == [("market-svc", 2, 4), ("payment-svc", 10, 10)]
+    assert updates == [{"cluster": "skillancer-prod", "service": "market-svc", "desiredCount": 4}] * 2

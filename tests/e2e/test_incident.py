@@ -1,0 +1,202 @@
+"""Incident Response as a user runs it: the CLI against the sandbox's ECS, S3, Slack, status page,
+pager and operations API, with a worker and a dev server on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.common import SearchAttributePair
+
+from activities.aws import build_aws_clients
+from activities.incident import postmortem_key
+from activities.lock import acquire_environment
+from runbook import search
+from runbook.models import LockRequest, ProcedureStatus
+from runbook.temporal import connect
+
+INCIDENT_ID = re.compile(r"^INC-\d{8}-\d{4}$")
+
+
+@pytest.fixture
+def aws(e2e_stack):
+    return build_aws_clients(e2e_stack.config)
+
+
+@pytest.fixture
+def bad_revision_left_behind(aws, e2e_stack):
+    """Afterwards market-svc runs a fresh good revision: a rollback in a later test must not find
+    the bad one as its previous revision."""
+    yield
+    deploy_to_production(aws, e2e_stack, "market-svc", "v1.1.0")
+
+
+def running(aws, stack, service: str) -> dict:
+    cluster = stack.config.environment("production").cluster
+    return aws.ecs.describe_services(cluster=cluster, services=[service])["services"][0]
+
+
+def running_version(aws, stack, service: str) -> str:
+    definition = aws.ecs.describe_task_definition(taskDefinition=running(aws, stack, service)["taskDefinition"])["taskDefinition"]
+    return definition["containerDefinitions"][0]["image"].rsplit(":", 1)[1]
+
+
+def deploy_to_production(aws, stack, service: str, version: str) -> None:
+    """What a deployment of `version` leaves behind: a new revision, rolled out by the sandbox."""
+    cluster = stack.config.environment("production").cluster
+    arn = aws.ecs.register_task_definition(
+        family=f"{cluster}-{service}", containerDefinitions=[{"name": service, "image": f"skillancer/{service}:{version}", "memory": 512}]
+    )["taskDefinition"]["taskDefinitionArn"]
+    aws.ecs.update_service(cluster=cluster, service=service, taskDefinition=arn)
+    wait_for(lambda: running(aws, stack, service)["deployments"][0].get("rolloutState") in ("COMPLETED", "FAILED"), "the rollout to settle")
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 60) -> object:
+    deadline = time.monotonic() + timeout
+    while not (answer := condition()):
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.2)
+    return answer
+
+
+def incident_status(stack, incident_id: str) -> ProcedureStatus:
+    async def query() -> ProcedureStatus:
+        client = await connect(stack.config)
+        return await client.get_workflow_handle(incident_id).query("status", result_type=ProcedureStatus)
+
+    return asyncio.run(query())
+
+
+def settled_mitigations(stack, incident_id: str, count: int) -> ProcedureStatus | None:
+    """The status once `count` mitigations have ended, done or failed."""
+    current = incident_status(stack, incident_id)
+    ended = [m for m in current.details["incident"]["mitigations"] if m["state"] in ("done", "failed")]
+    return current if len(ended) == count else None
+
+
+def declare(stack, *args: str) -> str:
+    done = stack.cli("incident", "declare", *args, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    incident_id = json.loads(done.stdout)["id"]
+    assert INCIDENT_ID.match(incident_id)
+    return incident_id
+
+
+class DeploymentInFlight:
+    """A deployment of production as the runbook's search attributes and the environment lock show
+    it, for the incident to find and pre-empt. Nobody runs it: it stays in flight until pre-empted."""
+
+    def __init__(self, stack, services: list[str], version: str) -> None:
+        self.stack, self.services, self.version = stack, services, version
+        self.id = f"deploy-production-{version}-{uuid.uuid4().hex[:6]}"
+
+    async def start(self) -> None:
+        client = await connect(self.stack.config)
+        attributes = search.start_attributes("deployment", "production", self.services, self.version).updated(SearchAttributePair(search.STAGE, "deploy_production"))
+        await client.start_workflow("StandInDeployment", id=self.id, task_queue=f"nobody-{uuid.uuid4()}", search_attributes=attributes)
+        grant = await acquire_environment(client, self.stack.config.temporal.task_queue, LockRequest(environment="production", holder_id=self.id, kind="deployment"))
+        assert grant.granted
+
+    async def history(self) -> list[EventType.ValueType]:
+        client = await connect(self.stack.config)
+        return [event.event_type for event in (await client.get_workflow_handle(self.id).fetch_history()).events]
+
+    async def end(self) -> None:
+        client = await connect(self.stack.config)
+        await client.get_workflow_handle(self.id).terminate("test over")
+
+
+def test_a_bad_deployment_becomes_a_p1_rolled_back_resolved_and_written_up(e2e_stack, aws, bad_revision_left_behind):
+    deploy_to_production(aws, e2e_stack, "market-svc", "v1.2.0-bad")
+    deployment = DeploymentInFlight(e2e_stack, ["market-svc"], "v1.2.0-bad")
+    asyncio.run(deployment.start())
+    try:
+        incident_id = declare(e2e_stack, "--severity", "P1", "--summary", "checkout failing", "--services", "market-svc")
+        assessment = wait_for(lambda: incident_status(e2e_stack, incident_id).details["incident"]["assessment"], "the assessment")
+        assert [d["id"] for d in assessment["related"]] == [deployment.id]
+        assert assessment["unhealthy"] == ["market-svc"] and assessment["worst"] == "rollback_now"
+
+        acked = e2e_stack.cli("incident", "ack", incident_id, "--note", "on it")
+        assert acked.returncode == 0 and f"accepted: {incident_id} acknowledged by tester" in acked.stdout
+        again = e2e_stack.cli("incident", "ack", incident_id)
+        assert again.returncode == 2 and "refused: already acknowledged by tester" in again.stderr
+
+        (rollback,) = wait_for(lambda: settled_mitigations(e2e_stack, incident_id, 1), "the rollback").details["incident"]["mitigations"]
+        assert (rollback["action"], rollback["services"], rollback["state"]) == ("rollback", ["market-svc"], "done"), rollback
+        assert running_version(aws, e2e_stack, "market-svc") == "v1.1.0"
+        told = asyncio.run(deployment.history())
+        assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED in told and EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED in told
+    finally:
+        asyncio.run(deployment.end())
+
+    updated = e2e_stack.cli("incident", "update", incident_id, "--status", "monitoring", "--action", "watching checkout", "--eta", "15 minutes")
+    assert updated.returncode == 0, updated.stderr
+    listed = e2e_stack.cli("list", "--kind", "incident", "--open")
+    (row,) = [line for line in listed.stdout.splitlines() if line.startswith(incident_id)]
+    assert re.match(rf"{incident_id} +P1 +RUNNING +\d+ (s|min) +ack tester +checkout failing +\| last update: Monitoring \d+ s ago: watching checkout$", row), row
+
+    resolved = e2e_stack.cli(
+        "incident", "resolve", incident_id, "--resolution", "rolled back market-svc to v1.1.0", "--root-cause", "v1.2.0 broke checkout", "--follow-up", "canary deploys"
+    )
+    assert resolved.returncode == 0, resolved.stderr
+    wait_for(lambda: incident_status(e2e_stack, incident_id).state.value == "RESOLVED", "the resolution")
+    shown = e2e_stack.cli("status", incident_id)
+    assert shown.returncode == 0
+    assert f"# Post-mortem: {incident_id}, checkout failing" in shown.stdout and "- [ ] canary deploys" in shown.stdout
+    stored = aws.s3.get_object(Bucket=e2e_stack.config.aws.records_bucket, Key=postmortem_key(incident_id))["Body"].read().decode()
+    assert stored.rstrip() in shown.stdout and "| tester | acknowledged: on it |" in stored
+
+    slack = e2e_stack.calls("slack")
+    posted = [(c["body"]["channel"], c["body"]["text"]) for c in slack if c["path"].endswith("chat.postMessage")]
+    war_room = next(channel for channel, text in posted if text.startswith(f":rotating_light: War room for {incident_id}"))
+    assert [c["body"]["name"] for c in slack if c["path"].endswith("conversations.create")].count(incident_id.lower()) == 1
+    assert [c["body"]["users"] for c in slack if c["path"].endswith("conversations.invite") and c["body"]["channel"] == war_room] == ["tester,oncall-primary,backend-lead"]
+    in_incidents = [text for channel, text in posted if channel == "#incidents"]
+    assert "🚨 INCIDENT: market-svc experiencing issues\n- Impact: checkout failing\n- Status: Investigating\n- ETA: Unknown" in in_incidents
+    assert any(text.startswith("✅ RESOLVED: market-svc incident\n- Duration: ") and text.endswith("- Follow-up: canary deploys") for text in in_incidents)
+    in_war_room = [text for channel, text in posted if channel == war_room]
+    assert any(text.startswith(f":rewind: ROLLBACK started in production by {incident_id}") for text in in_war_room)
+    assert in_war_room[-1] == f":memo: Post-mortem for {incident_id}: s3://{e2e_stack.config.aws.records_bucket}/{postmortem_key(incident_id)}"
+    pages = [call["body"] for call in e2e_stack.calls("pagerduty") if call["body"]["dedup_key"] == incident_id]
+    assert [page["event_action"] for page in pages] == ["trigger", "acknowledge", "resolve"]
+    assert pages[0]["payload"]["severity"] == "critical" and pages[0]["routing_key"]
+    page_calls = [call for call in e2e_stack.calls("statuspage") if "checkout failing" in json.dumps(call["body"]) or call["method"] == "PATCH"]
+    assert page_calls[0]["method"] == "POST" and page_calls[-1]["body"]["incident"]["status"] == "resolved"
+
+
+def test_mitigations_reach_ecs_and_the_operations_api(e2e_stack, aws):
+    before = running(aws, e2e_stack, "payment-svc")["desiredCount"]
+    incident_id = declare(e2e_stack, "--severity", "P3", "--summary", "payouts slow", "--services", "payment-svc")
+    scaled = e2e_stack.cli("incident", "mitigate", incident_id, "scale_up", "--reason", "CPU at 97%")
+    assert scaled.returncode == 0, scaled.stderr
+
+    async def from_the_ui() -> None:
+        # What "Send a Signal" in the Temporal UI does: one JSON object per signal.
+        handle = (await connect(e2e_stack.config)).get_workflow_handle(incident_id)
+        await handle.signal("mitigate", {"user": "carol", "action": "rate_limit"})
+        await handle.signal("mitigate", {"user": "carol", "action": "maintenance_page"})
+        await handle.signal("mitigate", {"user": "carol", "action": "reboot"})
+
+    asyncio.run(from_the_ui())
+    current = wait_for(lambda: settled_mitigations(e2e_stack, incident_id, 3), "three mitigations")
+    assert [(m["action"], m["by"]) for m in current.details["incident"]["mitigations"]] == [("scale_up", "tester"), ("rate_limit", "carol"), ("maintenance_page", "carol")]
+    assert [(r.handler, "action: Input should be" in r.reason) for r in current.refusals] == [("mitigate", True)]
+    assert running(aws, e2e_stack, "payment-svc")["desiredCount"] == e2e_stack.config.scaling.scale_up_target(before)
+    ops = [(call["path"], call["body"]) for call in e2e_stack.calls("ops") if call["body"]["incident"] == incident_id]
+    assert ops == [
+        ("/production/_ops/rate-limit", {"services": ["payment-svc"], "requests_per_second": 50, "incident": incident_id}),
+        ("/production/_ops/maintenance", {"enabled": True, "services": ["payment-svc"], "incident": incident_id}),
+    ]
+    bad = e2e_stack.cli("incident", "mitigate", incident_id, "scale_up", "--services", "billing")
+    assert bad.returncode == 2 and "unknown service 'billing'" in bad.stderr
+    closed = e2e_stack.cli("incident", "resolve", incident_id, "--resolution", "scaled up", "--root-cause", "payout batch")
+    assert closed.returncode == 0, closed.stderr
+    wait_for(lambda: incident_status(e2e_stack, incident_id).state.value == "RESOLVED", "the resolution")
+    late = e2e_stack.cli("incident", "ack", incident_id)
+    assert late.returncode == 2 and f"{incident_id} is closed" in late.stderr, late.stderr
