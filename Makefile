@@ -23,8 +23,9 @@ down:
 status: install
 	$(BIN)/python -m starter.stack status
 
+# AUTO_APPROVE=1 approves as a second demo user, so the deployment runs unattended.
 demo: up
-	$(BIN)/python -m starter.demo
+	AUTO_APPROVE=$(AUTO_APPROVE) $(BIN)/python -m starter.demo
 
 test: install
 	$(BIN)/python -m pytest -q

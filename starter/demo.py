@@ -1,24 +1,61 @@
-"""`make demo`: the main job on the local stack, as a user would run it."""
+"""`make demo`: the main job on the local stack: a standard deployment of every service.
+
+It stops at the approval gate and shows both ways to approve, the UI's and the CLI's; with
+AUTO_APPROVE=1 a second demo user approves and the deployment runs to the end.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+import time
+from datetime import datetime, timezone
 
 from runbook.config import load_config
 
+DEMO_USER, DEMO_APPROVER = "demo", "demo-approver"
 
-def runbook(*args: str) -> int:
+
+def runbook(*args: str, capture: bool = False) -> subprocess.CompletedProcess:
     print(f"\n$ runbook {' '.join(args)}", flush=True)
-    return subprocess.call([sys.executable, "-m", "starter", *args])
+    environment = {**os.environ, "RUNBOOK_USER": DEMO_USER}
+    return subprocess.run([sys.executable, "-m", "starter", *args], env=environment, text=True, capture_output=capture)
+
+
+def wait_for_gate(workflow_id: str) -> str:
+    """The deployment's state once it reaches the approval gate or ends before it."""
+    while True:
+        status = json.loads(runbook("status", workflow_id, "--json", capture=True).stdout)
+        if status["step"] == "approval" or status["state"] != "RUNNING":
+            return status["state"]
+        time.sleep(1)
 
 
 def main() -> int:
     config = load_config()
-    codes = [runbook("verify", environment, "--full") for environment in config.environments]
-    print(f"\nTemporal UI: {config.temporal.ui_url} (every verification, its steps and timeline)")
-    print("Try: runbook sandbox fault staging market-svc 5xx && runbook verify staging --full")
-    return max(codes)
+    version = f"v1.2.0-demo.{datetime.now(timezone.utc):%H%M%S}"
+    started = runbook("deploy", "production", "--version", version, "--services", "all", capture=True)
+    print(started.stdout + started.stderr, end="")
+    if started.returncode != 0:
+        return started.returncode
+    workflow_id = started.stdout.splitlines()[0]
+    print("\nwaiting for prerequisites, staging deployment and staging verification ...", flush=True)
+    if wait_for_gate(workflow_id) != "RUNNING":
+        return runbook("status", workflow_id).returncode
+    if os.environ.get("AUTO_APPROVE") == "1":
+        runbook("approve", workflow_id, "--as", DEMO_APPROVER, "--comment", "demo: staging verified")
+        return runbook("status", workflow_id, "--follow").returncode
+    print(
+        f"\n{workflow_id} waits for approval. Approve it as someone other than {DEMO_USER!r}, either way:\n"
+        f"  UI:  {config.temporal.ui_url}/namespaces/{config.temporal.namespace}/workflows/{workflow_id}\n"
+        f'       "Send a Signal": name approve, input {{"approver": "{DEMO_APPROVER}", "comment": "looks good"}}\n'
+        f"  CLI: runbook approve {workflow_id} --as {DEMO_APPROVER}\n"
+        f"then: runbook status {workflow_id} --follow\n"
+        f"(make demo AUTO_APPROVE=1 approves for you)"
+    )
+    return 0
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ with workflow.unsafe.imports_passed_through():
         State,
         StepState,
     )
-    from workflows.procedure import Procedure
+    from workflows.procedure import Procedure, raise_if_cancelled
     from workflows.rollback import Rollback
 
 QUICK = {"start_to_close_timeout": timedelta(seconds=60), "retry_policy": RetryPolicy(maximum_attempts=5)}
@@ -183,6 +183,7 @@ class Incident:
             try:
                 channel = await workflow.execute_activity_method(SlackActivities.create_channel, ChannelRequest(name=texts.war_room_name(self._id)), **QUICK)
             except ActivityError as error:
+                raise_if_cancelled(error)
                 self._procedure.fail_step(step, [f"war room not created: {_cause(error)}"])
                 return
             state.war_room = WarRoom(id=channel.id, name=channel.name)
@@ -204,6 +205,7 @@ class Incident:
             try:
                 state.status_page = await workflow.execute_activity_method(StatusPageActivities.open_status_page, opening, **QUICK)
             except ActivityError as error:
+                raise_if_cancelled(error)
                 self._procedure.fail_step(step, [f"status page not opened: {_cause(error)}"])
                 return
             self._procedure.record("runbook", "status page incident opened", state.status_page.shortlink or state.status_page.id)
@@ -283,6 +285,7 @@ class Incident:
                 if not succeeded:
                     self._procedure.fail_step(step, [mitigation.detail])
         except (ActivityError, ChildWorkflowError) as error:
+            raise_if_cancelled(error)
             succeeded, mitigation.detail = False, _cause(error)
         mitigation.state, mitigation.ended_at = ("done" if succeeded else "failed"), workflow.now()
         self._procedure.record(mitigation.by, f"mitigation {mitigation.number} {mitigation.state}: {mitigation.action}", mitigation.detail)
@@ -448,6 +451,7 @@ class Incident:
         try:
             await workflow.execute_activity_method(SlackActivities.post_message, SlackMessage(channel=channel, text=text), **QUICK)
         except ActivityError as error:
+            raise_if_cancelled(error)
             self._procedure.record("runbook", "Slack message not delivered", f"{channel}: {_cause(error)}")
             return False
         return True
@@ -456,6 +460,7 @@ class Incident:
         try:
             await workflow.execute_activity_method(SlackActivities.invite, InviteRequest(channel=self._state.war_room.id, users=users), **QUICK)
         except ActivityError as error:
+            raise_if_cancelled(error)
             self._procedure.record("runbook", "war room invitation not delivered", f"{', '.join(users)}: {_cause(error)}")
             return False
         return True
@@ -464,6 +469,7 @@ class Incident:
         try:
             await workflow.execute_activity_method(PagerActivities.trigger_page, request, **QUICK)
         except ActivityError as error:
+            raise_if_cancelled(error)
             self._procedure.record("runbook", "page not delivered", _cause(error))
             return False
         return True
@@ -472,18 +478,21 @@ class Incident:
         try:
             await workflow.execute_activity_method(activity_method, PageAction(dedup_key=self._id), **QUICK)
         except ActivityError as error:
+            raise_if_cancelled(error)
             self._procedure.record("runbook", "pager event not delivered", _cause(error))
 
     async def _status_page(self, change: StatusPageChange) -> None:
         try:
             await workflow.execute_activity_method(StatusPageActivities.update_status_page, change, **QUICK)
         except ActivityError as error:
+            raise_if_cancelled(error)
             self._procedure.record("runbook", "status page not updated", _cause(error))
 
     async def _observe(self, problems: list[str], what: str, activity_method: Any, request: Any) -> Any:
         try:
             return await workflow.execute_activity_method(activity_method, request, **QUICK)
         except ActivityError as error:
+            raise_if_cancelled(error)
             problems.append(f"{what}: {_cause(error)}")
             return None
 
@@ -508,6 +517,7 @@ class Incident:
             try:
                 stored = await workflow.execute_activity_method(IncidentActivities.store_postmortem, PostmortemDocument(incident_id=self._id, markdown=self._postmortem), **QUICK)
             except ActivityError as error:
+                raise_if_cancelled(error)
                 self._procedure.fail_step(step, [f"post-mortem not stored: {_cause(error)}"])
             else:
                 state.postmortem_url = stored.url

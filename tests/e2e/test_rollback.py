@@ -115,6 +115,7 @@ def test_a_rollout_that_fails_fails_that_service_loudly(e2e_stack, aws):
     assert "notification-svc: failed v1.4.0 → v0.9.0-bad" in done.stdout
     assert "rollout FAILED" in done.stdout
     assert "rollback FAILED" in done.stdout
+    deploy(aws, e2e_stack, "staging", ["notification-svc"], "v1.4.1")  # leave staging healthy
 
 
 def test_a_second_change_to_the_environment_is_refused_naming_the_first(e2e_stack, aws):
