@@ -27,8 +27,9 @@ status: install
 demo: up
 	AUTO_APPROVE=$(AUTO_APPROVE) $(BIN)/python -m starter.demo
 
+# Two processes, a file each at a time: every process has its own server, sandbox and worker.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: install
 	$(BIN)/python -m pytest -q tests/bench -s

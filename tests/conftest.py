@@ -83,7 +83,7 @@ def stack_config_text(temporal_address: str, task_queue: str, fleet_port: int, a
         # Short windows: a fault's figures leave CloudWatch's view seconds after it is cleared.
         'verification_window = "5m"': 'verification_window = "2s"',
         'decision_window = "1m"': 'decision_window = "2s"',
-        'monitor_window = "30s"': 'monitor_window = "2s"',
+        'monitor_window = "30s"': 'monitor_window = "1s"',
         'monitor_interval = "10s"': 'monitor_interval = "1s"',
     }
     for old, new in replacements.items():
