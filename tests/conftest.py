@@ -189,3 +189,14 @@ def healthy_fleet(sandbox_stack: Stack) -> Iterator[Stack]:
     sandbox_stack.clear_faults()
     yield sandbox_stack
     sandbox_stack.clear_faults()
+
+
+HISTORIES = PROJECT / "tests" / "histories"
+
+
+async def keep_history(handle, name: str) -> None:
+    """With RUNBOOK_RECORD_HISTORIES=1, this run's history becomes tests/histories/NAME.json,
+    which tests/workflows/test_replay.py replays on every run."""
+    if os.environ.get("RUNBOOK_RECORD_HISTORIES"):
+        HISTORIES.mkdir(exist_ok=True)
+        (HISTORIES / f"{name}.json").write_text((await handle.fetch_history()).to_json())

@@ -21,7 +21,7 @@ from runbook.models import HandlerOutcome, ProcedureStatus, State
 from runbook.temporal import connect
 from starter.cli import UsageError
 from starter.commands import deployment_request, launch_deployment
-from tests.conftest import temporal_binary
+from tests.conftest import keep_history, temporal_binary
 from worker import running_worker
 from workflows.deployment import StandardDeployment
 
@@ -85,6 +85,8 @@ async def test_the_happy_path_from_prerequisites_to_the_deployment_log(client, e
     assert running(aws, e2e_stack, "production", "market-svc")[0] != "v5.0.0"
     assert (await approve(handle)).accepted
     outcome = await result(handle)
+    await keep_history(handle, "standard_deployment")
+    await keep_history(client.get_workflow_handle(f"{handle.id}-verify-production"), "verification")
     assert outcome.state == State.COMPLETED, outcome.reasons
     assert {running(aws, e2e_stack, "production", s)[0] for s in services} == {"v5.0.0"}
     assert outcome.approval.approver == "bob"
@@ -158,6 +160,7 @@ async def test_a_bad_version_is_rolled_back_automatically(client, e2e_stack, aws
     before = running(aws, e2e_stack, "staging", "market-svc")[0]
     handle = await launch(client, e2e_stack, ["market-svc"], version="v5.50.0-bad")
     outcome = await result(handle)
+    await keep_history(client.get_workflow_handle(f"{handle.id}-rollback-staging"), "rollback")
     assert outcome.state == State.ROLLED_BACK
     assert "rollout FAILED" in outcome.reasons[0]
     assert running(aws, e2e_stack, "staging", "market-svc")[0] == before
@@ -247,6 +250,7 @@ async def test_a_hotfix_skips_staging_only_when_staging_verified_it(client, e2e_
     handle = await launch(client, e2e_stack, ["payment-svc"], version=version, kind="hotfix", skip_staging=True, incident="INC-20261126-0001")
     assert (await approve(handle)).accepted  # "approve immediately": before the gate is reached
     outcome = await result(handle)
+    await keep_history(handle, "hotfix_deployment")
     assert outcome.state == State.COMPLETED, outcome.reasons
     steps = {step.name: step.state.value for step in (await status(handle)).steps}
     assert steps["hotfix_ready"] == "passed" and steps["deploy_staging"] == "skipped"

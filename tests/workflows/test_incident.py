@@ -8,24 +8,20 @@ the deployment-related check is the real visibility query, against a stand-in de
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from temporalio import activity, workflow
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHandle, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Worker
 
 from activities.aws import build_aws_clients
 from activities.incident import IncidentActivities, related_deployments_query
@@ -81,9 +77,9 @@ from runbook.records import DeploymentRecord
 from runbook.severity import Severity
 from workflows.incident import Incident
 from workflows.rollback import Rollback
+from tests.conftest import keep_history
 
 CONFIG = load_config(DEFAULT_CONFIG_PATH)
-HISTORY = Path(__file__).parent.parent / "histories" / "incident.json"
 LONDON = ZoneInfo("Europe/London")
 WAR_ROOM = "C-WAR-ROOM"
 
@@ -352,9 +348,7 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
             assert (await answer(handle, "resolve", resolution)).accepted
             result: IncidentResult = await handle.result()
             final = await status(handle)
-            if os.environ.get("RUNBOOK_RECORD_HISTORIES"):
-                HISTORY.parent.mkdir(exist_ok=True)
-                HISTORY.write_text((await handle.fetch_history()).to_json())
+            await keep_history(handle, "incident")
 
     incident_id = handle.id
     assert final.state.value == "RESOLVED"
@@ -543,9 +537,3 @@ async def test_bad_payloads_on_every_signal_are_refused_recorded_and_harmless(te
     assert world.mitigations == ["rate_limit"]
 
 
-async def test_a_recorded_history_replays():
-    recorded = json.loads(HISTORY.read_text())
-    workflow_id = recorded["events"][0]["workflowExecutionStartedEventAttributes"]["workflowId"]
-    replayer = Replayer(workflows=[Incident], data_converter=pydantic_data_converter)
-    result = await replayer.replay_workflow(WorkflowHistory.from_json(workflow_id, recorded), raise_on_replay_failure=False)
-    assert result.replay_failure is None
