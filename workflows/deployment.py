@@ -54,7 +54,7 @@ with workflow.unsafe.imports_passed_through():
         StepRecord,
         UpdateServiceRequest,
     )
-    from runbook.prerequisites import PrerequisiteReport, PrerequisiteRequest
+    from runbook.prerequisites import PrerequisiteRequest
     from runbook.records import DeploymentRecord, ServiceChange, VerifiedQuery
     from runbook.verification import VerificationRequest, VerificationResult
     from workflows.procedure import Procedure, raise_if_cancelled
@@ -291,6 +291,18 @@ class DeploymentProcedure:
                 await self._notify(policy.alert(self._request, f"ended {result.state.value}: {'; '.join(result.reasons)}"))
 
     # Shared machinery ------------------------------------------------------------------------
+
+    async def _github_says_ready(self, step_name: str, activity_method: Any) -> None:
+        """What GitHub says of the release; a failed check refuses the deployment, nothing deploys."""
+        async with self._procedure.step(step_name) as step:
+            try:
+                report = await workflow.execute_activity_method(activity_method, PrerequisiteRequest(version=self._request.version), **QUICK)
+            except ActivityError as error:
+                raise_if_cancelled(error)
+                self._halt(step, State.FAILED, [f"GitHub could not be asked: {error.cause or error}"])
+            step.detail = "; ".join(f"{c.name}: {c.detail}" for c in report.checks)
+            if not report.passed:
+                self._halt(step, State.REJECTED, [f"{c.name}: {c.detail}" for c in report.failures])
 
     async def _deploy(self, environment: str, step_name: str) -> None:
         async with self._procedure.step(step_name) as step:
@@ -551,18 +563,7 @@ class StandardDeployment(DeploymentProcedure):
 
     async def prerequisites(self) -> None:
         """CI green on main, reviewed and approved, release notes; the team is told next."""
-        async with self._procedure.step("prerequisites") as step:
-            report = await self._github(GithubActivities.check_prerequisites, step)
-            step.detail = "; ".join(f"{c.name}: {c.detail}" for c in report.checks)
-            if not report.passed:
-                self._halt(step, State.REJECTED, [f"{c.name}: {c.detail}" for c in report.failures])
-
-    async def _github(self, activity_method: Any, step: StepRecord) -> PrerequisiteReport:
-        try:
-            return await workflow.execute_activity_method(activity_method, PrerequisiteRequest(version=self._request.version), **QUICK)
-        except ActivityError as error:
-            raise_if_cancelled(error)
-            self._halt(step, State.FAILED, [f"GitHub could not be asked: {error.cause or error}"])
+        await self._github_says_ready("prerequisites", GithubActivities.check_prerequisites)
 
 
 @workflow.defn(name="HotfixDeployment")
@@ -593,11 +594,7 @@ class HotfixDeployment(StandardDeployment):
 
     async def hotfix_ready(self) -> None:
         """The fix is merged to main and CI is green on it."""
-        async with self._procedure.step("hotfix_ready") as step:
-            report = await self._github(GithubActivities.check_hotfix_ready, step)
-            step.detail = "; ".join(f"{c.name}: {c.detail}" for c in report.checks)
-            if not report.passed:
-                self._halt(step, State.REJECTED, [f"{c.name}: {c.detail}" for c in report.failures])
+        await self._github_says_ready("hotfix_ready", GithubActivities.check_hotfix_ready)
 
     async def staging_already_verified(self) -> bool:
         """--skip-staging only when this version passed Verification on staging (the records say)."""
