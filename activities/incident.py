@@ -15,6 +15,8 @@ from runbook.config import RunbookConfig
 from runbook.incident import EcsServiceState, PostmortemDocument, RelatedDeployment, RelatedDeploymentsQuery, ServiceStatesRequest, StoredDocument
 
 DEPLOYMENT_KINDS = ("deployment", "hotfix")
+# Where a closed deployment ends when it never changed anything: no cause of an incident.
+UNCHANGED_ENDINGS = ("rejected", "expired", "cancelled")
 
 
 def related_deployments_query(environment: str, since: str) -> str:
@@ -62,7 +64,9 @@ class IncidentActivities:
         async for execution in self._client.list_workflows(related_deployments_query(query.environment, since)):
             attributes = execution.typed_search_attributes
             services = list(attributes.get(search.SERVICES) or [])
-            if query.services and not set(services) & set(query.services):
+            stage = attributes.get(search.STAGE) or ""
+            closed = execution.status != WorkflowExecutionStatus.RUNNING
+            if (query.services and not set(services) & set(query.services)) or (closed and stage in UNCHANGED_ENDINGS):
                 continue
             related.append(
                 RelatedDeployment(
@@ -70,8 +74,8 @@ class IncidentActivities:
                     kind=attributes.get(search.KIND) or "",
                     version=attributes.get(search.VERSION) or "",
                     services=services,
-                    stage=attributes.get(search.STAGE) or "",
-                    running=execution.status == WorkflowExecutionStatus.RUNNING,
+                    stage=stage,
+                    running=not closed,
                     started_at=execution.start_time,
                     closed_at=execution.close_time,
                 )

@@ -1,0 +1,47 @@
+"""Which deployments make an incident "deployment-related": found through the search attributes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from temporalio import workflow
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from activities.aws import build_aws_clients
+from activities.incident import IncidentActivities
+from runbook import search
+from runbook.config import DEFAULT_CONFIG_PATH, load_config
+from runbook.incident import RelatedDeploymentsQuery
+
+CONFIG = load_config(DEFAULT_CONFIG_PATH)
+
+
+@workflow.defn(name="EndedDeployment")
+class EndedDeployment:
+    @workflow.run
+    async def run(self) -> None:
+        return None
+
+
+async def test_deployments_that_never_changed_production_are_not_related(temporal_env):
+    queue = f"related-{uuid.uuid4()}"
+    service = f"svc-{uuid.uuid4().hex[:6]}"
+    ids = {}
+    # A stand-in defined beside boto3's imports: the sandbox is for production workflows.
+    async with Worker(temporal_env.client, task_queue=queue, workflows=[EndedDeployment], workflow_runner=UnsandboxedWorkflowRunner()):
+        for ending in ("completed", "rolled_back", "rejected", "expired", "cancelled"):
+            attributes = search.start_attributes("deployment", "production", [service], "v9.0.0")
+            attributes = attributes.updated(search.STAGE.value_set(ending))
+            handle = await temporal_env.client.start_workflow(EndedDeployment.run, id=f"deploy-{ending}-{uuid.uuid4()}", task_queue=queue, search_attributes=attributes)
+            await handle.result()
+            ids[handle.id] = ending
+    activities = IncidentActivities(temporal_env.client, build_aws_clients(CONFIG), CONFIG)
+    query = RelatedDeploymentsQuery(environment="production", services=[service], since=datetime.now(timezone.utc) - timedelta(hours=1))
+    for _ in range(50):  # visibility catches up with closed workflows within moments
+        related = await activities.related_deployments(query)
+        if len(related) >= 2:
+            break
+        await asyncio.sleep(0.1)
+    assert sorted(ids[deployment.id] for deployment in related) == ["completed", "rolled_back"]
