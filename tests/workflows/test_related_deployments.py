@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from temporalio import workflow
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.aws import build_aws_clients
@@ -32,8 +33,9 @@ async def test_deployments_that_never_changed_production_are_not_related(tempora
     # A stand-in defined beside boto3's imports: the sandbox is for production workflows.
     async with Worker(temporal_env.client, task_queue=queue, workflows=[EndedDeployment], workflow_runner=UnsandboxedWorkflowRunner()):
         for ending in ("completed", "rolled_back", "rejected", "expired", "cancelled"):
-            attributes = search.start_attributes("deployment", "production", [service], "v9.0.0")
-            attributes = attributes.updated(search.STAGE.value_set(ending))
+            started = search.start_attributes("deployment", "production", [service], "v9.0.0")
+            pairs = [pair for pair in started.search_attributes if pair.key != search.STAGE]
+            attributes = TypedSearchAttributes([*pairs, SearchAttributePair(search.STAGE, ending)])
             handle = await temporal_env.client.start_workflow(EndedDeployment.run, id=f"deploy-{ending}-{uuid.uuid4()}", task_queue=queue, search_attributes=attributes)
             await handle.result()
             ids[handle.id] = ending
