@@ -15,12 +15,14 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.aws import build_aws_clients
 from runbook.config import DEFAULT_CONFIG_PATH, RunbookConfig, load_config
 from runbook.search import ALL_KEYS
 
@@ -107,6 +109,12 @@ def _answers(url: str) -> bool:
         return False
 
 
+class RunningService(NamedTuple):
+    version: str
+    task_definition: str
+    desired: int
+
+
 @dataclass
 class Stack:
     config: RunbookConfig
@@ -127,6 +135,14 @@ class Stack:
             body["delay_s"] = delay_s
         httpx.post(f"{self.fleet_url}/_sandbox/faults", json=body).raise_for_status()
         self.faulted = True
+
+    def running(self, environment: str, service: str) -> RunningService:
+        """What ECS runs for a service: its image tag, revision and desired count."""
+        ecs = build_aws_clients(self.config).ecs
+        described = ecs.describe_services(cluster=self.config.environment(environment).cluster, services=[service])["services"][0]
+        definition = ecs.describe_task_definition(taskDefinition=described["taskDefinition"])["taskDefinition"]
+        image = definition["containerDefinitions"][0]["image"]
+        return RunningService(image.rsplit(":", 1)[1], described["taskDefinition"], described["desiredCount"])
 
     def clear_faults(self) -> None:
         """Heal the fleet, and let the fault's figures leave CloudWatch's window."""

@@ -22,14 +22,6 @@ def aws(e2e_stack):
     return build_aws_clients(e2e_stack.config)
 
 
-def running_version(aws, stack, environment: str, service: str) -> tuple[str, str]:
-    cluster = stack.config.environment(environment).cluster
-    described = aws.ecs.describe_services(cluster=cluster, services=[service])["services"][0]
-    arn = described["taskDefinition"]
-    image = aws.ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["containerDefinitions"][0]["image"]
-    return image.rsplit(":", 1)[1], arn
-
-
 def deploy(aws, stack, environment: str, services: list[str], version: str) -> None:
     """What a deployment leaves behind: a new revision running the version, rolled out."""
     cluster = stack.config.environment(environment).cluster
@@ -40,7 +32,7 @@ def deploy(aws, stack, environment: str, services: list[str], version: str) -> N
         )["taskDefinition"]["taskDefinitionArn"]
         aws.ecs.update_service(cluster=cluster, service=service, taskDefinition=revision)
     deadline = time.monotonic() + 20
-    while any(running_version(aws, stack, environment, s)[0] != version for s in services):
+    while any(stack.running(environment, s).version != version for s in services):
         assert time.monotonic() < deadline, "the sandbox did not finish the rollout"
         time.sleep(0.2)
 
@@ -56,7 +48,7 @@ def test_one_service_back_to_the_previous_revision(e2e_stack, aws):
     done = e2e_stack.cli("rollback", "-y", "production", "api-gateway", "--reason", "5xx after deploy")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "api-gateway: rolled_back v1.2.0 → v1.1.9" in done.stdout
-    assert running_version(aws, e2e_stack, "production", "api-gateway")[0] == "v1.1.9"
+    assert e2e_stack.running("production", "api-gateway").version == "v1.1.9"
     started, finished = slack_texts(e2e_stack)[before:]
     assert "ROLLBACK started in production by tester" in started and "5xx after deploy" in started
     assert "ROLLBACK finished" in finished and "api-gateway: rolled_back" in finished
@@ -73,7 +65,7 @@ def test_to_a_named_version_without_a_reason(e2e_stack, aws):
     result = json.loads(done.stdout)
     assert result["reason"] == "manual rollback by tester"
     assert result["services"][0]["to_version"] == "v1.0.0"
-    assert running_version(aws, e2e_stack, "staging", "auth-svc")[0] == "v1.0.0"
+    assert e2e_stack.running("staging", "auth-svc").version == "v1.0.0"
 
 
 def test_all_services_with_the_runbook_script(e2e_stack, aws):
@@ -86,25 +78,25 @@ def test_all_services_with_the_runbook_script(e2e_stack, aws):
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count(": rolled_back v2.0.0 → v1.9.9") == len(services)
-    assert {running_version(aws, e2e_stack, "production", s)[0] for s in services} == {"v1.9.9"}
+    assert {e2e_stack.running("production", s).version for s in services} == {"v1.9.9"}
 
 
 def test_an_unknown_version_is_refused_listing_the_versions(e2e_stack, aws):
-    before = running_version(aws, e2e_stack, "staging", "market-svc")
+    before = e2e_stack.running("staging", "market-svc")
     done = e2e_stack.cli("rollback", "-y", "staging", "market-svc", "v9.9.9")
     assert done.returncode == 2
     assert "no revision of skillancer-staging-market-svc runs version 'v9.9.9'; versions: v1.0.0, v1.1.0" in done.stderr
-    assert running_version(aws, e2e_stack, "staging", "market-svc") == before
+    assert e2e_stack.running("staging", "market-svc") == before
     listed = e2e_stack.cli("list", "--kind", "rollback", "--json")
     assert all("market-svc" not in json.dumps(row) for row in json.loads(listed.stdout))
 
 
 def test_without_a_terminal_and_without_y_nothing_starts(e2e_stack, aws):
-    before = running_version(aws, e2e_stack, "staging", "payment-svc")
+    before = e2e_stack.running("staging", "payment-svc")
     done = e2e_stack.cli("rollback", "staging", "payment-svc")
     assert done.returncode == 2
     assert "no terminal to confirm on: pass -y" in done.stderr
-    assert running_version(aws, e2e_stack, "staging", "payment-svc") == before
+    assert e2e_stack.running("staging", "payment-svc") == before
 
 
 def test_a_rollout_that_fails_fails_that_service_loudly(e2e_stack, aws):

@@ -38,14 +38,6 @@ def aws(e2e_stack):
     return build_aws_clients(e2e_stack.config)
 
 
-def running(aws, stack, environment: str, service: str) -> tuple[str, int]:
-    """(version, desired count) of a service as ECS has it."""
-    cluster = stack.config.environment(environment).cluster
-    described = aws.ecs.describe_services(cluster=cluster, services=[service])["services"][0]
-    definition = aws.ecs.describe_task_definition(taskDefinition=described["taskDefinition"])["taskDefinition"]
-    return definition["containerDefinitions"][0]["image"].rsplit(":", 1)[1], described["desiredCount"]
-
-
 async def launch(client: Client, stack, services: list[str], *, version: str | None = None, kind: str = "deployment", **options) -> WorkflowHandle:
     request = deployment_request(stack.config, "production", version or next(VERSIONS), services, "alice", **options)
     return await launch_deployment(client, stack.config, kind, request)
@@ -81,14 +73,14 @@ async def test_the_happy_path_from_prerequisites_to_the_deployment_log(client, e
     services = ["api-gateway", "market-svc"]
     handle = await launch(client, e2e_stack, services, version="v5.0.0")
     await reach(handle, "approval")
-    assert running(aws, e2e_stack, "staging", "market-svc")[0] == "v5.0.0"
-    assert running(aws, e2e_stack, "production", "market-svc")[0] != "v5.0.0"
+    assert e2e_stack.running("staging", "market-svc").version == "v5.0.0"
+    assert e2e_stack.running("production", "market-svc").version != "v5.0.0"
     assert (await approve(handle)).accepted
     outcome = await result(handle)
     await keep_history(handle, "standard_deployment")
     await keep_history(client.get_workflow_handle(f"{handle.id}-verify-production"), "verification")
     assert outcome.state == State.COMPLETED, outcome.reasons
-    assert {running(aws, e2e_stack, "production", s)[0] for s in services} == {"v5.0.0"}
+    assert {e2e_stack.running("production", s).version for s in services} == {"v5.0.0"}
     assert outcome.approval.approver == "bob"
     steps = {step.name: step.state.value for step in (await status(handle)).steps}
     assert steps["prerequisites"] == steps["verify_staging"] == steps["monitor"] == steps["verify_production"] == "passed"
@@ -151,19 +143,19 @@ async def test_the_gate_expires_after_its_timeout_with_production_untouched(skip
         outcome = await result(handle)
     assert outcome.state == State.EXPIRED
     assert outcome.reasons == ["no approval within 1 day, 0:00:00; production untouched"]
-    assert running(aws, e2e_stack, "production", "payment-svc")[0] != "v5.99.0"
+    assert e2e_stack.running("production", "payment-svc").version != "v5.99.0"
     # A reminder every 8 hours nobody approved: at 8 h and 16 h, then the 24-hour deadline.
     assert sum(f"v5.99.0 to production waits for approval ({handle.id})" in text for text in slack_texts(e2e_stack)) == 2
 
 
 async def test_a_bad_version_is_rolled_back_automatically(client, e2e_stack, aws):
-    before = running(aws, e2e_stack, "staging", "market-svc")[0]
+    before = e2e_stack.running("staging", "market-svc").version
     handle = await launch(client, e2e_stack, ["market-svc"], version="v5.50.0-bad")
     outcome = await result(handle)
     await keep_history(client.get_workflow_handle(f"{handle.id}-rollback-staging"), "rollback")
     assert outcome.state == State.ROLLED_BACK
     assert "rollout FAILED" in outcome.reasons[0]
-    assert running(aws, e2e_stack, "staging", "market-svc")[0] == before
+    assert e2e_stack.running("staging", "market-svc").version == before
     assert any(text.startswith(":rewind: v5.50.0-bad to production rolled back automatically") for text in slack_texts(e2e_stack))
     steps = {step.name: step.state.value for step in (await status(handle)).steps}
     assert (steps["deploy_staging"], steps["automatic_rollback"], steps["approval"]) == ("failed", "passed", "pending")
@@ -180,14 +172,14 @@ async def approved_with_fault(client, stack, service: str, mode: str) -> Workflo
 
 
 async def test_5xx_during_monitoring_rolls_that_service_back(client, e2e_stack, aws):
-    before = running(aws, e2e_stack, "production", "market-svc")[0]
+    before = e2e_stack.running("production", "market-svc").version
     handle = await approved_with_fault(client, e2e_stack, "market-svc", "5xx")
     outcome = await result(handle)
     assert outcome.state == State.ROLLED_BACK
     assert outcome.reasons[0].startswith("5xx errors > 1%: 5xx ")
     # The fault is the fleet's, not the release's: rolled back, and still said to be unhealthy.
     assert any("still unhealthy after rollback" in reason for reason in outcome.reasons)
-    assert running(aws, e2e_stack, "production", "market-svc")[0] == before
+    assert e2e_stack.running("production", "market-svc").version == before
 
 
 async def test_database_errors_veto_the_rollback_and_alert(client, e2e_stack, aws):
@@ -195,17 +187,17 @@ async def test_database_errors_veto_the_rollback_and_alert(client, e2e_stack, aw
     outcome = await result(handle)
     assert outcome.state == State.FAILED
     assert "automatic rollback vetoed: database errors (decision matrix); investigate" in outcome.reasons
-    assert running(aws, e2e_stack, "production", "payment-svc")[0] == outcome.changes[-1].after_version
+    assert e2e_stack.running("production", "payment-svc").version == outcome.changes[-1].after_version
     assert any("database errors: NOT rolling back, investigate" in text for text in slack_texts(e2e_stack))
 
 
 async def test_a_cpu_spike_scales_up_first(client, e2e_stack, aws):
-    _, desired_before = running(aws, e2e_stack, "production", "auth-svc")
+    desired_before = e2e_stack.running("production", "auth-svc").desired
     handle = await approved_with_fault(client, e2e_stack, "auth-svc", "cpu")
     outcome = await result(handle)
     assert outcome.state == State.COMPLETED, outcome.reasons
     target = e2e_stack.config.scaling.scale_up_target(desired_before)
-    assert running(aws, e2e_stack, "production", "auth-svc")[1] == target
+    assert e2e_stack.running("production", "auth-svc").desired == target
     assert any(f"scaled up auth-svc to {target} tasks first" in text for text in slack_texts(e2e_stack))
 
 
@@ -218,7 +210,7 @@ async def test_a_second_deployment_to_production_is_refused_naming_the_first(cli
 
 
 async def test_cancelling_after_production_changed_rolls_it_back(client, e2e_stack, aws):
-    before = running(aws, e2e_stack, "production", "notification-svc")[0]
+    before = e2e_stack.running("production", "notification-svc").version
     handle = await launch(client, e2e_stack, ["notification-svc"])
     await reach(handle, "approval")
     await approve(handle)
@@ -227,7 +219,7 @@ async def test_cancelling_after_production_changed_rolls_it_back(client, e2e_sta
     outcome = await result(handle)
     assert outcome.state == State.ROLLED_BACK
     assert outcome.reasons == ["cancelled"]
-    assert running(aws, e2e_stack, "production", "notification-svc")[0] == before
+    assert e2e_stack.running("production", "notification-svc").version == before
 
 
 async def test_a_manual_rollback_preempts_a_deployment_in_flight(client, e2e_stack):
@@ -254,7 +246,7 @@ async def test_a_hotfix_skips_staging_only_when_staging_verified_it(client, e2e_
     assert outcome.state == State.COMPLETED, outcome.reasons
     steps = {step.name: step.state.value for step in (await status(handle)).steps}
     assert steps["hotfix_ready"] == "passed" and steps["deploy_staging"] == "skipped"
-    assert running(aws, e2e_stack, "production", "payment-svc")[0] == version
+    assert e2e_stack.running("production", "payment-svc").version == version
     index = RecordStore(aws.s3, e2e_stack.config.aws.records_bucket).index("production")
     assert next(r for r in index.records if r.id == handle.id).incident == "INC-20261126-0001"
 
@@ -265,4 +257,4 @@ async def test_a_hotfix_without_skip_goes_through_staging(client, e2e_stack, aws
     assert (await approve(handle, "carol")).accepted
     outcome = await result(handle)
     assert outcome.state == State.COMPLETED, outcome.reasons
-    assert running(aws, e2e_stack, "staging", "api-gateway")[0] == running(aws, e2e_stack, "production", "api-gateway")[0] == version
+    assert e2e_stack.running("staging", "api-gateway").version == e2e_stack.running("production", "api-gateway").version == version
