@@ -24,7 +24,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.health import HealthActivities
     from activities.lock import LockActivities
     from activities.records import RecordsActivities
-    from activities.slack import SlackActivities
     from runbook import deployment as policy
     from runbook.assessment import snapshots
     from runbook.decision import Action, Assessment, decide
@@ -49,7 +48,6 @@ with workflow.unsafe.imports_passed_through():
         RollbackRequest,
         RolloutRequest,
         ServiceHealthRequest,
-        SlackMessage,
         State,
         StepRecord,
         UpdateServiceRequest,
@@ -57,11 +55,10 @@ with workflow.unsafe.imports_passed_through():
     from runbook.prerequisites import PrerequisiteRequest
     from runbook.records import DeploymentRecord, ServiceChange, VerifiedQuery
     from runbook.verification import VerificationRequest, VerificationResult
-    from workflows.procedure import Procedure, raise_if_cancelled
+    from workflows.procedure import QUICK, Procedure, raise_if_cancelled
     from workflows.rollback import Rollback
     from workflows.verification import Verification
 
-QUICK = {"start_to_close_timeout": timedelta(seconds=60), "retry_policy": RetryPolicy(maximum_attempts=5)}
 ROLLOUT_HEARTBEAT = timedelta(seconds=15)
 
 STEPS = [
@@ -436,10 +433,7 @@ class DeploymentProcedure:
             await self._release(environment)
 
     async def _notify(self, text: str) -> None:
-        try:
-            await workflow.execute_activity_method(SlackActivities.post_message, SlackMessage(channel=self._request.channel, text=text), **QUICK)
-        except ActivityError as error:
-            self._procedure.record("runbook", "Slack message not delivered", str(error.cause or error))
+        await self._procedure.post(self._request.channel, text)
 
     def _changed(self) -> bool:
         return any(c.outcome != "unchanged" for changes in self._changes.values() for c in changes)

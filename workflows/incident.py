@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
@@ -74,14 +73,12 @@ with workflow.unsafe.imports_passed_through():
         RollbackRequest,
         RollbackResult,
         ServiceHealthRequest,
-        SlackMessage,
         State,
         StepState,
     )
-    from workflows.procedure import Procedure, raise_if_cancelled
+    from workflows.procedure import QUICK, Procedure, raise_if_cancelled
     from workflows.rollback import Rollback
 
-QUICK = {"start_to_close_timeout": timedelta(seconds=60), "retry_policy": RetryPolicy(maximum_attempts=5)}
 
 STEPS = ["alert", "war_room", "status_page", "assess", "mitigate", "resolve", "post_mortem"]
 WAR_ROOM_STEPS = ("war_room", "status_page", "assess")
@@ -448,13 +445,7 @@ class Incident:
         )
 
     async def _post(self, channel: str, text: str) -> bool:
-        try:
-            await workflow.execute_activity_method(SlackActivities.post_message, SlackMessage(channel=channel, text=text), **QUICK)
-        except ActivityError as error:
-            raise_if_cancelled(error)
-            self._procedure.record("runbook", "Slack message not delivered", f"{channel}: {_cause(error)}")
-            return False
-        return True
+        return await self._procedure.post(channel, text)
 
     async def _invite(self, users: list[str]) -> bool:
         try:
@@ -621,7 +612,7 @@ class Incident:
         regrade = self._parse("severity", SeverityPayload, payload)
         if isinstance(regrade, HandlerOutcome):
             return regrade
-        state, now = self._state, workflow.now()
+        state = self._state
         before = state.severity
         if regrade.severity == before:
             return self._refused("severity", payload, f"{self._id} is {before.value} already")

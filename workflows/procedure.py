@@ -6,18 +6,24 @@ RunbookStage search attribute so the UI can list procedures by where they are.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
-
-import asyncio
 
 from pydantic import BaseModel, ValidationError
 from temporalio import workflow
-from temporalio.exceptions import CancelledError, FailureError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, CancelledError, FailureError
 
-from runbook import search
-from runbook.models import ProcedureStatus, Refusal, State, StepRecord, StepState, TimelineEntry
+with workflow.unsafe.imports_passed_through():
+    from activities.slack import SlackActivities
+    from runbook import search
+    from runbook.models import ProcedureStatus, Refusal, SlackMessage, State, StepRecord, StepState, TimelineEntry
+
+# A short call to an outside system: retried a few times, never for long.
+QUICK = {"start_to_close_timeout": timedelta(seconds=60), "retry_policy": RetryPolicy(maximum_attempts=5)}
 
 # A refused payload is kept for the record, but never whole: a 1 MB payload must not bloat state.
 _PAYLOAD_EXCERPT = 200
@@ -58,6 +64,17 @@ class Procedure:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in error.errors()[:3])
             self.refuse(handler, payload, problems)
             return None
+
+    async def post(self, channel: str, text: str) -> bool:
+        """A Slack message, best effort: one that cannot be delivered is recorded, and the
+        procedure goes on (telling people must never stop a rollback)."""
+        try:
+            await workflow.execute_activity_method(SlackActivities.post_message, SlackMessage(channel=channel, text=text), **QUICK)
+        except ActivityError as error:
+            raise_if_cancelled(error)
+            self.record("runbook", "Slack message not delivered", f"{channel}: {getattr(error.cause, 'message', None) or error.cause or error}")
+            return False
+        return True
 
     def _step(self, name: str) -> StepRecord:
         return next(step for step in self.status.steps if step.name == name)

@@ -18,7 +18,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.health import HealthActivities
     from activities.lock import LockActivities
     from activities.records import RecordsActivities
-    from activities.slack import SlackActivities
     from runbook import messages
     from runbook.models import (
         LockRelease,
@@ -32,14 +31,12 @@ with workflow.unsafe.imports_passed_through():
         ServiceHealthRequest,
         ServiceRollback,
         ServiceTarget,
-        SlackMessage,
         State,
         UpdateServiceRequest,
     )
     from runbook.records import DeploymentRecord, ServiceChange
-    from workflows.procedure import Procedure
+    from workflows.procedure import QUICK, Procedure
 
-QUICK = {"start_to_close_timeout": timedelta(seconds=60), "retry_policy": RetryPolicy(maximum_attempts=5)}
 ROLLOUT_HEARTBEAT = timedelta(seconds=15)
 
 STEPS = ["lock_environment", "plan", "notify_started", "roll_back_services", "notify_finished", "record"]
@@ -176,10 +173,7 @@ class Rollback:
             await workflow.execute_activity_method(RecordsActivities.write_record, record, **QUICK)
 
     async def _notify(self, text: str) -> None:
-        try:
-            await workflow.execute_activity_method(SlackActivities.post_message, SlackMessage(channel=self._request.channel, text=text), **QUICK)
-        except ActivityError as error:
-            self._procedure.record("runbook", "Slack message not delivered", str(error.cause or error))
+        await self._procedure.post(self._request.channel, text)
 
     async def _release(self) -> None:
         if self._request.lock_holder:

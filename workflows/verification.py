@@ -16,7 +16,6 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.cloudwatch import CloudWatchActivities
     from activities.health import HealthActivities
-    from activities.slack import SlackActivities
     from runbook.models import (
         HandlerOutcome,
         HealthCheckRequest,
@@ -26,7 +25,6 @@ with workflow.unsafe.imports_passed_through():
         MetricsReport,
         MetricsRequest,
         ProcedureStatus,
-        SlackMessage,
         State,
         StepRecord,
     )
@@ -46,7 +44,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.procedure import Procedure, raise_if_cancelled
 
 READ_ONLY = {"start_to_close_timeout": timedelta(seconds=60), "retry_policy": RetryPolicy(maximum_attempts=3)}
-NOTIFY = {"start_to_close_timeout": timedelta(seconds=30), "retry_policy": RetryPolicy(maximum_attempts=5)}
 
 STEPS = ["automated_checks", "performance", "integrations", "error_rate", "log_timeouts", "manual_checklist"]
 
@@ -146,11 +143,8 @@ class Verification:
     async def _remind(self) -> None:
         pending = ", ".join(item.name for item in self._pending())
         text = f"Verification {workflow.info().workflow_id} of {self._request.environment} waits for: {pending}"
-        try:
-            await workflow.execute_activity_method(SlackActivities.post_message, SlackMessage(channel=self._request.channel, text=text), **NOTIFY)
+        if await self._procedure.post(self._request.channel, text):
             self._procedure.record("runbook", "reminder sent", pending)
-        except ActivityError as error:
-            self._procedure.record("runbook", "reminder not delivered", str(error.cause or error))
 
     def _pending(self) -> list[ChecklistItem]:
         return [item for item in self._checklist.values() if item.state == ItemState.PENDING]
