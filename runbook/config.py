@@ -40,10 +40,26 @@ class _Section(BaseModel):
 
 
 class TemporalConfig(_Section):
+    """Where the cluster is. TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and the TEMPORAL_TLS_* paths in
+    the environment win over this file; an API key (Temporal Cloud) comes only from
+    TEMPORAL_API_KEY, being a secret."""
+
     address: str = "127.0.0.1:7233"
     namespace: str = "default"
     task_queue: str = "runbook"
     ui_url: str = "http://127.0.0.1:8233"
+    # mTLS: a client certificate and its key, both or neither; a private CA if the server's is one.
+    tls: bool = False
+    tls_client_cert_path: Path | None = None
+    tls_client_key_path: Path | None = None
+    tls_server_ca_cert_path: Path | None = None
+    tls_server_name: str | None = None
+
+    @model_validator(mode="after")
+    def _certificate_with_key(self) -> TemporalConfig:
+        if (self.tls_client_cert_path is None) != (self.tls_client_key_path is None):
+            raise ValueError("tls_client_cert_path and tls_client_key_path go together: give both or neither")
+        return self
 
 
 class AwsConfig(_Section):
