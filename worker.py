@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
+import sys
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -30,8 +30,11 @@ from activities.pager import PagerActivities
 from activities.records import RecordsActivities, RecordStore
 from activities.slack import SlackActivities
 from activities.statuspage import StatusPageActivities
-from runbook.config import RunbookConfig, load_config
-from runbook.temporal import connect
+from runbook.config import ConfigError, RunbookConfig, load_config
+from runbook.integrations import resolve_integrations
+from runbook.logs import configure_logging
+from runbook.observability import ObservabilityError, metrics_url, start_tracing, worker_runtime
+from runbook.temporal import TemporalUnreachable, connect
 from workflows.deployment import HotfixDeployment, StandardDeployment
 from workflows.incident import Incident
 from workflows.lock import EnvironmentLock
@@ -42,18 +45,19 @@ WORKFLOWS = [Verification, Rollback, StandardDeployment, HotfixDeployment, Envir
 
 
 def build_activities(config: RunbookConfig, client: Client, task_queue: str, http: httpx.AsyncClient) -> list:
+    integrations = resolve_integrations(config)
     aws = build_aws_clients(config)
     records = RecordStore(aws.s3, config.aws.records_bucket)
     health = HealthActivities(http, config)
     cloudwatch = CloudWatchActivities(aws, config)
     ecs = EcsActivities(aws, config, records)
     lock = LockActivities(client, task_queue)
-    slack = SlackActivities(http, config.slack.api_url, os.environ.get("SLACK_BOT_TOKEN", "sandbox-token"))
-    github = GithubActivities(http, config.github.api_url, config.github.repository, os.environ.get("GITHUB_TOKEN", "sandbox-token"))
+    slack = SlackActivities(http, integrations.slack)
+    github = GithubActivities(http, integrations.github, config.github.repository)
     records_activities = RecordsActivities(records)
-    pager = PagerActivities(http, config.pager.events_url, os.environ.get("PAGERDUTY_ROUTING_KEY", "sandbox-routing-key"))
-    statuspage = StatusPageActivities(http, config.statuspage.api_url, config.statuspage.page_id, os.environ.get("STATUSPAGE_API_KEY", "sandbox-key"))
-    mitigation = MitigationActivities(aws, http, config, os.environ.get("OPS_API_TOKEN", "sandbox-token"))
+    pager = PagerActivities(http, integrations.pager)
+    statuspage = StatusPageActivities(http, integrations.statuspage, config.statuspage.page_id)
+    mitigation = MitigationActivities(aws, http, config, integrations.ops_token)
     incident = IncidentActivities(client, aws, config)
     return [
         health.check_health,
@@ -107,19 +111,33 @@ async def running_worker(client: Client, config: RunbookConfig, task_queue: str 
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # One line per HTTP request would drown the worker's own events.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     config = load_config()
-    client = await connect(config)
+    observability = config.observability
+    configure_logging(observability.log_format)
+    tracing = start_tracing() if observability.tracing else None
+    extra = {"interceptors": [tracing.interceptor]} if tracing else {}
+    client = await connect(config, runtime=worker_runtime(observability), **extra)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with running_worker(client, config):
-        logging.info("worker polling task queue %s at %s", config.temporal.task_queue, config.temporal.address)
-        await stop.wait()
+    try:
+        async with running_worker(client, config):
+            if url := metrics_url(observability):
+                logging.info("worker metrics at %s", url)
+            logging.info("worker polling task queue %s at %s", config.temporal.task_queue, config.temporal.address)
+            await stop.wait()
+    finally:
+        if tracing:
+            tracing.shutdown()
+
+
+def run() -> None:
+    try:
+        asyncio.run(main())
+    except (ConfigError, TemporalUnreachable, ObservabilityError) as error:
+        sys.exit(f"worker: error: {error}")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +9,7 @@ import boto3
 from botocore.config import Config as BotoConfig
 
 from runbook.config import RunbookConfig
+from runbook.integrations import SANDBOX_HOST
 
 # The sandbox's moto server accepts any credentials; real AWS uses boto3's standard chain.
 _SANDBOX_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -28,9 +28,8 @@ def build_aws_clients(config: RunbookConfig) -> AwsClients:
         "region_name": config.aws.region,
         "config": BotoConfig(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20),
     }
-    if config.aws.endpoint_url:
-        options["endpoint_url"] = config.aws.endpoint_url
-        if not os.environ.get("AWS_ACCESS_KEY_ID"):
-            options.update(_SANDBOX_CREDENTIALS)
+    if config.aws.provider == "sandbox":
+        options["endpoint_url"] = f"http://{SANDBOX_HOST}:{config.sandbox.aws_port}"
+        options.update(_SANDBOX_CREDENTIALS)
     session = boto3.session.Session()
     return AwsClients(*(session.client(name, **options) for name in ("ecs", "cloudwatch", "logs", "s3")))

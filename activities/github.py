@@ -11,6 +11,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from runbook.integrations import Endpoint
 from runbook.prerequisites import (
     HOTFIX,
     STANDARD,
@@ -38,12 +39,12 @@ _NO_COMMIT_STATUSES = (404, 422)
 
 
 class GithubActivities:
-    def __init__(self, http: httpx.AsyncClient, api_url: str, repository: str, token: str) -> None:
+    def __init__(self, http: httpx.AsyncClient, endpoint: Endpoint, repository: str) -> None:
         self._http = http
         self._repository = repository
-        self._repo_url = f"{api_url.rstrip('/')}/repos/{repository}"
+        self._repo_url = f"{endpoint.url.rstrip('/')}/repos/{repository}"
         self._headers = {
-            "Authorization": f"Bearer {token}",
+            "Authorization": f"Bearer {endpoint.secret.get_secret_value()}",
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": API_VERSION,
         }

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -20,7 +21,7 @@ from runbook.incident import OpsApplied, OpsRequest, ScaleChange, ScaleUpRequest
 
 
 class MitigationActivities:
-    def __init__(self, aws: AwsClients, http: httpx.AsyncClient, config: RunbookConfig, ops_token: str) -> None:
+    def __init__(self, aws: AwsClients, http: httpx.AsyncClient, config: RunbookConfig, ops_token: SecretStr) -> None:
         self._ecs = aws.ecs
         self._http = http
         self._config = config
@@ -50,7 +51,7 @@ class MitigationActivities:
 
     async def _ops(self, environment: str, operation: str, body: dict[str, Any]) -> None:
         url = f"{self._config.environment(environment).base_url.rstrip('/')}/_ops/{operation}"
-        response = await self._http.post(url, json=body, headers={"Authorization": f"Bearer {self._ops_token}"})
+        response = await self._http.post(url, json=body, headers={"Authorization": f"Bearer {self._ops_token.get_secret_value()}"})
         if response.status_code == 429:
             raise ApplicationError(f"{operation}: rate limited", next_retry_delay=timedelta(seconds=float(response.headers.get("Retry-After", "5"))))
         if response.is_client_error:

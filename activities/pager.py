@@ -13,6 +13,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from runbook.integrations import Endpoint
 from runbook.incident import PageAccepted, PageAction, PageRequest
 
 # PagerDuty asks clients that are rate limited to back off; it sends no Retry-After.
@@ -20,10 +21,10 @@ RATE_LIMITED_BACKOFF = timedelta(seconds=30)
 
 
 class PagerActivities:
-    def __init__(self, http: httpx.AsyncClient, events_url: str, routing_key: str) -> None:
+    def __init__(self, http: httpx.AsyncClient, endpoint: Endpoint) -> None:
         self._http = http
-        self._events_url = events_url
-        self._routing_key = routing_key
+        self._events_url = endpoint.url
+        self._routing_key = endpoint.secret
 
     @activity.defn
     async def trigger_page(self, request: PageRequest) -> PageAccepted:
@@ -45,7 +46,7 @@ class PagerActivities:
         return await self._send({"event_action": "resolve", "dedup_key": request.dedup_key})
 
     async def _send(self, event: dict[str, Any]) -> PageAccepted:
-        response = await self._http.post(self._events_url, json={"routing_key": self._routing_key, **event})
+        response = await self._http.post(self._events_url, json={"routing_key": self._routing_key.get_secret_value(), **event})
         if response.status_code == 429:
             raise ApplicationError("PagerDuty rate limited", next_retry_delay=RATE_LIMITED_BACKOFF)
         if response.is_client_error:

@@ -8,37 +8,28 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from runbook.integrations import Endpoint
 from runbook.incident import ChannelRequest, InviteRequest, SlackChannel
 from runbook.models import SlackMessage, SlackPosted
 
-# Slack answers HTTP 200 with ok=false for errors no retry can fix.
-_PERMANENT_ERRORS = {"channel_not_found", "not_in_channel", "invalid_auth", "account_inactive", "no_text", "msg_too_long"}
-# Creating a channel and inviting into it fail for good on these too; "already_in_channel" is
-# success for an idempotent invite.
-_PERMANENT_CHANNEL_ERRORS = _PERMANENT_ERRORS | {"name_taken", "invalid_name", "restricted_action", "user_not_found", "cant_invite_self"}
+# Slack answers HTTP 200 with ok=false; these no retry can fix. ("already_in_channel" is success
+# for an idempotent invite.)
+_PERMANENT_ERRORS = {
+    "channel_not_found", "not_in_channel", "invalid_auth", "not_authed", "account_inactive", "token_revoked",
+    "missing_scope", "no_text", "msg_too_long", "name_taken", "invalid_name", "restricted_action",
+    "user_not_found", "cant_invite_self", "is_archived",
+}
 
 
 class SlackActivities:
-    def __init__(self, http: httpx.AsyncClient, api_url: str, token: str) -> None:
+    def __init__(self, http: httpx.AsyncClient, endpoint: Endpoint) -> None:
         self._http = http
-        self._api_url = api_url.rstrip("/")
-        self._token = token
+        self._api_url = endpoint.url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {endpoint.secret.get_secret_value()}"}
 
     @activity.defn
     async def post_message(self, message: SlackMessage) -> SlackPosted:
-        response = await self._http.post(
-            f"{self._api_url}/chat.postMessage",
-            json={"channel": message.channel, "text": message.text},
-            headers={"Authorization": f"Bearer {self._token}"},
-        )
-        if response.status_code == 429:
-            retry_after = float(response.headers.get("Retry-After", "1"))
-            raise ApplicationError("Slack rate limited", next_retry_delay=timedelta(seconds=retry_after))
-        response.raise_for_status()
-        body = response.json()
-        if not body.get("ok"):
-            error = body.get("error", "unknown")
-            raise ApplicationError(f"Slack refused the message: {error}", non_retryable=error in _PERMANENT_ERRORS)
+        body = await self._call("chat.postMessage", {"channel": message.channel, "text": message.text})
         return SlackPosted(channel=str(body.get("channel", message.channel)), ts=str(body.get("ts", "")))
 
     @activity.defn
@@ -53,13 +44,14 @@ class SlackActivities:
         return request
 
     async def _call(self, method: str, arguments: dict[str, str], tolerated: frozenset[str] = frozenset()) -> dict:
-        response = await self._http.post(f"{self._api_url}/{method}", json=arguments, headers={"Authorization": f"Bearer {self._token}"})
+        response = await self._http.post(f"{self._api_url}/{method}", json=arguments, headers=self._headers)
         if response.status_code == 429:
+            # Slack says how long to wait; retrying sooner only extends the limit.
             retry_after = float(response.headers.get("Retry-After", "1"))
-            raise ApplicationError("Slack rate limited", next_retry_delay=timedelta(seconds=retry_after))
+            raise ApplicationError(f"Slack rate limited {method}; trying again in {retry_after:.0f} s", type="SlackRateLimited", next_retry_delay=timedelta(seconds=retry_after))
         response.raise_for_status()
         body = response.json()
         if not body.get("ok") and body.get("error") not in tolerated:
             error = body.get("error", "unknown")
-            raise ApplicationError(f"Slack refused {method}: {error}", non_retryable=error in _PERMANENT_CHANNEL_ERRORS)
+            raise ApplicationError(f"Slack refused {method}: {error}", type="SlackRefused", non_retryable=error in _PERMANENT_ERRORS)
         return body

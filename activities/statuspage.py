@@ -9,14 +9,15 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from runbook.integrations import Endpoint
 from runbook.incident import StatusPageChange, StatusPageIncident, StatusPageOpen
 
 
 class StatusPageActivities:
-    def __init__(self, http: httpx.AsyncClient, api_url: str, page_id: str, api_key: str) -> None:
+    def __init__(self, http: httpx.AsyncClient, endpoint: Endpoint, page_id: str) -> None:
         self._http = http
-        self._incidents_url = f"{api_url.rstrip('/')}/pages/{page_id}/incidents"
-        self._api_key = api_key
+        self._incidents_url = f"{endpoint.url.rstrip('/')}/pages/{page_id}/incidents"
+        self._headers = {"Authorization": f"OAuth {endpoint.secret.get_secret_value()}"}
 
     @activity.defn
     async def open_status_page(self, request: StatusPageOpen) -> StatusPageIncident:
@@ -30,7 +31,7 @@ class StatusPageActivities:
         return StatusPageIncident(id=str(incident.get("id", request.incident_id)), shortlink=str(incident.get("shortlink", "")))
 
     async def _send(self, method: str, url: str, fields: dict[str, Any]) -> dict[str, Any]:
-        response = await self._http.request(method, url, json={"incident": fields}, headers={"Authorization": f"OAuth {self._api_key}"})
+        response = await self._http.request(method, url, json={"incident": fields}, headers=self._headers)
         if response.status_code == 429:
             retry_after = float(response.headers.get("Retry-After", "5"))
             raise ApplicationError("status page rate limited", next_retry_delay=timedelta(seconds=retry_after))

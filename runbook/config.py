@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from runbook.durations import parse_duration
 from runbook.severity import Severity, Weekday
+from runbook import validate
 from runbook.validate import InvalidInput
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -63,8 +64,9 @@ class TemporalConfig(_Section):
 
 
 class AwsConfig(_Section):
+    # "sandbox": the sandbox's moto server; "aws": boto3's standard credential chain and region.
+    provider: Literal["sandbox", "aws"] = "sandbox"
     region: str = "us-east-1"
-    endpoint_url: str | None = None
     metrics_namespace: str = "Skillancer"
     records_bucket: str = "skillancer-runbook-records"
 
@@ -84,6 +86,11 @@ class EnvironmentConfig(_Section):
 
 class ServicesConfig(_Section):
     names: list[str] = Field(min_length=1)
+
+    @field_validator("names")
+    @classmethod
+    def _strict_names(cls, names: list[str]) -> list[str]:
+        return [validate.name("service", name) for name in names]
 
 
 class ChannelsConfig(_Section):
@@ -137,21 +144,38 @@ class VerificationConfig(_Section):
 
 
 class SlackConfig(_Section):
+    # "sandbox": the recording fake of `make up`; "slack": the Web API with SLACK_BOT_TOKEN.
+    provider: Literal["sandbox", "slack"] = "sandbox"
     api_url: str = "https://slack.com/api"
 
 
 class GithubConfig(_Section):
+    # "github": REST v3 with GITHUB_TOKEN; api_url may name a GitHub Enterprise server instead.
+    provider: Literal["sandbox", "github"] = "sandbox"
     api_url: str = "https://api.github.com"
-    repository: str = "skillancer/skillancer"
+    repository: str = Field("skillancer/skillancer", pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
 class StatusPageConfig(_Section):
+    # "statuspage": the Statuspage REST API with STATUSPAGE_API_KEY.
+    provider: Literal["sandbox", "statuspage"] = "sandbox"
     api_url: str = "https://api.statuspage.io/v1"
     page_id: str = Field("skillancer", min_length=1)
 
 
 class PagerConfig(_Section):
+    # "pagerduty": Events API v2 with PAGERDUTY_ROUTING_KEY.
+    provider: Literal["sandbox", "pagerduty"] = "sandbox"
     events_url: str = "https://events.pagerduty.com/v2/enqueue"
+
+
+class ObservabilityConfig(_Section):
+    # The worker's Prometheus endpoint (the SDK runtime's metrics); "" turns it off.
+    metrics_address: str = "127.0.0.1:9464"
+    log_format: Literal["json", "text"] = "json"
+    # OpenTelemetry spans for workflows and activities (pip install '.[tracing]'), exported by
+    # OTLP to OTEL_EXPORTER_OTLP_ENDPOINT.
+    tracing: bool = False
 
 
 class IncidentsConfig(_Section):
@@ -208,6 +232,14 @@ class RunbookConfig(_Section):
     statuspage: StatusPageConfig = StatusPageConfig()
     pager: PagerConfig = PagerConfig()
     incidents: IncidentsConfig = IncidentsConfig()
+    observability: ObservabilityConfig = ObservabilityConfig()
+
+    @field_validator("environments")
+    @classmethod
+    def _strict_environment_names(cls, environments: dict[str, EnvironmentConfig]) -> dict[str, EnvironmentConfig]:
+        for name in environments:
+            validate.name("environment", name)
+        return environments
 
     def environment(self, name: str) -> EnvironmentConfig:
         if name not in self.environments:

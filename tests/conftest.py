@@ -74,7 +74,6 @@ def stack_config_text(temporal_address: str, task_queue: str, fleet_port: int, a
         'address = "127.0.0.1:7233"': f'address = "{temporal_address}"',
         'task_queue = "runbook"': f'task_queue = "{task_queue}"',
         "127.0.0.1:8080": f"127.0.0.1:{fleet_port}",
-        "127.0.0.1:4566": f"127.0.0.1:{aws_port}",
         "fleet_port = 8080": f"fleet_port = {fleet_port}",
         "aws_port = 4566": f"aws_port = {aws_port}",
         "metrics_interval = 2.0": "metrics_interval = 0.5",

@@ -9,12 +9,14 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 import respx
+from pydantic import SecretStr
 from temporalio.exceptions import ApplicationError
 
 from activities.github import GithubActivities
+from runbook.integrations import Endpoint, resolve_integrations
 from runbook.prerequisites import PrerequisiteReport, PrerequisiteRequest
 
-API = "https://api.github.test"
+API = "https://api.github.com"
 REPO = "skillancer/platform"
 SHA = "4f2a9c1e7b3d5a8f0c6e2b9d1a7f3c5e8b0d4a62"
 REQUEST = PrerequisiteRequest(version="v1.2.0")
@@ -29,7 +31,7 @@ def github() -> Iterator[respx.MockRouter]:
 @pytest.fixture
 async def activities() -> AsyncIterator[GithubActivities]:
     async with httpx.AsyncClient() as http:
-        yield GithubActivities(http, API, REPO, "t0ken")
+        yield GithubActivities(http, Endpoint(provider="github", url=API, secret=SecretStr("t0ken")), REPO)
 
 
 def check_run(name: str, conclusion: str | None = "success", status: str = "completed") -> dict:
@@ -220,7 +222,7 @@ def fake_github(sandbox_stack) -> Iterator[str]:
 @pytest.fixture
 async def sandbox_activities(sandbox_stack) -> AsyncIterator[GithubActivities]:
     async with httpx.AsyncClient(timeout=10) as http:
-        yield GithubActivities(http, f"{sandbox_stack.fleet_url}/github", sandbox_stack.config.github.repository, "sandbox-token")
+        yield GithubActivities(http, resolve_integrations(sandbox_stack.config, {}).github, sandbox_stack.config.github.repository)
 
 
 @pytest.mark.parametrize("failing", [None, "ci", "review", "release_notes"])

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 import respx
+from pydantic import SecretStr
 from temporalio.exceptions import ApplicationError
 
 from activities.mitigation import MitigationActivities
@@ -17,12 +18,18 @@ from activities.pager import PagerActivities
 from activities.slack import SlackActivities
 from activities.statuspage import StatusPageActivities
 from runbook.config import DEFAULT_CONFIG_PATH, load_config
+from runbook.integrations import Endpoint
+from runbook.models import SlackMessage
 from runbook.incident import ChannelRequest, InviteRequest, OpsRequest, PageAction, PageRequest, ScaleUpRequest, StatusPageChange, StatusPageOpen
 
 CONFIG = load_config(DEFAULT_CONFIG_PATH)
-EVENTS = "https://events.example/v2/enqueue"
-PAGES = "https://status.example/v1/pages/skillancer/incidents"
-SLACK = "https://slack.example/api"
+# The real services' documented URLs: what a worker with real providers calls.
+EVENTS = "https://events.pagerduty.com/v2/enqueue"
+PAGES = "https://api.statuspage.io/v1/pages/skillancer/incidents"
+SLACK = "https://slack.com/api"
+PAGER = Endpoint(provider="pagerduty", url=EVENTS, secret=SecretStr("routing-key"))
+STATUS_PAGE = Endpoint(provider="statuspage", url="https://api.statuspage.io/v1", secret=SecretStr("api-key"))
+SLACK_BOT = Endpoint(provider="slack", url=SLACK, secret=SecretStr("token"))
 
 
 @pytest.fixture
@@ -38,7 +45,7 @@ def sent(route: respx.Route) -> list[dict]:
 async def test_the_pager_triggers_acknowledges_and_resolves_one_alert_by_dedup_key(wire):
     route = wire.post(EVENTS).mock(return_value=httpx.Response(202, json={"status": "success", "dedup_key": "INC-1"}))
     async with httpx.AsyncClient() as http:
-        pager = PagerActivities(http, EVENTS, "routing-key")
+        pager = PagerActivities(http, PAGER)
         page = PageRequest(dedup_key="INC-1", summary="INC-1 P1: checkout failing", severity="critical", component="market-svc", custom_details={"incident": "INC-1"})
         assert (await pager.trigger_page(page)).dedup_key == "INC-1"
         await pager.acknowledge_page(PageAction(dedup_key="INC-1"))
@@ -57,7 +64,7 @@ async def test_the_pager_triggers_acknowledges_and_resolves_one_alert_by_dedup_k
 async def test_a_rate_limited_pager_is_retried_later_and_a_refused_event_never(wire):
     route = wire.post(EVENTS)
     async with httpx.AsyncClient() as http:
-        pager = PagerActivities(http, EVENTS, "routing-key")
+        pager = PagerActivities(http, PAGER)
         route.mock(return_value=httpx.Response(429))
         with pytest.raises(ApplicationError) as limited:
             await pager.acknowledge_page(PageAction(dedup_key="INC-1"))
@@ -72,7 +79,7 @@ async def test_the_status_page_is_opened_kept_in_step_and_resolved(wire):
     opened = wire.post(PAGES).mock(return_value=httpx.Response(201, json={"id": "sp1", "shortlink": "https://stspg.io/sp1"}))
     changed = wire.patch(f"{PAGES}/sp1").mock(return_value=httpx.Response(200, json={"id": "sp1", "status": "resolved"}))
     async with httpx.AsyncClient() as http:
-        page = StatusPageActivities(http, "https://status.example/v1", "skillancer", "api-key")
+        page = StatusPageActivities(http, STATUS_PAGE, "skillancer")
         incident = await page.open_status_page(StatusPageOpen(name="market-svc: checkout failing", body="🚨 INCIDENT", impact="critical"))
         await page.update_status_page(StatusPageChange(incident_id="sp1", status="resolved", body="✅ RESOLVED"))
     assert (incident.id, incident.shortlink) == ("sp1", "https://stspg.io/sp1")
@@ -85,7 +92,7 @@ async def test_an_unknown_status_page_incident_is_not_retried(wire):
     wire.patch(f"{PAGES}/gone").mock(return_value=httpx.Response(404, json={"error": "The requested resource could not be found."}))
     async with httpx.AsyncClient() as http:
         with pytest.raises(ApplicationError) as error:
-            await StatusPageActivities(http, "https://status.example/v1", "skillancer", "k").update_status_page(StatusPageChange(incident_id="gone", status="identified", body="x"))
+            await StatusPageActivities(http, STATUS_PAGE, "skillancer").update_status_page(StatusPageChange(incident_id="gone", status="identified", body="x"))
     assert error.value.non_retryable and "HTTP 404" in str(error.value)
 
 
@@ -93,7 +100,7 @@ async def test_a_war_room_is_created_and_people_invited(wire):
     wire.post(f"{SLACK}/conversations.create").mock(return_value=httpx.Response(200, json={"ok": True, "channel": {"id": "C1", "name": "inc-20261126-0001"}}))
     invite = wire.post(f"{SLACK}/conversations.invite").mock(return_value=httpx.Response(200, json={"ok": False, "error": "already_in_channel"}))
     async with httpx.AsyncClient() as http:
-        slack = SlackActivities(http, SLACK, "token")
+        slack = SlackActivities(http, SLACK_BOT)
         channel = await slack.create_channel(ChannelRequest(name="inc-20261126-0001"))
         await slack.invite(InviteRequest(channel="C1", users=["alice", "bob"]))
     assert (channel.id, channel.name) == ("C1", "inc-20261126-0001")
@@ -105,7 +112,7 @@ async def test_slack_refusals_to_create_a_channel(wire, answer, permanent):
     wire.post(f"{SLACK}/conversations.create").mock(return_value=httpx.Response(200, json=answer))
     async with httpx.AsyncClient() as http:
         with pytest.raises(ApplicationError) as error:
-            await SlackActivities(http, SLACK, "token").create_channel(ChannelRequest(name="inc-1"))
+            await SlackActivities(http, SLACK_BOT).create_channel(ChannelRequest(name="inc-1"))
     assert error.value.non_retryable is permanent and answer["error"] in str(error.value)
 
 
@@ -115,7 +122,7 @@ async def test_rate_limit_and_maintenance_page_go_to_the_environments_operations
     maintenance = wire.post(f"{base}/_ops/maintenance").mock(return_value=httpx.Response(200, json={}))
     request = OpsRequest(environment="production", services=["market-svc"], incident_id="INC-1")
     async with httpx.AsyncClient() as http:
-        ops = MitigationActivities(SimpleNamespace(ecs=None), http, CONFIG, "ops-token")
+        ops = MitigationActivities(SimpleNamespace(ecs=None), http, CONFIG, SecretStr("ops-token"))
         limited = await ops.rate_limit(request)
         paged = await ops.maintenance_page(request)
     assert sent(rate) == [{"services": ["market-svc"], "requests_per_second": 50, "incident": "INC-1"}]
@@ -127,9 +134,33 @@ async def test_rate_limit_and_maintenance_page_go_to_the_environments_operations
 def test_scale_up_sets_the_target_from_the_count_seen_before_so_a_retry_adds_nothing():
     updates = []
     ecs = SimpleNamespace(update_service=lambda **call: updates.append(call))
-    activities = MitigationActivities(SimpleNamespace(ecs=ecs), SimpleNamespace(), CONFIG, "t")
+    activities = MitigationActivities(SimpleNamespace(ecs=ecs), SimpleNamespace(), CONFIG, SecretStr("t"))
     request = ScaleUpRequest(environment="production", desired_before={"market-svc": 2, "payment-svc": 10})
     first, again = activities.scale_up(request), activities.scale_up(request)
     assert first == again
     assert [(c.service, c.before, c.after) for c in first] == [("market-svc", 2, 4), ("payment-svc", 10, 10)]
     assert updates == [{"cluster": "skillancer-prod", "service": "market-svc", "desiredCount": 4}] * 2
+
+
+async def test_a_message_is_posted_with_the_bot_token_and_a_rate_limit_waits_as_slack_says(wire):
+    route = wire.post(f"{SLACK}/chat.postMessage")
+    async with httpx.AsyncClient() as http:
+        slack = SlackActivities(http, SLACK_BOT)
+        route.mock(return_value=httpx.Response(429, headers={"Retry-After": "7"}, json={"ok": False, "error": "ratelimited"}))
+        with pytest.raises(ApplicationError) as limited:
+            await slack.post_message(SlackMessage(channel="#deployments", text="🚀 v1.2.0 to production"))
+        route.mock(return_value=httpx.Response(200, json={"ok": True, "channel": "C024BE91L", "ts": "1401383885.000061"}))
+        posted = await slack.post_message(SlackMessage(channel="#deployments", text="🚀 v1.2.0 to production"))
+    assert not limited.value.non_retryable and limited.value.next_retry_delay == timedelta(seconds=7)
+    assert (posted.channel, posted.ts) == ("C024BE91L", "1401383885.000061")
+    assert sent(route)[-1] == {"channel": "#deployments", "text": "🚀 v1.2.0 to production"}
+    assert route.calls[-1].request.headers["Authorization"] == "Bearer token"
+
+
+@pytest.mark.parametrize(("error", "permanent"), [("invalid_auth", True), ("missing_scope", True), ("fatal_error", False)])
+async def test_slack_refusals_to_post(wire, error, permanent):
+    wire.post(f"{SLACK}/chat.postMessage").mock(return_value=httpx.Response(200, json={"ok": False, "error": error}))
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(ApplicationError) as refused:
+            await SlackActivities(http, SLACK_BOT).post_message(SlackMessage(channel="#deployments", text="x"))
+    assert refused.value.non_retryable is permanent and error in str(refused.value)

@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -81,3 +82,16 @@ def test_the_configuration_survives_the_trip_through_temporal():
     converter = pydantic_data_converter.payload_converter
     [payload] = converter.to_payloads([config])
     assert converter.from_payloads([payload], [RunbookConfig])[0] == config
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (('"market-svc"', '"market svc; rm -rf /"'), "services.names: Value error, bad service name 'market svc; rm -rf /'"),
+        (('"payment-svc"', '"Payment_Svc"'), "bad service name 'Payment_Svc'"),
+        (("[environments.staging]", '[environments."stag$ing"]'), "environments: Value error, bad environment name 'stag$ing'"),
+    ],
+)
+def test_environment_and_service_names_must_be_strict_dns_labels(change, expected):
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        parse_config(DEFAULT_CONFIG_PATH.read_text().replace(*change), "custom.toml")

@@ -1,0 +1,64 @@
+"""Which outside services the worker talks to, and with what credential.
+
+Each integration is either the sandbox's recording fake (`make up`) or the real service; runbook.toml
+chooses per integration. Credentials come from the environment only, are held as SecretStr so they
+never print, and go only into the activity classes: never into workflow inputs or history.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from runbook.config import ConfigError, RunbookConfig
+
+SANDBOX_HOST = "127.0.0.1"
+# The sandbox fakes' placeholder credential: it records calls and checks no secret.
+_SANDBOX_SECRET = "sandbox"
+
+
+class Endpoint(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    url: str
+    secret: SecretStr
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.provider == "sandbox"
+
+
+class Integrations(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    slack: Endpoint
+    github: Endpoint
+    statuspage: Endpoint
+    pager: Endpoint
+    # The environments' operations API (rate limiting, maintenance page) beside their health endpoints.
+    ops_token: SecretStr
+
+
+def sandbox_url(config: RunbookConfig, path: str) -> str:
+    return f"http://{SANDBOX_HOST}:{config.sandbox.fleet_port}{path}"
+
+
+def resolve_integrations(config: RunbookConfig, environ: Mapping[str, str] = os.environ) -> Integrations:
+    def endpoint(section: str, provider: str, real_url: str, sandbox_path: str, secret_name: str) -> Endpoint:
+        secret = environ.get(secret_name, "")
+        if provider == "sandbox":
+            return Endpoint(provider=provider, url=sandbox_url(config, sandbox_path), secret=SecretStr(secret or _SANDBOX_SECRET))
+        if not secret:
+            raise ConfigError(f'[{section}] provider = "{provider}" needs {secret_name} in the environment; it is not set')
+        return Endpoint(provider=provider, url=real_url, secret=SecretStr(secret))
+
+    return Integrations(
+        slack=endpoint("slack", config.slack.provider, config.slack.api_url, "/slack/api", "SLACK_BOT_TOKEN"),
+        github=endpoint("github", config.github.provider, config.github.api_url, "/github", "GITHUB_TOKEN"),
+        statuspage=endpoint("statuspage", config.statuspage.provider, config.statuspage.api_url, "/statuspage/v1", "STATUSPAGE_API_KEY"),
+        pager=endpoint("pager", config.pager.provider, config.pager.events_url, "/pagerduty/v2/enqueue", "PAGERDUTY_ROUTING_KEY"),
+        ops_token=SecretStr(environ.get("OPS_API_TOKEN", _SANDBOX_SECRET)),
+    )

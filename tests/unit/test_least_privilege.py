@@ -1,0 +1,34 @@
+"""README's IAM table lists every AWS action the code calls, so a new call cannot ship unlisted."""
+
+import re
+
+import boto3
+
+from runbook.config import PROJECT_ROOT
+
+# IAM action prefixes are the client names here (CloudWatch signs as "monitoring" but IAM says "cloudwatch").
+CLIENTS = {"_ecs": "ecs", "_cloudwatch": "cloudwatch", "_logs": "logs", "_s3": "s3"}
+CALL = re.compile(r"self\.(_ecs|_cloudwatch|_logs|_s3)\.(?:get_paginator\(\"(\w+)\"\)|(\w+)\()")
+# Client helpers that are not API operations.
+NOT_OPERATIONS = {"get_paginator", "exceptions"}
+
+
+def actions_called() -> set[str]:
+    actions = set()
+    for source in (PROJECT_ROOT / "activities").glob("*.py"):
+        for attribute, paginated, method in CALL.findall(source.read_text()):
+            name = paginated or method
+            if name in NOT_OPERATIONS:
+                continue
+            client = boto3.client(CLIENTS[attribute], region_name="us-east-1")
+            actions.add(f"{CLIENTS[attribute]}:{client.meta.method_to_api_mapping[name]}")
+    return actions
+
+
+def test_every_aws_action_the_activities_call_is_in_the_readme():
+    listed = set(re.findall(r"`((?:ecs|cloudwatch|logs|s3):\w+)`", (PROJECT_ROOT / "README.md").read_text()))
+    called = actions_called()
+    assert called, "the scan found no AWS calls: the pattern no longer matches the code"
+    assert called <= listed, f"missing from README's IAM table: {sorted(called - listed)}"
+    # ListBucket is the one action granted without a call: S3 needs it to answer 404 for a missing key.
+    assert listed - called == {"s3:ListBucket"}
