@@ -121,15 +121,11 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    try:
-        async with running_worker(client, config):
-            if url := metrics_url(observability):
-                logging.info("worker metrics at %s", url)
-            logging.info("worker polling task queue %s at %s", config.temporal.task_queue, config.temporal.address)
-            await stop.wait()
-    finally:
-        if tracing:
-            tracing.shutdown()
+    async with running_worker(client, config):
+        if url := metrics_url(observability):
+            logging.info("worker metrics at %s", url)
+        logging.info("worker polling task queue %s at %s", config.temporal.task_queue, config.temporal.address)
+        await stop.wait()
 
 
 def run() -> None:
