@@ -1,4 +1,5 @@
-"""One way to reach Temporal, for the worker and the CLI alike: the pydantic converter, always.
+"""One way to reach Temporal, for the worker and the CLI alike: the pydantic converter, always,
+encrypting payloads when RUNBOOK_ENCRYPTION_KEYS is set (runbook/codec.py).
 
 The address, namespace and TLS files come from runbook.toml, overridden by the environment
 variables Temporal's own tools read (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_*), and an
@@ -14,9 +15,9 @@ from typing import Any
 
 from pydantic import ValidationError
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 
+from runbook.codec import data_converter
 from runbook.config import ConfigError, RunbookConfig, TemporalConfig
 
 # Environment variable → TemporalConfig field, as the Temporal CLI and SDK env config name them.
@@ -73,6 +74,6 @@ async def connect(config: RunbookConfig, **extra: Any) -> Client:
     temporal = effective_temporal(config)
     options = connection_options(temporal) | extra
     try:
-        return await Client.connect(temporal.address, data_converter=pydantic_data_converter, **options)
+        return await Client.connect(temporal.address, data_converter=data_converter(), **options)
     except RuntimeError as error:
         raise TemporalUnreachable(f"cannot reach Temporal at {temporal.address}: {error} (is the stack up? make up)") from None

@@ -19,11 +19,14 @@ from pathlib import Path
 
 import httpx
 
+from runbook.codec import KEYS_VARIABLE
 from runbook.config import PROJECT_ROOT, RunbookConfig, load_config
 from runbook.search import server_flags
+from starter.codec_server import DEFAULT_PORT as CODEC_PORT
 
 STATE_DIR = PROJECT_ROOT / ".runbook"
 READY_TIMEOUT_S = 60.0
+CODEC_ENDPOINT = f"http://127.0.0.1:{CODEC_PORT}"
 
 
 @dataclass(frozen=True)
@@ -52,15 +55,21 @@ def temporal_binary() -> str:
 def parts(config: RunbookConfig) -> list[Part]:
     host, port = config.temporal.address.rsplit(":", 1)
     ui_port = config.temporal.ui_url.rsplit(":", 1)[1].rstrip("/")
+    codec = Part("codec", [sys.executable, "-m", "starter.codec_server"], f"codec server at {CODEC_ENDPOINT}, so the UI shows encrypted payloads")
+    encrypting = bool(os.environ.get(KEYS_VARIABLE, "").strip())
+    # Not last: running_pid knows a running server by its last argument, which the keys must not change.
+    ui_codec = ["--ui-codec-endpoint", CODEC_ENDPOINT] if encrypting else []
     temporal = [
-        temporal_binary(), "server", "start-dev", "--ip", host, "--port", port, "--ui-port", ui_port,
+        temporal_binary(), "server", "start-dev", "--ip", host, "--port", port, "--ui-port", ui_port, *ui_codec,
         "--db-filename", str(STATE_DIR / "temporal.db"), "--log-level", "warn", *server_flags(),
     ]  # fmt: skip
-    return [
+    stack = [
         Part("temporal", temporal, f"Temporal at {config.temporal.address}, UI {config.temporal.ui_url}"),
         Part("sandbox", [sys.executable, "-m", "sandbox"], f"sandbox at 127.0.0.1:{config.sandbox.fleet_port} and :{config.sandbox.aws_port}"),
         Part("worker", [sys.executable, str(PROJECT_ROOT / "worker.py")], f"worker on task queue {config.temporal.task_queue}"),
     ]
+    # Also listed while one runs without the keys, so `down` stops what an earlier `up` started.
+    return [codec, *stack] if encrypting or running_pid(codec) else stack
 
 
 def running_pid(part: Part) -> int | None:
@@ -86,6 +95,8 @@ def port_open(address: str) -> bool:
 def answers(part: Part, config: RunbookConfig) -> bool:
     if part.name == "temporal":
         return port_open(config.temporal.address) and _http_ok(config.temporal.ui_url)
+    if part.name == "codec":
+        return port_open(f"127.0.0.1:{CODEC_PORT}")
     if part.name == "sandbox":
         return _http_ok(f"http://127.0.0.1:{config.sandbox.fleet_port}/_sandbox/health") and port_open(f"127.0.0.1:{config.sandbox.aws_port}")
     return "polling task queue" in part.log_file.read_text(errors="replace") if part.log_file.exists() else False
