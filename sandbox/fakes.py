@@ -46,6 +46,8 @@ class Recorder:
             "path": request.path,
             "query": dict(request.args),
             "body": request_body(request),
+            # So tests can tell which credential a worker really sent.
+            "authorization": request.headers.get("Authorization", ""),
             "time": _now_iso(),
         }
         with self._lock:

@@ -62,6 +62,18 @@ async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 PROJECT = DEFAULT_CONFIG_PATH.parent
 
 
+# Every integration's secret, recognisable: tests/e2e/test_secrets.py looks for them in histories.
+STACK_SECRETS = {
+    "SLACK_BOT_TOKEN": "xoxb-stack-secret-slack",
+    "GITHUB_TOKEN": "ghp_stack_secret_github",
+    "STATUSPAGE_API_KEY": "stack-secret-statuspage",
+    "PAGERDUTY_ROUTING_KEY": "stack-secret-pagerduty",
+    "OPS_API_TOKEN": "stack-secret-ops",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -86,6 +98,9 @@ def stack_config_text(temporal_address: str, task_queue: str, fleet_port: int, a
         'decision_window = "1m"': 'decision_window = "2s"',
         'monitor_window = "30s"': 'monitor_window = "1s"',
         'monitor_interval = "10s"': 'monitor_interval = "1s"',
+        # Each test worker serves metrics on its own port: 9464 belongs to `make up`, and xdist
+        # runs two stacks at once.
+        'metrics_address = "127.0.0.1:9464"': f'metrics_address = "127.0.0.1:{free_port()}"',
     }
     for old, new in replacements.items():
         assert old in text, f"runbook.toml no longer has {old!r}; update the test stack"
@@ -120,6 +135,7 @@ class Stack:
     config_path: Path
     env: dict[str, str]
     faulted: bool = False
+    worker_log: Path | None = None  # the worker process's output, once e2e_stack started it
 
     @property
     def fleet_url(self) -> str:
@@ -177,7 +193,9 @@ def sandbox_stack(temporal_env, tmp_path_factory) -> Iterator[Stack]:
     target = temporal_env.client.service_client.config.target_host
     path = folder / "runbook.toml"
     path.write_text(stack_config_text(target, f"e2e-{uuid.uuid4()}", fleet_port, aws_port))
-    env = {**os.environ, "RUNBOOK_CONFIG": str(path), "RUNBOOK_USER": "tester", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    # Payload encryption from a developer's shell would hide results from the tests' plain client.
+    inherited = {name: value for name, value in os.environ.items() if name != "RUNBOOK_ENCRYPTION_KEYS"}
+    env = {**inherited, **STACK_SECRETS, "RUNBOOK_CONFIG": str(path), "RUNBOOK_USER": "tester"}
     process = _spawn([sys.executable, "-m", "sandbox"], env, folder / "sandbox.log")
     try:
         wait_until(lambda: _answers(f"http://127.0.0.1:{fleet_port}/_sandbox/health"), "the sandbox", process)
@@ -193,6 +211,7 @@ def e2e_stack(sandbox_stack: Stack, tmp_path_factory) -> Iterator[Stack]:
     process = _spawn([sys.executable, str(PROJECT / "worker.py")], sandbox_stack.env, log)
     try:
         wait_until(lambda: "polling task queue" in log.read_text(errors="replace"), "the worker", process)
+        sandbox_stack.worker_log = log
         yield sandbox_stack
     finally:
         _stop(process)
