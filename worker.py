@@ -41,6 +41,8 @@ from workflows.lock import EnvironmentLock
 from workflows.rollback import Rollback
 from workflows.verification import Verification
 
+logger = logging.getLogger("runbook.worker")
+
 WORKFLOWS = [Verification, Rollback, StandardDeployment, HotfixDeployment, EnvironmentLock, Incident]
 
 
@@ -123,8 +125,8 @@ async def main() -> None:
         loop.add_signal_handler(sig, stop.set)
     async with running_worker(client, config):
         if url := metrics_url(observability):
-            logging.info("worker metrics at %s", url)
-        logging.info("worker polling task queue %s at %s", config.temporal.task_queue, config.temporal.address)
+            logger.info("worker metrics at %s", url)
+        logger.info("worker polling task queue %s at %s", config.temporal.task_queue, config.temporal.address)
         await stop.wait()
 
 

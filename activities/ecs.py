@@ -105,11 +105,13 @@ class EcsActivities:
         described = self._service(request.environment, request.service)
         primary = _primary(described)
         if primary and primary["taskDefinition"] == request.task_definition_arn:
+            activity.logger.info("%s in %s already runs %s", request.service, request.environment, request.task_definition_arn)
             return UpdateServiceResult(deployment_id=primary["id"], already_applied=True)
         answer = self._ecs.update_service(
             cluster=self._cluster(request.environment), service=request.service, taskDefinition=request.task_definition_arn, forceNewDeployment=True
         )
         primary = _primary(answer["service"]) or {"id": ""}
+        activity.logger.info("%s in %s updated to %s (deployment %s)", request.service, request.environment, request.task_definition_arn, primary["id"])
         return UpdateServiceResult(deployment_id=primary["id"], already_applied=False)
 
     @activity.defn
@@ -121,9 +123,12 @@ class EcsActivities:
             activity.heartbeat(state)
             if primary.get("taskDefinition") == request.task_definition_arn and state in ("COMPLETED", "FAILED"):
                 reason = primary.get("rolloutStateReason", "")
+                seconds = time.monotonic() - started
                 if state == "FAILED":
+                    activity.logger.warning("rollout of %s in %s FAILED after %.1f s: %s", request.service, request.environment, seconds, reason)
                     raise ApplicationError(f"{request.service}: rollout FAILED: {reason}", non_retryable=True)
-                return RolloutResult(service=request.service, state="COMPLETED", reason=reason, seconds=time.monotonic() - started)
+                activity.logger.info("rollout of %s in %s COMPLETED in %.1f s", request.service, request.environment, seconds)
+                return RolloutResult(service=request.service, state="COMPLETED", reason=reason, seconds=seconds)
             if time.monotonic() - started > request.timeout_seconds:
                 raise ApplicationError(f"{request.service}: rollout not finished after {request.timeout_seconds:.0f} s (state {state or 'unknown'})", non_retryable=True)
             time.sleep(self._config.deployments.rollout_poll_seconds)
@@ -131,6 +136,7 @@ class EcsActivities:
     @activity.defn
     def set_desired_count(self, request: DesiredCountRequest) -> int:
         self._ecs.update_service(cluster=self._cluster(request.environment), service=request.service, desiredCount=request.desired_count)
+        activity.logger.info("%s in %s scaled to %d tasks", request.service, request.environment, request.desired_count)
         return request.desired_count
 
 

@@ -49,7 +49,13 @@ class HealthActivities:
 
     @activity.defn
     async def check_health(self, request: HealthCheckRequest) -> HealthReport:
-        return await check_environment(self._http, self._config, request)
+        report = await check_environment(self._http, self._config, request)
+        if report.failures:
+            failing = ", ".join(check.name for check in report.failures)
+            activity.logger.warning("%s: %d of %d health checks failing: %s", request.environment, len(report.failures), len(report.checks), failing)
+        else:
+            activity.logger.info("%s: healthy (%d checks in %.0f ms)", request.environment, len(report.checks), report.wall_ms)
+        return report
 
     @activity.defn
     async def check_service_health(self, request: ServiceHealthRequest) -> HealthReport:

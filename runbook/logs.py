@@ -71,6 +71,8 @@ def configure_logging(log_format: Literal["json", "text"], level: int = logging.
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # Python's warnings would otherwise be bare text lines among the JSON ones.
+    logging.captureWarnings(True)
     # The JSON fields already carry the IDs; the SDK's "({...})" suffix would repeat them in every
     # message. Text keeps it: there it is the only place the IDs appear.
     workflow.logger.workflow_info_on_message = log_format == "text"

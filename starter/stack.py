@@ -21,6 +21,7 @@ import httpx
 
 from runbook.codec import KEYS_VARIABLE
 from runbook.config import PROJECT_ROOT, RunbookConfig, load_config
+from runbook.observability import metrics_url
 from runbook.search import server_flags
 from starter.codec_server import DEFAULT_PORT as CODEC_PORT
 
@@ -155,13 +156,16 @@ def main(argv: list[str] | None = None) -> int:
         for part in stack:
             start(part, config)
         print(f"Temporal UI: {config.temporal.ui_url}")
+        if url := metrics_url(config.observability):
+            print(f"Worker metrics: {url}")
     elif action == "down":
         for part in reversed(stack):
             stop(part)
     else:
         for part in stack:
             pid = running_pid(part)
-            print(f"{part.name}: {'running (pid %d)' % pid if pid else 'stopped'}")
+            metrics = metrics_url(config.observability) if part.name == "worker" and pid else None
+            print(f"{part.name}: {'running (pid %d)' % pid if pid else 'stopped'}{f', metrics at {metrics}' if metrics else ''}")
     return 0
 
 

@@ -51,6 +51,7 @@ class Procedure:
 
     def refuse(self, handler: str, payload: Any, reason: str) -> None:
         self.status.refusals.append(Refusal(at=workflow.now(), handler=handler, payload=repr(payload)[:_PAYLOAD_EXCERPT], reason=reason))
+        workflow.logger.warning("%s refused: %s", handler, reason)
         self.record("runbook", f"{handler} refused", reason)
 
     def parse(self, handler: str, model: type[BaseModel], payload: Any) -> Any | None:
@@ -85,16 +86,20 @@ class Procedure:
         record.state, record.started_at = StepState.RUNNING, workflow.now()
         self.status.step = name
         workflow.upsert_search_attributes([search.STAGE.value_set(name)])
+        workflow.logger.info("step %s started", name)
         try:
             yield record
         except BaseException as error:
             record.state, record.ended_at = StepState.FAILED, workflow.now()
             record.detail = record.detail or str(error)
+            workflow.logger.warning("step %s failed: %s", name, record.detail)
             raise
         else:
             record.ended_at = workflow.now()
             if record.state == StepState.RUNNING:
                 record.state = StepState.PASSED
+            log = workflow.logger.warning if record.state == StepState.FAILED else workflow.logger.info
+            log("step %s %s%s", name, record.state.value, f": {record.detail}" if record.detail else "")
 
     def fail_step(self, record: StepRecord, reasons: list[str]) -> None:
         record.state, record.detail = StepState.FAILED, "; ".join(reasons)
@@ -109,6 +114,7 @@ class Procedure:
         self.status.result = result.model_dump(mode="json")
         workflow.upsert_search_attributes([search.STAGE.value_set(state.value.lower())])
         self.record("runbook", f"finished {state.value}")
+        workflow.logger.info("%s finished %s", self.status.kind, state.value)
 
 
 def _example(model: type[BaseModel]) -> str:
