@@ -30,7 +30,7 @@ CLUSTER = {"postgresql", "temporal", "search-attributes", "temporal-ui", "worker
 SANDBOX = {"sandbox", "sandbox-worker", "sandbox-search-attributes"}
 SECRETS = {
     "SLACK_BOT_TOKEN", "GITHUB_TOKEN", "STATUSPAGE_API_KEY", "PAGERDUTY_ROUTING_KEY", "OPS_API_TOKEN",
-    "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "RUNBOOK_ENCRYPTION_KEYS",
 }  # fmt: skip
 
 
