@@ -1,4 +1,5 @@
-"""README's IAM table lists every AWS action the code calls, so a new call cannot ship unlisted."""
+"""Least privilege: README's IAM table lists every AWS action the code calls (so a new call
+cannot ship unlisted), and no code hands a command line to a shell."""
 
 import re
 
@@ -32,3 +33,11 @@ def test_every_aws_action_the_activities_call_is_in_the_readme():
     assert called <= listed, f"missing from README's IAM table: {sorted(called - listed)}"
     # ListBucket is the one action granted without a call: S3 needs it to answer 404 for a missing key.
     assert listed - called == {"s3:ListBucket"}
+
+
+def test_no_code_hands_a_command_line_to_a_shell():
+    shell = re.compile(r"shell\s*=\s*True|os\.system\(|os\.popen\(|create_subprocess_shell\(")
+    sources = [path for folder in ("runbook", "activities", "workflows", "starter", "sandbox", "bench") for path in (PROJECT_ROOT / folder).glob("*.py")]
+    sources.append(PROJECT_ROOT / "worker.py")
+    assert len(sources) > 40
+    assert [path.name for path in sources if shell.search(path.read_text())] == []
