@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.ecs.models import ecs_backends
+from werkzeug.routing import Rule
+from werkzeug.wrappers import Request, Response
 
 from runbook.config import RunbookConfig, load_config
 from sandbox import aws
@@ -17,9 +19,12 @@ from sandbox.fleet_routes import FleetRoutes
 from sandbox.ops import OpsFake
 from sandbox.rollouts import RolloutDriver
 from sandbox.telemetry import Telemetry
-from sandbox.web import WebApp, WebServer
+from sandbox.web import ApiError, WebApp, WebServer, json_response, request_json
 
 log = logging.getLogger("sandbox")
+
+# Longer would outlast the workflows' rollout timeout (runbook.toml's rollout_timeout, 10 minutes).
+MAX_ROLLOUT_SECONDS = 600
 
 # moto keeps its backends in module globals, so two sandboxes in one process would share one AWS.
 _running_lock = threading.Lock()
@@ -50,6 +55,7 @@ class Sandbox:
         self.fleet = Fleet(list(self.config.environments), self.config.services.names, aws.RUNNING_VERSION)
         self.fakes = Fakes()
         self._moto = aws.MotoServer(self._aws_port)
+        self._driver: RolloutDriver | None = None
         self._web: WebServer | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -104,11 +110,13 @@ class Sandbox:
         aws.quiet_werkzeug()
         # Bind the fleet port first: a port conflict should fail before moto is seeded.
         ops = OpsFake(list(self.config.environments)).rules(self.fakes.recorder)
-        self._web = WebServer(WebApp(FleetRoutes(self.fleet).rules() + self.fakes.rules() + ops), self._fleet_port)
+        rollouts = [Rule("/_sandbox/rollouts", endpoint=self._rollouts, methods=["GET", "POST"])]
+        self._web = WebServer(WebApp(FleetRoutes(self.fleet).rules() + self.fakes.rules() + ops + rollouts), self._fleet_port)
         url = self._moto.start()
         self._moto.reset()
         clients = aws.Clients.connect(url, region)
         account_id = aws.seed(clients, self.config)
+        self._moto.record_into(self.fakes.recorder)
         clusters = ", ".join(env.cluster for env in self.config.environments.values())
         log.info("moto on %s seeded: clusters %s", url, clusters)
         self._start_background(clients, region, account_id)
@@ -120,6 +128,7 @@ class Sandbox:
         log_writer = aws.LogWriter(clients.logs)
         driver = RolloutDriver(ecs_backends[account_id][region], refs, self.fleet, log_writer, self._rollout_seconds)
         driver.install()
+        self._driver = driver
         telemetry = Telemetry(
             self.fleet,
             refs,
@@ -136,3 +145,17 @@ class Sandbox:
         thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
+
+    def _rollouts(self, request: Request) -> Response:
+        """How long a rollout takes; POST {"seconds": 20} slows rollouts down, from now on and for
+        those under way, so that something (a demo, a killed worker) can happen in the middle of one."""
+        driver = self._driver
+        if driver is None:
+            raise ApiError(503, "the sandbox is starting")
+        if request.method == "POST":
+            seconds = request_json(request).get("seconds")
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= MAX_ROLLOUT_SECONDS:
+                raise ApiError(400, f"seconds must be a number from 0 to {MAX_ROLLOUT_SECONDS}, got {seconds!r}")
+            driver.rollout_seconds = float(seconds)
+            log.info("rollouts now take %.1f s", driver.rollout_seconds)
+        return json_response({"seconds": driver.rollout_seconds})

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import socket
+import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import httpx
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request
 
 from runbook.config import RunbookConfig
+
+if TYPE_CHECKING:
+    from sandbox.fakes import Recorder
 
 HOST = "127.0.0.1"
 SEEDED_VERSIONS = ("v1.0.0", "v1.1.0")
@@ -69,21 +77,61 @@ def quiet_werkzeug() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
+ECS_TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
+# ECS actions that change nothing; every other ECS action is recorded.
+_READ_ACTIONS = ("Describe", "List")
+
+
+class AwsRecorder:
+    """moto's WSGI app behind the sandbox's recorder: ECS writes are recorded as system "ecs",
+    and an ECS outage refuses calls before moto sees them. Nothing is recorded until `recorder`
+    is set, so the sandbox's own seeding stays off the record."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self._app = app
+        self.recorder: Recorder | None = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        recorder = self.recorder
+        if recorder is None or not target.startswith(ECS_TARGET_PREFIX):
+            return self._app(environ, start_response)
+        action = target.removeprefix(ECS_TARGET_PREFIX)
+        request = Request(environ)
+        # Reading the body here consumes the stream moto reads it from.
+        environ["wsgi.input"] = io.BytesIO(request.get_data())
+        outage = recorder.outages.take("ecs", action)
+        if outage is not None:
+            recorder.record("ecs", request, action=action, injected=outage.status)
+            return outage.response()(environ, start_response)
+        if not action.startswith(_READ_ACTIONS):
+            recorder.record("ecs", request, action=action)
+        return self._app(environ, start_response)
+
+
 class MotoServer:
+    """What moto's ThreadedMotoServer serves (its DomainDispatcherApplication), served here so
+    that every request passes the AwsRecorder first."""
+
     def __init__(self, port: int) -> None:
         self._requested_port = port
-        self._server: ThreadedMotoServer | None = None
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self.app = AwsRecorder(DomainDispatcherApplication(create_backend_app))
         self.url = ""
 
     def start(self) -> str:
-        # ThreadedMotoServer.start() waits forever when its thread cannot bind, so fail first here.
+        # werkzeug answers a busy port with sys.exit(1), so fail first here.
         if self._requested_port:
             ensure_port_free(self._requested_port)
-        self._server = ThreadedMotoServer(ip_address=HOST, port=self._requested_port, verbose=False)
-        self._server.start()
-        host, port = self._server.get_host_and_port()
-        self.url = f"http://{host}:{port}"
+        self._server = make_server(HOST, self._requested_port, self.app, threaded=True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-moto", daemon=True)
+        self._thread.start()
+        self.url = f"http://{HOST}:{self._server.server_port}"
         return self.url
+
+    def record_into(self, recorder: Recorder) -> None:
+        self.app.recorder = recorder
 
     def reset(self) -> None:
         # moto's backends are process-global: a sandbox started earlier in this process left state.
@@ -91,7 +139,10 @@ class MotoServer:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.stop()
+            self._server.shutdown()
+            if self._thread is not None:
+                self._thread.join()
+            self._server.server_close()
             self._server = None
 
 

@@ -19,6 +19,7 @@ from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
 from runbook.config import UnknownName
+from sandbox.outages import Outages
 from sandbox.web import ApiError, Handler, json_response, request_body, request_json
 
 MERGED_PR = 42
@@ -35,11 +36,14 @@ def _now_iso() -> str:
 
 
 class Recorder:
-    def __init__(self) -> None:
+    """Every call, in order; `outages` decides which calls are refused (and recorded as such)."""
+
+    def __init__(self, outages: Outages | None = None) -> None:
         self._lock = threading.Lock()
         self._calls: list[dict[str, object]] = []
+        self.outages = outages or Outages()
 
-    def record(self, system: str, request: Request) -> None:
+    def record(self, system: str, request: Request, **fields: object) -> None:
         call = {
             "system": system,
             "method": request.method,
@@ -49,6 +53,7 @@ class Recorder:
             # So tests can tell which credential a worker really sent.
             "authorization": request.headers.get("Authorization", ""),
             "time": _now_iso(),
+            **fields,
         }
         with self._lock:
             self._calls.append(call)
@@ -65,6 +70,11 @@ class Recorder:
 
     def recorded(self, system: str, handler: Handler) -> Handler:
         def handle(request: Request, **arguments: Any) -> Response:
+            outage = self.outages.take(system)
+            if outage is not None:
+                # Refused calls stay on the record, marked, so delivered and refused can be told apart.
+                self.record(system, request, injected=outage.status)
+                return outage.response()
             self.record(system, request)
             return handler(request, **arguments)
 
@@ -309,6 +319,7 @@ class Fakes:
 
     def __init__(self) -> None:
         self.recorder = Recorder()
+        self.outages = self.recorder.outages
         self.github = GitHubFake()
         self._fakes = [SlackFake(), self.github, StatusPageFake(), PagerFake()]
 
@@ -319,7 +330,7 @@ class Fakes:
             Rule("/_sandbox/github", endpoint=self.github_state, methods=["GET"]),
             Rule("/_sandbox/github", endpoint=self.set_github, methods=["POST"]),
         ]
-        return control + [rule for fake in self._fakes for rule in fake.rules(self.recorder)]
+        return control + self.outages.rules() + [rule for fake in self._fakes for rule in fake.rules(self.recorder)]
 
     def list_calls(self, request: Request) -> Response:
         return json_response(self.recorder.calls(request.args.get("system")))

@@ -62,7 +62,8 @@ class RolloutDriver:
         self._backend = backend
         self._fleet = fleet
         self._log_writer = log_writer
-        self._rollout_seconds = rollout_seconds
+        # Read on every tick: the sandbox's /_sandbox/rollouts may change it while rollouts run.
+        self.rollout_seconds = rollout_seconds
         self._lock = threading.Lock()
         self._pending_lines: list[tuple[str, str]] = []
         self._tracked = {_key(ref.cluster, ref.service): self._adopt(ref) for ref in refs}
@@ -91,7 +92,7 @@ class RolloutDriver:
         now = time.monotonic()
         with self._lock:
             for key, tracked in self._tracked.items():
-                if tracked.started_at is not None and now - tracked.started_at >= self._rollout_seconds:
+                if tracked.started_at is not None and now - tracked.started_at >= self.rollout_seconds:
                     self._settle(tracked, self._backend.services[key])
             lines, self._pending_lines = self._pending_lines, []
         self._flush(lines)

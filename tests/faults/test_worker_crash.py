@@ -1,0 +1,155 @@
+"""The worker killed with SIGKILL in the middle of a production rollout, and a fresh one started:
+the deployment completes, and ECS received exactly one UpdateService per service.
+
+The workers here poll a Temporal server of this test's own. The environment locks are workflows
+named lock-<environment>, one per server: created on a queue whose worker dies here, they would
+hold up every later deployment of the session. The sandbox is the session's, its rollouts slowed
+once staging is done, so that the kill lands while ECS is still rolling production out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.api.enums.v1 import EventType, PendingActivityState
+from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.aws import build_aws_clients
+from runbook.config import load_config
+from runbook.models import HandlerOutcome, ProcedureStatus, State
+from runbook.search import ALL_KEYS
+from starter.commands import deployment_request, launch_deployment
+from tests.conftest import PROJECT, Stack, _spawn, _stop, stack_config_text, temporal_binary, wait_until
+
+VERSION = "v8.1.0"
+SERVICES = ["api-gateway", "market-svc", "payment-svc"]
+# Long enough for the kill to land well inside it. The killed worker's rollout waits are tried
+# again once their heartbeat is overdue (ROLLOUT_HEARTBEAT, 15 s, in workflows/deployment.py).
+PRODUCTION_ROLLOUT_S = 8.0
+
+
+@pytest.fixture
+async def own_server() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(), data_converter=pydantic_data_converter, search_attributes=ALL_KEYS
+    )
+    async with env:
+        yield env
+
+
+@pytest.fixture
+def own_stack(own_server: WorkflowEnvironment, sandbox_stack: Stack, tmp_path: Path) -> Stack:
+    """The session's sandbox, with this test's server and task queue."""
+    sandbox = sandbox_stack.config.sandbox
+    target = own_server.client.service_client.config.target_host
+    path = tmp_path / "runbook.toml"
+    path.write_text(stack_config_text(target, f"crash-{uuid.uuid4()}", sandbox.fleet_port, sandbox.aws_port))
+    return Stack(config=load_config(path), config_path=path, env={**sandbox_stack.env, "RUNBOOK_CONFIG": str(path)})
+
+
+@pytest.fixture
+def slow_rollouts(sandbox_stack: Stack):
+    """Sets how long the sandbox's rollouts take; the session's pace comes back afterwards."""
+    url = f"{sandbox_stack.fleet_url}/_sandbox/rollouts"
+    usual = httpx.get(url).raise_for_status().json()["seconds"]
+    yield lambda seconds: httpx.post(url, json={"seconds": seconds}).raise_for_status()
+    httpx.post(url, json={"seconds": usual}).raise_for_status()
+
+
+def start_worker(stack: Stack, log: Path) -> subprocess.Popen:
+    process = _spawn([sys.executable, str(PROJECT / "worker.py")], stack.env, log)
+    wait_until(lambda: "polling task queue" in log.read_text(errors="replace"), "the worker", process)
+    return process
+
+
+async def wait_for(what: str, condition: Callable[[], Awaitable[bool]], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        await asyncio.sleep(0.1)
+
+
+async def status(handle: WorkflowHandle) -> ProcedureStatus:
+    return await handle.query("status", result_type=ProcedureStatus)
+
+
+async def rollout_attempts(handle: WorkflowHandle) -> list[int]:
+    """The attempt on which each wait_for_rollout ran to its end, in the order they were scheduled."""
+    events = (await handle.fetch_history()).events
+    scheduled = {
+        event.event_id
+        for event in events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and event.activity_task_scheduled_event_attributes.activity_type.name == "wait_for_rollout"
+    }
+    return [
+        event.activity_task_started_event_attributes.attempt
+        for event in events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED and event.activity_task_started_event_attributes.scheduled_event_id in scheduled
+    ]
+
+
+async def test_a_worker_killed_mid_rollout_is_replaced_and_each_service_is_updated_once(own_server, own_stack, slow_rollouts, tmp_path):
+    stack = own_stack
+    ecs = build_aws_clients(stack.config).ecs
+    cluster = stack.config.environment("production").cluster
+    mark = len(stack.calls("ecs"))
+    first = start_worker(stack, tmp_path / "worker-1.log")
+    second = None
+    try:
+        request = deployment_request(stack.config, "production", VERSION, SERVICES, "alice")
+        handle = await launch_deployment(own_server.client, stack.config, "deployment", request)
+
+        async def at_approval_gate() -> bool:
+            current = await status(handle)
+            assert current.state == State.RUNNING, f"ended {current.state} at {current.step}: {current.steps}"
+            return current.step == "approval"
+
+        await wait_for("the approval gate", at_approval_gate)
+        slow_rollouts(PRODUCTION_ROLLOUT_S)
+        approval = await handle.execute_update("approve", {"approver": "bob"}, result_type=HandlerOutcome)
+        assert approval.accepted, approval.reason
+
+        async def every_rollout_watched() -> bool:
+            pending = (await handle.describe()).raw_description.pending_activities
+            started = PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+            return sum(a.activity_type.name == "wait_for_rollout" and a.state == started for a in pending) == len(SERVICES)
+
+        await wait_for("the production rollouts under way", every_rollout_watched)
+        described = ecs.describe_services(cluster=cluster, services=SERVICES)["services"]
+        primaries = {s["serviceName"]: next(d for d in s["deployments"] if d["status"] == "PRIMARY") for s in described}
+        assert {name: d["rolloutState"] for name, d in primaries.items()} == dict.fromkeys(SERVICES, "IN_PROGRESS")
+
+        os.kill(first.pid, signal.SIGKILL)
+        assert first.wait(timeout=10) == -signal.SIGKILL
+        second = start_worker(stack, tmp_path / "worker-2.log")
+        outcome = await asyncio.wait_for(handle.result(), timeout=90)
+    finally:
+        for process in (first, second):
+            if process is not None:
+                _stop(process)
+
+    assert outcome.state == State.COMPLETED, outcome.reasons
+    assert {stack.running("production", service).version for service in SERVICES} == {VERSION}
+    # The kill landed inside the production waits: each ran to its end on a second attempt.
+    assert await rollout_attempts(handle) == [1] * len(SERVICES) + [2] * len(SERVICES)
+
+    updates = [call["body"] for call in stack.calls("ecs")[mark:] if call["action"] == "UpdateService" and not call.get("injected")]
+    production = [body for body in updates if body["cluster"] == cluster]
+    assert Counter(body["service"] for body in production) == Counter(SERVICES), production
+    targets = {change.service: change.after_arn for change in outcome.changes if change.after_arn.split("/")[-1].startswith(f"{cluster}-")}
+    assert {body["service"]: body["taskDefinition"] for body in production} == targets
+    assert {primaries[service]["taskDefinition"] for service in SERVICES} == set(targets.values())
