@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 FAULT_MODES = ["5xx", "slow", "db", "cpu", "down", "clear"]
 GITHUB_FAILURES = ["ci", "review", "release_notes", "none"]
+KINDS = ["verification", "deployment", "hotfix", "rollback", "incident"]
 
 
 class UsageError(Exception):
@@ -39,6 +40,13 @@ def default_user() -> str:
     return os.environ.get("RUNBOOK_USER") or getpass.getuser()
 
 
+def user_name(text: str) -> str:
+    """`--as`: a procedure started or a decision taken by nobody could not be audited."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty user: say who acts (--as NAME)")
+    return text.strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="runbook", description="Skillancer's deployment runbook as durable Temporal workflows.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -48,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         if json_flag:
             sub.add_argument("--json", action="store_true", help="print the result as JSON")
         if user:
-            sub.add_argument("--as", dest="user", default=default_user(), help="who acts (default: RUNBOOK_USER, then the login name)")
+            sub.add_argument("--as", dest="user", type=user_name, default=default_user(), help="who acts (default: RUNBOOK_USER, then the login name)")
         return sub
 
     health = command("health-check", "check an environment's health endpoints (the runbook's health-check.sh)")
@@ -112,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--follow", action="store_true", help="keep showing it until it ends")
 
     listing = command("list", "list procedures")
-    listing.add_argument("--kind", help="only this kind (verification, deployment, hotfix, rollback, incident)")
+    # A closed list: an unknown kind would list nothing, and the value goes into a visibility query.
+    listing.add_argument("--kind", choices=KINDS, metavar="KIND", help="only this kind: " + ", ".join(KINDS))
     listing.add_argument("--open", action="store_true", help="only running ones")
 
     from starter import incident  # here, not at the top: starter.incident builds on this module

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import httpx
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.aws import build_aws_clients
@@ -113,23 +113,49 @@ async def verify(args: argparse.Namespace) -> int:
     return EXIT_OK if result.passed else EXIT_FAILED
 
 
-async def procedure_handle(client: Client, workflow_id: str) -> WorkflowHandle:
+async def describe_procedure(client: Client, workflow_id: str) -> tuple[WorkflowHandle, WorkflowExecutionDescription]:
+    """The procedure by ID, or UsageError naming the ID when there is none (or it is no ID at all)."""
+    if not workflow_id.strip():
+        raise UsageError("empty procedure ID; see `runbook list`")
     handle = client.get_workflow_handle(workflow_id)
     try:
-        await handle.describe()
+        return handle, await handle.describe()
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise UsageError(f"no procedure with ID {workflow_id!r}; see `runbook list`") from None
+        if error.status == RPCStatusCode.INVALID_ARGUMENT:
+            raise UsageError(f"bad procedure ID {workflow_id!r}: {error.message}") from None
         raise
+
+
+async def procedure_handle(client: Client, workflow_id: str, *, running: bool = False) -> WorkflowHandle:
+    """With running, a closed procedure is refused too: a decision or cancellation could not reach it."""
+    handle, description = await describe_procedure(client, workflow_id)
+    if running and description.status != WorkflowExecutionStatus.RUNNING:
+        closed = description.status.name if description.status else "closed"
+        raise UsageError(f"{workflow_id} is closed ({closed}); see runbook status {workflow_id}")
     return handle
+
+
+async def execute_decision(handle: WorkflowHandle, name: str, payload: dict[str, Any]) -> HandlerOutcome:
+    """The decision as an update of the same name as the signal; a procedure of another kind, or
+    one that closed meanwhile, is a UsageError, not a traceback."""
+    try:
+        return await handle.execute_update(name, payload, result_type=HandlerOutcome)
+    except WorkflowUpdateFailedError as error:
+        raise UsageError(f"{handle.id} does not take `{name}`: {getattr(error.cause, 'message', error.cause)}") from None
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise UsageError(f"{handle.id} is closed: {error.message}; see runbook status {handle.id}") from None
+        raise
 
 
 async def check(args: argparse.Namespace) -> int:
     config = load_config()
     client = await connect(config)
-    handle = await procedure_handle(client, args.id)
+    handle = await procedure_handle(client, args.id, running=True)
     payload = {"item": args.item, "user": args.user, "passed": not args.fail, "note": args.note}
-    outcome = await handle.execute_update("check", payload, result_type=HandlerOutcome)
+    outcome = await execute_decision(handle, "check", payload)
     return report_outcome(args, outcome, f"{args.item}: {'failed' if args.fail else 'passed'}")
 
 
@@ -242,9 +268,13 @@ HANDLERS = {
 
 
 def requested_services(config: RunbookConfig, text: str | None) -> list[str]:
-    if not text or text == "all":
+    if text is None or text == "all":
         return list(config.services.names)
-    return config.check_services([name.strip() for name in text.split(",") if name.strip()])
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        # Never read as "all": `rollback -y production ""` must not roll back every service.
+        raise UsageError(f"no service named in {text!r}: give all or a,b; known: {', '.join(config.services.names)}")
+    return config.check_services(names)
 
 
 def confirm(question: str) -> bool:
@@ -382,7 +412,10 @@ async def start_deployment(args: argparse.Namespace, kind: str, skip_staging: bo
     request = deployment_request(config, args.environment, args.version, services, args.user, skip_staging, incident)
     if skip_staging:
         await refuse_unverified_skip(config, args.version)
-    handle = await launch_deployment(await connect(config), config, kind, request)
+    client = await connect(config)
+    if incident:
+        await refuse_unknown_incident(client, incident)
+    handle = await launch_deployment(client, config, kind, request)
     if args.json and not args.follow:
         print_json({"id": handle.id, "ui": ui_link(config, handle.id)})
         return EXIT_OK
@@ -408,11 +441,18 @@ async def refuse_unverified_skip(config: RunbookConfig, version: str) -> None:
         raise UsageError(f"--skip-staging refused: {version} has not passed verification on staging; deploy it there first")
 
 
+async def refuse_unknown_incident(client: Client, incident_id: str) -> None:
+    """The hotfix's record links to the incident: a link to nothing is refused before anything starts."""
+    _, description = await describe_procedure(client, incident_id)
+    if description.workflow_type != "Incident":
+        raise UsageError(f"--incident {incident_id!r} is not an incident (it is a {description.workflow_type}); see `runbook list --kind incident`")
+
+
 async def send_decision(args: argparse.Namespace, name: str, payload: dict[str, Any], accepted_text: str) -> int:
     config = load_config()
     client = await connect(config)
-    handle = await procedure_handle(client, args.id)
-    outcome = await handle.execute_update(name, payload, result_type=HandlerOutcome)
+    handle = await procedure_handle(client, args.id, running=True)
+    outcome = await execute_decision(handle, name, payload)
     return report_outcome(args, outcome, accepted_text)
 
 
@@ -432,7 +472,7 @@ async def decide_command(args: argparse.Namespace) -> int:
 async def cancel(args: argparse.Namespace) -> int:
     config = load_config()
     client = await connect(config)
-    handle = await procedure_handle(client, args.id)
+    handle = await procedure_handle(client, args.id, running=True)
     await handle.cancel()
     if args.json:
         print_json({"id": args.id, "cancel_requested": True})

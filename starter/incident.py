@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from starter.cli import EXIT_OK, UsageError, default_user, print_json
+from starter.cli import EXIT_OK, UsageError, default_user, print_json, user_name
 
 SEVERITIES = ["P1", "P2", "P3", "P4"]
 # The same lists as runbook/incident.py's payload models (a unit test keeps them equal).
@@ -32,7 +32,7 @@ def add_parser(commands: Any) -> None:
         sub = subcommands.add_parser(name, help=help_text, description=help_text)
         if names_incident:
             sub.add_argument("id", help="the incident, e.g. INC-20261126-0001")
-        sub.add_argument("--as", dest="user", default=default_user(), help="who acts (default: RUNBOOK_USER, then the login name)")
+        sub.add_argument("--as", dest="user", type=user_name, default=default_user(), help="who acts (default: RUNBOOK_USER, then the login name)")
         sub.add_argument("--json", action="store_true", help="print the result as JSON")
         return sub
 
@@ -67,6 +67,18 @@ def add_parser(commands: Any) -> None:
     severity.add_argument("--reason", default="", help="why")
 
 
+def _drill_window(flag: str, text: str | None) -> Any:
+    """A drill's window; zero would escalate or post updates in a loop without pause."""
+    from runbook.durations import parse_duration
+
+    if text is None:
+        return None
+    window = parse_duration(text)
+    if not window:
+        raise UsageError(f"bad {flag} {text!r}: must be longer than 0s (e.g. 2m)")
+    return window
+
+
 def _services(text: str | None) -> list[str]:
     from runbook.config import load_config
 
@@ -75,8 +87,9 @@ def _services(text: str | None) -> list[str]:
 
 
 async def declare(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from runbook.config import load_config
-    from runbook.durations import parse_duration
     from runbook.incident import IncidentRequest
     from runbook.severity import Severity
     from runbook.temporal import connect
@@ -85,18 +98,22 @@ async def declare(args: argparse.Namespace) -> int:
     config = load_config()
     if not args.summary.strip():
         raise UsageError('empty summary: say what users see (--summary "checkout failing")')
-    request = IncidentRequest(
-        severity=Severity(args.severity),
-        summary=args.summary.strip(),
-        services=_services(args.services),
-        declared_by=args.user,
-        channel=config.channels.incidents,
-        known_services=config.services.names,
-        policy=config.incidents,
-        thresholds=config.thresholds,
-        ack_within=parse_duration(args.ack_within) if args.ack_within else None,
-        update_every=parse_duration(args.update_every) if args.update_every else None,
-    )
+    try:
+        request = IncidentRequest(
+            severity=Severity(args.severity),
+            summary=args.summary.strip(),
+            services=_services(args.services),
+            declared_by=args.user,
+            channel=config.channels.incidents,
+            known_services=config.services.names,
+            policy=config.incidents,
+            thresholds=config.thresholds,
+            ack_within=_drill_window("--ack-within", args.ack_within),
+            update_every=_drill_window("--update-every", args.update_every),
+        )
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise UsageError(f"bad --{'-'.join(map(str, first['loc']))}: {first['msg']}") from None
     incident_id = await start_incident(await connect(config), config, request)
     if args.json:
         print_json({"id": incident_id, "ui": ui_link(config, incident_id)})
@@ -137,20 +154,11 @@ async def start_incident(client: Any, config: Any, request: Any) -> str:
 
 
 async def _tell(args: argparse.Namespace, name: str, payload: dict[str, Any], accepted_text: str) -> int:
-    """The signal as an update: accepted, or refused and why, at once (exit 2 when refused)."""
-    from temporalio.client import WorkflowUpdateFailedError
-    from temporalio.service import RPCError, RPCStatusCode
-
+    """The signal as an update: accepted, or refused and why, at once (exit 2 when refused; a
+    closed procedure or one of another kind too)."""
     from starter.commands import send_decision
 
-    try:
-        return await send_decision(args, name, payload, accepted_text)
-    except WorkflowUpdateFailedError as error:
-        raise UsageError(f"{args.id} does not take `{name}`: {getattr(error.cause, 'message', error.cause)} (is it an incident?)") from None
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            raise UsageError(f"{args.id} is closed: {error.message}; see runbook status {args.id}") from None
-        raise
+    return await send_decision(args, name, payload, accepted_text)
 
 
 async def ack(args: argparse.Namespace) -> int:

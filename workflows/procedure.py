@@ -7,6 +7,7 @@ RunbookStage search attribute so the UI can list procedures by where they are.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -27,6 +28,11 @@ QUICK = {"start_to_close_timeout": timedelta(seconds=60), "retry_policy": RetryP
 
 # A refused payload is kept for the record, but never whole: a 1 MB payload must not bloat state.
 _PAYLOAD_EXCERPT = 200
+_REASON_EXCERPT = 500
+# A human decision is a few fields of text. Beyond this, a payload is refused whole: its lists
+# (follow-up items, services) have no bound of their own, and whatever is taken stays in state,
+# in every `status` answer and in what an incident carries across continue-as-new.
+_PAYLOAD_LIMIT = 64 * 1024
 
 
 def raise_if_cancelled(error: FailureError) -> None:
@@ -50,6 +56,7 @@ class Procedure:
         self.status.timeline.append(TimelineEntry(at=workflow.now(), actor=actor, event=event, detail=detail))
 
     def refuse(self, handler: str, payload: Any, reason: str) -> None:
+        reason = reason if len(reason) <= _REASON_EXCERPT else reason[: _REASON_EXCERPT - 1] + "…"
         self.status.refusals.append(Refusal(at=workflow.now(), handler=handler, payload=repr(payload)[:_PAYLOAD_EXCERPT], reason=reason))
         workflow.logger.warning("%s refused: %s", handler, reason)
         self.record("runbook", f"{handler} refused", reason)
@@ -58,6 +65,16 @@ class Procedure:
         """The payload as `model`, or None with the refusal recorded: a handler never raises."""
         if not isinstance(payload, dict):
             self.refuse(handler, payload, f"expected a JSON object like {_example(model)}, got {type(payload).__name__}")
+            return None
+        size = len(json.dumps(payload, default=str))
+        if size > _PAYLOAD_LIMIT:
+            self.refuse(handler, payload, f"payload too large: {size:,} characters of JSON, at most {_PAYLOAD_LIMIT:,}")
+            return None
+        # Pydantic would drop an unknown field silently: a misspelt "passed" or "note" would be
+        # taken as if it had not been sent, and the sender never told.
+        unknown = [str(name)[:50] for name in payload if name not in model.model_fields]
+        if unknown:
+            self.refuse(handler, payload, f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; known: {', '.join(model.model_fields)}")
             return None
         try:
             return model.model_validate(payload)
