@@ -17,8 +17,11 @@ from runbook.models import HealthCheckRequest, HealthReport, ServiceHealthReques
 async def probe(http: httpx.AsyncClient, spec: CheckSpec, timeout_s: float) -> Probe:
     started = time.perf_counter()
     try:
-        response = await http.get(spec.url, timeout=timeout_s)
-    except httpx.TimeoutException:
+        # httpx's timeout bounds each connect and each read, not the whole exchange: a server that
+        # sends its answer a byte at a time would hold the check for as long as it keeps sending.
+        async with asyncio.timeout(timeout_s):
+            response = await http.get(spec.url, timeout=timeout_s)
+    except (httpx.TimeoutException, TimeoutError):
         return Probe(spec=spec, error=f"timeout after {timeout_s:g} s")
     except httpx.ConnectError:
         return Probe(spec=spec, error="connection refused")
