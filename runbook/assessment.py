@@ -30,4 +30,4 @@ def snapshots(metrics: MetricsReport, health: dict[str, HealthReport]) -> list[S
 def _healthy(report: HealthReport | None) -> bool:
     if report is None:
         return True
-    return not any(check.name.endswith(_FAILING_CHECKS) and not check.too_slow for check in report.failures)
+    return not any(check.name.endswith(_FAILING_CHECKS) and not check.over_budget for check in report.failures)

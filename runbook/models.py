@@ -88,6 +88,12 @@ class CheckResult(BaseModel):
     reason: str = ""
     too_slow: bool = False
 
+    @property
+    def over_budget(self) -> bool:
+        """Answered, but slower than its budget: a performance finding. A timeout is no answer at
+        all, so a fleet that never answers is unhealthy, not merely slow."""
+        return self.too_slow and self.http_status is not None
+
 
 class HealthCheckRequest(BaseModel):
     environment: str

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from runbook.models import CheckResult, HealthReport, LogMatches, MetricsReport
+from runbook.models import HealthReport, LogMatches, MetricsReport
 
 HEALTHY_INTEGRATION_STATES = {"up", "ok", "healthy", "connected"}
 
@@ -59,17 +59,11 @@ class VerificationResult(BaseModel):
 
 
 def automated_check_reasons(report: HealthReport) -> list[str]:
-    return [f"{check.name}: {check.reason}" for check in report.failures if not _over_budget(check)]
+    return [f"{check.name}: {check.reason}" for check in report.failures if not check.over_budget]
 
 
 def performance_reasons(report: HealthReport) -> list[str]:
-    return [f"{check.name}: {check.reason}" for check in report.failures if _over_budget(check)]
-
-
-def _over_budget(check: CheckResult) -> bool:
-    """An answer slower than its budget. A timeout is no answer at all: the check failed, with or
-    without --full (which alone judges performance), so a fleet that never answers never passes."""
-    return check.too_slow and check.http_status is not None
+    return [f"{check.name}: {check.reason}" for check in report.failures if check.over_budget]
 
 
 def integration_reasons(report: HealthReport) -> list[str]:
