@@ -7,7 +7,8 @@ from runbook.models import HealthReport, MetricsReport
 
 # Readiness fails when a dependency such as the database is down; that is the database's
 # symptom, not the service's, so only liveness and API status decide whether a service is failing.
-# A slow answer is the response-time rule's business, not a failure.
+# A slow answer, or none within the timeout, is the response-time rule's business (CloudWatch
+# sees the slow answers; a load balancer logs a frozen service's as 5xx), not a failure.
 _FAILING_CHECKS = ("liveness", "api")
 
 
@@ -30,4 +31,4 @@ def snapshots(metrics: MetricsReport, health: dict[str, HealthReport]) -> list[S
 def _healthy(report: HealthReport | None) -> bool:
     if report is None:
         return True
-    return not any(check.name.endswith(_FAILING_CHECKS) and not check.over_budget for check in report.failures)
+    return not any(check.name.endswith(_FAILING_CHECKS) and not check.too_slow for check in report.failures)

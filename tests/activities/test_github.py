@@ -222,7 +222,7 @@ def fake_github(sandbox_stack) -> Iterator[str]:
 @pytest.fixture
 async def sandbox_activities(sandbox_stack) -> AsyncIterator[GithubActivities]:
     async with httpx.AsyncClient(timeout=10) as http:
-        yield GithubActivities(http, resolve_integrations(sandbox_stack.config, {}).github, sandbox_stack.config.github.repository)
+        yield GithubActivities(http, resolve_integrations(sandbox_stack.config, sandbox_stack.env).github, sandbox_stack.config.github.repository)
 
 
 @pytest.mark.parametrize("failing", [None, "ci", "review", "release_notes"])

@@ -119,7 +119,8 @@ def test_a_bad_deployment_becomes_a_p1_rolled_back_resolved_and_written_up(e2e_s
     try:
         incident_id = declare(e2e_stack, "--severity", "P1", "--summary", "checkout failing", "--services", "market-svc")
         assessment = wait_for(lambda: incident_status(e2e_stack, incident_id).details["incident"]["assessment"], "the assessment")
-        assert [d["id"] for d in assessment["related"]] == [deployment.id]
+        # Other tests of this session may have changed production too; this one must be among them.
+        assert deployment.id in [d["id"] for d in assessment["related"]]
         assert assessment["unhealthy"] == ["market-svc"] and assessment["worst"] == "rollback_now"
 
         acked = e2e_stack.cli("incident", "ack", incident_id, "--note", "on it")

@@ -112,6 +112,8 @@ def test_keys_keep_the_variables_order_the_first_encrypting():
         (f"k:{NEW_KEY},k:{OLD_KEY}", "key ID 'k' is listed twice"),
         (f"has space:{NEW_KEY}", "entry 1 is not ID:KEY"),
     ],
+    # Named, not shown: the keys are random, and pytest-xdist wants the same IDs in every process.
+    ids=["bare-key", "key-then-id", "short-key", "not-base64", "id-twice", "id-with-space"],
 )
 def test_a_bad_key_variable_is_one_line_naming_the_variable_never_the_key(value, message):
     with pytest.raises(ConfigError) as raised:
