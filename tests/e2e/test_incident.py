@@ -113,6 +113,9 @@ class DeploymentInFlight:
 
 
 def test_a_bad_deployment_becomes_a_p1_rolled_back_resolved_and_written_up(e2e_stack, aws, bad_revision_left_behind):
+    # A good revision just before the bad one, whatever other tests of the session left behind:
+    # with no record of the bad deployment, the rollback goes to the revision before it.
+    deploy_to_production(aws, e2e_stack, "market-svc", "v1.1.0")
     deploy_to_production(aws, e2e_stack, "market-svc", "v1.2.0-bad")
     deployment = DeploymentInFlight(e2e_stack, ["market-svc"], "v1.2.0-bad")
     asyncio.run(deployment.start())
