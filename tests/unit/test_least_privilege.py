@@ -16,13 +16,13 @@ NOT_OPERATIONS = {"get_paginator", "exceptions"}
 
 def actions_called() -> set[str]:
     actions = set()
+    clients = {attribute: boto3.client(service, region_name="us-east-1") for attribute, service in CLIENTS.items()}
     for source in (PROJECT_ROOT / "activities").glob("*.py"):
         for attribute, paginated, method in CALL.findall(source.read_text()):
             name = paginated or method
             if name in NOT_OPERATIONS:
                 continue
-            client = boto3.client(CLIENTS[attribute], region_name="us-east-1")
-            actions.add(f"{CLIENTS[attribute]}:{client.meta.method_to_api_mapping[name]}")
+            actions.add(f"{CLIENTS[attribute]}:{clients[attribute].meta.method_to_api_mapping[name]}")
     return actions
 
 
