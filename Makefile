@@ -27,9 +27,10 @@ status: install
 demo: up
 	AUTO_APPROVE=$(AUTO_APPROVE) $(BIN)/python -m starter.demo
 
-# Two processes, a file each at a time: every process has its own server, sandbox and worker.
+# Three processes, a file each at a time: every process has its own server, sandbox and worker.
+# Much of the suite waits on timers, rollouts and subprocesses, so three keep two cores busier.
 test: install
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 3 --dist loadfile
 
 # Not in `make test`: figures against targets, not assertions (under 15 minutes on 2 cores).
 bench: install
