@@ -74,6 +74,14 @@ STACK_SECRETS = {
 }
 
 
+def stack_environment(config_path: Path) -> dict[str, str]:
+    """What a test stack's processes and CLI runs get: that stack's runbook.toml and secrets. A
+    developer's TEMPORAL_* would point them at another server, and encryption keys would hide
+    results from the tests' plain client."""
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("TEMPORAL_") and name != "RUNBOOK_ENCRYPTION_KEYS"}
+    return {**inherited, **STACK_SECRETS, "RUNBOOK_CONFIG": str(config_path), "RUNBOOK_USER": "tester"}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -193,9 +201,7 @@ def sandbox_stack(temporal_env, tmp_path_factory) -> Iterator[Stack]:
     target = temporal_env.client.service_client.config.target_host
     path = folder / "runbook.toml"
     path.write_text(stack_config_text(target, f"e2e-{uuid.uuid4()}", fleet_port, aws_port))
-    # Payload encryption from a developer's shell would hide results from the tests' plain client.
-    inherited = {name: value for name, value in os.environ.items() if name != "RUNBOOK_ENCRYPTION_KEYS"}
-    env = {**inherited, **STACK_SECRETS, "RUNBOOK_CONFIG": str(path), "RUNBOOK_USER": "tester"}
+    env = stack_environment(path)
     process = _spawn([sys.executable, "-m", "sandbox"], env, folder / "sandbox.log")
     try:
         wait_until(lambda: _answers(f"http://127.0.0.1:{fleet_port}/_sandbox/health"), "the sandbox", process)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from runbook.config import load_config
 from runbook.models import ProcedureStatus
 from runbook.search import server_flags
 from runbook.temporal import TemporalUnreachable, connect
-from tests.conftest import PROJECT, STACK_SECRETS, Stack, _answers, _spawn, _stop, free_port, stack_config_text, temporal_binary, wait_until
+from tests.conftest import PROJECT, Stack, _answers, _spawn, _stop, free_port, stack_config_text, stack_environment, temporal_binary, wait_until
 
 UPDATE_EVERY_S = 2
 DOWN_FOR_S = 3
@@ -120,9 +119,7 @@ def test_an_open_p1_survives_a_server_restart_and_its_updates_resume(tmp_path):
     assert 'update_every = "15m"' in config_text, "runbook.toml no longer has [incidents] update_every"
     config_path = tmp_path / "runbook.toml"
     config_path.write_text(config_text.replace('update_every = "15m"', f'update_every = "{UPDATE_EVERY_S}s"'))
-    # This stack only: a developer's TEMPORAL_* or encryption keys would point the CLI elsewhere.
-    inherited = {name: value for name, value in os.environ.items() if not name.startswith("TEMPORAL_") and name != "RUNBOOK_ENCRYPTION_KEYS"}
-    env = {**inherited, **STACK_SECRETS, "RUNBOOK_CONFIG": str(config_path), "RUNBOOK_USER": "tester"}
+    env = stack_environment(config_path)
     stack = Stack(config=load_config(config_path), config_path=config_path, env=env)
     worker_log = tmp_path / "worker.log"
     started: list[subprocess.Popen] = []

@@ -6,7 +6,6 @@ it may start an answer and never finish it. Only the timeout ends the last two."
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -14,12 +13,11 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from runbook.config import DEFAULT_CONFIG_PATH
-from tests.conftest import PROJECT, STACK_SECRETS, _spawn, _stop, free_port, stack_config_text, wait_until
+from tests.conftest import PROJECT, _spawn, _stop, free_port, stack_config_text, stack_environment, wait_until
 
 REQUEST_TIMEOUT_S = 1.0
 # Starting the CLI (Python and its imports: seconds on a loaded machine), on top of the timeout.
@@ -93,12 +91,6 @@ def unreachable(text: str, fleet: str, staging_port: int, production_port: int) 
     return text
 
 
-def environment_for(config_path: Path) -> dict[str, str]:
-    # This file's configuration only: a developer's TEMPORAL_* or encryption keys would point elsewhere.
-    inherited = {name: value for name, value in os.environ.items() if not name.startswith("TEMPORAL_") and name != "RUNBOOK_ENCRYPTION_KEYS"}
-    return {**inherited, **STACK_SECRETS, "RUNBOOK_CONFIG": str(config_path), "RUNBOOK_USER": "tester"}
-
-
 def runbook(env: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess, float]:
     """The CLI as a user runs it, and how long the user waited. A hang fails here, not the suite."""
     started = time.monotonic()
@@ -116,11 +108,11 @@ def fleet(request, tmp_path) -> Iterator[tuple[dict[str, str], str, Listener | N
     if request.param == "nothing-listens":
         # Bound a moment ago and released: nothing listens there.
         path.write_text(unreachable(DEFAULT_CONFIG_PATH.read_text(), "127.0.0.1:8080", free_port(), free_port()))
-        yield environment_for(path), "connection refused", None
+        yield stack_environment(path), "connection refused", None
         return
     with Listener(trickle=request.param == "never-finishes") as listener:
         path.write_text(unreachable(DEFAULT_CONFIG_PATH.read_text(), "127.0.0.1:8080", free_port(), listener.port))
-        yield environment_for(path), TIMED_OUT, listener
+        yield stack_environment(path), TIMED_OUT, listener
 
 
 def test_health_check_of_an_unreachable_fleet_says_why_within_the_timeout(fleet):
@@ -147,7 +139,7 @@ def test_the_runbook_script_fails_too(tmp_path):
     path = tmp_path / "runbook.toml"
     path.write_text(unreachable(DEFAULT_CONFIG_PATH.read_text(), "127.0.0.1:8080", free_port(), free_port()))
     started = time.monotonic()
-    done = subprocess.run(["bash", str(PROJECT / "scripts" / "health-check.sh"), "staging"], env=environment_for(path), capture_output=True, text=True, timeout=60)
+    done = subprocess.run(["bash", str(PROJECT / "scripts" / "health-check.sh"), "staging"], env=stack_environment(path), capture_output=True, text=True, timeout=60)
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"staging: UNHEALTHY: {CHECKS} failing: liveness (connection refused); " in done.stdout
     assert time.monotonic() - started < REQUEST_TIMEOUT_S + MARGIN_S
@@ -163,7 +155,7 @@ def silent_fleet_worker(sandbox_stack, tmp_path_factory) -> Iterator[dict[str, s
     with Listener() as listener:
         path = folder / "runbook.toml"
         path.write_text(unreachable(text, f"127.0.0.1:{fleet_port}", free_port(), listener.port))
-        env = environment_for(path)
+        env = stack_environment(path)
         log = folder / "worker.log"
         worker = _spawn([sys.executable, str(PROJECT / "worker.py")], env, log)
         try:
