@@ -4,7 +4,7 @@ truthfully, and all the runbook needs."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
@@ -34,7 +34,7 @@ class CloudWatchActivities:
 
     @activity.defn
     def collect_metrics(self, request: MetricsRequest) -> MetricsReport:
-        end = datetime.now(timezone.utc)
+        end = datetime.now(UTC)
         start = end - request.window
         return MetricsReport(
             environment=request.environment,
@@ -60,7 +60,7 @@ class CloudWatchActivities:
     @activity.defn
     def search_logs(self, request: LogSearchRequest) -> LogMatches:
         prefix = self._config.environment(request.environment).log_group_prefix
-        since_ms = int((datetime.now(timezone.utc) - request.window).timestamp() * 1000)
+        since_ms = int((datetime.now(UTC) - request.window).timestamp() * 1000)
         counts: dict[str, int] = {}
         samples: list[str] = []
         for service in request.services:
@@ -71,7 +71,9 @@ class CloudWatchActivities:
 
     def _matching_events(self, group: str, word: str, since_ms: int) -> list[dict[str, Any]]:
         try:
-            pages = self._logs.get_paginator("filter_log_events").paginate(logGroupName=group, filterPattern=word, startTime=since_ms)
+            pages = self._logs.get_paginator("filter_log_events").paginate(
+                logGroupName=group, filterPattern=word, startTime=since_ms
+            )
             return [event for page in pages for event in page.get("events", [])]
         except self._logs.exceptions.ResourceNotFoundException:
             return []

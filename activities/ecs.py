@@ -52,10 +52,19 @@ class EcsActivities:
 
     def _revision(self, arn: str) -> Revision:
         definition = self._ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
-        return Revision(arn=definition["taskDefinitionArn"], family=definition["family"], revision=definition["revision"], version=image_version(definition))
+        return Revision(
+            arn=definition["taskDefinitionArn"],
+            family=definition["family"],
+            revision=definition["revision"],
+            version=image_version(definition),
+        )
 
     def family_revisions(self, family: str) -> list[Revision]:
-        arns = [arn for page in self._ecs.get_paginator("list_task_definitions").paginate(familyPrefix=family) for arn in page["taskDefinitionArns"]]
+        arns = [
+            arn
+            for page in self._ecs.get_paginator("list_task_definitions").paginate(familyPrefix=family)
+            for arn in page["taskDefinitionArns"]
+        ]
         revisions = [self._revision(arn) for arn in arns]
         return sorted((r for r in revisions if r.family == family), key=lambda r: r.revision)
 
@@ -72,7 +81,11 @@ class EcsActivities:
             if problem:
                 plan.problems.append(f"{service}: {problem}")
             else:
-                plan.targets.append(ServiceTarget(service=service, current=current, target=target, desired_count=described.get("desiredCount", 0)))
+                plan.targets.append(
+                    ServiceTarget(
+                        service=service, current=current, target=target, desired_count=described.get("desiredCount", 0)
+                    )
+                )
         return plan
 
     @activity.defn
@@ -87,16 +100,23 @@ class EcsActivities:
         same version deployed again), it is used rather than registered twice."""
         described = self._service(request.environment, request.service)
         current = self._revision(described["taskDefinition"])
-        prepared = PreparedRevision(service=request.service, current=current, target=current, desired_count=described.get("desiredCount", 0))
+        prepared = PreparedRevision(
+            service=request.service, current=current, target=current, desired_count=described.get("desiredCount", 0)
+        )
         if current.version == request.version:
             return prepared
         newest = self.family_revisions(current.family)[-1]
         if newest.version == request.version:
             return prepared.model_copy(update={"target": newest})
         definition = self._ecs.describe_task_definition(taskDefinition=current.arn)["taskDefinition"]
-        containers = [{**container, "image": _with_tag(container["image"], request.version)} for container in definition["containerDefinitions"]]
+        containers = [
+            {**container, "image": _with_tag(container["image"], request.version)}
+            for container in definition["containerDefinitions"]
+        ]
         registered = self._ecs.register_task_definition(
-            family=current.family, containerDefinitions=containers, **{key: definition[key] for key in _COPIED_TASK_FIELDS if key in definition}
+            family=current.family,
+            containerDefinitions=containers,
+            **{key: definition[key] for key in _COPIED_TASK_FIELDS if key in definition},
         )["taskDefinition"]
         return prepared.model_copy(update={"target": self._revision(registered["taskDefinitionArn"])})
 
@@ -105,13 +125,24 @@ class EcsActivities:
         described = self._service(request.environment, request.service)
         primary = _primary(described)
         if primary and primary["taskDefinition"] == request.task_definition_arn:
-            activity.logger.info("%s in %s already runs %s", request.service, request.environment, request.task_definition_arn)
+            activity.logger.info(
+                "%s in %s already runs %s", request.service, request.environment, request.task_definition_arn
+            )
             return UpdateServiceResult(deployment_id=primary["id"], already_applied=True)
         answer = self._ecs.update_service(
-            cluster=self._cluster(request.environment), service=request.service, taskDefinition=request.task_definition_arn, forceNewDeployment=True
+            cluster=self._cluster(request.environment),
+            service=request.service,
+            taskDefinition=request.task_definition_arn,
+            forceNewDeployment=True,
         )
         primary = _primary(answer["service"]) or {"id": ""}
-        activity.logger.info("%s in %s updated to %s (deployment %s)", request.service, request.environment, request.task_definition_arn, primary["id"])
+        activity.logger.info(
+            "%s in %s updated to %s (deployment %s)",
+            request.service,
+            request.environment,
+            request.task_definition_arn,
+            primary["id"],
+        )
         return UpdateServiceResult(deployment_id=primary["id"], already_applied=False)
 
     @activity.defn
@@ -125,23 +156,44 @@ class EcsActivities:
                 reason = primary.get("rolloutStateReason", "")
                 seconds = time.monotonic() - started
                 if state == "FAILED":
-                    activity.logger.warning("rollout of %s in %s FAILED after %.1f s: %s", request.service, request.environment, seconds, reason)
+                    activity.logger.warning(
+                        "rollout of %s in %s FAILED after %.1f s: %s",
+                        request.service,
+                        request.environment,
+                        seconds,
+                        reason,
+                    )
                     raise ApplicationError(f"{request.service}: rollout FAILED: {reason}", non_retryable=True)
-                activity.logger.info("rollout of %s in %s COMPLETED in %.1f s", request.service, request.environment, seconds)
+                activity.logger.info(
+                    "rollout of %s in %s COMPLETED in %.1f s", request.service, request.environment, seconds
+                )
                 return RolloutResult(service=request.service, state="COMPLETED", reason=reason, seconds=seconds)
             if time.monotonic() - started > request.timeout_seconds:
-                raise ApplicationError(f"{request.service}: rollout not finished after {request.timeout_seconds:.0f} s (state {state or 'unknown'})", non_retryable=True)
+                raise ApplicationError(
+                    f"{request.service}: rollout not finished after {request.timeout_seconds:.0f} s (state {state or 'unknown'})",
+                    non_retryable=True,
+                )
             time.sleep(self._config.deployments.rollout_poll_seconds)
 
     @activity.defn
     def set_desired_count(self, request: DesiredCountRequest) -> int:
-        self._ecs.update_service(cluster=self._cluster(request.environment), service=request.service, desiredCount=request.desired_count)
+        self._ecs.update_service(
+            cluster=self._cluster(request.environment), service=request.service, desiredCount=request.desired_count
+        )
         activity.logger.info("%s in %s scaled to %d tasks", request.service, request.environment, request.desired_count)
         return request.desired_count
 
 
 # What a task definition carries besides its containers, copied to the new revision.
-_COPIED_TASK_FIELDS = ("taskRoleArn", "executionRoleArn", "networkMode", "requiresCompatibilities", "cpu", "memory", "volumes")
+_COPIED_TASK_FIELDS = (
+    "taskRoleArn",
+    "executionRoleArn",
+    "networkMode",
+    "requiresCompatibilities",
+    "cpu",
+    "memory",
+    "volumes",
+)
 
 
 def _with_tag(image: str, tag: str) -> str:
@@ -153,7 +205,9 @@ def _primary(service: dict[str, Any]) -> dict[str, Any] | None:
     return next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), None)
 
 
-def _choose_target(current: Revision, revisions: list[Revision], version: str | None, replaced_arn: str | None) -> tuple[Revision, str]:
+def _choose_target(
+    current: Revision, revisions: list[Revision], version: str | None, replaced_arn: str | None
+) -> tuple[Revision, str]:
     if version:
         matching = [r for r in revisions if r.version == version]
         if not matching:

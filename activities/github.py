@@ -65,7 +65,9 @@ class GithubActivities:
             return unknown_version(request.version, self._repository, HOTFIX)
         # The resolved sha, not the tag, so that what is on main is the very commit whose CI is judged.
         compare, ci = await asyncio.gather(self._json(f"/compare/{request.ref}...{sha}"), self._ci(sha))
-        return PrerequisiteReport(version=request.version, commit=sha, checks=[judge_on_main(compare, request.version, request.ref), ci])
+        return PrerequisiteReport(
+            version=request.version, commit=sha, checks=[judge_on_main(compare, request.version, request.ref), ci]
+        )
 
     async def _resolve(self, version: str) -> str | None:
         response = await self._get(self._url(f"/commits/{version}"), allow=_NO_COMMIT_STATUSES)
@@ -127,7 +129,9 @@ def _failure(response: httpx.Response, repository: str, now: float) -> Applicati
     if status >= 500:
         return ApplicationError(f"GitHub answered {status} to {where}: {message}", type="GithubUnavailable")
     if status == 401:
-        return ApplicationError(f"GitHub refused the token (401 to {where}): {message}", type="GithubUnauthorized", non_retryable=True)
+        return ApplicationError(
+            f"GitHub refused the token (401 to {where}): {message}", type="GithubUnauthorized", non_retryable=True
+        )
     if status in (403, 404):
         # GitHub answers 404, not 403, for a private repository the token may not read.
         text = f"GitHub answered {status} to {where} ({message}): is {repository} the repository, and may the token read it?"

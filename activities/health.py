@@ -35,14 +35,20 @@ async def probe(http: httpx.AsyncClient, spec: CheckSpec, timeout_s: float) -> P
     return Probe(spec=spec, http_status=response.status_code, latency_ms=latency_ms, body=body)
 
 
-async def _probe_all(http: httpx.AsyncClient, config: RunbookConfig, environment: str, full: bool, specs: list[CheckSpec]) -> HealthReport:
+async def _probe_all(
+    http: httpx.AsyncClient, config: RunbookConfig, environment: str, full: bool, specs: list[CheckSpec]
+) -> HealthReport:
     started = time.perf_counter()
     probes = await asyncio.gather(*(probe(http, spec, config.thresholds.request_timeout_s) for spec in specs))
     return build_report(environment, full, list(probes), (time.perf_counter() - started) * 1000)
 
 
-async def check_environment(http: httpx.AsyncClient, config: RunbookConfig, request: HealthCheckRequest) -> HealthReport:
-    return await _probe_all(http, config, request.environment, request.full, plan_checks(config, request.environment, request.full))
+async def check_environment(
+    http: httpx.AsyncClient, config: RunbookConfig, request: HealthCheckRequest
+) -> HealthReport:
+    return await _probe_all(
+        http, config, request.environment, request.full, plan_checks(config, request.environment, request.full)
+    )
 
 
 class HealthActivities:
@@ -55,9 +61,17 @@ class HealthActivities:
         report = await check_environment(self._http, self._config, request)
         if report.failures:
             failing = ", ".join(check.name for check in report.failures)
-            activity.logger.warning("%s: %d of %d health checks failing: %s", request.environment, len(report.failures), len(report.checks), failing)
+            activity.logger.warning(
+                "%s: %d of %d health checks failing: %s",
+                request.environment,
+                len(report.failures),
+                len(report.checks),
+                failing,
+            )
         else:
-            activity.logger.info("%s: healthy (%d checks in %.0f ms)", request.environment, len(report.checks), report.wall_ms)
+            activity.logger.info(
+                "%s: healthy (%d checks in %.0f ms)", request.environment, len(report.checks), report.wall_ms
+            )
         return report
 
     @activity.defn

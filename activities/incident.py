@@ -12,7 +12,14 @@ from activities.aws import AwsClients
 from activities.ecs import image_version
 from runbook import search
 from runbook.config import RunbookConfig
-from runbook.incident import EcsServiceState, PostmortemDocument, RelatedDeployment, RelatedDeploymentsQuery, ServiceStatesRequest, StoredDocument
+from runbook.incident import (
+    EcsServiceState,
+    PostmortemDocument,
+    RelatedDeployment,
+    RelatedDeploymentsQuery,
+    ServiceStatesRequest,
+    StoredDocument,
+)
 
 DEPLOYMENT_KINDS = ("deployment", "hotfix")
 # Where a closed deployment ends when it never changed anything: no cause of an incident.
@@ -85,5 +92,7 @@ class IncidentActivities:
     @activity.defn
     def store_postmortem(self, document: PostmortemDocument) -> StoredDocument:
         bucket, key = self._config.aws.records_bucket, postmortem_key(document.incident_id)
-        self._s3.put_object(Bucket=bucket, Key=key, Body=document.markdown.encode(), ContentType="text/markdown; charset=utf-8")
+        self._s3.put_object(
+            Bucket=bucket, Key=key, Body=document.markdown.encode(), ContentType="text/markdown; charset=utf-8"
+        )
         return StoredDocument(url=f"s3://{bucket}/{key}")

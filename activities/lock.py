@@ -19,7 +19,9 @@ async def _request(client: Client, task_queue: str, request: LockRequest) -> Loc
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         task_queue=task_queue,
     )
-    return await client.execute_update_with_start_workflow(EnvironmentLock.acquire, request, start_workflow_operation=start)
+    return await client.execute_update_with_start_workflow(
+        EnvironmentLock.acquire, request, start_workflow_operation=start
+    )
 
 
 async def is_running(client: Client, workflow_id: str) -> bool:
@@ -47,13 +49,17 @@ async def preempt_environment(client: Client, task_queue: str, request: PreemptR
     """The environment for a rollback, taken from a deployment in flight if need be: the
     deployment gets a `preempt` signal with the reason (so its record says why), then is
     cancelled, and the lock passes at once."""
-    grant = await acquire_environment(client, task_queue, LockRequest(environment=request.environment, holder_id=request.holder_id, kind=request.kind))
+    grant = await acquire_environment(
+        client, task_queue, LockRequest(environment=request.environment, holder_id=request.holder_id, kind=request.kind)
+    )
     if grant.granted or grant.holder is None or grant.holder.kind not in PREEMPTIBLE_KINDS:
         return grant
     running = client.get_workflow_handle(grant.holder.id)
     await running.signal("preempt", {"by": request.holder_id, "reason": request.reason})
     await running.cancel()
-    takeover = LockRequest(environment=request.environment, holder_id=request.holder_id, kind=request.kind, take_over_from=grant.holder.id)
+    takeover = LockRequest(
+        environment=request.environment, holder_id=request.holder_id, kind=request.kind, take_over_from=grant.holder.id
+    )
     return await _request(client, task_queue, takeover)
 
 

@@ -41,19 +41,34 @@ class MitigationActivities:
     @activity.defn
     async def rate_limit(self, request: OpsRequest) -> OpsApplied:
         rps = self._config.incidents.rate_limit_rps
-        await self._ops(request.environment, "rate-limit", {"services": request.services, "requests_per_second": rps, "incident": request.incident_id})
+        await self._ops(
+            request.environment,
+            "rate-limit",
+            {"services": request.services, "requests_per_second": rps, "incident": request.incident_id},
+        )
         return OpsApplied(action="rate_limit", detail=f"{', '.join(request.services)} limited to {rps} requests/s")
 
     @activity.defn
     async def maintenance_page(self, request: OpsRequest) -> OpsApplied:
-        await self._ops(request.environment, "maintenance", {"enabled": True, "services": request.services, "incident": request.incident_id})
+        await self._ops(
+            request.environment,
+            "maintenance",
+            {"enabled": True, "services": request.services, "incident": request.incident_id},
+        )
         return OpsApplied(action="maintenance_page", detail=f"{request.environment} redirects to the maintenance page")
 
     async def _ops(self, environment: str, operation: str, body: dict[str, Any]) -> None:
         url = f"{self._config.environment(environment).base_url.rstrip('/')}/_ops/{operation}"
-        response = await self._http.post(url, json=body, headers={"Authorization": f"Bearer {self._ops_token.get_secret_value()}"})
+        response = await self._http.post(
+            url, json=body, headers={"Authorization": f"Bearer {self._ops_token.get_secret_value()}"}
+        )
         if response.status_code == 429:
-            raise ApplicationError(f"{operation}: rate limited", next_retry_delay=timedelta(seconds=float(response.headers.get("Retry-After", "5"))))
+            raise ApplicationError(
+                f"{operation}: rate limited",
+                next_retry_delay=timedelta(seconds=float(response.headers.get("Retry-After", "5"))),
+            )
         if response.is_client_error:
-            raise ApplicationError(f"{operation} refused: HTTP {response.status_code} {response.text[:200]}", non_retryable=True)
+            raise ApplicationError(
+                f"{operation} refused: HTTP {response.status_code} {response.text[:200]}", non_retryable=True
+            )
         response.raise_for_status()

@@ -13,8 +13,8 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from runbook.integrations import Endpoint
 from runbook.incident import PageAccepted, PageAction, PageRequest
+from runbook.integrations import Endpoint
 
 # PagerDuty asks clients that are rate limited to back off; it sends no Retry-After.
 RATE_LIMITED_BACKOFF = timedelta(seconds=30)
@@ -46,11 +46,15 @@ class PagerActivities:
         return await self._send({"event_action": "resolve", "dedup_key": request.dedup_key})
 
     async def _send(self, event: dict[str, Any]) -> PageAccepted:
-        response = await self._http.post(self._events_url, json={"routing_key": self._routing_key.get_secret_value(), **event})
+        response = await self._http.post(
+            self._events_url, json={"routing_key": self._routing_key.get_secret_value(), **event}
+        )
         if response.status_code == 429:
             raise ApplicationError("PagerDuty rate limited", next_retry_delay=RATE_LIMITED_BACKOFF)
         if response.is_client_error:
-            raise ApplicationError(f"PagerDuty refused the event: HTTP {response.status_code} {_errors(response)}", non_retryable=True)
+            raise ApplicationError(
+                f"PagerDuty refused the event: HTTP {response.status_code} {_errors(response)}", non_retryable=True
+            )
         response.raise_for_status()
         return PageAccepted(dedup_key=str(response.json().get("dedup_key", event["dedup_key"])))
 

@@ -6,7 +6,15 @@ from typing import Any
 
 from temporalio import activity
 
-from runbook.records import DeploymentRecord, RecordIndex, VerifiedAnswer, VerifiedQuery, index_key, record_key, verified_record
+from runbook.records import (
+    DeploymentRecord,
+    RecordIndex,
+    VerifiedAnswer,
+    VerifiedQuery,
+    index_key,
+    record_key,
+    verified_record,
+)
 
 
 class RecordStore:
@@ -23,10 +31,16 @@ class RecordStore:
 
     def write(self, record: DeploymentRecord) -> None:
         """Idempotent: writing the same record again replaces it, in the object and in the index."""
-        self._s3.put_object(Bucket=self._bucket, Key=record_key(record.environment, record.id), Body=record.model_dump_json(indent=2).encode())
+        self._s3.put_object(
+            Bucket=self._bucket,
+            Key=record_key(record.environment, record.id),
+            Body=record.model_dump_json(indent=2).encode(),
+        )
         index = self.index(record.environment)
         index.upsert(record)
-        self._s3.put_object(Bucket=self._bucket, Key=index_key(record.environment), Body=index.model_dump_json().encode())
+        self._s3.put_object(
+            Bucket=self._bucket, Key=index_key(record.environment), Body=index.model_dump_json().encode()
+        )
 
 
 class RecordsActivities:

@@ -9,8 +9,8 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from runbook.integrations import Endpoint
 from runbook.incident import StatusPageChange, StatusPageIncident, StatusPageOpen
+from runbook.integrations import Endpoint
 
 
 class StatusPageActivities:
@@ -21,14 +21,23 @@ class StatusPageActivities:
 
     @activity.defn
     async def open_status_page(self, request: StatusPageOpen) -> StatusPageIncident:
-        fields = {"name": request.name, "status": "investigating", "body": request.body, "impact_override": request.impact}
+        fields = {
+            "name": request.name,
+            "status": "investigating",
+            "body": request.body,
+            "impact_override": request.impact,
+        }
         incident = await self._send("POST", self._incidents_url, fields)
         return StatusPageIncident(id=str(incident["id"]), shortlink=str(incident.get("shortlink", "")))
 
     @activity.defn
     async def update_status_page(self, request: StatusPageChange) -> StatusPageIncident:
-        incident = await self._send("PATCH", f"{self._incidents_url}/{request.incident_id}", {"status": request.status, "body": request.body})
-        return StatusPageIncident(id=str(incident.get("id", request.incident_id)), shortlink=str(incident.get("shortlink", "")))
+        incident = await self._send(
+            "PATCH", f"{self._incidents_url}/{request.incident_id}", {"status": request.status, "body": request.body}
+        )
+        return StatusPageIncident(
+            id=str(incident.get("id", request.incident_id)), shortlink=str(incident.get("shortlink", ""))
+        )
 
     async def _send(self, method: str, url: str, fields: dict[str, Any]) -> dict[str, Any]:
         response = await self._http.request(method, url, json={"incident": fields}, headers=self._headers)
@@ -36,6 +45,8 @@ class StatusPageActivities:
             retry_after = float(response.headers.get("Retry-After", "5"))
             raise ApplicationError("status page rate limited", next_retry_delay=timedelta(seconds=retry_after))
         if response.is_client_error:
-            raise ApplicationError(f"status page refused {method}: HTTP {response.status_code} {response.text[:200]}", non_retryable=True)
+            raise ApplicationError(
+                f"status page refused {method}: HTTP {response.status_code} {response.text[:200]}", non_retryable=True
+            )
         response.raise_for_status()
         return response.json()

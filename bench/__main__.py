@@ -30,14 +30,43 @@ BENCHES: dict[str, Callable[[argparse.Namespace], BenchResult]] = {
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions and 100 incidents: a check of the harness, not figures to keep")
-    parser.add_argument("--only", action="append", default=[], metavar="NAME", help=f"run only these ({', '.join(BENCHES)}); repeat or comma-separate")
-    parser.add_argument("--incidents", type=int, help="open incidents in the load benchmark (default 1000; 100 with --quick)")
-    parser.add_argument("--burst", type=int, help="of those, how many are declared at once for real (default 100; 20 with --quick)")
-    parser.add_argument("--cycles", type=int, help="update intervals the load benchmark waits once every incident is open (default 3; 1 with --quick)")
-    parser.add_argument("--minutes", type=float, default=14.0, help="the whole run's time budget, which bounds the wait for the load benchmark's burst to open (default 14)")
-    parser.add_argument("--output", type=Path, help="write the Markdown report here (default: BENCHMARKS.md after a full run, nothing otherwise)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer repetitions and 100 incidents: a check of the harness, not figures to keep",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"run only these ({', '.join(BENCHES)}); repeat or comma-separate",
+    )
+    parser.add_argument(
+        "--incidents", type=int, help="open incidents in the load benchmark (default 1000; 100 with --quick)"
+    )
+    parser.add_argument(
+        "--burst", type=int, help="of those, how many are declared at once for real (default 100; 20 with --quick)"
+    )
+    parser.add_argument(
+        "--cycles",
+        type=int,
+        help="update intervals the load benchmark waits once every incident is open (default 3; 1 with --quick)",
+    )
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=14.0,
+        help="the whole run's time budget, which bounds the wait for the load benchmark's burst to open (default 14)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="write the Markdown report here (default: BENCHMARKS.md after a full run, nothing otherwise)",
+    )
     args = parser.parse_args(argv)
     only = [name.strip() for value in args.only for name in value.split(",") if name.strip()]
     unknown = [name for name in only if name not in BENCHES]
@@ -76,9 +105,16 @@ def main(argv: list[str] | None = None) -> int:
     minutes = (time.monotonic() - clock) / 60
     load_after = load_average()
     missed = [f"{r.name}: {f.name}" for r in results for f in r.figures if f.passed is False]
-    print(f"\nbench: done in {minutes:.1f} min; load average {load_after}; {len(missed)} target(s) missed" + (f"; could not measure: {', '.join(failed)}" if failed else ""))
+    print(
+        f"\nbench: done in {minutes:.1f} min; load average {load_after}; {len(missed)} target(s) missed"
+        + (f"; could not measure: {', '.join(failed)}" if failed else "")
+    )
     if args.output and results:
-        command = "make bench" if args.output == PROJECT / "BENCHMARKS.md" and not args.quick and args.only == list(BENCHES) else "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
+        command = (
+            "make bench"
+            if args.output == PROJECT / "BENCHMARKS.md" and not args.quick and args.only == list(BENCHES)
+            else "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
+        )
         args.output.write_text(markdown(results, command, started, load_before, load_after, minutes, failed))
         print(f"bench: wrote {args.output.name}")
     return 1 if failed else 0

@@ -22,11 +22,17 @@ SERVICE_COUNT = 25
 # The five services every other part of the runbook knows, then numbered ones up to 25: the
 # gateway and auth stay in the fleet, so the environment-wide endpoints (which pass through the
 # gateway, and auth status through auth too) carry the injected latency like every other.
-SERVICES = ["api-gateway", "auth-svc", "market-svc", "payment-svc", "notification-svc"] + [f"svc-{n:02d}" for n in range(6, SERVICE_COUNT + 1)]
+SERVICES = ["api-gateway", "auth-svc", "market-svc", "payment-svc", "notification-svc"] + [
+    f"svc-{n:02d}" for n in range(6, SERVICE_COUNT + 1)
+]
 
 # RUNBOOK.md, "Verification Script", word for word but for BASE_URL.
 SCRIPT_ENDPOINTS = [
-    ("Health Dashboard", "/health/dashboard", "'{overall, summary, coreServices: (.coreServices | keys), moatServices: (.moatServices | keys)}'"),
+    (
+        "Health Dashboard",
+        "/health/dashboard",
+        "'{overall, summary, coreServices: (.coreServices | keys), moatServices: (.moatServices | keys)}'",
+    ),
     ("Liveness", "/health/live", "."),
     ("Readiness", "/health/ready", "."),
     ("Circuit Breakers", "/health/circuits", "."),
@@ -130,8 +136,14 @@ def run(quick: bool) -> BenchResult:
 
         script = verification_script(base_url, extended=False, jq=jq)
         extended = verification_script(base_url, extended=True, jq=jq)
-        curl_walls = [run_script(stack, extended, "verify-extended.sh") for _ in range(runs_curl)] if shutil.which("curl") else []
-        script_walls = [run_script(stack, script, "verify.sh") for _ in range(runs_curl)] if shutil.which("curl") else []
+        curl_walls = (
+            [run_script(stack, extended, "verify-extended.sh") for _ in range(runs_curl)]
+            if shutil.which("curl")
+            else []
+        )
+        script_walls = (
+            [run_script(stack, script, "verify.sh") for _ in range(runs_curl)] if shutil.which("curl") else []
+        )
         baseline, literal = median(curl_walls), median(script_walls)
         stack.clear_faults()
         stack_budget = stack.config.thresholds.api_latency_ms
@@ -143,7 +155,13 @@ def run(quick: bool) -> BenchResult:
     result.add(f"baseline: sequential curl of the same {checks} URLs (median of {runs_curl})", baseline * 1000, "ms")
     result.add("the script as written: its 5 endpoints only", literal * 1000, "ms")
     result.add("speed-up over the baseline, in process", baseline / wall, "×", "≥ 10×", baseline / wall >= 10)
-    result.add("speed-up over the baseline, CLI (with interpreter start-up)", baseline / cli_wall, "×", "≥ 10×", baseline / cli_wall >= 10)
+    result.add(
+        "speed-up over the baseline, CLI (with interpreter start-up)",
+        baseline / cli_wall,
+        "×",
+        "≥ 10×",
+        baseline / cli_wall >= 10,
+    )
     result.add("in-process wall ÷ slowest single endpoint", wall / slowest, "×", "≤ 1.5×", wall / slowest <= 1.5)
     result.add("CLI wall ÷ slowest single endpoint (with interpreter start-up)", cli_wall / slowest, "×")
 
@@ -171,7 +189,11 @@ def run(quick: bool) -> BenchResult:
         f"`curl -s URL | jq .`), the other URLs the full health check probes: /api/v1/status, / (HTML: piped to "
         f"`cat`, jq cannot parse it), and for each of the 25 services /svc/NAME/health/live, /svc/NAME/health/ready "
         f"and /svc/NAME/status: {checks} URLs in all, one after another. Median of {runs_curl}. "
-        + ("jq is installed and used." if jq else "jq is not installed: every `| jq ...` became `| cat`, which makes the baseline slightly faster."),
+        + (
+            "jq is installed and used."
+            if jq
+            else "jq is not installed: every `| jq ...` became `| cat`, which makes the baseline slightly faster."
+        ),
         f"- **The script as written**: only its 5 endpoints, exactly as RUNBOOK.md has them (median of {runs_curl}); "
         f"shown for scale, not the baseline, since it checks no service of its own.",
         "- Ratios: baseline ÷ health-check wall, and health-check wall ÷ slowest single endpoint.",

@@ -73,7 +73,9 @@ def timing(history: WorkflowHistory) -> Timing:
             started = by_id[getattr(event, TIMER_ENDS[kind]).started_event_id]
             result.timers.append((seconds(started), seconds(event)))
         elif kind == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
-            result.children.append(event.child_workflow_execution_started_event_attributes.workflow_execution.workflow_id)
+            result.children.append(
+                event.child_workflow_execution_started_event_attributes.workflow_execution.workflow_id
+            )
         elif kind in (EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED, EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT):
             result.workflow_task_failures += 1
     return result
@@ -121,7 +123,14 @@ def fired_timers(history: WorkflowHistory) -> list[FiredTimer]:
         if event.event_type != EventType.EVENT_TYPE_TIMER_FIRED:
             continue
         started = by_id[event.timer_fired_event_attributes.started_event_id]
-        woke = next((seconds(later) for later in events[index + 1 :] if later.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED), None)
+        woke = next(
+            (
+                seconds(later)
+                for later in events[index + 1 :]
+                if later.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
+            ),
+            None,
+        )
         duration = started.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
         fired.append(FiredTimer(duration, seconds(started), seconds(event), woke))
     return fired

@@ -79,7 +79,9 @@ class Load:
 
     async def start(self, number: int, carried: CarriedIncident | None = None) -> str:
         request = self.request(number, carried)
-        attributes = search.start_attributes("incident", request.environment, request.services).updated(SearchAttributePair(search.SEVERITY, "P1"))
+        attributes = search.start_attributes("incident", request.environment, request.services).updated(
+            SearchAttributePair(search.SEVERITY, "P1")
+        )
         await self.client.start_workflow(
             Incident.run,
             request,
@@ -96,9 +98,17 @@ class Load:
             workflow_id = self.workflow_id(number)
             fleet = self.stack.fleet_url
             # The war room and status-page incident the first run would have opened, in the fakes.
-            channel = (await http.post(f"{fleet}/slack/api/conversations.create", json={"name": war_room_name(workflow_id)})).json()["channel"]
+            channel = (
+                await http.post(f"{fleet}/slack/api/conversations.create", json={"name": war_room_name(workflow_id)})
+            ).json()["channel"]
             page = self.config.statuspage.page_id
-            opened = {"incident": {"name": f"{self.service(number)}: load test incident {number}", "body": "Investigating", "impact": "critical"}}
+            opened = {
+                "incident": {
+                    "name": f"{self.service(number)}: load test incident {number}",
+                    "body": "Investigating",
+                    "impact": "critical",
+                }
+            }
             page_incident = (await http.post(f"{fleet}/statuspage/v1/pages/{page}/incidents", json=opened)).json()
             now = datetime.now(UTC)
             first = IncidentState.model_validate(template.details["incident"])
@@ -110,7 +120,9 @@ class Load:
                     "target_respond_by": now + timedelta(hours=6),
                     "respond_by": now + timedelta(hours=6),
                     "war_room": WarRoom(id=channel["id"], name=channel["name"]),
-                    "status_page": StatusPageIncident(id=page_incident["id"], shortlink=page_incident.get("shortlink", "")),
+                    "status_page": StatusPageIncident(
+                        id=page_incident["id"], shortlink=page_incident.get("shortlink", "")
+                    ),
                     "assessment": first.assessment.model_copy(update={"services": [self.service(number)]}),
                     # Set by the workflow's first turn: now + the interval.
                     "next_update_at": None,
@@ -124,9 +136,17 @@ class Load:
 
     async def assessed(self) -> int:
         """How many of ours posted their assessment to the war room (in the Slack fake's record)."""
-        calls = (await asyncio.to_thread(httpx.get, f"{self.stack.fleet_url}/_sandbox/calls", params={"system": "slack"}, timeout=60)).json()
+        calls = (
+            await asyncio.to_thread(
+                httpx.get, f"{self.stack.fleet_url}/_sandbox/calls", params={"system": "slack"}, timeout=60
+            )
+        ).json()
         marker = f":mag: Assessment of {self.prefix}-"
-        return sum(str((call.get("body") or {}).get("text", "")).startswith(marker) for call in calls if call["path"].endswith("chat.postMessage"))
+        return sum(
+            str((call.get("body") or {}).get("text", "")).startswith(marker)
+            for call in calls
+            if call["path"].endswith("chat.postMessage")
+        )
 
 
 async def until(condition, timeout_s: float) -> bool:
@@ -177,7 +197,9 @@ async def measure(stack: BenchStack, count: int, burst: int, cycles: int, open_t
     found = await asyncio.gather(*(timers_of(workflow_id) for workflow_id in ids))
     figures["timers"] = [timer for fired, _ in found for timer in fired]
     figures["events"] = [events for _, events in found]
-    figures["running"] = (await client.count_workflows(f"WorkflowId STARTS_WITH '{load.prefix}' AND ExecutionStatus = 'Running'")).count
+    figures["running"] = (
+        await client.count_workflows(f"WorkflowId STARTS_WITH '{load.prefix}' AND ExecutionStatus = 'Running'")
+    ).count
     return figures
 
 
@@ -209,7 +231,9 @@ def run(quick: bool, count: int, burst: int, cycles: int, deadline: float | None
     result.add(f"worker RSS, all {count} open", mib(figures["after_start"]), "MiB")
     result.add(f"worker RSS, at the end ({cycles} update interval(s) later)", mib(figures["end"]), "MiB")
     result.add("worker RSS, peak (VmHWM)", mib(figures["peak"]), "MiB")
-    result.add("worker RSS per open incident, (end − idle) ÷ incidents", (figures["end"] - figures["idle"]) / count, "KiB")
+    result.add(
+        "worker RSS per open incident, (end − idle) ÷ incidents", (figures["end"] - figures["idle"]) / count, "KiB"
+    )
     result.add(f"burst: {burst} P1s declared at once → {figures['burst_assessed']} assessed", figures["burst_s"], "s")
     result.add(f"starting the other {count - burst}, already open", figures["start_s"], "s")
     window = figures["end_at"] - figures["all_started_at"]
@@ -226,7 +250,7 @@ def run(quick: bool, count: int, burst: int, cycles: int, deadline: float | None
     result.add("  timer fired late by, p99", percentile(late(timers), 0.99), "ms")
     events = figures["events"]
     result.method = [
-        f"Dev server, sandbox and worker; the repository's runbook.toml with `[incidents] update_every = \"{UPDATE_EVERY_S}s\"` "
+        f'Dev server, sandbox and worker; the repository\'s runbook.toml with `[incidents] update_every = "{UPDATE_EVERY_S}s"` '
         f"and `respond_within` {RESPOND_WITHIN} for P1–P3 (nothing escalates during the run: every timer that fires is an "
         "update timer). Only the severities in `war_room_severities` (P1) get regular updates, so all are P1s, each naming "
         "one service (round robin over the five). Their outside calls land in the sandbox's fakes "

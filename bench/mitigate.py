@@ -44,7 +44,9 @@ class Production:
     def deploy(self, version: str) -> str:
         """What a deployment of `version` leaves behind: a new revision, rolled out (or failed) by the sandbox."""
         container = {"name": SERVICE, "image": f"skillancer/{SERVICE}:{version}", "memory": 512}
-        arn = self.ecs.register_task_definition(family=f"{self.cluster}-{SERVICE}", containerDefinitions=[container])["taskDefinition"]["taskDefinitionArn"]
+        arn = self.ecs.register_task_definition(family=f"{self.cluster}-{SERVICE}", containerDefinitions=[container])[
+            "taskDefinition"
+        ]["taskDefinitionArn"]
         self.ecs.update_service(cluster=self.cluster, service=SERVICE, taskDefinition=arn)
         deadline = time.monotonic() + TIMEOUT_S
         while self.service()["deployments"][0].get("rolloutState") not in ("COMPLETED", "FAILED"):
@@ -61,15 +63,34 @@ async def one_incident(stack: BenchStack, client, production: Production, number
     production.deploy(BAD)
     stand_in = f"deploy-production-{BAD}-{uuid.uuid4().hex[:6]}"
     # The deployment in flight, as visibility and the environment lock show it; no worker runs it.
-    attributes = search.start_attributes("deployment", "production", [SERVICE], BAD).updated(SearchAttributePair(search.STAGE, "deploy_production"))
-    await client.start_workflow("StandInDeployment", id=stand_in, task_queue=f"nobody-{uuid.uuid4()}", search_attributes=attributes)
-    grant = await acquire_environment(client, stack.config.temporal.task_queue, LockRequest(environment="production", holder_id=stand_in, kind="deployment"))
+    attributes = search.start_attributes("deployment", "production", [SERVICE], BAD).updated(
+        SearchAttributePair(search.STAGE, "deploy_production")
+    )
+    await client.start_workflow(
+        "StandInDeployment", id=stand_in, task_queue=f"nobody-{uuid.uuid4()}", search_attributes=attributes
+    )
+    grant = await acquire_environment(
+        client,
+        stack.config.temporal.task_queue,
+        LockRequest(environment="production", holder_id=stand_in, kind="deployment"),
+    )
     if not grant.granted:
         raise RuntimeError(f"production is held by {grant.holder}")
     incident_id = ""
     try:
         started = time.perf_counter()
-        done = await asyncio.to_thread(stack.cli, "incident", "declare", "--severity", "P1", "--summary", "checkout failing", "--services", SERVICE, "--json")
+        done = await asyncio.to_thread(
+            stack.cli,
+            "incident",
+            "declare",
+            "--severity",
+            "P1",
+            "--summary",
+            "checkout failing",
+            "--services",
+            SERVICE,
+            "--json",
+        )
         if done.returncode != 0:
             raise RuntimeError(f"declare failed: {done.stderr}")
         incident_id = json.loads(done.stdout)["id"]
@@ -128,7 +149,9 @@ def run(quick: bool) -> BenchResult:
     result.add(f"declare → previous revision running (median of {runs})", mitigated, "s", "< 10 s", mitigated < 10)
     result.add("  of which: `incident declare` CLI returned", median([r.declared for r in measured]), "s")
     result.add("  of which: acknowledged", median([r.acknowledged for r in measured]), "s")
-    result.add("  of which: ECS pointed back at the previous revision", median([r.rollback_issued for r in measured]), "s")
+    result.add(
+        "  of which: ECS pointed back at the previous revision", median([r.rollback_issued for r in measured]), "s"
+    )
     result.add("slowest run", max(r.mitigated for r in measured), "s")
     result.method = [
         "Dev server, sandbox and worker with the repository's runbook.toml (other ports only): "
@@ -139,7 +162,7 @@ def run(quick: bool) -> BenchResult:
         "lock, that no worker runs). Before each run after the first, a fresh good revision is rolled out, so that the "
         "previous revision is a good one.",
         "",
-        f"The clock starts when `.venv/bin/runbook incident declare --severity P1 --summary \"checkout failing\" --services {SERVICE} --json` "
+        f'The clock starts when `.venv/bin/runbook incident declare --severity P1 --summary "checkout failing" --services {SERVICE} --json` '
         "is launched (a subprocess, with its Python start-up); as soon as it prints the ID, the harness acknowledges "
         "(the `acknowledge` update, as `runbook incident ack` sends it: the runbook rolls back once a human has acknowledged). "
         f"It then polls ECS `describe_services` every {POLL_S * 1000:.0f} ms until the service's task definition is the previous "

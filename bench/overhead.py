@@ -55,7 +55,9 @@ async def one_deployment(stack: BenchStack, client, version: str) -> Run:
             break
         await asyncio.sleep(POLL_S)
     if status.step == "approval":
-        outcome = await handle.execute_update("approve", {"approver": "bob", "comment": "bench"}, result_type=HandlerOutcome)
+        outcome = await handle.execute_update(
+            "approve", {"approver": "bob", "comment": "bench"}, result_type=HandlerOutcome
+        )
         if not outcome.accepted:
             raise RuntimeError(f"approval refused: {outcome.reason}")
     result = await handle.result()
@@ -97,14 +99,26 @@ def run(quick: bool) -> BenchResult:
     result.add("time covered by activities", median([r.activities_union for r in measured]), "s")
     result.add("time covered by activities or timers", median([r.busy_union for r in measured]), "s")
     result.add("overhead: wall − covered", median([r.overhead for r in measured]) * 1000, "ms")
-    result.add(f"overhead per step ({measured[0].steps} steps of the deployment)", per_step * 1000, "ms", "< 100 ms", per_step < 0.1)
-    result.add(f"overhead per activity ({measured[0].activity_count} activities)", median([r.overhead / r.activity_count for r in measured]) * 1000, "ms")
-    result.add("activities' queue time (scheduled → started), summed", median([r.queued_sum for r in measured]) * 1000, "ms")
+    result.add(
+        f"overhead per step ({measured[0].steps} steps of the deployment)",
+        per_step * 1000,
+        "ms",
+        "< 100 ms",
+        per_step < 0.1,
+    )
+    result.add(
+        f"overhead per activity ({measured[0].activity_count} activities)",
+        median([r.overhead / r.activity_count for r in measured]) * 1000,
+        "ms",
+    )
+    result.add(
+        "activities' queue time (scheduled → started), summed", median([r.queued_sum for r in measured]) * 1000, "ms"
+    )
     result.method = [
         "Dev server, sandbox and worker; a runbook.toml with the 5 seeded services and these settings: "
-        "`[sandbox] rollout_seconds = 0` (instant rollouts), `metrics_interval = 0.5`; `[deployments] monitor_window = \"1s\"`, "
-        "`monitor_interval = \"1s\"`, `rollout_poll_seconds = 0.1`; `[thresholds] api_latency_ms = 1500` (the test stack's budget, "
-        "so that a loaded machine does not fail verification), `verification_window` and `decision_window` `\"2s\"`.",
+        '`[sandbox] rollout_seconds = 0` (instant rollouts), `metrics_interval = 0.5`; `[deployments] monitor_window = "1s"`, '
+        '`monitor_interval = "1s"`, `rollout_poll_seconds = 0.1`; `[thresholds] api_latency_ms = 1500` (the test stack\'s budget, '
+        'so that a loaded machine does not fail verification), `verification_window` and `decision_window` `"2s"`.',
         "",
         f"Each run is `StandardDeployment` of all 5 services to production, started as `runbook deploy` starts it "
         f"(`starter.commands.launch_deployment`). Staging is included, as the standard procedure has it: prerequisites, "

@@ -39,7 +39,10 @@ class BenchResult:
     def add(self, name: str, value: float, unit: str, target: str = "", passed: bool | None = None) -> Figure:
         figure = Figure(name, value, unit, target, passed)
         self.figures.append(figure)
-        print(f"  {name:<66} {figure.shown():>14}   {('target ' + target) if target else '':<16} {figure.verdict}", flush=True)
+        print(
+            f"  {name:<66} {figure.shown():>14}   {('target ' + target) if target else '':<16} {figure.verdict}",
+            flush=True,
+        )
         return figure
 
 
@@ -73,8 +76,19 @@ def machine() -> dict[str, str]:
     memory_kib = 0
     cpu = ""
     try:
-        memory_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:"))
-        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "")
+        memory_kib = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal:")
+        )
+        cpu = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "",
+        )
     except (OSError, StopIteration):
         pass
     return {
@@ -104,7 +118,15 @@ def _version(package: str) -> str:
         return "not installed"
 
 
-def markdown(results: list[BenchResult], command: str, started: datetime, load_before: str, load_after: str, minutes: float, failed: list[str] | None = None) -> str:
+def markdown(
+    results: list[BenchResult],
+    command: str,
+    started: datetime,
+    load_before: str,
+    load_after: str,
+    minutes: float,
+    failed: list[str] | None = None,
+) -> str:
     lines = [
         "# Benchmarks",
         "",

@@ -65,7 +65,11 @@ def toml_text(data: dict[str, Any]) -> str:
     lines: list[str] = []
 
     def table(prefix: str, values: dict[str, Any]) -> None:
-        scalars = {k: v for k, v in values.items() if not (isinstance(v, dict) and v and all(isinstance(x, dict) for x in v.values()))}
+        scalars = {
+            k: v
+            for k, v in values.items()
+            if not (isinstance(v, dict) and v and all(isinstance(x, dict) for x in v.values()))
+        }
         tables = {k: v for k, v in values.items() if k not in scalars}
         if prefix:
             lines.append(f"\n[{prefix}]")
@@ -103,7 +107,13 @@ class BenchStack:
     """`with BenchStack("health", overrides, parts=("sandbox",)) as stack:` … the parts asked for,
     up and answering; on leaving, stopped in reverse order, whatever happened."""
 
-    def __init__(self, name: str, overrides: dict[str, Any] | None = None, parts: tuple[str, ...] = PARTS, keep_logs: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        overrides: dict[str, Any] | None = None,
+        parts: tuple[str, ...] = PARTS,
+        keep_logs: bool = False,
+    ) -> None:
         self.name = name
         self.parts = parts
         self.keep_logs = keep_logs
@@ -146,10 +156,18 @@ class BenchStack:
             if "temporal" in self.parts:
                 self._start_temporal()
             if "sandbox" in self.parts:
-                self._start("sandbox", [sys.executable, "-m", "sandbox"], lambda: _answers(f"{self.fleet_url}/_sandbox/health") and port_open(self.aws_port))
+                self._start(
+                    "sandbox",
+                    [sys.executable, "-m", "sandbox"],
+                    lambda: _answers(f"{self.fleet_url}/_sandbox/health") and port_open(self.aws_port),
+                )
             if "worker" in self.parts:
                 log = self.folder / "worker.log"
-                self._start("worker", [sys.executable, str(PROJECT / "worker.py")], lambda: "polling task queue" in log.read_text(errors="replace"))
+                self._start(
+                    "worker",
+                    [sys.executable, str(PROJECT / "worker.py")],
+                    lambda: "polling task queue" in log.read_text(errors="replace"),
+                )
         except BaseException:
             self.stop(failed=True)
             raise
@@ -168,13 +186,17 @@ class BenchStack:
     def _start(self, part: str, command: list[str], ready: Callable[[], bool]) -> None:
         log = self.folder / f"{part}.log"
         with log.open("wb") as out:
-            process = subprocess.Popen(command, cwd=PROJECT, env=self.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            process = subprocess.Popen(
+                command, cwd=PROJECT, env=self.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
         self.processes[part] = process
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not ready():
             if process.poll() is not None or time.monotonic() > deadline:
                 tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-                raise RuntimeError(f"bench: {part} did not come up (exit {process.poll()}); last lines of its log:\n{tail}")
+                raise RuntimeError(
+                    f"bench: {part} did not come up (exit {process.poll()}); last lines of its log:\n{tail}"
+                )
             time.sleep(0.1)
 
     def stop(self, failed: bool = False) -> None:
@@ -192,7 +214,9 @@ class BenchStack:
             shutil.rmtree(self.folder, ignore_errors=True)
 
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run([*runbook_command(), *args], cwd=PROJECT, env=self.env, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [*runbook_command(), *args], cwd=PROJECT, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
 
     def fault(self, environment: str, service: str, mode: str, delay_s: float | None = None) -> None:
         body: dict[str, Any] = {"environment": environment, "service": service, "mode": mode}

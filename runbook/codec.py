@@ -52,7 +52,9 @@ def parse_keys(text: str) -> dict[str, bytes]:
     for position, entry in enumerate(text.split(","), start=1):
         key_id, separator, encoded = (part.strip() for part in entry.partition(":"))
         if not separator or not _KEY_ID.fullmatch(key_id):
-            raise ConfigError(f"{KEYS_VARIABLE}: entry {position} is not ID:KEY with an ID of 1-32 letters, digits, '.', '_' or '-'; {_EXPECTED}")
+            raise ConfigError(
+                f"{KEYS_VARIABLE}: entry {position} is not ID:KEY with an ID of 1-32 letters, digits, '.', '_' or '-'; {_EXPECTED}"
+            )
         if key_id in keys:
             raise ConfigError(f"{KEYS_VARIABLE}: key ID {key_id!r} is listed twice; {_EXPECTED}")
         try:
@@ -60,7 +62,9 @@ def parse_keys(text: str) -> dict[str, bytes]:
         except binascii.Error:
             key = b""
         if len(key) != KEY_BYTES:
-            raise ConfigError(f"{KEYS_VARIABLE}: key {key_id!r} is not the base64 of {KEY_BYTES} bytes (AES-256); {_EXPECTED}")
+            raise ConfigError(
+                f"{KEYS_VARIABLE}: key {key_id!r} is not the base64 of {KEY_BYTES} bytes (AES-256); {_EXPECTED}"
+            )
         keys[key_id] = key
     return keys
 
@@ -101,7 +105,9 @@ class EncryptionCodec(PayloadCodec):
         try:
             return Payload.FromString(cipher.decrypt(nonce, sealed, key_id.encode()))
         except InvalidTag:
-            raise UndecryptablePayload(f"payload encrypted with key ID {key_id!r} fails authentication: altered, or that ID now names another key") from None
+            raise UndecryptablePayload(
+                f"payload encrypted with key ID {key_id!r} fails authentication: altered, or that ID now names another key"
+            ) from None
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self.encrypt(payload) for payload in payloads]
@@ -111,7 +117,9 @@ class EncryptionCodec(PayloadCodec):
 
 
 def encrypting(converter: DataConverter, codec: EncryptionCodec) -> DataConverter:
-    return dataclasses.replace(converter, payload_codec=codec, failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
+    return dataclasses.replace(
+        converter, payload_codec=codec, failure_converter_class=DefaultFailureConverterWithEncodedAttributes
+    )
 
 
 def data_converter(environ: Mapping[str, str] = os.environ) -> DataConverter:

@@ -11,14 +11,14 @@ import tomllib
 from datetime import time, timedelta
 from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from runbook import validate
 from runbook.durations import parse_duration
 from runbook.severity import Severity, Weekday
-from runbook import validate
 from runbook.validate import InvalidInput
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -186,7 +186,11 @@ class IncidentsConfig(_Section):
     business_days: list[Weekday] = Field(["Mon", "Tue", "Wed", "Thu", "Fri"], min_length=1)
     business_hours: tuple[time, time] = (time(9), time(18))
     # Time to acknowledgement; a level missing here is due by the close of the next business day.
-    respond_within: dict[Severity, Duration] = {Severity.P1: timedelta(minutes=5), Severity.P2: timedelta(minutes=15), Severity.P3: timedelta(hours=1)}
+    respond_within: dict[Severity, Duration] = {
+        Severity.P1: timedelta(minutes=5),
+        Severity.P2: timedelta(minutes=15),
+        Severity.P3: timedelta(hours=1),
+    }
     escalation: list[str] = ["secondary-oncall", "devops-lead"]
     responders: list[str] = []
     war_room_severities: list[Severity] = [Severity.P1]
@@ -209,7 +213,7 @@ class IncidentsConfig(_Section):
     @model_validator(mode="after")
     def _hours_in_order(self) -> IncidentsConfig:
         if self.business_hours[0] >= self.business_hours[1]:
-            raise ValueError("business_hours: opening must come before closing, e.g. [\"09:00\", \"18:00\"]")
+            raise ValueError('business_hours: opening must come before closing, e.g. ["09:00", "18:00"]')
         if any(window <= timedelta(0) for window in self.respond_within.values()):
             raise ValueError("respond_within: every window must be positive")
         return self

@@ -143,9 +143,7 @@ def _decide_one(
     spike = _spike(snapshot, thresholds)
     slow = _slow(snapshot, thresholds)
     own_database = (
-        _join(f"database errors reported by {snapshot.service}", failure)
-        if snapshot.database_errors
-        else None
+        _join(f"database errors reported by {snapshot.service}", failure) if snapshot.database_errors else None
     )
     # Slowness only leads to a rollback proposal when no spike sends the service to scale up first.
     vetoed = _veto(failure or (None if spike else slow), database_failing)
@@ -168,9 +166,7 @@ def _veto(rollback_reason: str | None, database_failing: list[str]) -> str | Non
     return f"{rollback_reason}; rollback vetoed by database errors on {', '.join(database_failing)}"
 
 
-def _rollback(
-    snapshot: ServiceSnapshot, thresholds: ThresholdsConfig, only_one_failing: bool
-) -> tuple[Action, str]:
+def _rollback(snapshot: ServiceSnapshot, thresholds: ThresholdsConfig, only_one_failing: bool) -> tuple[Action, str]:
     if only_one_failing:
         return Action.ROLLBACK_SERVICE, SINGLE_SERVICE_RULE
     rule = FIVE_XX_RULE if _over_error_rate(snapshot, thresholds) else UNHEALTHY_RULE

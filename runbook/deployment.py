@@ -107,7 +107,11 @@ def changes_text(changes: list[ServiceChange]) -> str:
 
 
 def announcement(kind: str, workflow_id: str, request: DeploymentRequest) -> str:
-    staging = "" if request.skip_staging or request.environment == request.staging_environment else f", via {request.staging_environment}"
+    staging = (
+        ""
+        if request.skip_staging or request.environment == request.staging_environment
+        else f", via {request.staging_environment}"
+    )
     incident = f"\n- Incident: {request.incident}" if request.incident else ""
     return (
         f":rocket: {kind.upper()} {request.version} to {request.environment}{staging} starting ({workflow_id})\n"
@@ -123,7 +127,9 @@ def approval_reminder(workflow_id: str, request: DeploymentRequest, ui_hint: str
     )
 
 
-def completion(request: DeploymentRequest, changes: list[ServiceChange], duration: timedelta, approval: Approval | None) -> str:
+def completion(
+    request: DeploymentRequest, changes: list[ServiceChange], duration: timedelta, approval: Approval | None
+) -> str:
     approver = f"\n- Approved by: {approval.approver}" if approval else ""
     return (
         f":white_check_mark: {request.version} deployed to {request.environment} in {int(duration.total_seconds())} s\n"

@@ -39,7 +39,11 @@ def plan_checks(config: RunbookConfig, environment: str, full: bool) -> list[Che
     def check(name: str, path: str, budget: float | None = api_budget) -> CheckSpec:
         return CheckSpec(name=name, url=f"{base}{path}", budget_ms=budget)
 
-    specs = [check("liveness", "/health/live"), check("readiness", "/health/ready"), check("api-status", "/api/v1/status")]
+    specs = [
+        check("liveness", "/health/live"),
+        check("readiness", "/health/ready"),
+        check("api-status", "/api/v1/status"),
+    ]
     for service in config.services.names:
         specs.append(check(f"{service} liveness", f"/svc/{service}/health/live"))
         specs.append(check(f"{service} readiness", f"/svc/{service}/health/ready"))
@@ -66,7 +70,12 @@ def plan_service_checks(config: RunbookConfig, environment: str, service: str) -
 def judge(probe: Probe) -> CheckResult:
     spec = probe.spec
     result = CheckResult(
-        name=spec.name, url=spec.url, http_status=probe.http_status, latency_ms=probe.latency_ms, budget_ms=spec.budget_ms, verdict="pass"
+        name=spec.name,
+        url=spec.url,
+        http_status=probe.http_status,
+        latency_ms=probe.latency_ms,
+        budget_ms=spec.budget_ms,
+        verdict="pass",
     )
     reason = _failure_reason(probe)
     if reason:
@@ -110,7 +119,9 @@ def _body_status(body: Any) -> str:
 
 def _open_circuits(body: Any) -> list[str]:
     circuits = body.get("circuits", {}) if isinstance(body, dict) else {}
-    return sorted(name for name, circuit in circuits.items() if isinstance(circuit, dict) and circuit.get("state") != "closed")
+    return sorted(
+        name for name, circuit in circuits.items() if isinstance(circuit, dict) and circuit.get("state") != "closed"
+    )
 
 
 def integrations_from(probes: list[Probe]) -> dict[str, str]:
@@ -146,8 +157,14 @@ def render_report(report: HealthReport) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths)) + "  " + row[4] for row in rows]
     if report.integrations:
-        lines.append("integrations: " + ", ".join(f"{name} {state}" for name, state in sorted(report.integrations.items())))
+        lines.append(
+            "integrations: " + ", ".join(f"{name} {state}" for name, state in sorted(report.integrations.items()))
+        )
     failures = report.failures
-    verdict = "HEALTHY" if not failures else f"UNHEALTHY: {len(failures)} failing: " + "; ".join(f"{c.name} ({c.reason})" for c in failures)
+    verdict = (
+        "HEALTHY"
+        if not failures
+        else f"UNHEALTHY: {len(failures)} failing: " + "; ".join(f"{c.name} ({c.reason})" for c in failures)
+    )
     lines.append(f"{report.environment}: {verdict} ({len(report.checks)} checks in {report.wall_ms:.0f} ms)")
     return "\n".join(line.rstrip() for line in lines)

@@ -24,7 +24,12 @@ MITIGATIONS: tuple[str, ...] = get_args(CommanderMitigation)
 MitigationAction = Literal["rollback", "scale_up", "rate_limit", "maintenance_page"]
 
 # Statuspage knows four states of an open incident; "Mitigating" is still "identified" to customers.
-STATUSPAGE_STATUS = {"Investigating": "investigating", "Identified": "identified", "Mitigating": "identified", "Monitoring": "monitoring"}
+STATUSPAGE_STATUS = {
+    "Investigating": "investigating",
+    "Identified": "identified",
+    "Mitigating": "identified",
+    "Monitoring": "monitoring",
+}
 
 # What the commander is asked to send when an update is due and nothing new was said.
 UPDATE_HINT = "runbook incident update {id} --status Mitigating|Identified|Monitoring --action TEXT --eta TEXT"
@@ -415,19 +420,31 @@ def war_room_opened(incident_id: str, state: IncidentState, window: str, interva
 
 def assessment_message(incident_id: str, assessment: AssessmentRecord) -> str:
     lines = [f":mag: Assessment of {incident_id} ({service_label(assessment.services)})"]
-    lines.append(f"- Health: {'failing: ' + ', '.join(assessment.unhealthy) if assessment.unhealthy else 'every service answers'}")
+    lines.append(
+        f"- Health: {'failing: ' + ', '.join(assessment.unhealthy) if assessment.unhealthy else 'every service answers'}"
+    )
     for ecs in assessment.ecs:
-        lines.append(f"- ECS {ecs.service}: {ecs.running}/{ecs.desired} running {ecs.version} (rollout {ecs.rollout or 'unknown'})")
+        lines.append(
+            f"- ECS {ecs.service}: {ecs.running}/{ecs.desired} running {ecs.version} (rollout {ecs.rollout or 'unknown'})"
+        )
     for decision in assessment.decisions:
         if decision.action != Action.NONE:
-            lines.append(f"- Decision matrix, {decision.service}: {decision.action.value} ({decision.rule}: {decision.evidence})")
+            lines.append(
+                f"- Decision matrix, {decision.service}: {decision.action.value} ({decision.rule}: {decision.evidence})"
+            )
     lines += [f"- Not observed: {problem}" for problem in assessment.problems]
     if assessment.deployment_related:
         names = "; ".join(related.describe() for related in assessment.related)
-        then = "DO NOT roll back: database errors (the commander decides)" if assessment.vetoed else "production is rolled back once acknowledged"
+        then = (
+            "DO NOT roll back: database errors (the commander decides)"
+            if assessment.vetoed
+            else "production is rolled back once acknowledged"
+        )
         lines.append(f"- Deployment-related: {names}; {then}")
     else:
-        lines.append(f"- Not deployment-related: the commander chooses: runbook incident mitigate {incident_id} {'|'.join(MITIGATIONS)}")
+        lines.append(
+            f"- Not deployment-related: the commander chooses: runbook incident mitigate {incident_id} {'|'.join(MITIGATIONS)}"
+        )
     return "\n".join(lines)
 
 
@@ -462,7 +479,9 @@ def postmortem_message(incident_id: str, url: str) -> str:
 # The post-mortem -------------------------------------------------------------------------------
 
 
-def render_postmortem(incident_id: str, state: IncidentState, timeline: list[TimelineEntry], policy: IncidentsConfig) -> str:
+def render_postmortem(
+    incident_id: str, state: IncidentState, timeline: list[TimelineEntry], policy: IncidentsConfig
+) -> str:
     """Markdown: the facts, impact, root cause, resolution, the timeline entry by entry, action items."""
     resolution = state.resolution
     if resolution is None:
@@ -471,7 +490,9 @@ def render_postmortem(incident_id: str, state: IncidentState, timeline: list[Tim
     def clock(moment: datetime) -> str:
         return local_time(moment, policy).strftime("%Y-%m-%d %H:%M:%S %Z")
 
-    severity = state.severity.value + (f" (declared {state.declared_severity.value})" if state.declared_severity != state.severity else "")
+    severity = state.severity.value + (
+        f" (declared {state.declared_severity.value})" if state.declared_severity != state.severity else ""
+    )
     facts = [
         f"- Severity: {severity}",
         f"- Services: {service_label(state.services)}",
@@ -480,20 +501,31 @@ def render_postmortem(incident_id: str, state: IncidentState, timeline: list[Tim
     if state.acknowledged:
         ack = state.acknowledged
         met = "met" if ack.within_target else f"missed, due {clock(state.target_respond_by)}"
-        facts.append(f"- Acknowledged: {clock(ack.at)} by {ack.by}, {elapsed(ack.at - state.declared_at)} after declaration (response time {met})")
+        facts.append(
+            f"- Acknowledged: {clock(ack.at)} by {ack.by}, {elapsed(ack.at - state.declared_at)} after declaration (response time {met})"
+        )
     else:
         facts.append("- Acknowledged: never")
     if state.escalations:
         facts.append("- Escalated to: " + ", ".join(f"{e.to} ({clock(e.at)})" for e in state.escalations))
-    facts += [f"- Resolved: {clock(resolution.at)} by {resolution.by}", f"- Duration: {_minutes(duration_minutes(state.declared_at, resolution.at))}"]
+    facts += [
+        f"- Resolved: {clock(resolution.at)} by {resolution.by}",
+        f"- Duration: {_minutes(duration_minutes(state.declared_at, resolution.at))}",
+    ]
     if state.war_room:
         facts.append(f"- War room: #{state.war_room.name}")
     if state.status_page:
         facts.append(f"- Status page: {state.status_page.shortlink or state.status_page.id}")
     if state.mitigations:
-        facts.append("- Mitigations: " + "; ".join(f"{m.action} of {service_label(m.services)} ({m.state})" for m in state.mitigations))
+        facts.append(
+            "- Mitigations: "
+            + "; ".join(f"{m.action} of {service_label(m.services)} ({m.state})" for m in state.mitigations)
+        )
 
-    rows = [f"| {clock(entry.at)} | {_cell(entry.actor)} | {_cell(entry.event + (': ' + entry.detail if entry.detail else ''))} |" for entry in timeline]
+    rows = [
+        f"| {clock(entry.at)} | {_cell(entry.actor)} | {_cell(entry.event + (': ' + entry.detail if entry.detail else ''))} |"
+        for entry in timeline
+    ]
     items = [f"- [ ] {item}" for item in resolution.follow_up] or ["- none recorded"]
     return "\n".join(
         [

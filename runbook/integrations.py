@@ -50,15 +50,23 @@ def resolve_integrations(config: RunbookConfig, environ: Mapping[str, str] = os.
     def endpoint(section: str, provider: str, real_url: str, sandbox_path: str, secret_name: str) -> Endpoint:
         secret = environ.get(secret_name, "")
         if provider == "sandbox":
-            return Endpoint(provider=provider, url=sandbox_url(config, sandbox_path), secret=SecretStr(secret or _SANDBOX_SECRET))
+            return Endpoint(
+                provider=provider, url=sandbox_url(config, sandbox_path), secret=SecretStr(secret or _SANDBOX_SECRET)
+            )
         if not secret:
-            raise ConfigError(f'[{section}] provider = "{provider}" needs {secret_name} in the environment; it is not set')
+            raise ConfigError(
+                f'[{section}] provider = "{provider}" needs {secret_name} in the environment; it is not set'
+            )
         return Endpoint(provider=provider, url=real_url, secret=SecretStr(secret))
 
     return Integrations(
         slack=endpoint("slack", config.slack.provider, config.slack.api_url, "/slack/api", "SLACK_BOT_TOKEN"),
         github=endpoint("github", config.github.provider, config.github.api_url, "/github", "GITHUB_TOKEN"),
-        statuspage=endpoint("statuspage", config.statuspage.provider, config.statuspage.api_url, "/statuspage/v1", "STATUSPAGE_API_KEY"),
-        pager=endpoint("pager", config.pager.provider, config.pager.events_url, "/pagerduty/v2/enqueue", "PAGERDUTY_ROUTING_KEY"),
+        statuspage=endpoint(
+            "statuspage", config.statuspage.provider, config.statuspage.api_url, "/statuspage/v1", "STATUSPAGE_API_KEY"
+        ),
+        pager=endpoint(
+            "pager", config.pager.provider, config.pager.events_url, "/pagerduty/v2/enqueue", "PAGERDUTY_ROUTING_KEY"
+        ),
         ops_token=SecretStr(environ.get("OPS_API_TOKEN", _SANDBOX_SECRET)),
     )

@@ -7,7 +7,10 @@ from runbook.models import RollbackPlan
 
 def rollback_started(environment: str, plan: RollbackPlan, reason: str, user: str) -> str:
     lines = [f":rewind: ROLLBACK started in {environment} by {user}", f"- Reason: {reason}"]
-    lines += [f"- {t.service}: {t.current.version} (rev {t.current.revision}) → {t.target.version} (rev {t.target.revision})" for t in plan.targets]
+    lines += [
+        f"- {t.service}: {t.current.version} (rev {t.current.revision}) → {t.target.version} (rev {t.target.revision})"
+        for t in plan.targets
+    ]
     return "\n".join(lines)
 
 

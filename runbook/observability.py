@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from temporalio.runtime import LogForwardingConfig, LoggingConfig, PrometheusConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 
 from runbook.config import ObservabilityConfig
 
@@ -45,7 +52,7 @@ def worker_runtime(config: ObservabilityConfig) -> Runtime:
     except ValueError as error:
         reason = str(error).split(": ", 1)[-1]
         raise ObservabilityError(
-            f"cannot serve metrics on {address!r} ({reason}): set [observability] metrics_address to a free IP:port, or \"\" to turn metrics off"
+            f'cannot serve metrics on {address!r} ({reason}): set [observability] metrics_address to a free IP:port, or "" to turn metrics off'
         ) from None
 
 
@@ -74,9 +81,15 @@ def start_tracing(exporter: Any = None, environ: Mapping[str, str] = os.environ)
             exporter = OTLPSpanExporter()
     except ImportError as error:
         missing = error.name or str(error)
-        raise ObservabilityError(f"[observability] tracing = true needs the tracing extra ({missing} is missing): {TRACING_INSTALL_HINT}") from None
-    provider = TracerProvider(resource=Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME") or "runbook-worker"}))
+        raise ObservabilityError(
+            f"[observability] tracing = true needs the tracing extra ({missing} is missing): {TRACING_INSTALL_HINT}"
+        ) from None
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME") or "runbook-worker"})
+    )
     provider.add_span_processor(BatchSpanProcessor(exporter))
     # The CLI starts workflows without a span of its own; without this the worker would trace
     # activities only, never the workflows around them.
-    return Tracing(TracingInterceptor(provider.get_tracer("runbook.worker"), always_create_workflow_spans=True), provider)
+    return Tracing(
+        TracingInterceptor(provider.get_tracer("runbook.worker"), always_create_workflow_spans=True), provider
+    )

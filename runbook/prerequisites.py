@@ -77,7 +77,9 @@ def judge_ci(combined_status: dict[str, Any], check_runs: list[dict[str, Any]]) 
     if statuses_pass and not failing and not pending:
         if not statuses and not check_runs:
             return Prerequisite(name=CI, passed=True, detail="no CI checks reported on this commit")
-        return Prerequisite(name=CI, passed=True, detail=f"{len(check_runs)} check runs and {len(statuses)} statuses passed")
+        return Prerequisite(
+            name=CI, passed=True, detail=f"{len(check_runs)} check runs and {len(statuses)} statuses passed"
+        )
     parts = [f"{label}: {', '.join(names)}" for label, names in (("failing", failing), ("pending", pending)) if names]
     # The combined state covers every status, also those beyond the page GitHub listed.
     return Prerequisite(name=CI, passed=False, detail="; ".join(parts) or f"combined commit status {state}")
@@ -107,7 +109,9 @@ def judge_review(reviews: list[dict[str, Any]]) -> Prerequisite:
 
 
 def no_pull_request(sha: str) -> Prerequisite:
-    return Prerequisite(name=REVIEW, passed=False, detail=f"no pull request brought commit {sha[:12]}, so nothing was reviewed")
+    return Prerequisite(
+        name=REVIEW, passed=False, detail=f"no pull request brought commit {sha[:12]}, so nothing was reviewed"
+    )
 
 
 def judge_release_notes(release: dict[str, Any] | None, version: str) -> Prerequisite:
@@ -115,7 +119,9 @@ def judge_release_notes(release: dict[str, Any] | None, version: str) -> Prerequ
     if release is None:
         return Prerequisite(name=RELEASE_NOTES, passed=False, detail=f"no release notes for {version}")
     if not (release.get("body") or "").strip():
-        return Prerequisite(name=RELEASE_NOTES, passed=False, detail=f"the release for {version} has an empty description")
+        return Prerequisite(
+            name=RELEASE_NOTES, passed=False, detail=f"the release for {version} has an empty description"
+        )
     where = f" at {release['html_url']}" if release.get("html_url") else ""
     return Prerequisite(name=RELEASE_NOTES, passed=True, detail=f"release notes for {version}{where}")
 
@@ -132,7 +138,9 @@ def judge_on_main(compare: dict[str, Any], version: str, branch: str = "main") -
 def unknown_version(version: str, repository: str, names: list[str]) -> PrerequisiteReport:
     # The repository is named because a wrong one in runbook.toml looks exactly like this.
     detail = f"no commit for version {version} in {repository}"
-    return PrerequisiteReport(version=version, checks=[Prerequisite(name=name, passed=False, detail=detail) for name in names])
+    return PrerequisiteReport(
+        version=version, checks=[Prerequisite(name=name, passed=False, detail=detail) for name in names]
+    )
 
 
 def _login(review: dict[str, Any]) -> str:

@@ -12,7 +12,9 @@ SERVICES = SearchAttributeKey.for_keyword_list("RunbookServices")
 ALL_KEYS = (KIND, ENVIRONMENT, VERSION, STAGE, SEVERITY, SERVICES)
 
 
-def start_attributes(kind: str, environment: str = "", services: list[str] | None = None, version: str = "") -> TypedSearchAttributes:
+def start_attributes(
+    kind: str, environment: str = "", services: list[str] | None = None, version: str = ""
+) -> TypedSearchAttributes:
     pairs = [SearchAttributePair(KIND, kind), SearchAttributePair(STAGE, "started")]
     if environment:
         pairs.append(SearchAttributePair(ENVIRONMENT, environment))

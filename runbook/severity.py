@@ -49,7 +49,9 @@ Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 WEEKDAYS: tuple[str, ...] = get_args(Weekday)
 
 
-def respond_by(severity: Severity, since: datetime, policy: IncidentsConfig, override: timedelta | None = None) -> datetime:
+def respond_by(
+    severity: Severity, since: datetime, policy: IncidentsConfig, override: timedelta | None = None
+) -> datetime:
     """When acknowledgement is due, counted from `since`: the declaration, or the last escalation."""
     window = override if override is not None else policy.respond_within.get(severity)
     if window is not None:

@@ -36,7 +36,9 @@ class TemporalUnreachable(Exception):
 
 
 def effective_temporal(config: RunbookConfig, environ: Mapping[str, str] = os.environ) -> TemporalConfig:
-    overrides: dict[str, Any] = {field: environ[name] for name, field in _ENVIRONMENT_OVERRIDES.items() if environ.get(name)}
+    overrides: dict[str, Any] = {
+        field: environ[name] for name, field in _ENVIRONMENT_OVERRIDES.items() if environ.get(name)
+    }
     if environ.get("TEMPORAL_TLS", "").lower() in ("1", "true", "yes"):
         overrides["tls"] = True
     if not overrides:
@@ -76,4 +78,6 @@ async def connect(config: RunbookConfig, **extra: Any) -> Client:
     try:
         return await Client.connect(temporal.address, data_converter=data_converter(), **options)
     except RuntimeError as error:
-        raise TemporalUnreachable(f"cannot reach Temporal at {temporal.address}: {error} (is the stack up? make up)") from None
+        raise TemporalUnreachable(
+            f"cannot reach Temporal at {temporal.address}: {error} (is the stack up? make up)"
+        ) from None

@@ -17,7 +17,9 @@ _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 def name(kind: str, text: str) -> str:
     if not _NAME.match(text):
-        raise InvalidInput(f"bad {kind} name {text!r}: lower-case letters, digits and '-', starting with a letter (e.g. market-svc)")
+        raise InvalidInput(
+            f"bad {kind} name {text!r}: lower-case letters, digits and '-', starting with a letter (e.g. market-svc)"
+        )
     return text
 
 

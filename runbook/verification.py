@@ -67,7 +67,11 @@ def performance_reasons(report: HealthReport) -> list[str]:
 
 
 def integration_reasons(report: HealthReport) -> list[str]:
-    return [f"{name} is {state}" for name, state in sorted(report.integrations.items()) if state.lower() not in HEALTHY_INTEGRATION_STATES]
+    return [
+        f"{name} is {state}"
+        for name, state in sorted(report.integrations.items())
+        if state.lower() not in HEALTHY_INTEGRATION_STATES
+    ]
 
 
 def error_rate_reasons(metrics: MetricsReport, limit_percent: float) -> list[str]:
@@ -83,4 +87,8 @@ def timeout_reasons(matches: LogMatches) -> list[str]:
 
 
 def checklist_reasons(items: list[ChecklistItem]) -> list[str]:
-    return [f"checklist {item.name}: {item.note or 'failed'} ({item.by})" for item in items if item.state == ItemState.FAILED]
+    return [
+        f"checklist {item.name}: {item.note or 'failed'} ({item.by})"
+        for item in items
+        if item.state == ItemState.FAILED
+    ]

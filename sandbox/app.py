@@ -111,7 +111,9 @@ class Sandbox:
         # Bind the fleet port first: a port conflict should fail before moto is seeded.
         ops = OpsFake(list(self.config.environments)).rules(self.fakes.recorder)
         rollouts = [Rule("/_sandbox/rollouts", endpoint=self._rollouts, methods=["GET", "POST"])]
-        self._web = WebServer(WebApp(FleetRoutes(self.fleet).rules() + self.fakes.rules() + ops + rollouts), self._fleet_port)
+        self._web = WebServer(
+            WebApp(FleetRoutes(self.fleet).rules() + self.fakes.rules() + ops + rollouts), self._fleet_port
+        )
         url = self._moto.start()
         self._moto.reset()
         clients = aws.Clients.connect(url, region)
@@ -154,7 +156,11 @@ class Sandbox:
             raise ApiError(503, "the sandbox is starting")
         if request.method == "POST":
             seconds = request_json(request).get("seconds")
-            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= MAX_ROLLOUT_SECONDS:
+            if (
+                isinstance(seconds, bool)
+                or not isinstance(seconds, int | float)
+                or not 0 <= seconds <= MAX_ROLLOUT_SECONDS
+            ):
                 raise ApiError(400, f"seconds must be a number from 0 to {MAX_ROLLOUT_SECONDS}, got {seconds!r}")
             driver.rollout_seconds = float(seconds)
             log.info("rollouts now take %.1f s", driver.rollout_seconds)

@@ -124,7 +124,9 @@ class MotoServer:
         # werkzeug answers a busy port with sys.exit(1), so fail first here.
         if self._requested_port:
             ensure_port_free(self._requested_port)
-        self._server = make_server(HOST, self._requested_port, self.app, threaded=True, request_handler=MotoRequestHandler)
+        self._server = make_server(
+            HOST, self._requested_port, self.app, threaded=True, request_handler=MotoRequestHandler
+        )
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-moto", daemon=True)
         self._thread.start()
         self.url = f"http://{HOST}:{self._server.server_port}"

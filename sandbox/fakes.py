@@ -189,15 +189,17 @@ class GitHubFake:
         if self.failing == "release_notes":
             return _github_not_found()
         body = f"release notes for {tag}: marketplace search fixes, faster payouts, dependency updates."
-        return json_response({
-            "tag_name": tag,
-            "name": tag,
-            "body": body,
-            "draft": False,
-            "prerelease": False,
-            "html_url": f"https://github.com/{owner}/{repo}/releases/tag/{tag}",
-            "published_at": _now_iso(),
-        })
+        return json_response(
+            {
+                "tag_name": tag,
+                "name": tag,
+                "body": body,
+                "draft": False,
+                "prerelease": False,
+                "html_url": f"https://github.com/{owner}/{repo}/releases/tag/{tag}",
+                "published_at": _now_iso(),
+            }
+        )
 
     def compare(self, request: Request, owner: str, repo: str, spec: str) -> Response:
         base, separator, head = spec.partition("...")
@@ -205,13 +207,15 @@ class GitHubFake:
             return _github_not_found()
         # "behind" (or "identical"): head is an ancestor of base, that is, the ref is on main.
         identical = base == head
-        return json_response({
-            "status": "identical" if identical else "behind",
-            "ahead_by": 0,
-            "behind_by": 0 if identical else 3,
-            "base_commit": {"sha": _sha(base)},
-            "merge_base_commit": {"sha": _sha(head)},
-        })
+        return json_response(
+            {
+                "status": "identical" if identical else "behind",
+                "ahead_by": 0,
+                "behind_by": 0 if identical else 3,
+                "base_commit": {"sha": _sha(base)},
+                "merge_base_commit": {"sha": _sha(head)},
+            }
+        )
 
     def not_found(self, request: Request, rest: str) -> Response:
         return _github_not_found()

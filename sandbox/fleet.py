@@ -130,9 +130,7 @@ class Fleet:
         self.environments = list(environments)
         self.services = list(services)
         self._lock = threading.Lock()
-        self._states = {
-            env: {service: ServiceState(version) for service in services} for env in environments
-        }
+        self._states = {env: {service: ServiceState(version) for service in services} for env in environments}
 
     def check(self, environment: str, service: str | None = None) -> None:
         """Raise UnknownName (a ValueError naming the known values) for a name not in the fleet."""

@@ -12,8 +12,8 @@ from runbook.config import UnknownName
 from sandbox.fleet import (
     AUTH,
     GATEWAY,
-    Fleet,
     FaultMode,
+    Fleet,
     Health,
     Profile,
     ServiceState,
@@ -275,4 +275,3 @@ def _required(body: dict[str, object], field: str, known: list[str]) -> str:
     if not isinstance(value, str) or not value:
         raise ApiError(400, f"{field} is required; known: {', '.join(known)}")
     return value
-

@@ -26,7 +26,15 @@ class OpsFake:
 
     def rate_limit(self, request: Request, env: str) -> Response:
         body = self._body(request, env)
-        return json_response({"environment": env, "rate_limit": {"services": body.get("services", []), "requests_per_second": body.get("requests_per_second")}})
+        return json_response(
+            {
+                "environment": env,
+                "rate_limit": {
+                    "services": body.get("services", []),
+                    "requests_per_second": body.get("requests_per_second"),
+                },
+            }
+        )
 
     def maintenance(self, request: Request, env: str) -> Response:
         body = self._body(request, env)

@@ -41,9 +41,13 @@ class Outage:
             response.mimetype = "application/x-amz-json-1.1"
         elif self.system == "slack":
             # Slack's Web API says what went wrong in the body, even beside an HTTP error.
-            response = json_response({"ok": False, "error": "ratelimited" if self.status == 429 else "fatal_error"}, self.status)
+            response = json_response(
+                {"ok": False, "error": "ratelimited" if self.status == 429 else "fatal_error"}, self.status
+            )
         elif self.system == "github":
-            response = json_response({"message": "API rate limit exceeded" if self.status in (403, 429) else "Server Error"}, self.status)
+            response = json_response(
+                {"message": "API rate limit exceeded" if self.status in (403, 429) else "Server Error"}, self.status
+            )
         else:
             response = json_response({"error": f"sandbox outage of {self.system}: HTTP {self.status}"}, self.status)
         if self.retry_after is not None:
@@ -58,7 +62,14 @@ class Outages:
         self._lock = threading.Lock()
         self._pending: list[Outage] = []
 
-    def add(self, system: str, status: int | None = None, times: int = 1, retry_after: float | None = None, action: str | None = None) -> Outage:
+    def add(
+        self,
+        system: str,
+        status: int | None = None,
+        times: int = 1,
+        retry_after: float | None = None,
+        action: str | None = None,
+    ) -> Outage:
         outage = Outage(system, DEFAULT_STATUS[system] if status is None else status, times, retry_after, action)
         with self._lock:
             self._pending.append(outage)
@@ -97,7 +108,13 @@ class Outages:
 
     def start_outage(self, request: Request) -> Response:
         outage = self.add(**_outage_fields(request_json(request)))
-        log.info("outage: the next %d call(s) to %s%s answer HTTP %d", outage.times, outage.system, f" {outage.action}" if outage.action else "", outage.status)
+        log.info(
+            "outage: the next %d call(s) to %s%s answer HTTP %d",
+            outage.times,
+            outage.system,
+            f" {outage.action}" if outage.action else "",
+            outage.status,
+        )
         return json_response(asdict(outage), 201)
 
     def end_outages(self, request: Request) -> Response:
@@ -110,19 +127,30 @@ class Outages:
 def _outage_fields(body: dict[str, object]) -> dict[str, object]:
     unknown = sorted(set(body) - {"system", "status", "times", "retry_after", "action"})
     if unknown:
-        raise ApiError(400, f"unknown field(s) {', '.join(unknown)}; allowed: system, status, times, retry_after, action")
+        raise ApiError(
+            400, f"unknown field(s) {', '.join(unknown)}; allowed: system, status, times, retry_after, action"
+        )
     system = body.get("system")
     if system not in DEFAULT_STATUS:
         raise ApiError(400, f"unknown system {system!r}; known: {', '.join(SYSTEMS)}")
-    status, times, retry_after, action = body.get("status"), body.get("times", 1), body.get("retry_after"), body.get("action")
+    status, times, retry_after, action = (
+        body.get("status"),
+        body.get("times", 1),
+        body.get("retry_after"),
+        body.get("action"),
+    )
     if status is not None and (not _is_int(status) or not 400 <= status <= 599):
         raise ApiError(400, f"status must be an HTTP error status (400-599), got {status!r}")
     if not _is_int(times) or times < 1:
         raise ApiError(400, f"times must be a whole number of calls, 1 or more, got {times!r}")
-    if retry_after is not None and (isinstance(retry_after, bool) or not isinstance(retry_after, int | float) or retry_after < 0):
+    if retry_after is not None and (
+        isinstance(retry_after, bool) or not isinstance(retry_after, int | float) or retry_after < 0
+    ):
         raise ApiError(400, f"retry_after must be seconds, 0 or more, got {retry_after!r}")
     if action is not None and (system != "ecs" or not isinstance(action, str) or not action):
-        raise ApiError(400, f"action names an ECS API action (such as UpdateService), for system ecs only; got {action!r}")
+        raise ApiError(
+            400, f"action names an ECS API action (such as UpdateService), for system ecs only; got {action!r}"
+        )
     return {"system": system, "status": status, "times": times, "retry_after": retry_after, "action": action}
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sandbox.aws import APP_STREAM, LogWriter, ServiceRef
-from sandbox.fleet import Fleet, FaultMode, ServiceState, profile
+from sandbox.fleet import FaultMode, Fleet, ServiceState, profile
 
 REQUESTS_PER_INTERVAL = 1000
 # moto scans every stored datapoint on each query, so unbounded history slows a long-running stack.
@@ -88,11 +88,7 @@ class Telemetry:
     def write_once(self) -> None:
         now = datetime.now(UTC)
         fleet = self._fleet.snapshot()
-        data = [
-            datum
-            for ref in self._refs
-            for datum in metric_data(ref, fleet[ref.environment][ref.service], now)
-        ]
+        data = [datum for ref in self._refs for datum in metric_data(ref, fleet[ref.environment][ref.service], now)]
         self._cloudwatch.put_metric_data(Namespace=self._namespace, MetricData=data)
         for ref in self._refs:
             lines = log_lines(fleet[ref.environment][ref.service])
@@ -102,9 +98,7 @@ class Telemetry:
 
     def _prune(self, cutoff: datetime) -> None:
         stored = self._cloudwatch_backend.metric_data
-        expired = next(
-            (index for index, datum in enumerate(stored) if _as_utc(datum.timestamp) >= cutoff), len(stored)
-        )
+        expired = next((index for index, datum in enumerate(stored) if _as_utc(datum.timestamp) >= cutoff), len(stored))
         # In-place deletion of the oldest prefix keeps datapoints appended concurrently by moto.
         del stored[:expired]
 

@@ -14,7 +14,7 @@ import os
 import secrets
 import sys
 from collections.abc import Callable, Coroutine
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
@@ -56,17 +56,27 @@ def build_parser() -> argparse.ArgumentParser:
         if json_flag:
             sub.add_argument("--json", action="store_true", help="print the result as JSON")
         if user:
-            sub.add_argument("--as", dest="user", type=user_name, default=default_user(), help="who acts (default: RUNBOOK_USER, then the login name)")
+            sub.add_argument(
+                "--as",
+                dest="user",
+                type=user_name,
+                default=default_user(),
+                help="who acts (default: RUNBOOK_USER, then the login name)",
+            )
         return sub
 
     health = command("health-check", "check an environment's health endpoints (the runbook's health-check.sh)")
     health.add_argument("environment")
-    health.add_argument("--full", action="store_true", help="also dashboard, circuit breakers, auth status and latency budgets")
+    health.add_argument(
+        "--full", action="store_true", help="also dashboard, circuit breakers, auth status and latency budgets"
+    )
 
     verify = command("verify", "run Post-Deployment Verification as a workflow", user=True)
     verify.add_argument("environment")
     verify.add_argument("--full", action="store_true", help="full health checks and latency budgets")
-    verify.add_argument("--manual", action="store_true", help="also wait for the manual checklist (ticked with `runbook check`)")
+    verify.add_argument(
+        "--manual", action="store_true", help="also wait for the manual checklist (ticked with `runbook check`)"
+    )
 
     check = command("check", "tick a manual checklist item of a running verification", user=True)
     check.add_argument("id")
@@ -85,17 +95,23 @@ def build_parser() -> argparse.ArgumentParser:
     assess.add_argument("environment")
     assess.add_argument("--services", help="comma-separated services (default: all)")
 
-    deploy = command("deploy", "Standard Deployment: prerequisites, staging, approval, production, monitoring", user=True)
+    deploy = command(
+        "deploy", "Standard Deployment: prerequisites, staging, approval, production, monitoring", user=True
+    )
     deploy.add_argument("environment")
     deploy.add_argument("--version", required=True, help="the release tag to deploy, e.g. v1.2.0")
     deploy.add_argument("--services", default="all", help="all (default) or a,b")
     deploy.add_argument("--follow", action="store_true", help="follow it live until it ends")
 
-    hotfix = command("hotfix", "Hotfix Deployment: fix on main with CI green, immediate approval, production", user=True)
+    hotfix = command(
+        "hotfix", "Hotfix Deployment: fix on main with CI green, immediate approval, production", user=True
+    )
     hotfix.add_argument("environment")
     hotfix.add_argument("--version", required=True, help="the hotfix release tag, e.g. v1.2.1")
     hotfix.add_argument("--services", required=True, help="a,b")
-    hotfix.add_argument("--skip-staging", action="store_true", help="only when this version already passed verification on staging")
+    hotfix.add_argument(
+        "--skip-staging", action="store_true", help="only when this version already passed verification on staging"
+    )
     hotfix.add_argument("--incident", default="", help="the incident this hotfix fixes, e.g. INC-20261126-0001")
     hotfix.add_argument("--follow", action="store_true", help="follow it live until it ends")
 
@@ -136,8 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_argument("mode", choices=FAULT_MODES, metavar="MODE", help="one of " + ", ".join(FAULT_MODES))
     fault.add_argument("--delay", default="6s", help="response delay for `slow` (default 6s)")
     fault.add_argument("--json", action="store_true", help="print the result as JSON")
-    github = sandbox_commands.add_parser("github", help="make one deployment prerequisite fail in the GitHub fake (or none)")
-    github.add_argument("failing", choices=GITHUB_FAILURES, metavar="PREREQUISITE", help="one of " + ", ".join(GITHUB_FAILURES))
+    github = sandbox_commands.add_parser(
+        "github", help="make one deployment prerequisite fail in the GitHub fake (or none)"
+    )
+    github.add_argument(
+        "failing", choices=GITHUB_FAILURES, metavar="PREREQUISITE", help="one of " + ", ".join(GITHUB_FAILURES)
+    )
     return parser
 
 
@@ -146,7 +166,7 @@ def print_json(value: Any) -> None:
 
 
 def new_workflow_id(prefix: str) -> str:
-    return f"{prefix}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    return f"{prefix}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
 def run(coroutine_factory: Callable[[], Coroutine[Any, Any, int]]) -> int:

@@ -65,9 +65,13 @@ class CodecRequestHandler(BaseHTTPRequestHandler):
             return self._answer(HTTPStatus.UNAUTHORIZED, f"Authorization: Bearer <{TOKEN_VARIABLE}> required")
         declared = self.headers.get("Content-Length", "0")
         if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
-            return self._answer(HTTPStatus.BAD_REQUEST, f"a Content-Length of at most {MAX_BODY_BYTES} bytes is required")
+            return self._answer(
+                HTTPStatus.BAD_REQUEST, f"a Content-Length of at most {MAX_BODY_BYTES} bytes is required"
+            )
         try:
-            payloads = json_format.Parse(self.rfile.read(int(declared)) or b"{}", Payloads(), ignore_unknown_fields=True)
+            payloads = json_format.Parse(
+                self.rfile.read(int(declared)) or b"{}", Payloads(), ignore_unknown_fields=True
+            )
             transform = self.server.codec.encrypt if operation == "encode" else self.server.codec.decrypt
             answer = Payloads(payloads=[transform(payload) for payload in payloads.payloads])
         except (json_format.ParseError, DecodeError, UnicodeDecodeError) as error:
@@ -85,7 +89,9 @@ class CodecRequestHandler(BaseHTTPRequestHandler):
     def _authorized(self) -> bool:
         if not self.server.token:
             return True
-        return hmac.compare_digest(self.headers.get("Authorization", "").encode(), f"Bearer {self.server.token}".encode())
+        return hmac.compare_digest(
+            self.headers.get("Authorization", "").encode(), f"Bearer {self.server.token}".encode()
+        )
 
     def _answer(self, status: HTTPStatus, body: str = "", content_type: str = "text/plain; charset=utf-8") -> None:
         encoded = body.encode()
@@ -107,7 +113,9 @@ class CodecRequestHandler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m starter.codec_server", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m starter.codec_server", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default {DEFAULT_PORT})")
     port = parser.parse_args(argv).port
     try:
@@ -124,7 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"codec server: error: cannot listen on 127.0.0.1:{port}: {error.strerror}", file=sys.stderr)
         return 3
-    print(f"codec server at http://127.0.0.1:{port}, keys {', '.join(codec.key_ids)} ({codec.encrypting_key_id} encrypts)", flush=True)
+    print(
+        f"codec server at http://127.0.0.1:{port}, keys {', '.join(codec.key_ids)} ({codec.encrypting_key_id} encrypts)",
+        flush=True,
+    )
     with server:
         try:
             server.serve_forever()

@@ -5,11 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.aws import build_aws_clients
@@ -20,25 +26,25 @@ from activities.lock import acquire_environment, preempt_environment
 from activities.records import RecordStore
 from runbook import search, validate
 from runbook.assessment import snapshots
+from runbook.config import RunbookConfig, load_config
 from runbook.decision import decide
 from runbook.deployment import DeploymentRequest
-from runbook.records import verified_record
-from runbook.config import RunbookConfig, load_config
 from runbook.durations import parse_duration
 from runbook.health import render_report
 from runbook.models import (
     HandlerOutcome,
     HealthCheckRequest,
     LockRequest,
-    PreemptRequest,
     MetricsRequest,
     PlanRequest,
+    PreemptRequest,
     ProcedureStatus,
     RollbackRequest,
     RollbackResult,
     ServiceHealthRequest,
     State,
 )
+from runbook.records import verified_record
 from runbook.temporal import connect
 from runbook.verification import VerificationRequest, VerificationResult
 from starter.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Unreachable, UsageError, new_workflow_id, print_json
@@ -67,7 +73,9 @@ async def health_check(args: argparse.Namespace) -> int:
     return EXIT_OK if report.healthy else EXIT_FAILED
 
 
-def verification_request(config: RunbookConfig, environment: str, full: bool, manual: bool, user: str) -> VerificationRequest:
+def verification_request(
+    config: RunbookConfig, environment: str, full: bool, manual: bool, user: str
+) -> VerificationRequest:
     config.environment(environment)
     return VerificationRequest(
         environment=environment,
@@ -103,13 +111,15 @@ async def verify(args: argparse.Namespace) -> int:
             print_json({"id": workflow_id, "ui": ui_link(config, workflow_id)})
         else:
             print(f"UI: {ui_link(config, workflow_id)}")
-            print(f"tick each item: runbook check {workflow_id} ITEM [--fail --note TEXT]; items: {', '.join(request.checklist)}")
+            print(
+                f"tick each item: runbook check {workflow_id} ITEM [--fail --note TEXT]; items: {', '.join(request.checklist)}"
+            )
         return EXIT_OK
     result: VerificationResult = await handle.result()
     if args.json:
         print_json({"id": workflow_id, **result.model_dump(mode="json")})
     else:
-        print(render_status(await handle.query(Verification.status), datetime.now(timezone.utc)))
+        print(render_status(await handle.query(Verification.status), datetime.now(UTC)))
     return EXIT_OK if result.passed else EXIT_FAILED
 
 
@@ -143,7 +153,9 @@ async def execute_decision(handle: WorkflowHandle, name: str, payload: dict[str,
     try:
         return await handle.execute_update(name, payload, result_type=HandlerOutcome)
     except WorkflowUpdateFailedError as error:
-        raise UsageError(f"{handle.id} does not take `{name}`: {getattr(error.cause, 'message', error.cause)}") from None
+        raise UsageError(
+            f"{handle.id} does not take `{name}`: {getattr(error.cause, 'message', error.cause)}"
+        ) from None
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise UsageError(f"{handle.id} is closed: {error.message}; see runbook status {handle.id}") from None
@@ -182,14 +194,17 @@ async def show(handle: WorkflowHandle, as_json: bool, follow: bool) -> int:
     current = await query_status(handle)
     shown = ""
     while True:
-        text = render_status(current, datetime.now(timezone.utc))
+        text = render_status(current, datetime.now(UTC))
         if as_json:
             if not follow or current.state != State.RUNNING:
                 print_json(current.model_dump(mode="json"))
         elif text != shown:
             if sys.stdout.isatty() and follow:
                 print("\033[H\033[2J", end="")
-            print(text if sys.stdout.isatty() or not shown else f"--- {datetime.now(timezone.utc):%H:%M:%S}\n{text}", flush=True)
+            print(
+                text if sys.stdout.isatty() or not shown else f"--- {datetime.now(UTC):%H:%M:%S}\n{text}",
+                flush=True,
+            )
             shown = text
         if not follow or current.state != State.RUNNING:
             break
@@ -229,7 +244,9 @@ async def list_procedures(args: argparse.Namespace) -> int:
         print_json(rows)
     else:
         for row in rows:
-            print(f"{row['id']:<44} {row['kind']:<13} {row['environment']:<11} {row['stage']:<18} {row['status']:<10} {row['started']}")
+            print(
+                f"{row['id']:<44} {row['kind']:<13} {row['environment']:<11} {row['stage']:<18} {row['status']:<10} {row['started']}"
+            )
     return EXIT_OK
 
 
@@ -246,7 +263,9 @@ async def sandbox_fault(args: argparse.Namespace) -> int:
         async with httpx.AsyncClient(timeout=10) as http:
             response = await http.post(url, json=body)
     except httpx.HTTPError as error:
-        raise Unreachable(f"cannot reach the sandbox at {url}: {error or type(error).__name__} (is the stack up? make up)") from None
+        raise Unreachable(
+            f"cannot reach the sandbox at {url}: {error or type(error).__name__} (is the stack up? make up)"
+        ) from None
     if response.status_code == 400:
         raise UsageError(response.json().get("error", response.text))
     response.raise_for_status()
@@ -299,7 +318,9 @@ async def rollback(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"rollback plan for {args.environment} ({reason}):")
         for target in plan.targets:
-            print(f"  {target.service}: {target.current.version} (rev {target.current.revision}) → {target.target.version} (rev {target.target.revision})")
+            print(
+                f"  {target.service}: {target.current.version} (rev {target.current.revision}) → {target.target.version} (rev {target.target.revision})"
+            )
     if not args.yes and not confirm(f"Roll back {len(plan.targets)} service(s) in {args.environment}?"):
         print("not confirmed; nothing changed")
         return EXIT_USAGE
@@ -308,9 +329,16 @@ async def rollback(args: argparse.Namespace) -> int:
     preempt = PreemptRequest(environment=args.environment, holder_id=workflow_id, kind="rollback", reason=reason)
     grant = await preempt_environment(client, config.temporal.task_queue, preempt)
     if not grant.granted and grant.holder:
-        raise UsageError(f"{args.environment} is being changed by {grant.holder.id} ({grant.holder.kind}); wait for it or cancel it")
+        raise UsageError(
+            f"{args.environment} is being changed by {grant.holder.id} ({grant.holder.kind}); wait for it or cancel it"
+        )
     request = RollbackRequest(
-        environment=args.environment, services=services, version=version, reason=reason, requested_by=args.user, channel=config.channels.deployments
+        environment=args.environment,
+        services=services,
+        version=version,
+        reason=reason,
+        requested_by=args.user,
+        channel=config.channels.deployments,
     )
     handle = await client.start_workflow(
         Rollback.run,
@@ -327,7 +355,9 @@ async def rollback(args: argparse.Namespace) -> int:
         print_json({"id": workflow_id, **result.model_dump(mode="json")})
     else:
         for outcome in result.services:
-            print(f"  {outcome.service}: {outcome.outcome} {outcome.from_version} → {outcome.to_version} {outcome.detail}".rstrip())
+            print(
+                f"  {outcome.service}: {outcome.outcome} {outcome.from_version} → {outcome.to_version} {outcome.detail}".rstrip()
+            )
         for problem in result.problems:
             print(f"  {problem}")
         print(f"rollback {result.state.value}")
@@ -339,16 +369,27 @@ async def assess(args: argparse.Namespace) -> int:
     config.environment(args.environment)
     services = requested_services(config, args.services)
     aws = build_aws_clients(config)
-    metrics_request = MetricsRequest(environment=args.environment, services=services, window=config.thresholds.decision_window)
+    metrics_request = MetricsRequest(
+        environment=args.environment, services=services, window=config.thresholds.decision_window
+    )
     async with httpx.AsyncClient() as http:
         health = HealthActivities(http, config)
         metrics, *reports = await asyncio.gather(
             asyncio.to_thread(CloudWatchActivities(aws, config).collect_metrics, metrics_request),
-            *(health.check_service_health(ServiceHealthRequest(environment=args.environment, service=service)) for service in services),
+            *(
+                health.check_service_health(ServiceHealthRequest(environment=args.environment, service=service))
+                for service in services
+            ),
         )
     assessment = decide(snapshots(metrics, dict(zip(services, reports))), config.thresholds)
     if args.json:
-        print_json({"environment": args.environment, "decisions": [d.model_dump(mode="json") for d in assessment.decisions], "worst": assessment.worst})
+        print_json(
+            {
+                "environment": args.environment,
+                "decisions": [d.model_dump(mode="json") for d in assessment.decisions],
+                "worst": assessment.worst,
+            }
+        )
     else:
         for decision in assessment.decisions:
             print(f"{decision.service:<18} {decision.action.value:<30} {decision.rule:<24} {decision.evidence}")
@@ -360,7 +401,13 @@ HANDLERS.update({("rollback", None): rollback, ("assess", None): assess})
 
 
 def deployment_request(
-    config: RunbookConfig, environment: str, version: str, services: list[str], user: str, skip_staging: bool = False, incident: str = ""
+    config: RunbookConfig,
+    environment: str,
+    version: str,
+    services: list[str],
+    user: str,
+    skip_staging: bool = False,
+    incident: str = "",
 ) -> DeploymentRequest:
     config.environment(environment)
     deployments = config.deployments
@@ -390,13 +437,19 @@ def deployment_request(
 DEPLOYMENT_WORKFLOWS = {"deployment": StandardDeployment, "hotfix": HotfixDeployment}
 
 
-async def launch_deployment(client: Client, config: RunbookConfig, kind: str, request: DeploymentRequest) -> WorkflowHandle:
+async def launch_deployment(
+    client: Client, config: RunbookConfig, kind: str, request: DeploymentRequest
+) -> WorkflowHandle:
     """Start a deployment or hotfix, or refuse at once (UsageError) naming what holds the environment."""
-    workflow_id = new_workflow_id(f"{'deploy' if kind == 'deployment' else kind}-{request.environment}-{request.version}")
+    workflow_id = new_workflow_id(
+        f"{'deploy' if kind == 'deployment' else kind}-{request.environment}-{request.version}"
+    )
     lock = LockRequest(environment=request.environment, holder_id=workflow_id, kind=kind)
     grant = await acquire_environment(client, config.temporal.task_queue, lock)
     if not grant.granted and grant.holder:
-        raise UsageError(f"{request.environment} is being changed by {grant.holder.id} ({grant.holder.kind}); wait for it or cancel it")
+        raise UsageError(
+            f"{request.environment} is being changed by {grant.holder.id} ({grant.holder.kind}); wait for it or cancel it"
+        )
     return await client.start_workflow(
         DEPLOYMENT_WORKFLOWS[kind].run,
         request,
@@ -438,14 +491,18 @@ async def refuse_unverified_skip(config: RunbookConfig, version: str) -> None:
     aws = build_aws_clients(config)
     index = await asyncio.to_thread(RecordStore(aws.s3, config.aws.records_bucket).index, "staging")
     if not verified_record(index, version):
-        raise UsageError(f"--skip-staging refused: {version} has not passed verification on staging; deploy it there first")
+        raise UsageError(
+            f"--skip-staging refused: {version} has not passed verification on staging; deploy it there first"
+        )
 
 
 async def refuse_unknown_incident(client: Client, incident_id: str) -> None:
     """The hotfix's record links to the incident: a link to nothing is refused before anything starts."""
     _, description = await describe_procedure(client, incident_id)
     if description.workflow_type != "Incident":
-        raise UsageError(f"--incident {incident_id!r} is not an incident (it is a {description.workflow_type}); see `runbook list --kind incident`")
+        raise UsageError(
+            f"--incident {incident_id!r} is not an incident (it is a {description.workflow_type}); see `runbook list --kind incident`"
+        )
 
 
 async def send_decision(args: argparse.Namespace, name: str, payload: dict[str, Any], accepted_text: str) -> int:
@@ -457,16 +514,22 @@ async def send_decision(args: argparse.Namespace, name: str, payload: dict[str, 
 
 
 async def approve(args: argparse.Namespace) -> int:
-    return await send_decision(args, "approve", {"approver": args.user, "comment": args.comment}, f"approved by {args.user}")
+    return await send_decision(
+        args, "approve", {"approver": args.user, "comment": args.comment}, f"approved by {args.user}"
+    )
 
 
 async def reject(args: argparse.Namespace) -> int:
     validate.reason(args.reason)
-    return await send_decision(args, "reject", {"approver": args.user, "reason": args.reason}, f"rejected by {args.user}")
+    return await send_decision(
+        args, "reject", {"approver": args.user, "reason": args.reason}, f"rejected by {args.user}"
+    )
 
 
 async def decide_command(args: argparse.Namespace) -> int:
-    return await send_decision(args, "decide", {"user": args.user, "action": args.action, "note": args.note}, f"{args.action} by {args.user}")
+    return await send_decision(
+        args, "decide", {"user": args.user, "action": args.action, "note": args.note}, f"{args.action} by {args.user}"
+    )
 
 
 async def cancel(args: argparse.Namespace) -> int:
@@ -477,7 +540,9 @@ async def cancel(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"id": args.id, "cancel_requested": True})
     else:
-        print(f"cancellation requested for {args.id}; a deployment rolls back what it changed (runbook status {args.id} --follow)")
+        print(
+            f"cancellation requested for {args.id}; a deployment rolls back what it changed (runbook status {args.id} --follow)"
+        )
     return EXIT_OK
 
 
@@ -488,7 +553,9 @@ async def sandbox_github(args: argparse.Namespace) -> int:
         async with httpx.AsyncClient(timeout=10) as http:
             response = await http.post(url, json={"failing": None if args.failing == "none" else args.failing})
     except httpx.HTTPError as error:
-        raise Unreachable(f"cannot reach the sandbox at {url}: {error or type(error).__name__} (is the stack up? make up)") from None
+        raise Unreachable(
+            f"cannot reach the sandbox at {url}: {error or type(error).__name__} (is the stack up? make up)"
+        ) from None
     response.raise_for_status()
     print(f"GitHub fake: {'every prerequisite passes' if args.failing == 'none' else args.failing + ' fails'}")
     return EXIT_OK

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from runbook.config import load_config
 
@@ -35,7 +35,7 @@ def wait_for_gate(workflow_id: str) -> str:
 
 def main() -> int:
     config = load_config()
-    version = f"v1.2.0-demo.{datetime.now(timezone.utc):%H%M%S}"
+    version = f"v1.2.0-demo.{datetime.now(UTC):%H%M%S}"
     started = runbook("deploy", "production", "--version", version, "--services", "all", capture=True)
     print(started.stdout + started.stderr, end="")
     if started.returncode != 0:

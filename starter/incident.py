@@ -25,29 +25,50 @@ ID_ATTEMPTS = 50
 
 
 def add_parser(commands: Any) -> None:
-    incident = commands.add_parser("incident", help="Incident Response: declare, acknowledge, update, mitigate, resolve, regrade")
+    incident = commands.add_parser(
+        "incident", help="Incident Response: declare, acknowledge, update, mitigate, resolve, regrade"
+    )
     subcommands = incident.add_subparsers(dest="incident_command", required=True)
 
     def subcommand(name: str, help_text: str, *, names_incident: bool = True) -> argparse.ArgumentParser:
         sub = subcommands.add_parser(name, help=help_text, description=help_text)
         if names_incident:
             sub.add_argument("id", help="the incident, e.g. INC-20261126-0001")
-        sub.add_argument("--as", dest="user", type=user_name, default=default_user(), help="who acts (default: RUNBOOK_USER, then the login name)")
+        sub.add_argument(
+            "--as",
+            dest="user",
+            type=user_name,
+            default=default_user(),
+            help="who acts (default: RUNBOOK_USER, then the login name)",
+        )
         sub.add_argument("--json", action="store_true", help="print the result as JSON")
         return sub
 
-    declare = subcommand("declare", "declare an incident: alert, page the on-call, and the procedure its severity obliges", names_incident=False)
-    declare.add_argument("--severity", required=True, choices=SEVERITIES, help="P1 service down · P2 major feature · P3 minor feature · P4 cosmetic")
-    declare.add_argument("--summary", required=True, help="what users see, e.g. \"checkout failing\"")
+    declare = subcommand(
+        "declare",
+        "declare an incident: alert, page the on-call, and the procedure its severity obliges",
+        names_incident=False,
+    )
+    declare.add_argument(
+        "--severity",
+        required=True,
+        choices=SEVERITIES,
+        help="P1 service down · P2 major feature · P3 minor feature · P4 cosmetic",
+    )
+    declare.add_argument("--summary", required=True, help='what users see, e.g. "checkout failing"')
     declare.add_argument("--services", help="affected services, comma-separated (default: none named)")
-    declare.add_argument("--ack-within", help="drill: acknowledgement due after this (e.g. 2m) instead of the severity's")
+    declare.add_argument(
+        "--ack-within", help="drill: acknowledgement due after this (e.g. 2m) instead of the severity's"
+    )
     declare.add_argument("--update-every", help="drill: updates this often (e.g. 1m) instead of every 15m")
 
     ack = subcommand("ack", "acknowledge an incident (the response time stops)")
     ack.add_argument("--note", default="", help="what you are doing")
 
     update = subcommand("update", "tell the commander's latest: the next regular update carries it")
-    update.add_argument("--status", required=True, type=str.capitalize, choices=UPDATE_STATUSES, help=", ".join(UPDATE_STATUSES))
+    update.add_argument(
+        "--status", required=True, type=str.capitalize, choices=UPDATE_STATUSES, help=", ".join(UPDATE_STATUSES)
+    )
     update.add_argument("--action", required=True, help="what we are doing")
     update.add_argument("--eta", default="Unknown", help="estimated time to resolution")
 
@@ -56,10 +77,14 @@ def add_parser(commands: Any) -> None:
     mitigate.add_argument("--services", help="comma-separated (default: the incident's)")
     mitigate.add_argument("--reason", default="", help="why")
 
-    resolve = subcommand("resolve", "resolve: the Resolved message, status page and page resolved, the post-mortem written")
+    resolve = subcommand(
+        "resolve", "resolve: the Resolved message, status page and page resolved, the post-mortem written"
+    )
     resolve.add_argument("--resolution", required=True, help="what fixed it")
     resolve.add_argument("--root-cause", required=True, help="why it happened")
-    resolve.add_argument("--impact", default="", help="summary of the impact (default: the summary it was declared with)")
+    resolve.add_argument(
+        "--impact", default="", help="summary of the impact (default: the summary it was declared with)"
+    )
     resolve.add_argument("--follow-up", action="append", metavar="ITEM", help="an action item; repeat for more")
 
     severity = subcommand("severity", "regrade an incident at once: its timers and obligations follow")
@@ -135,7 +160,9 @@ async def start_incident(client: Any, config: Any, request: Any) -> str:
 
     prefix = f"INC-{datetime.now(ZoneInfo(config.incidents.timezone)):%Y%m%d}-"
     taken = (await client.count_workflows(f"WorkflowId STARTS_WITH '{prefix}'")).count
-    attributes = search.start_attributes("incident", request.environment, request.services).updated(SearchAttributePair(search.SEVERITY, request.severity.value))
+    attributes = search.start_attributes("incident", request.environment, request.services).updated(
+        SearchAttributePair(search.SEVERITY, request.severity.value)
+    )
     for number in range(taken + 1, taken + 1 + ID_ATTEMPTS):
         incident_id = f"{prefix}{number:04d}"
         try:
@@ -162,7 +189,9 @@ async def _tell(args: argparse.Namespace, name: str, payload: dict[str, Any], ac
 
 
 async def ack(args: argparse.Namespace) -> int:
-    return await _tell(args, "acknowledge", {"user": args.user, "note": args.note}, f"{args.id} acknowledged by {args.user}")
+    return await _tell(
+        args, "acknowledge", {"user": args.user, "note": args.note}, f"{args.id} acknowledged by {args.user}"
+    )
 
 
 async def update(args: argparse.Namespace) -> int:
@@ -173,12 +202,22 @@ async def update(args: argparse.Namespace) -> int:
 async def mitigate(args: argparse.Namespace) -> int:
     services = _services(args.services)
     payload = {"user": args.user, "action": args.action, "services": services, "reason": args.reason}
-    return await _tell(args, "mitigate", payload, f"{args.id}: {args.action} requested; runbook status {args.id} shows how it went")
+    return await _tell(
+        args, "mitigate", payload, f"{args.id}: {args.action} requested; runbook status {args.id} shows how it went"
+    )
 
 
 async def resolve(args: argparse.Namespace) -> int:
-    payload = {"user": args.user, "resolution": args.resolution, "root_cause": args.root_cause, "impact": args.impact, "follow_up": args.follow_up or []}
-    return await _tell(args, "resolve", payload, f"{args.id} resolved; the post-mortem follows in runbook status {args.id}")
+    payload = {
+        "user": args.user,
+        "resolution": args.resolution,
+        "root_cause": args.root_cause,
+        "impact": args.impact,
+        "follow_up": args.follow_up or [],
+    }
+    return await _tell(
+        args, "resolve", payload, f"{args.id} resolved; the post-mortem follows in runbook status {args.id}"
+    )
 
 
 async def severity(args: argparse.Namespace) -> int:
@@ -186,7 +225,14 @@ async def severity(args: argparse.Namespace) -> int:
     return await _tell(args, "severity", payload, f"{args.id} is {args.severity} now")
 
 
-SUBCOMMANDS = {"declare": declare, "ack": ack, "update": update, "mitigate": mitigate, "resolve": resolve, "severity": severity}
+SUBCOMMANDS = {
+    "declare": declare,
+    "ack": ack,
+    "update": update,
+    "mitigate": mitigate,
+    "resolve": resolve,
+    "severity": severity,
+}
 
 
 async def incident_command(args: argparse.Namespace) -> int:
@@ -232,9 +278,15 @@ async def list_with_incidents(args: argparse.Namespace) -> int:
         return EXIT_OK
     for row in rows:
         update = row["last_update"]
-        said = f"{update['status']} {elapsed(now - datetime.fromisoformat(update['at']))} ago: {update['action']}" if update else "no update yet"
+        said = (
+            f"{update['status']} {elapsed(now - datetime.fromisoformat(update['at']))} ago: {update['action']}"
+            if update
+            else "no update yet"
+        )
         acknowledged = f"ack {row['acknowledged_by']}" if row["acknowledged_by"] else "NOT ACKNOWLEDGED"
-        print(f"{row['id']:<20} {row['severity']:<3} {row['status']:<10} {row['age']:>11}  {acknowledged:<18} {row['summary']}  | last update: {said}")
+        print(
+            f"{row['id']:<20} {row['severity']:<3} {row['status']:<10} {row['age']:>11}  {acknowledged:<18} {row['summary']}  | last update: {said}"
+        )
     if not rows:
         print("no open incidents" if args.open else "no incidents", file=sys.stderr)
     return EXIT_OK

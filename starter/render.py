@@ -24,17 +24,25 @@ def render_status(status: ProcedureStatus, now: datetime | None = None, timeline
         lines.append(f"environment: {status.environment}   requested by: {status.requested_by}")
     lines.append("")
     for step in status.steps:
-        lines.append(f"  {step.state.value:<8} {step.name:<22} {_clock(step.started_at):>8} {_elapsed(step, now):>8}  {step.detail}".rstrip())
+        lines.append(
+            f"  {step.state.value:<8} {step.name:<22} {_clock(step.started_at):>8} {_elapsed(step, now):>8}  {step.detail}".rstrip()
+        )
     checklist = status.details.get("checklist") or []
     if checklist:
         lines += ["", "checklist:"]
-        lines += [f"  {item['state']:<8} {item['name']:<32} {item.get('by', '')} {item.get('note', '')}".rstrip() for item in checklist]
+        lines += [
+            f"  {item['state']:<8} {item['name']:<32} {item.get('by', '')} {item.get('note', '')}".rstrip()
+            for item in checklist
+        ]
     if status.refusals:
         lines += ["", "refused:"]
         lines += [f"  {_clock(r.at)} {r.handler}: {r.reason}" for r in status.refusals]
     if status.timeline:
         lines += ["", "timeline:"]
-        lines += [f"  {_clock(e.at)} {e.actor:<12} {e.event}" + (f": {e.detail}" if e.detail else "") for e in status.timeline[-timeline_tail:]]
+        lines += [
+            f"  {_clock(e.at)} {e.actor:<12} {e.event}" + (f": {e.detail}" if e.detail else "")
+            for e in status.timeline[-timeline_tail:]
+        ]
     result = status.result or {}
     if "passed" in result:
         lines += ["", "result: " + ("PASSED" if result["passed"] else "FAILED")]

@@ -56,7 +56,11 @@ def temporal_binary() -> str:
 def parts(config: RunbookConfig) -> list[Part]:
     host, port = config.temporal.address.rsplit(":", 1)
     ui_port = config.temporal.ui_url.rsplit(":", 1)[1].rstrip("/")
-    codec = Part("codec", [sys.executable, "-m", "starter.codec_server"], f"codec server at {CODEC_ENDPOINT}, so the UI shows encrypted payloads")
+    codec = Part(
+        "codec",
+        [sys.executable, "-m", "starter.codec_server"],
+        f"codec server at {CODEC_ENDPOINT}, so the UI shows encrypted payloads",
+    )
     encrypting = bool(os.environ.get(KEYS_VARIABLE, "").strip())
     # Not last: running_pid knows a running server by its last argument, which the keys must not change.
     ui_codec = ["--ui-codec-endpoint", CODEC_ENDPOINT] if encrypting else []
@@ -66,8 +70,16 @@ def parts(config: RunbookConfig) -> list[Part]:
     ]  # fmt: skip
     stack = [
         Part("temporal", temporal, f"Temporal at {config.temporal.address}, UI {config.temporal.ui_url}"),
-        Part("sandbox", [sys.executable, "-m", "sandbox"], f"sandbox at 127.0.0.1:{config.sandbox.fleet_port} and :{config.sandbox.aws_port}"),
-        Part("worker", [sys.executable, str(PROJECT_ROOT / "worker.py")], f"worker on task queue {config.temporal.task_queue}"),
+        Part(
+            "sandbox",
+            [sys.executable, "-m", "sandbox"],
+            f"sandbox at 127.0.0.1:{config.sandbox.fleet_port} and :{config.sandbox.aws_port}",
+        ),
+        Part(
+            "worker",
+            [sys.executable, str(PROJECT_ROOT / "worker.py")],
+            f"worker on task queue {config.temporal.task_queue}",
+        ),
     ]
     # Also listed while one runs without the keys, so `down` stops what an earlier `up` started.
     return [codec, *stack] if encrypting or running_pid(codec) else stack
@@ -99,7 +111,9 @@ def answers(part: Part, config: RunbookConfig) -> bool:
     if part.name == "codec":
         return port_open(f"127.0.0.1:{CODEC_PORT}")
     if part.name == "sandbox":
-        return _http_ok(f"http://127.0.0.1:{config.sandbox.fleet_port}/_sandbox/health") and port_open(f"127.0.0.1:{config.sandbox.aws_port}")
+        return _http_ok(f"http://127.0.0.1:{config.sandbox.fleet_port}/_sandbox/health") and port_open(
+            f"127.0.0.1:{config.sandbox.aws_port}"
+        )
     return "polling task queue" in part.log_file.read_text(errors="replace") if part.log_file.exists() else False
 
 
@@ -116,14 +130,23 @@ def start(part: Part, config: RunbookConfig) -> None:
         print(f"{part.name}: already running (pid {pid})")
         return
     with part.log_file.open("wb") as log:
-        process = subprocess.Popen(part.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=PROJECT_ROOT, start_new_session=True)
+        process = subprocess.Popen(
+            part.command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=PROJECT_ROOT,
+            start_new_session=True,
+        )
     part.pid_file.write_text(str(process.pid))
     deadline = time.monotonic() + READY_TIMEOUT_S
     while not answers(part, config):
         if process.poll() is not None or time.monotonic() > deadline:
             tail = part.log_file.read_text(errors="replace").splitlines()[-15:]
             stop(part)
-            sys.exit(f"runbook: error: {part.name} did not come up; last lines of {part.log_file.name}:\n" + "\n".join(tail))
+            sys.exit(
+                f"runbook: error: {part.name} did not come up; last lines of {part.log_file.name}:\n" + "\n".join(tail)
+            )
         time.sleep(0.2)
     print(f"{part.name}: started (pid {process.pid}): {part.ready}")
 
@@ -165,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         for part in stack:
             pid = running_pid(part)
             metrics = metrics_url(config.observability) if part.name == "worker" and pid else None
-            print(f"{part.name}: {'running (pid %d)' % pid if pid else 'stopped'}{f', metrics at {metrics}' if metrics else ''}")
+            print(
+                f"{part.name}: {'running (pid %d)' % pid if pid else 'stopped'}{f', metrics at {metrics}' if metrics else ''}"
+            )
     return 0
 
 

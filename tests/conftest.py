@@ -78,7 +78,11 @@ def stack_environment(config_path: Path) -> dict[str, str]:
     """What a test stack's processes and CLI runs get: that stack's runbook.toml and secrets. A
     developer's TEMPORAL_* would point them at another server, and encryption keys would hide
     results from the tests' plain client."""
-    inherited = {name: value for name, value in os.environ.items() if not name.startswith("TEMPORAL_") and name != "RUNBOOK_ENCRYPTION_KEYS"}
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("TEMPORAL_") and name != "RUNBOOK_ENCRYPTION_KEYS"
+    }
     return {**inherited, **STACK_SECRETS, "RUNBOOK_CONFIG": str(config_path), "RUNBOOK_USER": "tester"}
 
 
@@ -162,7 +166,9 @@ class Stack:
     def running(self, environment: str, service: str) -> RunningService:
         """What ECS runs for a service: its image tag, revision and desired count."""
         ecs = build_aws_clients(self.config).ecs
-        described = ecs.describe_services(cluster=self.config.environment(environment).cluster, services=[service])["services"][0]
+        described = ecs.describe_services(cluster=self.config.environment(environment).cluster, services=[service])[
+            "services"
+        ][0]
         definition = ecs.describe_task_definition(taskDefinition=described["taskDefinition"])["taskDefinition"]
         image = definition["containerDefinitions"][0]["image"]
         return RunningService(image.rsplit(":", 1)[1], described["taskDefinition"], described["desiredCount"])
@@ -171,18 +177,28 @@ class Stack:
         """Heal the fleet, and let the fault's figures leave CloudWatch's window."""
         httpx.delete(f"{self.fleet_url}/_sandbox/faults").raise_for_status()
         if self.faulted:
-            time.sleep(max(self.config.thresholds.verification_window, self.config.thresholds.decision_window).total_seconds())
+            time.sleep(
+                max(self.config.thresholds.verification_window, self.config.thresholds.decision_window).total_seconds()
+            )
             self.faulted = False
 
     def cli(self, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "starter", *args], cwd=PROJECT, env=self.env, capture_output=True, text=True, input=input_text, timeout=120
+            [sys.executable, "-m", "starter", *args],
+            cwd=PROJECT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            input=input_text,
+            timeout=120,
         )
 
 
 def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     with log.open("wb") as out:
-        return subprocess.Popen(command, cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            command, cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
 
 
 def _stop(process: subprocess.Popen) -> None:

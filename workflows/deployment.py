@@ -28,8 +28,8 @@ with workflow.unsafe.imports_passed_through():
     from runbook.assessment import snapshots
     from runbook.decision import Action, Assessment, decide
     from runbook.deployment import (
-        ApprovePayload,
         Approval,
+        ApprovePayload,
         DecidePayload,
         DeploymentRequest,
         DeploymentResult,
@@ -137,7 +137,9 @@ class DeploymentProcedure:
         if state in (State.FAILED, State.CANCELLED) and self._changed() and not self._preempted:
             if self._vetoed:
                 reasons.append("automatic rollback vetoed: database errors (decision matrix); investigate")
-                await self._notify(policy.alert(self._request, "failed; NOT rolled back because of database errors: investigate"))
+                await self._notify(
+                    policy.alert(self._request, "failed; NOT rolled back because of database errors: investigate")
+                )
             else:
                 state, rollback_id, more = await self.automatic_rollback("; ".join(reasons), only)
                 reasons += more
@@ -168,10 +170,16 @@ class DeploymentProcedure:
         async with self._procedure.step("verify_staging_health") as step:
             await self._lock(self._request.staging_environment, step)
             report = await workflow.execute_activity_method(
-                HealthActivities.check_health, HealthCheckRequest(environment=self._request.staging_environment, full=True), **QUICK
+                HealthActivities.check_health,
+                HealthCheckRequest(environment=self._request.staging_environment, full=True),
+                **QUICK,
             )
             if not report.healthy:
-                self._halt(step, State.FAILED, [f"staging unhealthy before deploying: {c.name} ({c.reason})" for c in report.failures])
+                self._halt(
+                    step,
+                    State.FAILED,
+                    [f"staging unhealthy before deploying: {c.name} ({c.reason})" for c in report.failures],
+                )
 
     async def deploy_staging(self) -> None:
         await self._deploy(self._request.staging_environment, "deploy_staging")
@@ -190,16 +198,23 @@ class DeploymentProcedure:
             deadline = workflow.now() + self._request.approval_timeout
             while self._approval is None and workflow.now() < deadline:
                 try:
-                    await workflow.wait_condition(lambda: self._approval is not None, timeout=min(self._request.approval_reminder_every, deadline - workflow.now()))
+                    await workflow.wait_condition(
+                        lambda: self._approval is not None,
+                        timeout=min(self._request.approval_reminder_every, deadline - workflow.now()),
+                    )
                 except TimeoutError:
                     if workflow.now() < deadline:
                         self._procedure.record("runbook", "approval reminder", self._request.channel)
                         await self._notify(policy.approval_reminder(self._id, self._request, "(Send a Signal)"))
             if self._approval is None:
-                self._halt(step, State.EXPIRED, [f"no approval within {self._request.approval_timeout}; production untouched"])
+                self._halt(
+                    step, State.EXPIRED, [f"no approval within {self._request.approval_timeout}; production untouched"]
+                )
             if not self._approval.approved:
                 self._halt(step, State.REJECTED, [f"rejected by {self._approval.approver}: {self._approval.comment}"])
-            step.detail = f"approved by {self._approval.approver}" + (f": {self._approval.comment}" if self._approval.comment else "")
+            step.detail = f"approved by {self._approval.approver}" + (
+                f": {self._approval.comment}" if self._approval.comment else ""
+            )
 
     async def deploy_production(self) -> None:
         await self._deploy(self._request.environment, "deploy_production")
@@ -225,7 +240,11 @@ class DeploymentProcedure:
         async with self._procedure.step("automatic_rollback") as step:
             rollback_ids, problems, warnings = [], [], []
             for environment in self._rollback_order():
-                changes = [c for c in self._changes[environment] if c.outcome != "unchanged" and (only is None or c.service in only)]
+                changes = [
+                    c
+                    for c in self._changes[environment]
+                    if c.outcome != "unchanged" and (only is None or c.service in only)
+                ]
                 if not changes:
                     continue
                 child_id = f"{self._id}-rollback-{environment}"
@@ -246,10 +265,22 @@ class DeploymentProcedure:
                 rollback_ids.append(child_id)
                 for change in changes:
                     change.outcome = "rolled_back"
-                problems += [f"rollback of {s.service} in {environment} failed: {s.detail}" for s in result.services if s.outcome == "failed"]
+                problems += [
+                    f"rollback of {s.service} in {environment} failed: {s.detail}"
+                    for s in result.services
+                    if s.outcome == "failed"
+                ]
                 problems += result.problems
-                warnings += [f"{s.service} in {environment}: {s.detail}" for s in result.services if s.outcome == "unhealthy"]
-            await self._notify(policy.rolled_back(self._request, reason, [c for cs in self._changes.values() for c in cs if c.outcome == "rolled_back"]))
+                warnings += [
+                    f"{s.service} in {environment}: {s.detail}" for s in result.services if s.outcome == "unhealthy"
+                ]
+            await self._notify(
+                policy.rolled_back(
+                    self._request,
+                    reason,
+                    [c for cs in self._changes.values() for c in cs if c.outcome == "rolled_back"],
+                )
+            )
             if problems:
                 self._procedure.fail_step(step, problems)
                 return State.FAILED, ", ".join(rollback_ids), problems
@@ -285,7 +316,9 @@ class DeploymentProcedure:
                 duration = workflow.now() - workflow.info().start_time
                 await self._notify(policy.completion(self._request, result.changes, duration, self._approval))
             elif result.state != State.ROLLED_BACK:
-                await self._notify(policy.alert(self._request, f"ended {result.state.value}: {'; '.join(result.reasons)}"))
+                await self._notify(
+                    policy.alert(self._request, f"ended {result.state.value}: {'; '.join(result.reasons)}")
+                )
 
     # Shared machinery ------------------------------------------------------------------------
 
@@ -293,7 +326,9 @@ class DeploymentProcedure:
         """What GitHub says of the release; a failed check refuses the deployment, nothing deploys."""
         async with self._procedure.step(step_name) as step:
             try:
-                report = await workflow.execute_activity_method(activity_method, PrerequisiteRequest(version=self._request.version), **QUICK)
+                report = await workflow.execute_activity_method(
+                    activity_method, PrerequisiteRequest(version=self._request.version), **QUICK
+                )
             except ActivityError as error:
                 raise_if_cancelled(error)
                 self._halt(step, State.FAILED, [f"GitHub could not be asked: {error.cause or error}"])
@@ -304,15 +339,23 @@ class DeploymentProcedure:
     async def _deploy(self, environment: str, step_name: str) -> None:
         async with self._procedure.step(step_name) as step:
             self._changes.setdefault(environment, [])
-            failures = [f for f in await asyncio.gather(*(self._deploy_one(environment, s) for s in self._request.services)) if f]
+            failures = [
+                f
+                for f in await asyncio.gather(*(self._deploy_one(environment, s) for s in self._request.services))
+                if f
+            ]
             if failures:
                 self._halt(step, State.FAILED, failures)
-            step.detail = "; ".join(f"{c.service} {c.before_version} → {c.after_version}" for c in self._changes[environment])
+            step.detail = "; ".join(
+                f"{c.service} {c.before_version} → {c.after_version}" for c in self._changes[environment]
+            )
 
     async def _deploy_one(self, environment: str, service: str) -> str:
         """Per service: a revision with the new image tag, the update, the rollout to its end."""
         prepared = await workflow.execute_activity_method(
-            EcsActivities.prepare_revision, PrepareRevisionRequest(environment=environment, service=service, version=self._request.version), **QUICK
+            EcsActivities.prepare_revision,
+            PrepareRevisionRequest(environment=environment, service=service, version=self._request.version),
+            **QUICK,
         )
         change = ServiceChange(
             service=service,
@@ -329,11 +372,18 @@ class DeploymentProcedure:
             return ""
         try:
             await workflow.execute_activity_method(
-                EcsActivities.update_service, UpdateServiceRequest(environment=environment, service=service, task_definition_arn=prepared.target.arn), **QUICK
+                EcsActivities.update_service,
+                UpdateServiceRequest(environment=environment, service=service, task_definition_arn=prepared.target.arn),
+                **QUICK,
             )
             await workflow.execute_activity_method(
                 EcsActivities.wait_for_rollout,
-                RolloutRequest(environment=environment, service=service, task_definition_arn=prepared.target.arn, timeout_seconds=self._request.rollout_timeout.total_seconds()),
+                RolloutRequest(
+                    environment=environment,
+                    service=service,
+                    task_definition_arn=prepared.target.arn,
+                    timeout_seconds=self._request.rollout_timeout.total_seconds(),
+                ),
                 start_to_close_timeout=self._request.rollout_timeout + timedelta(minutes=1),
                 heartbeat_timeout=ROLLOUT_HEARTBEAT,
                 retry_policy=RetryPolicy(maximum_attempts=3),
@@ -343,7 +393,9 @@ class DeploymentProcedure:
             change.outcome = "failed"
             return f"{service} in {environment}: {error.cause.message if error.cause else error}"
         change.outcome = "deployed"
-        self._procedure.record("runbook", f"{service} deployed to {environment}", f"{change.before_version} → {change.after_version}")
+        self._procedure.record(
+            "runbook", f"{service} deployed to {environment}", f"{change.before_version} → {change.after_version}"
+        )
         return ""
 
     async def _verify(self, request: VerificationRequest, label: str) -> VerificationResult:
@@ -353,10 +405,16 @@ class DeploymentProcedure:
         environment, services = self._request.environment, self._request.services
         metrics, *reports = await asyncio.gather(
             workflow.execute_activity_method(
-                CloudWatchActivities.collect_metrics, MetricsRequest(environment=environment, services=services, window=self._request.decision_window), **QUICK
+                CloudWatchActivities.collect_metrics,
+                MetricsRequest(environment=environment, services=services, window=self._request.decision_window),
+                **QUICK,
             ),
             *(
-                workflow.execute_activity_method(HealthActivities.check_service_health, ServiceHealthRequest(environment=environment, service=s), **QUICK)
+                workflow.execute_activity_method(
+                    HealthActivities.check_service_health,
+                    ServiceHealthRequest(environment=environment, service=s),
+                    **QUICK,
+                )
                 for s in services
             ),
         )
@@ -369,7 +427,9 @@ class DeploymentProcedure:
         if assessment.vetoed:
             self._vetoed = True
             vetoing = [d.service for d in assessment.decisions if d.action == Action.DO_NOT_ROLLBACK]
-            await self._alert_once("veto", "database errors: NOT rolling back, investigate. " + "; ".join(evidence[s] for s in vetoing))
+            await self._alert_once(
+                "veto", "database errors: NOT rolling back, investigate. " + "; ".join(evidence[s] for s in vetoing)
+            )
         if assessment.rollback_services:
             self._halt(step, State.FAILED, [evidence[s] for s in assessment.rollback_services], only=_only(assessment))
         for service in assessment.scale_up_services:
@@ -383,10 +443,14 @@ class DeploymentProcedure:
         self._scaled.add(service)
         target = self._request.scaling.scale_up_target(self._desired.get(service, 0))
         await workflow.execute_activity_method(
-            EcsActivities.set_desired_count, DesiredCountRequest(environment=self._request.environment, service=service, desired_count=target), **QUICK
+            EcsActivities.set_desired_count,
+            DesiredCountRequest(environment=self._request.environment, service=service, desired_count=target),
+            **QUICK,
         )
         self._procedure.record("runbook", f"scaled up {service} to {target} tasks", evidence)
-        await self._notify(policy.alert(self._request, f"scaled up {service} to {target} tasks first ({evidence}); investigate"))
+        await self._notify(
+            policy.alert(self._request, f"scaled up {service} to {target} tasks first ({evidence}); investigate")
+        )
 
     async def _ask_human(self, assessment: Assessment, evidence: dict[str, str], step: StepRecord) -> None:
         proposed = [d.service for d in assessment.decisions if d.action == Action.PROPOSE_ROLLBACK]
@@ -400,9 +464,17 @@ class DeploymentProcedure:
         try:
             await workflow.wait_condition(lambda: self._decision is not None, timeout=self._request.decision_timeout)
         except TimeoutError:
-            self._halt(step, State.FAILED, [f"no decision within {self._request.decision_timeout} on: {'; '.join(evidence[s] for s in proposed)}"])
+            self._halt(
+                step,
+                State.FAILED,
+                [f"no decision within {self._request.decision_timeout} on: {'; '.join(evidence[s] for s in proposed)}"],
+            )
         if self._decision.action == "rollback":
-            self._halt(step, State.FAILED, [f"{self._decision.user} decided to roll back: {self._decision.note or 'slow responses'}"])
+            self._halt(
+                step,
+                State.FAILED,
+                [f"{self._decision.user} decided to roll back: {self._decision.note or 'slow responses'}"],
+            )
 
     async def _alert_once(self, key: str, text: str) -> None:
         if key not in self._alerted:
@@ -416,17 +488,25 @@ class DeploymentProcedure:
 
     async def _lock(self, environment: str, step: StepRecord) -> None:
         grant = await workflow.execute_activity_method(
-            LockActivities.acquire_lock, LockRequest(environment=environment, holder_id=self._id, kind=self.kind), **QUICK
+            LockActivities.acquire_lock,
+            LockRequest(environment=environment, holder_id=self._id, kind=self.kind),
+            **QUICK,
         )
         if not grant.granted:
             holder = grant.holder
-            self._halt(step, State.REJECTED, [f"{environment} is being changed by {holder.id if holder else 'another procedure'}"])
+            self._halt(
+                step,
+                State.REJECTED,
+                [f"{environment} is being changed by {holder.id if holder else 'another procedure'}"],
+            )
         self._held.append(environment)
 
     async def _release(self, environment: str) -> None:
         if environment in self._held:
             self._held.remove(environment)
-            await workflow.execute_activity_method(LockActivities.release_lock, LockRelease(environment=environment, holder_id=self._id), **QUICK)
+            await workflow.execute_activity_method(
+                LockActivities.release_lock, LockRelease(environment=environment, holder_id=self._id), **QUICK
+            )
 
     async def _release_all(self) -> None:
         for environment in list(self._held):
@@ -521,13 +601,15 @@ class DeploymentProcedure:
             "services": self._request.services,
             "approval": self._approval.model_dump(mode="json") if self._approval else None,
             "changes": {env: [c.model_dump(mode="json") for c in changes] for env, changes in self._changes.items()},
-            "assessment": [d.model_dump(mode="json") for d in self._last_assessment.decisions] if self._last_assessment else [],
+            "assessment": [d.model_dump(mode="json") for d in self._last_assessment.decisions]
+            if self._last_assessment
+            else [],
         }
         return self._procedure.status.model_copy(update={"details": details})
 
 
 def _only(assessment: Assessment) -> list[str] | None:
-    """"Single service failing → roll back that service"; otherwise everything changed."""
+    """ "Single service failing → roll back that service"; otherwise everything changed."""
     only_services = [d.service for d in assessment.decisions if d.action == Action.ROLLBACK_SERVICE]
     return only_services or None
 
@@ -595,10 +677,16 @@ class HotfixDeployment(StandardDeployment):
         if not self._request.skip_staging:
             return False
         found = await workflow.execute_activity_method(
-            RecordsActivities.find_verified, VerifiedQuery(environment=self._request.staging_environment, version=self._request.version), **QUICK
+            RecordsActivities.find_verified,
+            VerifiedQuery(environment=self._request.staging_environment, version=self._request.version),
+            **QUICK,
         )
         if not found.record_id:
             step = self._procedure.status.steps[STEPS.index("verify_staging_health")]
-            self._halt(step, State.REJECTED, [f"--skip-staging refused: {self._request.version} has not passed verification on staging"])
+            self._halt(
+                step,
+                State.REJECTED,
+                [f"--skip-staging refused: {self._request.version} has not passed verification on staging"],
+            )
         self._procedure.record("runbook", "staging skipped", f"verified on staging by {found.record_id}")
         return True

@@ -34,8 +34,8 @@ with workflow.unsafe.imports_passed_through():
     from runbook.decision import Action, decide
     from runbook.incident import (
         STATUSPAGE_STATUS,
-        AcknowledgePayload,
         Acknowledgement,
+        AcknowledgePayload,
         AssessmentRecord,
         CarriedIncident,
         ChannelRequest,
@@ -54,8 +54,8 @@ with workflow.unsafe.imports_passed_through():
         PageRequest,
         PostmortemDocument,
         RelatedDeploymentsQuery,
-        ResolvePayload,
         Resolution,
+        ResolvePayload,
         ScaleUpRequest,
         ServiceStatesRequest,
         SeverityPayload,
@@ -140,7 +140,11 @@ class Incident:
     async def alert(self) -> None:
         state = self._state
         async with self._procedure.step("alert"):
-            self._procedure.record(state.commander, f"declared {state.severity.value}", f"{state.summary} ({texts.service_label(state.services)})")
+            self._procedure.record(
+                state.commander,
+                f"declared {state.severity.value}",
+                f"{state.summary} ({texts.service_label(state.services)})",
+            )
             workflow.upsert_search_attributes([search.SEVERITY.value_set(state.severity.value)])
             if await self._post(self._request.channel, texts.initial_alert(state.services, state.summary)):
                 self._procedure.record("runbook", "initial alert posted", self._request.channel)
@@ -178,14 +182,18 @@ class Incident:
         state = self._state
         async with self._procedure.step("war_room") as step:
             try:
-                channel = await workflow.execute_activity_method(SlackActivities.create_channel, ChannelRequest(name=texts.war_room_name(self._id)), **QUICK)
+                channel = await workflow.execute_activity_method(
+                    SlackActivities.create_channel, ChannelRequest(name=texts.war_room_name(self._id)), **QUICK
+                )
             except ActivityError as error:
                 raise_if_cancelled(error)
                 self._procedure.fail_step(step, [f"war room not created: {_cause(error)}"])
                 return
             state.war_room = WarRoom(id=channel.id, name=channel.name)
             self._procedure.record("runbook", "war room opened", f"#{channel.name}")
-            invited = list(dict.fromkeys([state.commander, *self._policy.responders, *(e.to for e in state.escalations)]))
+            invited = list(
+                dict.fromkeys([state.commander, *self._policy.responders, *(e.to for e in state.escalations)])
+            )
             if await self._invite(invited):
                 self._procedure.record("runbook", "responders invited", ", ".join(invited))
             window = policy.response_window_text(state.severity, self._policy, self._request.ack_within)
@@ -200,12 +208,16 @@ class Incident:
                 impact=policy.STATUSPAGE_IMPACT[state.severity],
             )
             try:
-                state.status_page = await workflow.execute_activity_method(StatusPageActivities.open_status_page, opening, **QUICK)
+                state.status_page = await workflow.execute_activity_method(
+                    StatusPageActivities.open_status_page, opening, **QUICK
+                )
             except ActivityError as error:
                 raise_if_cancelled(error)
                 self._procedure.fail_step(step, [f"status page not opened: {_cause(error)}"])
                 return
-            self._procedure.record("runbook", "status page incident opened", state.status_page.shortlink or state.status_page.id)
+            self._procedure.record(
+                "runbook", "status page incident opened", state.status_page.shortlink or state.status_page.id
+            )
 
     async def assess(self) -> None:
         """Health and ECS state of the affected services, the decision matrix's view, and whether a
@@ -215,16 +227,35 @@ class Incident:
         async with self._procedure.step("assess") as step:
             problems: list[str] = []
             reports = await asyncio.gather(
-                *(self._observe(problems, f"health of {s}", HealthActivities.check_service_health, ServiceHealthRequest(environment=environment, service=s)) for s in services)
+                *(
+                    self._observe(
+                        problems,
+                        f"health of {s}",
+                        HealthActivities.check_service_health,
+                        ServiceHealthRequest(environment=environment, service=s),
+                    )
+                    for s in services
+                )
             )
             health = {service: report for service, report in zip(services, reports) if report is not None}
             metrics = await self._observe(
-                problems, "metrics", CloudWatchActivities.collect_metrics, MetricsRequest(environment=environment, services=services, window=request.thresholds.decision_window)
+                problems,
+                "metrics",
+                CloudWatchActivities.collect_metrics,
+                MetricsRequest(environment=environment, services=services, window=request.thresholds.decision_window),
             )
-            ecs = await self._observe(problems, "ECS state", IncidentActivities.service_states, ServiceStatesRequest(environment=environment, services=services))
+            ecs = await self._observe(
+                problems,
+                "ECS state",
+                IncidentActivities.service_states,
+                ServiceStatesRequest(environment=environment, services=services),
+            )
             since = workflow.now() - self._policy.deployment_window
             related = await self._observe(
-                problems, "recent deployments", IncidentActivities.related_deployments, RelatedDeploymentsQuery(environment=environment, services=state.services, since=since)
+                problems,
+                "recent deployments",
+                IncidentActivities.related_deployments,
+                RelatedDeploymentsQuery(environment=environment, services=state.services, since=since),
             )
             matrix = decide(snapshots(metrics, health), request.thresholds) if metrics else None
             state.assessment = AssessmentRecord(
@@ -239,12 +270,26 @@ class Incident:
                 problems=problems,
             )
             assessment = state.assessment
-            step.detail = f"worst action {assessment.worst.value}" + (f"; not observed: {'; '.join(problems)}" if problems else "")
-            self._procedure.record("runbook", "assessed", f"failing: {', '.join(assessment.unhealthy) or 'none'}; decision matrix: {assessment.worst.value}")
+            step.detail = f"worst action {assessment.worst.value}" + (
+                f"; not observed: {'; '.join(problems)}" if problems else ""
+            )
+            self._procedure.record(
+                "runbook",
+                "assessed",
+                f"failing: {', '.join(assessment.unhealthy) or 'none'}; decision matrix: {assessment.worst.value}",
+            )
             if assessment.deployment_related:
-                self._procedure.record("runbook", "deployment-related", "; ".join(deployment.describe() for deployment in assessment.related))
+                self._procedure.record(
+                    "runbook",
+                    "deployment-related",
+                    "; ".join(deployment.describe() for deployment in assessment.related),
+                )
                 if assessment.vetoed:
-                    self._procedure.record("runbook", "rollback vetoed by the decision matrix", "database errors: DO NOT roll back; the commander decides")
+                    self._procedure.record(
+                        "runbook",
+                        "rollback vetoed by the decision matrix",
+                        "database errors: DO NOT roll back; the commander decides",
+                    )
             else:
                 self._procedure.record("runbook", "not deployment-related", "the commander chooses the mitigation")
             await self._post(self._room(), texts.assessment_message(self._id, assessment))
@@ -264,15 +309,27 @@ class Incident:
         if self._policy.rollback_scope == "all":
             return list(known)
         deployed = {service for deployment in self._state.assessment.related for service in deployment.services}
-        affected = [service for service in known if service in deployed and (not self._state.services or service in self._state.services)]
+        affected = [
+            service
+            for service in known
+            if service in deployed and (not self._state.services or service in self._state.services)
+        ]
         return affected or self._request.affected
 
     # Mitigations ---------------------------------------------------------------------------------
 
     def _add_mitigation(self, action: MitigationAction, services: list[str], by: str, reason: str) -> None:
         number = len(self._state.mitigations) + 1
-        self._state.mitigations.append(Mitigation(number=number, action=action, services=services, by=by, reason=reason, requested_at=workflow.now()))
-        self._procedure.record(by, f"mitigation {number} requested: {action}", f"{', '.join(services)}" + (f" ({reason})" if reason else ""))
+        self._state.mitigations.append(
+            Mitigation(
+                number=number, action=action, services=services, by=by, reason=reason, requested_at=workflow.now()
+            )
+        )
+        self._procedure.record(
+            by,
+            f"mitigation {number} requested: {action}",
+            f"{', '.join(services)}" + (f" ({reason})" if reason else ""),
+        )
         self._changed = True
 
     async def mitigate(self, mitigation: Mitigation) -> None:
@@ -285,9 +342,13 @@ class Incident:
             raise_if_cancelled(error)
             succeeded, mitigation.detail = False, _cause(error)
         mitigation.state, mitigation.ended_at = ("done" if succeeded else "failed"), workflow.now()
-        self._procedure.record(mitigation.by, f"mitigation {mitigation.number} {mitigation.state}: {mitigation.action}", mitigation.detail)
+        self._procedure.record(
+            mitigation.by, f"mitigation {mitigation.number} {mitigation.state}: {mitigation.action}", mitigation.detail
+        )
         if succeeded:
-            self._state.action = f"{mitigation.action} of {texts.service_label(mitigation.services)}: {mitigation.detail}"
+            self._state.action = (
+                f"{mitigation.action} of {texts.service_label(mitigation.services)}: {mitigation.detail}"
+            )
             if self._state.status == "Investigating":
                 self._state.status = "Mitigating"
         await self._post(self._room(), texts.mitigation_message(self._id, mitigation))
@@ -306,20 +367,38 @@ class Incident:
     def _drop_unstarted_mitigations(self) -> None:
         for mitigation in self._state.mitigations:
             if mitigation.state == "pending":
-                mitigation.state, mitigation.detail, mitigation.ended_at = "failed", "not started: the incident was resolved first", workflow.now()
-                self._procedure.record("runbook", f"mitigation {mitigation.number} dropped: {mitigation.action}", mitigation.detail)
+                mitigation.state, mitigation.detail, mitigation.ended_at = (
+                    "failed",
+                    "not started: the incident was resolved first",
+                    workflow.now(),
+                )
+                self._procedure.record(
+                    "runbook", f"mitigation {mitigation.number} dropped: {mitigation.action}", mitigation.detail
+                )
 
     async def _apply(self, mitigation: Mitigation) -> tuple[bool, str]:
         environment = self._request.environment
         if mitigation.action == "rollback":
             return await self._roll_back(mitigation)
         if mitigation.action == "scale_up":
-            states = await workflow.execute_activity_method(IncidentActivities.service_states, ServiceStatesRequest(environment=environment, services=mitigation.services), **QUICK)
-            request = ScaleUpRequest(environment=environment, desired_before={state.service: state.desired for state in states})
+            states = await workflow.execute_activity_method(
+                IncidentActivities.service_states,
+                ServiceStatesRequest(environment=environment, services=mitigation.services),
+                **QUICK,
+            )
+            request = ScaleUpRequest(
+                environment=environment, desired_before={state.service: state.desired for state in states}
+            )
             changes = await workflow.execute_activity_method(MitigationActivities.scale_up, request, **QUICK)
             return True, "; ".join(f"{c.service} {c.before} → {c.after} tasks" for c in changes)
-        method = MitigationActivities.rate_limit if mitigation.action == "rate_limit" else MitigationActivities.maintenance_page
-        applied = await workflow.execute_activity_method(method, OpsRequest(environment=environment, services=mitigation.services, incident_id=self._id), **QUICK)
+        method = (
+            MitigationActivities.rate_limit
+            if mitigation.action == "rate_limit"
+            else MitigationActivities.maintenance_page
+        )
+        applied = await workflow.execute_activity_method(
+            method, OpsRequest(environment=environment, services=mitigation.services, incident_id=self._id), **QUICK
+        )
         return True, applied.detail
 
     async def _roll_back(self, mitigation: Mitigation) -> tuple[bool, str]:
@@ -328,7 +407,9 @@ class Incident:
         environment = self._request.environment
         reason = f"{self._id}: {self._state.summary} ({mitigation.reason})"
         grant = await workflow.execute_activity_method(
-            LockActivities.preempt_lock, PreemptRequest(environment=environment, holder_id=self._id, kind="rollback", reason=reason), **QUICK
+            LockActivities.preempt_lock,
+            PreemptRequest(environment=environment, holder_id=self._id, kind="rollback", reason=reason),
+            **QUICK,
         )
         if not grant.granted:
             holder = f" by {grant.holder.id} ({grant.holder.kind})" if grant.holder else ""
@@ -338,15 +419,27 @@ class Incident:
             result: RollbackResult = await workflow.execute_child_workflow(
                 Rollback.run,
                 RollbackRequest(
-                    environment=environment, services=mitigation.services, reason=reason, requested_by=self._id, channel=self._room(), lock_holder=self._id
+                    environment=environment,
+                    services=mitigation.services,
+                    reason=reason,
+                    requested_by=self._id,
+                    channel=self._room(),
+                    lock_holder=self._id,
                 ),
                 id=child_id,
                 search_attributes=search.start_attributes("rollback", environment, mitigation.services),
             )
         finally:
-            await workflow.execute_activity_method(LockActivities.release_lock, LockRelease(environment=environment, holder_id=self._id), **QUICK)
-        outcomes = [f"{o.service} {o.from_version} → {o.to_version} {o.outcome}" + (f" ({o.detail})" if o.detail else "") for o in result.services]
-        return result.state == State.COMPLETED, f"{child_id} {result.state.value}: " + "; ".join(outcomes + result.problems)
+            await workflow.execute_activity_method(
+                LockActivities.release_lock, LockRelease(environment=environment, holder_id=self._id), **QUICK
+            )
+        outcomes = [
+            f"{o.service} {o.from_version} → {o.to_version} {o.outcome}" + (f" ({o.detail})" if o.detail else "")
+            for o in result.services
+        ]
+        return result.state == State.COMPLETED, f"{child_id} {result.state.value}: " + "; ".join(
+            outcomes + result.problems
+        )
 
     # Deadlines: escalation and updates -----------------------------------------------------------
 
@@ -362,7 +455,9 @@ class Incident:
         if deadline is not None and deadline <= workflow.now():
             return
         try:
-            await workflow.wait_condition(lambda: self._changed, timeout=deadline - workflow.now() if deadline else None)
+            await workflow.wait_condition(
+                lambda: self._changed, timeout=deadline - workflow.now() if deadline else None
+            )
         except TimeoutError:
             pass
 
@@ -385,12 +480,24 @@ class Incident:
         window = policy.response_window_text(state.severity, self._policy, self._request.ack_within)
         if target is None:
             state.respond_by = None
-            self._procedure.record("runbook", "still not acknowledged", f"nobody left to escalate to after {', '.join(e.to for e in state.escalations) or 'the on-call'}")
+            self._procedure.record(
+                "runbook",
+                "still not acknowledged",
+                f"nobody left to escalate to after {', '.join(e.to for e in state.escalations) or 'the on-call'}",
+            )
             return
         state.escalations.append(Escalation(level=level + 1, to=target, at=now))
         state.respond_by = policy.respond_by(state.severity, now, self._policy, self._request.ack_within)
-        self._procedure.record("runbook", f"escalated to {target}", f"not acknowledged within {window} (level {level + 1})")
-        await self._page(self._page_request(f"{self._id} {state.severity.value} escalated to {target}: {state.summary}", escalated_to=target, level=str(level + 1)))
+        self._procedure.record(
+            "runbook", f"escalated to {target}", f"not acknowledged within {window} (level {level + 1})"
+        )
+        await self._page(
+            self._page_request(
+                f"{self._id} {state.severity.value} escalated to {target}: {state.summary}",
+                escalated_to=target,
+                level=str(level + 1),
+            )
+        )
         if state.war_room:
             await self._invite([target])
         await self._post(self._room(), texts.escalation_message(self._id, state.severity, target, window))
@@ -400,15 +507,26 @@ class Incident:
         first when nothing new was said since the last one."""
         state = self._state
         if not state.commander_news:
-            await self._post(self._room(), texts.reminder_message(self._id, state.commander, state.last_posted_at or state.declared_at, self._policy))
-            self._procedure.record("runbook", "commander reminded", f"@{state.commander}: nothing new since the last update")
+            await self._post(
+                self._room(),
+                texts.reminder_message(
+                    self._id, state.commander, state.last_posted_at or state.declared_at, self._policy
+                ),
+            )
+            self._procedure.record(
+                "runbook", "commander reminded", f"@{state.commander}: nothing new since the last update"
+            )
         text = texts.update_message(state.services, state.status, state.action, state.eta)
         await self._post(self._room(), text)
         if state.status_page:
-            await self._status_page(StatusPageChange(incident_id=state.status_page.id, status=STATUSPAGE_STATUS[state.status], body=text))
+            await self._status_page(
+                StatusPageChange(incident_id=state.status_page.id, status=STATUSPAGE_STATUS[state.status], body=text)
+            )
         state.posted_updates += 1
         state.last_posted_at, state.commander_news = workflow.now(), False
-        self._procedure.record("runbook", f"update {state.posted_updates} posted", f"{state.status}: {state.action} (ETA {state.eta})")
+        self._procedure.record(
+            "runbook", f"update {state.posted_updates} posted", f"{state.status}: {state.action} (ETA {state.eta})"
+        )
 
     def _update_interval(self) -> timedelta | None:
         return policy.update_interval(self._state.severity, self._policy, self._request.update_every)
@@ -449,10 +567,14 @@ class Incident:
 
     async def _invite(self, users: list[str]) -> bool:
         try:
-            await workflow.execute_activity_method(SlackActivities.invite, InviteRequest(channel=self._state.war_room.id, users=users), **QUICK)
+            await workflow.execute_activity_method(
+                SlackActivities.invite, InviteRequest(channel=self._state.war_room.id, users=users), **QUICK
+            )
         except ActivityError as error:
             raise_if_cancelled(error)
-            self._procedure.record("runbook", "war room invitation not delivered", f"{', '.join(users)}: {_cause(error)}")
+            self._procedure.record(
+                "runbook", "war room invitation not delivered", f"{', '.join(users)}: {_cause(error)}"
+            )
             return False
         return True
 
@@ -494,11 +616,15 @@ class Incident:
         resolution = state.resolution
         async with self._procedure.step("resolve"):
             minutes = texts.duration_minutes(state.declared_at, resolution.at)
-            text = texts.resolved_message(state.services, minutes, resolution.impact, resolution.resolution, resolution.follow_up)
+            text = texts.resolved_message(
+                state.services, minutes, resolution.impact, resolution.resolution, resolution.follow_up
+            )
             for channel in dict.fromkeys([self._room(), self._request.channel]):
                 await self._post(channel, text)
             if state.status_page:
-                await self._status_page(StatusPageChange(incident_id=state.status_page.id, status="resolved", body=text))
+                await self._status_page(
+                    StatusPageChange(incident_id=state.status_page.id, status="resolved", body=text)
+                )
             await self._page_event(PagerActivities.resolve_page)
 
     async def post_mortem(self) -> IncidentResult:
@@ -506,7 +632,11 @@ class Incident:
         async with self._procedure.step("post_mortem") as step:
             self._postmortem = texts.render_postmortem(self._id, state, self._procedure.status.timeline, self._policy)
             try:
-                stored = await workflow.execute_activity_method(IncidentActivities.store_postmortem, PostmortemDocument(incident_id=self._id, markdown=self._postmortem), **QUICK)
+                stored = await workflow.execute_activity_method(
+                    IncidentActivities.store_postmortem,
+                    PostmortemDocument(incident_id=self._id, markdown=self._postmortem),
+                    **QUICK,
+                )
             except ActivityError as error:
                 raise_if_cancelled(error)
                 self._procedure.fail_step(step, [f"post-mortem not stored: {_cause(error)}"])
@@ -530,7 +660,9 @@ class Incident:
 
     def _history_is_long(self) -> bool:
         info = workflow.info()
-        return not self._mitigating and (info.is_continue_as_new_suggested() or info.get_current_history_length() >= self._policy.events_per_run)
+        return not self._mitigating and (
+            info.is_continue_as_new_suggested() or info.get_current_history_length() >= self._policy.events_per_run
+        )
 
     def _carried(self) -> IncidentRequest:
         state = self._state.model_copy(update={"runs": self._state.runs + 1})
@@ -559,10 +691,20 @@ class Incident:
         state, now = self._state, workflow.now()
         if state.acknowledged:
             return self._refused("acknowledge", payload, f"already acknowledged by {state.acknowledged.by}")
-        state.acknowledged = Acknowledgement(by=ack.user, at=now, note=ack.note, within_target=now <= state.target_respond_by)
+        state.acknowledged = Acknowledgement(
+            by=ack.user, at=now, note=ack.note, within_target=now <= state.target_respond_by
+        )
         state.respond_by = None
-        self._procedure.record(ack.user, "acknowledged", ack.note or f"{texts.elapsed(now - state.declared_at)} after declaration")
-        state.notices.append(Notice(kind="acknowledged", by=ack.user, text=texts.acknowledged_message(self._id, state.acknowledged, state.declared_at)))
+        self._procedure.record(
+            ack.user, "acknowledged", ack.note or f"{texts.elapsed(now - state.declared_at)} after declaration"
+        )
+        state.notices.append(
+            Notice(
+                kind="acknowledged",
+                by=ack.user,
+                text=texts.acknowledged_message(self._id, state.acknowledged, state.declared_at),
+            )
+        )
         self._changed = True
         return HandlerOutcome(accepted=True)
 
@@ -571,12 +713,22 @@ class Incident:
         if isinstance(update, HandlerOutcome):
             return update
         state = self._state
-        state.updates.append(CommanderUpdate(by=update.user, at=workflow.now(), status=update.status, action=update.action, eta=update.eta))
+        state.updates.append(
+            CommanderUpdate(
+                by=update.user, at=workflow.now(), status=update.status, action=update.action, eta=update.eta
+            )
+        )
         state.status, state.action, state.eta, state.commander_news = update.status, update.action, update.eta, True
         self._procedure.record(update.user, f"update: {update.status}", f"{update.action} (ETA {update.eta})")
         if self._update_interval() is None:
             # Without regular updates (P3, P4) each one is told at once.
-            state.notices.append(Notice(kind="updated", by=update.user, text=texts.update_message(state.services, update.status, update.action, update.eta)))
+            state.notices.append(
+                Notice(
+                    kind="updated",
+                    by=update.user,
+                    text=texts.update_message(state.services, update.status, update.action, update.eta),
+                )
+            )
         self._changed = True
         return HandlerOutcome(accepted=True)
 
@@ -588,7 +740,9 @@ class Incident:
         unknown = [service for service in mitigation.services if service not in known]
         if unknown:
             return self._refused("mitigate", payload, f"unknown service {unknown[0]!r}; known: {', '.join(known)}")
-        self._add_mitigation(mitigation.action, mitigation.services or self._request.affected, mitigation.user, mitigation.reason)
+        self._add_mitigation(
+            mitigation.action, mitigation.services or self._request.affected, mitigation.user, mitigation.reason
+        )
         return HandlerOutcome(accepted=True)
 
     def _apply_resolve(self, payload: Any) -> HandlerOutcome:
@@ -618,14 +772,22 @@ class Incident:
             return self._refused("severity", payload, f"{self._id} is {before.value} already")
         state.severity = regrade.severity
         workflow.upsert_search_attributes([search.SEVERITY.value_set(regrade.severity.value)])
-        state.target_respond_by = policy.respond_by(regrade.severity, state.declared_at, self._policy, self._request.ack_within)
+        state.target_respond_by = policy.respond_by(
+            regrade.severity, state.declared_at, self._policy, self._request.ack_within
+        )
         if state.acknowledged is None:
             since = state.escalations[-1].at if state.escalations else state.declared_at
             state.respond_by = policy.respond_by(regrade.severity, since, self._policy, self._request.ack_within)
         if self._update_interval() is None:
             state.next_update_at = None
         self._procedure.record(regrade.user, f"regraded {before.value} → {regrade.severity.value}", regrade.reason)
-        state.notices.append(Notice(kind="regraded", by=regrade.user, text=texts.regraded_message(self._id, before, regrade.severity, regrade.user, regrade.reason)))
+        state.notices.append(
+            Notice(
+                kind="regraded",
+                by=regrade.user,
+                text=texts.regraded_message(self._id, before, regrade.severity, regrade.user, regrade.reason),
+            )
+        )
         self._changed = True
         return HandlerOutcome(accepted=True)
 

@@ -57,14 +57,18 @@ class Procedure:
 
     def refuse(self, handler: str, payload: Any, reason: str) -> None:
         reason = reason if len(reason) <= _REASON_EXCERPT else reason[: _REASON_EXCERPT - 1] + "…"
-        self.status.refusals.append(Refusal(at=workflow.now(), handler=handler, payload=repr(payload)[:_PAYLOAD_EXCERPT], reason=reason))
+        self.status.refusals.append(
+            Refusal(at=workflow.now(), handler=handler, payload=repr(payload)[:_PAYLOAD_EXCERPT], reason=reason)
+        )
         workflow.logger.warning("%s refused: %s", handler, reason)
         self.record("runbook", f"{handler} refused", reason)
 
     def parse(self, handler: str, model: type[BaseModel], payload: Any) -> Any | None:
         """The payload as `model`, or None with the refusal recorded: a handler never raises."""
         if not isinstance(payload, dict):
-            self.refuse(handler, payload, f"expected a JSON object like {_example(model)}, got {type(payload).__name__}")
+            self.refuse(
+                handler, payload, f"expected a JSON object like {_example(model)}, got {type(payload).__name__}"
+            )
             return None
         size = len(json.dumps(payload, default=str))
         if size > _PAYLOAD_LIMIT:
@@ -74,7 +78,11 @@ class Procedure:
         # taken as if it had not been sent, and the sender never told.
         unknown = [str(name)[:50] for name in payload if name not in model.model_fields]
         if unknown:
-            self.refuse(handler, payload, f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; known: {', '.join(model.model_fields)}")
+            self.refuse(
+                handler,
+                payload,
+                f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; known: {', '.join(model.model_fields)}",
+            )
             return None
         try:
             return model.model_validate(payload)
@@ -87,10 +95,16 @@ class Procedure:
         """A Slack message, best effort: one that cannot be delivered is recorded, and the
         procedure goes on (telling people must never stop a rollback)."""
         try:
-            await workflow.execute_activity_method(SlackActivities.post_message, SlackMessage(channel=channel, text=text), **QUICK)
+            await workflow.execute_activity_method(
+                SlackActivities.post_message, SlackMessage(channel=channel, text=text), **QUICK
+            )
         except ActivityError as error:
             raise_if_cancelled(error)
-            self.record("runbook", "Slack message not delivered", f"{channel}: {getattr(error.cause, 'message', None) or error.cause or error}")
+            self.record(
+                "runbook",
+                "Slack message not delivered",
+                f"{channel}: {getattr(error.cause, 'message', None) or error.cause or error}",
+            )
             return False
         return True
 

@@ -21,8 +21,8 @@ with workflow.unsafe.imports_passed_through():
     from runbook import messages
     from runbook.models import (
         LockRelease,
-        PreemptRequest,
         PlanRequest,
+        PreemptRequest,
         ProcedureStatus,
         RollbackPlan,
         RollbackRequest,
@@ -54,7 +54,11 @@ class Rollback:
     async def run(self, request: RollbackRequest) -> RollbackResult:
         self._procedure.record(request.requested_by, "rollback requested", request.reason)
         if not await self.lock_environment():
-            return self._finish(RollbackResult(state=State.REJECTED, reason=request.reason, problems=[self._procedure.status.steps[0].detail]))
+            return self._finish(
+                RollbackResult(
+                    state=State.REJECTED, reason=request.reason, problems=[self._procedure.status.steps[0].detail]
+                )
+            )
         try:
             plan = await self.plan()
             if plan.problems:
@@ -64,7 +68,11 @@ class Rollback:
             await self.notify_finished(outcomes)
             await self.record(plan, outcomes)
             succeeded = all(outcome.succeeded for outcome in outcomes)
-            return self._finish(RollbackResult(state=State.COMPLETED if succeeded else State.FAILED, reason=request.reason, services=outcomes))
+            return self._finish(
+                RollbackResult(
+                    state=State.COMPLETED if succeeded else State.FAILED, reason=request.reason, services=outcomes
+                )
+            )
         finally:
             await self._release()
 
@@ -73,11 +81,18 @@ class Rollback:
         async with self._procedure.step("lock_environment") as step:
             grant = await workflow.execute_activity_method(
                 LockActivities.preempt_lock,
-                PreemptRequest(environment=self._request.environment, holder_id=self._holder, kind="rollback", reason=self._request.reason),
+                PreemptRequest(
+                    environment=self._request.environment,
+                    holder_id=self._holder,
+                    kind="rollback",
+                    reason=self._request.reason,
+                ),
                 **QUICK,
             )
             if not grant.granted and grant.holder:
-                self._procedure.fail_step(step, [f"{self._request.environment} is being changed by {grant.holder.id} ({grant.holder.kind})"])
+                self._procedure.fail_step(
+                    step, [f"{self._request.environment} is being changed by {grant.holder.id} ({grant.holder.kind})"]
+                )
             return grant.granted
 
     async def plan(self) -> RollbackPlan:
@@ -85,7 +100,10 @@ class Rollback:
             plan = await workflow.execute_activity_method(
                 EcsActivities.plan_rollback,
                 PlanRequest(
-                    environment=self._request.environment, services=self._request.services, version=self._request.version, targets=self._request.targets
+                    environment=self._request.environment,
+                    services=self._request.services,
+                    version=self._request.version,
+                    targets=self._request.targets,
                 ),
                 **QUICK,
             )
@@ -97,7 +115,11 @@ class Rollback:
 
     async def notify_started(self, plan: RollbackPlan) -> None:
         async with self._procedure.step("notify_started"):
-            await self._notify(messages.rollback_started(self._request.environment, plan, self._request.reason, self._request.requested_by))
+            await self._notify(
+                messages.rollback_started(
+                    self._request.environment, plan, self._request.reason, self._request.requested_by
+                )
+            )
 
     async def roll_back_services(self, plan: RollbackPlan) -> list[ServiceRollback]:
         async with self._procedure.step("roll_back_services") as step:
@@ -119,30 +141,52 @@ class Rollback:
         environment = self._request.environment
         try:
             await workflow.execute_activity_method(
-                EcsActivities.update_service, UpdateServiceRequest(environment=environment, service=target.service, task_definition_arn=target.target.arn), **QUICK
+                EcsActivities.update_service,
+                UpdateServiceRequest(
+                    environment=environment, service=target.service, task_definition_arn=target.target.arn
+                ),
+                **QUICK,
             )
             await workflow.execute_activity_method(
                 EcsActivities.wait_for_rollout,
-                RolloutRequest(environment=environment, service=target.service, task_definition_arn=target.target.arn, timeout_seconds=self._request.rollout_timeout_seconds),
+                RolloutRequest(
+                    environment=environment,
+                    service=target.service,
+                    task_definition_arn=target.target.arn,
+                    timeout_seconds=self._request.rollout_timeout_seconds,
+                ),
                 start_to_close_timeout=timedelta(seconds=self._request.rollout_timeout_seconds + 60),
                 heartbeat_timeout=ROLLOUT_HEARTBEAT,
                 retry_policy=RetryPolicy(maximum_attempts=3),
             )
             health = await workflow.execute_activity_method(
-                HealthActivities.check_service_health, ServiceHealthRequest(environment=environment, service=target.service), **QUICK
+                HealthActivities.check_service_health,
+                ServiceHealthRequest(environment=environment, service=target.service),
+                **QUICK,
             )
         except ActivityError as error:
             outcome.outcome, outcome.detail = "failed", str(error.cause.message if error.cause else error)
         else:
             if not health.healthy:
-                outcome.outcome, outcome.detail = "unhealthy", "still unhealthy after rollback: " + "; ".join(f"{c.name} {c.reason}" for c in health.failures)
-        self._procedure.record("runbook", f"{target.service} {outcome.outcome}", f"{outcome.from_version} → {outcome.to_version} {outcome.detail}".strip())
+                outcome.outcome, outcome.detail = (
+                    "unhealthy",
+                    "still unhealthy after rollback: " + "; ".join(f"{c.name} {c.reason}" for c in health.failures),
+                )
+        self._procedure.record(
+            "runbook",
+            f"{target.service} {outcome.outcome}",
+            f"{outcome.from_version} → {outcome.to_version} {outcome.detail}".strip(),
+        )
         return outcome
 
     async def notify_finished(self, outcomes: list[ServiceRollback]) -> None:
         async with self._procedure.step("notify_finished"):
             summary = [(o.service, o.outcome, o.detail) for o in outcomes]
-            await self._notify(messages.rollback_finished(self._request.environment, summary, self._request.reason, self._request.requested_by))
+            await self._notify(
+                messages.rollback_finished(
+                    self._request.environment, summary, self._request.reason, self._request.requested_by
+                )
+            )
 
     async def record(self, plan: RollbackPlan, outcomes: list[ServiceRollback]) -> None:
         async with self._procedure.step("record"):
@@ -179,7 +223,9 @@ class Rollback:
         if self._request.lock_holder:
             return
         await workflow.execute_activity_method(
-            LockActivities.release_lock, LockRelease(environment=self._request.environment, holder_id=self._holder), **QUICK
+            LockActivities.release_lock,
+            LockRelease(environment=self._request.environment, holder_id=self._holder),
+            **QUICK,
         )
 
     def _finish(self, result: RollbackResult) -> RollbackResult:

@@ -29,8 +29,8 @@ with workflow.unsafe.imports_passed_through():
         StepRecord,
     )
     from runbook.verification import (
-        CheckPayload,
         ChecklistItem,
+        CheckPayload,
         ItemState,
         VerificationRequest,
         VerificationResult,
@@ -59,7 +59,9 @@ class Verification:
 
     @workflow.run
     async def run(self, request: VerificationRequest) -> VerificationResult:
-        self._procedure.record(request.requested_by, "verification started", f"{request.environment}{' --full' if request.full else ''}")
+        self._procedure.record(
+            request.requested_by, "verification started", f"{request.environment}{' --full' if request.full else ''}"
+        )
         health = await self.automated_checks()
         await self.performance(health)
         await self.integrations(health)
@@ -98,7 +100,9 @@ class Verification:
 
     async def error_rate(self) -> MetricsReport | None:
         async with self._procedure.step("error_rate") as step:
-            request = MetricsRequest(environment=self._request.environment, services=self._request.services, window=self._request.window)
+            request = MetricsRequest(
+                environment=self._request.environment, services=self._request.services, window=self._request.window
+            )
             metrics = await self._observe(step, CloudWatchActivities.collect_metrics, request)
             if metrics:
                 self._judge(step, error_rate_reasons(metrics, self._request.error_rate_percent))
@@ -106,7 +110,12 @@ class Verification:
 
     async def log_timeouts(self) -> LogMatches | None:
         async with self._procedure.step("log_timeouts") as step:
-            request = LogSearchRequest(environment=self._request.environment, services=self._request.services, word="timeout", window=self._request.window)
+            request = LogSearchRequest(
+                environment=self._request.environment,
+                services=self._request.services,
+                word="timeout",
+                window=self._request.window,
+            )
             matches = await self._observe(step, CloudWatchActivities.search_logs, request)
             if matches:
                 self._judge(step, timeout_reasons(matches))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from temporalio.exceptions import ApplicationError
@@ -22,9 +22,10 @@ def ecs(sandbox_stack):
 
 
 def register(aws, family: str, service: str, version: str) -> str:
-    return aws.ecs.register_task_definition(family=family, containerDefinitions=[{"name": service, "image": f"skillancer/{service}:{version}", "memory": 512}])[
-        "taskDefinition"
-    ]["taskDefinitionArn"]
+    return aws.ecs.register_task_definition(
+        family=family,
+        containerDefinitions=[{"name": service, "image": f"skillancer/{service}:{version}", "memory": 512}],
+    )["taskDefinition"]["taskDefinitionArn"]
 
 
 def test_an_update_is_issued_once_however_often_it_is_retried(ecs):
@@ -35,9 +36,14 @@ def test_an_update_is_issued_once_however_often_it_is_retried(ecs):
     again = activities.update_service(request)
     assert not first.already_applied and again.already_applied
     assert again.deployment_id == first.deployment_id
-    deployments = aws.ecs.describe_services(cluster="skillancer-staging", services=["api-gateway"])["services"][0]["deployments"]
+    deployments = aws.ecs.describe_services(cluster="skillancer-staging", services=["api-gateway"])["services"][0][
+        "deployments"
+    ]
     assert [d["taskDefinition"] for d in deployments if d["status"] == "PRIMARY"] == [arn]
-    result = ActivityEnvironment().run(activities.wait_for_rollout, RolloutRequest(environment="staging", service="api-gateway", task_definition_arn=arn))
+    result = ActivityEnvironment().run(
+        activities.wait_for_rollout,
+        RolloutRequest(environment="staging", service="api-gateway", task_definition_arn=arn),
+    )
     assert result.state == "COMPLETED"
 
 
@@ -45,13 +51,23 @@ def test_a_failed_rollout_is_not_retried(ecs):
     activities, aws = ecs
     good = register(aws, "skillancer-staging-api-gateway", "api-gateway", "v3.0.1")
     bad = register(aws, "skillancer-staging-api-gateway", "api-gateway", "v3.1.0-bad")
-    activities.update_service(UpdateServiceRequest(environment="staging", service="api-gateway", task_definition_arn=bad))
+    activities.update_service(
+        UpdateServiceRequest(environment="staging", service="api-gateway", task_definition_arn=bad)
+    )
     with pytest.raises(ApplicationError) as error:
-        ActivityEnvironment().run(activities.wait_for_rollout, RolloutRequest(environment="staging", service="api-gateway", task_definition_arn=bad))
+        ActivityEnvironment().run(
+            activities.wait_for_rollout,
+            RolloutRequest(environment="staging", service="api-gateway", task_definition_arn=bad),
+        )
     assert error.value.non_retryable and "rollout FAILED" in str(error.value)
     # Leave staging healthy for the tests that follow.
-    activities.update_service(UpdateServiceRequest(environment="staging", service="api-gateway", task_definition_arn=good))
-    ActivityEnvironment().run(activities.wait_for_rollout, RolloutRequest(environment="staging", service="api-gateway", task_definition_arn=good))
+    activities.update_service(
+        UpdateServiceRequest(environment="staging", service="api-gateway", task_definition_arn=good)
+    )
+    ActivityEnvironment().run(
+        activities.wait_for_rollout,
+        RolloutRequest(environment="staging", service="api-gateway", task_definition_arn=good),
+    )
 
 
 def test_the_plan_prefers_the_revision_a_recorded_deployment_replaced(ecs, sandbox_stack):
@@ -60,8 +76,13 @@ def test_the_plan_prefers_the_revision_a_recorded_deployment_replaced(ecs, sandb
     old = register(aws, family, "payment-svc", "v4.0.0")
     register(aws, family, "payment-svc", "v4.1.0")
     new = register(aws, family, "payment-svc", "v4.2.0")
-    activities.update_service(UpdateServiceRequest(environment="production", service="payment-svc", task_definition_arn=new))
-    ActivityEnvironment().run(activities.wait_for_rollout, RolloutRequest(environment="production", service="payment-svc", task_definition_arn=new))
+    activities.update_service(
+        UpdateServiceRequest(environment="production", service="payment-svc", task_definition_arn=new)
+    )
+    ActivityEnvironment().run(
+        activities.wait_for_rollout,
+        RolloutRequest(environment="production", service="payment-svc", task_definition_arn=new),
+    )
     plan = activities.plan(PlanRequest(environment="production", services=["payment-svc"]))
     assert plan.targets[0].target.version == "v4.1.0"  # no record: the previous revision of the family
 
@@ -71,8 +92,17 @@ def test_the_plan_prefers_the_revision_a_recorded_deployment_replaced(ecs, sandb
         environment="production",
         state="COMPLETED",
         requested_by="alice",
-        started_at=datetime.now(timezone.utc),
-        changes=[ServiceChange(service="payment-svc", before_arn=old, before_version="v4.0.0", after_arn=new, after_version="v4.2.0", outcome="deployed")],
+        started_at=datetime.now(UTC),
+        changes=[
+            ServiceChange(
+                service="payment-svc",
+                before_arn=old,
+                before_version="v4.0.0",
+                after_arn=new,
+                after_version="v4.2.0",
+                outcome="deployed",
+            )
+        ],
     )
     RecordStore(aws.s3, sandbox_stack.config.aws.records_bucket).write(record)
     plan = activities.plan(PlanRequest(environment="production", services=["payment-svc"]))

@@ -38,17 +38,25 @@ def check_run(name: str, conclusion: str | None = "success", status: str = "comp
     return {"name": name, "head_sha": SHA, "status": status, "conclusion": conclusion}
 
 
-def well_run(github: respx.MockRouter, *, check_runs: list[dict] | None = None, reviews: list[dict] | None = None) -> None:
+def well_run(
+    github: respx.MockRouter, *, check_runs: list[dict] | None = None, reviews: list[dict] | None = None
+) -> None:
     """A test changes one answer after this: respx replaces a route registered again with the same pattern."""
     runs = check_runs if check_runs is not None else [check_run("build"), check_run("unit-tests")]
     statuses = [{"context": "ci/build", "state": "success"}]
     github.get("/commits/v1.2.0").respond(json={"sha": SHA})
-    github.get(f"/commits/{SHA}/status").respond(json={"state": "success", "sha": SHA, "total_count": 1, "statuses": statuses})
+    github.get(f"/commits/{SHA}/status").respond(
+        json={"state": "success", "sha": SHA, "total_count": 1, "statuses": statuses}
+    )
     github.get(f"/commits/{SHA}/check-runs").respond(json={"total_count": len(runs), "check_runs": runs})
     github.get(f"/commits/{SHA}/pulls").respond(json=[{"number": 42, "merged_at": "2025-05-01T10:00:00Z"}])
     approved = [{"id": 1, "state": "APPROVED", "user": {"login": "bob"}}]
     github.get("/pulls/42/reviews").respond(json=reviews if reviews is not None else approved)
-    release = {"tag_name": "v1.2.0", "body": "Faster payouts.", "html_url": "https://github.com/skillancer/platform/releases/tag/v1.2.0"}
+    release = {
+        "tag_name": "v1.2.0",
+        "body": "Faster payouts.",
+        "html_url": "https://github.com/skillancer/platform/releases/tag/v1.2.0",
+    }
     github.get("/releases/tags/v1.2.0").respond(json=release)
     github.get(f"/compare/main...{SHA}").respond(json={"status": "behind", "ahead_by": 0, "behind_by": 3})
 
@@ -64,11 +72,22 @@ async def test_a_well_run_repository_meets_every_prerequisite(github, activities
     assert [check.name for check in report.checks] == ["ci", "review", "release_notes"]
     assert report.checks[1].detail == "approved by bob"
     sent = github.calls.last.request.headers
-    assert (sent["authorization"], sent["accept"], sent["x-github-api-version"]) == ("Bearer t0ken", "application/vnd.github+json", "2022-11-28")
+    assert (sent["authorization"], sent["accept"], sent["x-github-api-version"]) == (
+        "Bearer t0ken",
+        "application/vnd.github+json",
+        "2022-11-28",
+    )
 
 
 async def test_a_failed_check_run_is_named(github, activities):
-    well_run(github, check_runs=[check_run("build"), check_run("integration-tests", "failure"), check_run("lint", status="in_progress", conclusion=None)])
+    well_run(
+        github,
+        check_runs=[
+            check_run("build"),
+            check_run("integration-tests", "failure"),
+            check_run("lint", status="in_progress", conclusion=None),
+        ],
+    )
     report = await activities.check_prerequisites(REQUEST)
     assert details(report) == {"ci": "failing: integration-tests (failure); pending: lint (in_progress)"}
 
@@ -80,7 +99,9 @@ async def test_check_runs_are_read_to_the_last_page(github, activities):
     def paged(request: httpx.Request) -> httpx.Response:
         if request.url.params.get("page") == "2":
             return httpx.Response(200, json={"total_count": 2, "check_runs": [check_run("e2e", "timed_out")]})
-        return httpx.Response(200, json={"total_count": 2, "check_runs": first_page}, headers={"Link": f'<{second_page_url}>; rel="next"'})
+        return httpx.Response(
+            200, json={"total_count": 2, "check_runs": first_page}, headers={"Link": f'<{second_page_url}>; rel="next"'}
+        )
 
     well_run(github)
     github.get(f"/commits/{SHA}/check-runs").mock(side_effect=paged)
@@ -115,7 +136,9 @@ async def test_an_unknown_version_fails_every_prerequisite_without_raising(githu
     github.get("/releases/tags/v9.9.9").respond(404, json={"message": "Not Found"})
     report = await activities.check_prerequisites(PrerequisiteRequest(version="v9.9.9"))
     assert report.commit == "" and not report.passed
-    assert details(report) == dict.fromkeys(["ci", "review", "release_notes"], f"no commit for version v9.9.9 in {REPO}")
+    assert details(report) == dict.fromkeys(
+        ["ci", "review", "release_notes"], f"no commit for version v9.9.9 in {REPO}"
+    )
 
 
 async def test_independent_requests_are_in_flight_together(github, activities):
@@ -151,7 +174,9 @@ async def test_independent_requests_are_in_flight_together(github, activities):
 )
 async def test_a_rate_limit_is_retried_when_github_says(github, activities, headers, seconds):
     now = time.time()
-    values = {key: value.format(in_two_minutes=int(now) + 120, in_two_hours=int(now) + 7200) for key, value in headers.items()}
+    values = {
+        key: value.format(in_two_minutes=int(now) + 120, in_two_hours=int(now) + 7200) for key, value in headers.items()
+    }
     well_run(github)
     github.get("/commits/v1.2.0").respond(403, json={"message": "API rate limit exceeded"}, headers=values)
     with pytest.raises(ApplicationError) as error:
@@ -222,7 +247,11 @@ def fake_github(sandbox_stack) -> Iterator[str]:
 @pytest.fixture
 async def sandbox_activities(sandbox_stack) -> AsyncIterator[GithubActivities]:
     async with httpx.AsyncClient(timeout=10) as http:
-        yield GithubActivities(http, resolve_integrations(sandbox_stack.config, sandbox_stack.env).github, sandbox_stack.config.github.repository)
+        yield GithubActivities(
+            http,
+            resolve_integrations(sandbox_stack.config, sandbox_stack.env).github,
+            sandbox_stack.config.github.repository,
+        )
 
 
 @pytest.mark.parametrize("failing", [None, "ci", "review", "release_notes"])

@@ -41,7 +41,11 @@ async def test_refused_timeout_and_status_are_told_apart(fleet):
     async with httpx.AsyncClient() as http:
         report = await check_environment(http, CONFIG, HealthCheckRequest(environment="staging"))
     reasons = {check.name: check.reason for check in report.failures}
-    assert reasons == {"liveness": "connection refused", "readiness": "timeout after 5 s", "auth-svc liveness": "HTTP 503 (down)"}
+    assert reasons == {
+        "liveness": "connection refused",
+        "readiness": "timeout after 5 s",
+        "auth-svc liveness": "HTTP 503 (down)",
+    }
 
 
 async def test_every_endpoint_is_in_flight_at_once(fleet):

@@ -18,9 +18,18 @@ from activities.pager import PagerActivities
 from activities.slack import SlackActivities
 from activities.statuspage import StatusPageActivities
 from runbook.config import DEFAULT_CONFIG_PATH, load_config
+from runbook.incident import (
+    ChannelRequest,
+    InviteRequest,
+    OpsRequest,
+    PageAction,
+    PageRequest,
+    ScaleUpRequest,
+    StatusPageChange,
+    StatusPageOpen,
+)
 from runbook.integrations import Endpoint
 from runbook.models import SlackMessage
-from runbook.incident import ChannelRequest, InviteRequest, OpsRequest, PageAction, PageRequest, ScaleUpRequest, StatusPageChange, StatusPageOpen
 
 CONFIG = load_config(DEFAULT_CONFIG_PATH)
 # The real services' documented URLs: what a worker with real providers calls.
@@ -46,7 +55,13 @@ async def test_the_pager_triggers_acknowledges_and_resolves_one_alert_by_dedup_k
     route = wire.post(EVENTS).mock(return_value=httpx.Response(202, json={"status": "success", "dedup_key": "INC-1"}))
     async with httpx.AsyncClient() as http:
         pager = PagerActivities(http, PAGER)
-        page = PageRequest(dedup_key="INC-1", summary="INC-1 P1: checkout failing", severity="critical", component="market-svc", custom_details={"incident": "INC-1"})
+        page = PageRequest(
+            dedup_key="INC-1",
+            summary="INC-1 P1: checkout failing",
+            severity="critical",
+            component="market-svc",
+            custom_details={"incident": "INC-1"},
+        )
         assert (await pager.trigger_page(page)).dedup_key == "INC-1"
         await pager.acknowledge_page(PageAction(dedup_key="INC-1"))
         await pager.resolve_page(PageAction(dedup_key="INC-1"))
@@ -55,7 +70,13 @@ async def test_the_pager_triggers_acknowledges_and_resolves_one_alert_by_dedup_k
         "routing_key": "routing-key",
         "event_action": "trigger",
         "dedup_key": "INC-1",
-        "payload": {"summary": "INC-1 P1: checkout failing", "source": "runbook", "severity": "critical", "component": "market-svc", "custom_details": {"incident": "INC-1"}},
+        "payload": {
+            "summary": "INC-1 P1: checkout failing",
+            "source": "runbook",
+            "severity": "critical",
+            "component": "market-svc",
+            "custom_details": {"incident": "INC-1"},
+        },
     }
     assert acknowledge == {"routing_key": "routing-key", "event_action": "acknowledge", "dedup_key": "INC-1"}
     assert resolve["event_action"] == "resolve" and resolve["dedup_key"] == "INC-1"
@@ -68,7 +89,11 @@ async def test_a_rate_limited_pager_is_retried_later_and_a_refused_event_never(w
         route.mock(return_value=httpx.Response(429))
         with pytest.raises(ApplicationError) as limited:
             await pager.acknowledge_page(PageAction(dedup_key="INC-1"))
-        route.mock(return_value=httpx.Response(400, json={"status": "invalid event", "errors": ["'routing_key' is missing or blank"]}))
+        route.mock(
+            return_value=httpx.Response(
+                400, json={"status": "invalid event", "errors": ["'routing_key' is missing or blank"]}
+            )
+        )
         with pytest.raises(ApplicationError) as refused:
             await pager.acknowledge_page(PageAction(dedup_key="INC-1"))
     assert not limited.value.non_retryable and limited.value.next_retry_delay == timedelta(seconds=30)
@@ -76,29 +101,52 @@ async def test_a_rate_limited_pager_is_retried_later_and_a_refused_event_never(w
 
 
 async def test_the_status_page_is_opened_kept_in_step_and_resolved(wire):
-    opened = wire.post(PAGES).mock(return_value=httpx.Response(201, json={"id": "sp1", "shortlink": "https://stspg.io/sp1"}))
-    changed = wire.patch(f"{PAGES}/sp1").mock(return_value=httpx.Response(200, json={"id": "sp1", "status": "resolved"}))
+    opened = wire.post(PAGES).mock(
+        return_value=httpx.Response(201, json={"id": "sp1", "shortlink": "https://stspg.io/sp1"})
+    )
+    changed = wire.patch(f"{PAGES}/sp1").mock(
+        return_value=httpx.Response(200, json={"id": "sp1", "status": "resolved"})
+    )
     async with httpx.AsyncClient() as http:
         page = StatusPageActivities(http, STATUS_PAGE, "skillancer")
-        incident = await page.open_status_page(StatusPageOpen(name="market-svc: checkout failing", body="🚨 INCIDENT", impact="critical"))
+        incident = await page.open_status_page(
+            StatusPageOpen(name="market-svc: checkout failing", body="🚨 INCIDENT", impact="critical")
+        )
         await page.update_status_page(StatusPageChange(incident_id="sp1", status="resolved", body="✅ RESOLVED"))
     assert (incident.id, incident.shortlink) == ("sp1", "https://stspg.io/sp1")
-    assert sent(opened) == [{"incident": {"name": "market-svc: checkout failing", "status": "investigating", "body": "🚨 INCIDENT", "impact_override": "critical"}}]
+    assert sent(opened) == [
+        {
+            "incident": {
+                "name": "market-svc: checkout failing",
+                "status": "investigating",
+                "body": "🚨 INCIDENT",
+                "impact_override": "critical",
+            }
+        }
+    ]
     assert sent(changed) == [{"incident": {"status": "resolved", "body": "✅ RESOLVED"}}]
     assert opened.calls[0].request.headers["Authorization"] == "OAuth api-key"
 
 
 async def test_an_unknown_status_page_incident_is_not_retried(wire):
-    wire.patch(f"{PAGES}/gone").mock(return_value=httpx.Response(404, json={"error": "The requested resource could not be found."}))
+    wire.patch(f"{PAGES}/gone").mock(
+        return_value=httpx.Response(404, json={"error": "The requested resource could not be found."})
+    )
     async with httpx.AsyncClient() as http:
         with pytest.raises(ApplicationError) as error:
-            await StatusPageActivities(http, STATUS_PAGE, "skillancer").update_status_page(StatusPageChange(incident_id="gone", status="identified", body="x"))
+            await StatusPageActivities(http, STATUS_PAGE, "skillancer").update_status_page(
+                StatusPageChange(incident_id="gone", status="identified", body="x")
+            )
     assert error.value.non_retryable and "HTTP 404" in str(error.value)
 
 
 async def test_a_war_room_is_created_and_people_invited(wire):
-    wire.post(f"{SLACK}/conversations.create").mock(return_value=httpx.Response(200, json={"ok": True, "channel": {"id": "C1", "name": "inc-20261126-0001"}}))
-    invite = wire.post(f"{SLACK}/conversations.invite").mock(return_value=httpx.Response(200, json={"ok": False, "error": "already_in_channel"}))
+    wire.post(f"{SLACK}/conversations.create").mock(
+        return_value=httpx.Response(200, json={"ok": True, "channel": {"id": "C1", "name": "inc-20261126-0001"}})
+    )
+    invite = wire.post(f"{SLACK}/conversations.invite").mock(
+        return_value=httpx.Response(200, json={"ok": False, "error": "already_in_channel"})
+    )
     async with httpx.AsyncClient() as http:
         slack = SlackActivities(http, SLACK_BOT)
         channel = await slack.create_channel(ChannelRequest(name="inc-20261126-0001"))
@@ -107,7 +155,10 @@ async def test_a_war_room_is_created_and_people_invited(wire):
     assert sent(invite) == [{"channel": "C1", "users": "alice,bob"}]
 
 
-@pytest.mark.parametrize(("answer", "permanent"), [({"ok": False, "error": "name_taken"}, True), ({"ok": False, "error": "internal_error"}, False)])
+@pytest.mark.parametrize(
+    ("answer", "permanent"),
+    [({"ok": False, "error": "name_taken"}, True), ({"ok": False, "error": "internal_error"}, False)],
+)
 async def test_slack_refusals_to_create_a_channel(wire, answer, permanent):
     wire.post(f"{SLACK}/conversations.create").mock(return_value=httpx.Response(200, json=answer))
     async with httpx.AsyncClient() as http:
@@ -128,7 +179,10 @@ async def test_rate_limit_and_maintenance_page_go_to_the_environments_operations
     assert sent(rate) == [{"services": ["market-svc"], "requests_per_second": 50, "incident": "INC-1"}]
     assert sent(maintenance) == [{"enabled": True, "services": ["market-svc"], "incident": "INC-1"}]
     assert rate.calls[0].request.headers["Authorization"] == "Bearer ops-token"
-    assert limited.detail == "market-svc limited to 50 requests/s" and paged.detail == "production redirects to the maintenance page"
+    assert (
+        limited.detail == "market-svc limited to 50 requests/s"
+        and paged.detail == "production redirects to the maintenance page"
+    )
 
 
 def test_scale_up_sets_the_target_from_the_count_seen_before_so_a_retry_adds_nothing():
@@ -146,10 +200,14 @@ async def test_a_message_is_posted_with_the_bot_token_and_a_rate_limit_waits_as_
     route = wire.post(f"{SLACK}/chat.postMessage")
     async with httpx.AsyncClient() as http:
         slack = SlackActivities(http, SLACK_BOT)
-        route.mock(return_value=httpx.Response(429, headers={"Retry-After": "7"}, json={"ok": False, "error": "ratelimited"}))
+        route.mock(
+            return_value=httpx.Response(429, headers={"Retry-After": "7"}, json={"ok": False, "error": "ratelimited"})
+        )
         with pytest.raises(ApplicationError) as limited:
             await slack.post_message(SlackMessage(channel="#deployments", text="🚀 v1.2.0 to production"))
-        route.mock(return_value=httpx.Response(200, json={"ok": True, "channel": "C024BE91L", "ts": "1401383885.000061"}))
+        route.mock(
+            return_value=httpx.Response(200, json={"ok": True, "channel": "C024BE91L", "ts": "1401383885.000061"})
+        )
         posted = await slack.post_message(SlackMessage(channel="#deployments", text="🚀 v1.2.0 to production"))
     assert not limited.value.non_retryable and limited.value.next_retry_delay == timedelta(seconds=7)
     assert (posted.channel, posted.ts) == ("C024BE91L", "1401383885.000061")
@@ -157,7 +215,9 @@ async def test_a_message_is_posted_with_the_bot_token_and_a_rate_limit_waits_as_
     assert route.calls[-1].request.headers["Authorization"] == "Bearer token"
 
 
-@pytest.mark.parametrize(("error", "permanent"), [("invalid_auth", True), ("missing_scope", True), ("fatal_error", False)])
+@pytest.mark.parametrize(
+    ("error", "permanent"), [("invalid_auth", True), ("missing_scope", True), ("fatal_error", False)]
+)
 async def test_slack_refusals_to_post(wire, error, permanent):
     wire.post(f"{SLACK}/chat.postMessage").mock(return_value=httpx.Response(200, json={"ok": False, "error": error}))
     async with httpx.AsyncClient() as http:

@@ -39,7 +39,12 @@ def render() -> list[str]:
     lines: list[str] = []
     for title, (columns, rows) in TABLES.items():
         widths = [max(len(column), *(len(row[i]) for row in rows)) for i, column in enumerate(columns)]
-        lines += ["", f"{title} ({len(rows)} cases)", "  ".join(c.ljust(w) for c, w in zip(columns, widths)), "  ".join("-" * w for w in widths)]
+        lines += [
+            "",
+            f"{title} ({len(rows)} cases)",
+            "  ".join(c.ljust(w) for c, w in zip(columns, widths)),
+            "  ".join("-" * w for w in widths),
+        ]
         lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in sorted(rows)]
     return lines
 

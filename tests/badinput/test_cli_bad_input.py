@@ -57,24 +57,83 @@ CASES = [
     case("verify: blank --as", ["verify", "staging", "--as", " "], "argument --as: empty user"),
     case("check: unknown ID", ["check", NO_SUCH_ID, "user-can-log-in"], f"no procedure with ID '{NO_SUCH_ID}'"),
     case("check: closed procedure", ["check", "{closed}", "user-can-log-in"], "{closed} is closed (TERMINATED)"),
-    case("rollback: unknown environment", ["rollback", "-y", "prod", "api-gateway", "--reason", "r"], "unknown environment 'prod'", ENVIRONMENTS),
-    case("rollback: unknown service", ["rollback", "-y", "staging", "billing", "--reason", "r"], "unknown service 'billing'", SERVICES),
-    case("rollback: empty service", ["rollback", "-y", "staging", "", "--reason", "r"], "no service named in ''", SERVICES),
-    case("rollback: bad version", ["rollback", "-y", "staging", "api-gateway", "v1.0;rm", "--reason", "r"], "bad version 'v1.0;rm'"),
-    case("rollback: unknown version", ["rollback", "-y", "staging", "api-gateway", "v9.9.9", "--reason", "r"], "version 'v9.9.9'", "versions: v1.0.0, v1.1.0"),
+    case(
+        "rollback: unknown environment",
+        ["rollback", "-y", "prod", "api-gateway", "--reason", "r"],
+        "unknown environment 'prod'",
+        ENVIRONMENTS,
+    ),
+    case(
+        "rollback: unknown service",
+        ["rollback", "-y", "staging", "billing", "--reason", "r"],
+        "unknown service 'billing'",
+        SERVICES,
+    ),
+    case(
+        "rollback: empty service",
+        ["rollback", "-y", "staging", "", "--reason", "r"],
+        "no service named in ''",
+        SERVICES,
+    ),
+    case(
+        "rollback: bad version",
+        ["rollback", "-y", "staging", "api-gateway", "v1.0;rm", "--reason", "r"],
+        "bad version 'v1.0;rm'",
+    ),
+    case(
+        "rollback: unknown version",
+        ["rollback", "-y", "staging", "api-gateway", "v9.9.9", "--reason", "r"],
+        "version 'v9.9.9'",
+        "versions: v1.0.0, v1.1.0",
+    ),
     case("rollback: blank reason", ["rollback", "-y", "staging", "api-gateway", "--reason", "  "], "empty reason"),
     case("assess: unknown environment", ["assess", "prod"], "unknown environment 'prod'", ENVIRONMENTS),
-    case("assess: unknown service", ["assess", "production", "--services", "api-gateway,billing"], "unknown service 'billing'", SERVICES),
-    case("deploy: unknown environment", ["deploy", "prod", "--version", "v1.2.0"], "unknown environment 'prod'", ENVIRONMENTS),
-    case("deploy: unknown service", ["deploy", "production", "--version", "v1.2.0", "--services", "billing"], "unknown service 'billing'", SERVICES),
-    case("deploy: no service in the list", ["deploy", "production", "--version", "v1.2.0", "--services", ","], "no service named in ','", SERVICES),
-    case("deploy: version with a shell command", ["deploy", "production", "--version", "v1.0;rm"], "bad version 'v1.0;rm'"),
+    case(
+        "assess: unknown service",
+        ["assess", "production", "--services", "api-gateway,billing"],
+        "unknown service 'billing'",
+        SERVICES,
+    ),
+    case(
+        "deploy: unknown environment",
+        ["deploy", "prod", "--version", "v1.2.0"],
+        "unknown environment 'prod'",
+        ENVIRONMENTS,
+    ),
+    case(
+        "deploy: unknown service",
+        ["deploy", "production", "--version", "v1.2.0", "--services", "billing"],
+        "unknown service 'billing'",
+        SERVICES,
+    ),
+    case(
+        "deploy: no service in the list",
+        ["deploy", "production", "--version", "v1.2.0", "--services", ","],
+        "no service named in ','",
+        SERVICES,
+    ),
+    case(
+        "deploy: version with a shell command",
+        ["deploy", "production", "--version", "v1.0;rm"],
+        "bad version 'v1.0;rm'",
+    ),
     case("deploy: empty version", ["deploy", "production", "--version", ""], "bad version ''"),
     case("deploy: 200-character version", ["deploy", "production", "--version", "v" + "1" * 199], "bad version 'v111"),
     case("deploy: no version", ["deploy", "production"], "the following arguments are required: --version"),
-    case("deploy: empty --as", ["deploy", "production", "--version", "v1.2.0", "--as", ""], "argument --as: empty user"),
-    case("hotfix: unknown environment", ["hotfix", "prod", "--version", "v1.2.1", "--services", "market-svc"], "unknown environment 'prod'", ENVIRONMENTS),
-    case("hotfix: bad version", ["hotfix", "production", "--version", "v1.2.1/../x", "--services", "market-svc"], "bad version 'v1.2.1/../x'"),
+    case(
+        "deploy: empty --as", ["deploy", "production", "--version", "v1.2.0", "--as", ""], "argument --as: empty user"
+    ),
+    case(
+        "hotfix: unknown environment",
+        ["hotfix", "prod", "--version", "v1.2.1", "--services", "market-svc"],
+        "unknown environment 'prod'",
+        ENVIRONMENTS,
+    ),
+    case(
+        "hotfix: bad version",
+        ["hotfix", "production", "--version", "v1.2.1/../x", "--services", "market-svc"],
+        "bad version 'v1.2.1/../x'",
+    ),
     case(
         "hotfix: unknown incident",
         ["hotfix", "production", "--version", "v1.2.1", "--services", "market-svc", "--incident", NO_SUCH_INCIDENT],
@@ -89,37 +148,135 @@ CASES = [
     case("approve: a verification", ["approve", "{running}", "--as", "bob"], "{running} does not take `approve`"),
     case("reject: empty reason", ["reject", "{running}", "--reason", ""], "empty reason"),
     case("reject: unknown ID", ["reject", NO_SUCH_ID, "--reason", "slow"], f"no procedure with ID '{NO_SUCH_ID}'"),
-    case("decide: unknown action", ["decide", "{running}", "maybe"], "invalid choice: 'maybe'", "'rollback', 'continue'"),
+    case(
+        "decide: unknown action", ["decide", "{running}", "maybe"], "invalid choice: 'maybe'", "'rollback', 'continue'"
+    ),
     case("decide: closed procedure", ["decide", "{closed}", "rollback"], "{closed} is closed (TERMINATED)"),
     case("cancel: unknown ID", ["cancel", NO_SUCH_ID], f"no procedure with ID '{NO_SUCH_ID}'"),
     case("cancel: closed procedure", ["cancel", "{closed}"], "{closed} is closed (TERMINATED)"),
     case("status: unknown ID", ["status", NO_SUCH_ID], f"no procedure with ID '{NO_SUCH_ID}'"),
     case("status: empty ID", ["status", ""], "empty procedure ID"),
     case("status: 1,001-character ID", ["status", "x" * 1001], "'xxxx"),
-    case("list: unknown kind", ["list", "--kind", "deploys"], "invalid choice: 'deploys'", "'deployment'", "'incident'"),
+    case(
+        "list: unknown kind", ["list", "--kind", "deploys"], "invalid choice: 'deploys'", "'deployment'", "'incident'"
+    ),
     case("list: kind with a query in it", ["list", "--kind", "x' OR 'a'='a"], "invalid choice: \"x' OR 'a'='a\""),
-    case("incident declare: unknown severity", ["incident", "declare", "--severity", "P5", "--summary", "s"], "invalid choice: 'P5'", "'P1', 'P2', 'P3', 'P4'"),
-    case("incident declare: lower-case severity", ["incident", "declare", "--severity", "p1", "--summary", "s"], "invalid choice: 'p1'", "'P1', 'P2', 'P3', 'P4'"),
-    case("incident declare: blank summary", ["incident", "declare", "--severity", "P3", "--summary", "  "], "empty summary"),
-    case("incident declare: 10,000-character summary", ["incident", "declare", "--severity", "P3", "--summary", "x" * 10_000], "bad --summary", "at most 500 characters"),
-    case("incident declare: unknown service", ["incident", "declare", "--severity", "P3", "--summary", "s", "--services", "market-svc,billing"], "unknown service 'billing'", SERVICES),
-    case("incident declare: bad duration", ["incident", "declare", "--severity", "P1", "--summary", "s", "--ack-within", "5 minutes"], "bad duration '5 minutes'"),
-    case("incident declare: zero update cycle", ["incident", "declare", "--severity", "P1", "--summary", "s", "--update-every", "0s"], "bad --update-every '0s'"),
-    case("incident ack: unknown ID", ["incident", "ack", NO_SUCH_INCIDENT], f"no procedure with ID '{NO_SUCH_INCIDENT}'"),
+    case(
+        "incident declare: unknown severity",
+        ["incident", "declare", "--severity", "P5", "--summary", "s"],
+        "invalid choice: 'P5'",
+        "'P1', 'P2', 'P3', 'P4'",
+    ),
+    case(
+        "incident declare: lower-case severity",
+        ["incident", "declare", "--severity", "p1", "--summary", "s"],
+        "invalid choice: 'p1'",
+        "'P1', 'P2', 'P3', 'P4'",
+    ),
+    case(
+        "incident declare: blank summary",
+        ["incident", "declare", "--severity", "P3", "--summary", "  "],
+        "empty summary",
+    ),
+    case(
+        "incident declare: 10,000-character summary",
+        ["incident", "declare", "--severity", "P3", "--summary", "x" * 10_000],
+        "bad --summary",
+        "at most 500 characters",
+    ),
+    case(
+        "incident declare: unknown service",
+        ["incident", "declare", "--severity", "P3", "--summary", "s", "--services", "market-svc,billing"],
+        "unknown service 'billing'",
+        SERVICES,
+    ),
+    case(
+        "incident declare: bad duration",
+        ["incident", "declare", "--severity", "P1", "--summary", "s", "--ack-within", "5 minutes"],
+        "bad duration '5 minutes'",
+    ),
+    case(
+        "incident declare: zero update cycle",
+        ["incident", "declare", "--severity", "P1", "--summary", "s", "--update-every", "0s"],
+        "bad --update-every '0s'",
+    ),
+    case(
+        "incident ack: unknown ID", ["incident", "ack", NO_SUCH_INCIDENT], f"no procedure with ID '{NO_SUCH_INCIDENT}'"
+    ),
     case("incident ack: a verification", ["incident", "ack", "{running}"], "{running} does not take `acknowledge`"),
-    case("incident update: unknown status", ["incident", "update", NO_SUCH_INCIDENT, "--status", "Fixed", "--action", "a"], "invalid choice: 'Fixed'", "'Mitigating'"),
-    case("incident update: unknown ID", ["incident", "update", NO_SUCH_INCIDENT, "--status", "Mitigating", "--action", "a"], f"no procedure with ID '{NO_SUCH_INCIDENT}'"),
-    case("incident mitigate: unknown action", ["incident", "mitigate", NO_SUCH_INCIDENT, "reboot"], "invalid choice: 'reboot'", "'scale_up', 'rate_limit', 'maintenance_page'"),
-    case("incident mitigate: unknown service", ["incident", "mitigate", NO_SUCH_INCIDENT, "scale_up", "--services", "billing"], "unknown service 'billing'", SERVICES),
-    case("incident resolve: unknown ID", ["incident", "resolve", NO_SUCH_INCIDENT, "--resolution", "r", "--root-cause", "c"], f"no procedure with ID '{NO_SUCH_INCIDENT}'"),
-    case("incident resolve: no root cause", ["incident", "resolve", NO_SUCH_INCIDENT, "--resolution", "r"], "required: --root-cause"),
-    case("incident severity: unknown severity", ["incident", "severity", NO_SUCH_INCIDENT, "P0"], "invalid choice: 'P0'", "'P1', 'P2', 'P3', 'P4'"),
-    case("incident severity: unknown ID", ["incident", "severity", NO_SUCH_INCIDENT, "P2"], f"no procedure with ID '{NO_SUCH_INCIDENT}'"),
-    case("sandbox fault: unknown environment", ["sandbox", "fault", "prod", "auth-svc", "5xx"], "unknown environment 'prod'", ENVIRONMENTS),
-    case("sandbox fault: unknown service", ["sandbox", "fault", "staging", "billing", "5xx"], "unknown service 'billing'", SERVICES),
-    case("sandbox fault: unknown mode", ["sandbox", "fault", "staging", "auth-svc", "melt"], "invalid choice: 'melt'", "'5xx', 'slow', 'db', 'cpu', 'down', 'clear'"),
-    case("sandbox fault: bad delay", ["sandbox", "fault", "staging", "auth-svc", "slow", "--delay", "soon"], "bad duration 'soon'"),
-    case("sandbox github: unknown prerequisite", ["sandbox", "github", "tests"], "invalid choice: 'tests'", "'ci', 'review', 'release_notes', 'none'"),
+    case(
+        "incident update: unknown status",
+        ["incident", "update", NO_SUCH_INCIDENT, "--status", "Fixed", "--action", "a"],
+        "invalid choice: 'Fixed'",
+        "'Mitigating'",
+    ),
+    case(
+        "incident update: unknown ID",
+        ["incident", "update", NO_SUCH_INCIDENT, "--status", "Mitigating", "--action", "a"],
+        f"no procedure with ID '{NO_SUCH_INCIDENT}'",
+    ),
+    case(
+        "incident mitigate: unknown action",
+        ["incident", "mitigate", NO_SUCH_INCIDENT, "reboot"],
+        "invalid choice: 'reboot'",
+        "'scale_up', 'rate_limit', 'maintenance_page'",
+    ),
+    case(
+        "incident mitigate: unknown service",
+        ["incident", "mitigate", NO_SUCH_INCIDENT, "scale_up", "--services", "billing"],
+        "unknown service 'billing'",
+        SERVICES,
+    ),
+    case(
+        "incident resolve: unknown ID",
+        ["incident", "resolve", NO_SUCH_INCIDENT, "--resolution", "r", "--root-cause", "c"],
+        f"no procedure with ID '{NO_SUCH_INCIDENT}'",
+    ),
+    case(
+        "incident resolve: no root cause",
+        ["incident", "resolve", NO_SUCH_INCIDENT, "--resolution", "r"],
+        "required: --root-cause",
+    ),
+    case(
+        "incident severity: unknown severity",
+        ["incident", "severity", NO_SUCH_INCIDENT, "P0"],
+        "invalid choice: 'P0'",
+        "'P1', 'P2', 'P3', 'P4'",
+    ),
+    case(
+        "incident severity: unknown ID",
+        ["incident", "severity", NO_SUCH_INCIDENT, "P2"],
+        f"no procedure with ID '{NO_SUCH_INCIDENT}'",
+    ),
+    case(
+        "sandbox fault: unknown environment",
+        ["sandbox", "fault", "prod", "auth-svc", "5xx"],
+        "unknown environment 'prod'",
+        ENVIRONMENTS,
+    ),
+    case(
+        "sandbox fault: unknown service",
+        ["sandbox", "fault", "staging", "billing", "5xx"],
+        "unknown service 'billing'",
+        SERVICES,
+    ),
+    case(
+        "sandbox fault: unknown mode",
+        ["sandbox", "fault", "staging", "auth-svc", "melt"],
+        "invalid choice: 'melt'",
+        "'5xx', 'slow', 'db', 'cpu', 'down', 'clear'",
+    ),
+    case(
+        "sandbox fault: bad delay",
+        ["sandbox", "fault", "staging", "auth-svc", "slow", "--delay", "soon"],
+        "bad duration 'soon'",
+    ),
+    case(
+        "sandbox github: unknown prerequisite",
+        ["sandbox", "github", "tests"],
+        "invalid choice: 'tests'",
+        "'ci', 'review', 'release_notes', 'none'",
+    ),
 ]
 
 
@@ -187,10 +344,21 @@ async def run(e2e_stack, temporal_env, tmp_path_factory) -> Run:
         path.write_text(text.replace(f'task_queue = "{queue}"', f'task_queue = "{queue}-bad-{number}"'))
         return str(path)
 
-    requests = [{"argv": [arg.format(**ids) for arg in each.argv], "env": {"RUNBOOK_CONFIG": config_of(number)}} for number, each in enumerate(CASES)]
+    requests = [
+        {"argv": [arg.format(**ids) for arg in each.argv], "env": {"RUNBOOK_CONFIG": config_of(number)}}
+        for number, each in enumerate(CASES)
+    ]
 
     def forked() -> list[dict]:
-        done = subprocess.run([sys.executable, str(FORKS)], cwd=PROJECT, env=e2e_stack.env, input=json.dumps(requests), capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, str(FORKS)],
+            cwd=PROJECT,
+            env=e2e_stack.env,
+            input=json.dumps(requests),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 
@@ -202,7 +370,9 @@ async def run(e2e_stack, temporal_env, tmp_path_factory) -> Run:
     before = await asyncio.to_thread(sandbox_state, e2e_stack)
     controls = [number for number, each in enumerate(CASES) if each.name in CONTROL]
     try:
-        forks, *typed_results = await asyncio.gather(asyncio.to_thread(forked), *(asyncio.to_thread(typed, number) for number in controls))
+        forks, *typed_results = await asyncio.gather(
+            asyncio.to_thread(forked), *(asyncio.to_thread(typed, number) for number in controls)
+        )
         done = [(result, "fork") for result in forks]
         for number, result in zip(controls, typed_results):
             assert result == forks[number], f"{CASES[number].name}: python -m starter {result} ≠ fork {forks[number]}"
@@ -216,7 +386,9 @@ async def run(e2e_stack, temporal_env, tmp_path_factory) -> Run:
     finally:
         await running.terminate("bad-input cases done")
     outcomes = {
-        each.name: Outcome(result["returncode"], result["stdout"], result["stderr"], started.get(f"{queue}-bad-{number}", []), via)
+        each.name: Outcome(
+            result["returncode"], result["stdout"], result["stderr"], started.get(f"{queue}-bad-{number}", []), via
+        )
         for number, (each, (result, via)) in enumerate(zip(CASES, done))
     }
     return Run(outcomes, ids, before, after)
@@ -242,7 +414,14 @@ def outcome_text(outcome: Outcome) -> str:
 @pytest.mark.parametrize("each", CASES, ids=[each.name for each in CASES])
 def test_malformed_argument_is_refused_before_anything_starts(run, each, outcome_table):
     outcome = run.outcomes[each.name]
-    outcome_table("runbook CLI, malformed arguments", ("case", "command", "run as", "outcome"), each.name, command_text(each.argv), outcome.via, outcome_text(outcome))
+    outcome_table(
+        "runbook CLI, malformed arguments",
+        ("case", "command", "run as", "outcome"),
+        each.name,
+        command_text(each.argv),
+        outcome.via,
+        outcome_text(outcome),
+    )
     assert outcome.returncode == 2, outcome.stdout + outcome.stderr
     assert outcome.stdout == ""
     lines = outcome.stderr.splitlines()

@@ -42,11 +42,28 @@ class Signal(NamedTuple):
 
 
 SIGNALS = [
-    Signal("verification", "check", {"item": "user-can-log-in", "user": "bob", "passed": True, "note": "logged in"}, "note"),
+    Signal(
+        "verification", "check", {"item": "user-can-log-in", "user": "bob", "passed": True, "note": "logged in"}, "note"
+    ),
     Signal("incident", "acknowledge", {"user": "bob", "note": "on it"}, "note"),
-    Signal("incident", "update", {"user": "alice", "status": "Mitigating", "action": "rolling back", "eta": "30 minutes"}, "action"),
-    Signal("incident", "mitigate", {"user": "alice", "action": "scale_up", "services": ["market-svc"], "reason": "CPU 97%"}, "reason"),
-    Signal("incident", "resolve", {"user": "alice", "resolution": "rolled back", "root_cause": "a bad build", "follow_up": ["alarm on CPU"]}, "follow_up"),
+    Signal(
+        "incident",
+        "update",
+        {"user": "alice", "status": "Mitigating", "action": "rolling back", "eta": "30 minutes"},
+        "action",
+    ),
+    Signal(
+        "incident",
+        "mitigate",
+        {"user": "alice", "action": "scale_up", "services": ["market-svc"], "reason": "CPU 97%"},
+        "reason",
+    ),
+    Signal(
+        "incident",
+        "resolve",
+        {"user": "alice", "resolution": "rolled back", "root_cause": "a bad build", "follow_up": ["alarm on CPU"]},
+        "follow_up",
+    ),
     Signal("incident", "severity", {"user": "alice", "severity": "P2", "reason": "fewer users hit"}, "reason"),
     Signal("deployment", "approve", {"approver": "bob", "comment": "staging looks good"}, "comment"),
     Signal("deployment", "reject", {"approver": "bob", "reason": "checkout slow on staging"}, "reason"),
@@ -70,7 +87,10 @@ PAYLOADS: dict[str, Callable[[Signal], Any]] = {
     "a string": lambda signal: signal.good[first_field(signal)],
     "a number": lambda signal: 42,
     "a list": lambda signal: [signal.good],
-    "a field of the wrong type": lambda signal: {**signal.good, first_field(signal): [signal.good[first_field(signal)]]},
+    "a field of the wrong type": lambda signal: {
+        **signal.good,
+        first_field(signal): [signal.good[first_field(signal)]],
+    },
     "1 MB in a field": oversized,
     "an unknown field": lambda signal: {**signal.good, "as_admin": True},
 }
@@ -94,7 +114,9 @@ async def status(handle: WorkflowHandle) -> ProcedureStatus:
     return await handle.query("status", result_type=ProcedureStatus)
 
 
-async def until(handle: WorkflowHandle, ready: Callable[[ProcedureStatus], bool], what: str, seconds: float = 90) -> ProcedureStatus:
+async def until(
+    handle: WorkflowHandle, ready: Callable[[ProcedureStatus], bool], what: str, seconds: float = 90
+) -> ProcedureStatus:
     for _ in range(int(seconds / 0.2)):
         current = await status(handle)
         if ready(current):
@@ -114,7 +136,9 @@ async def procedures(e2e_stack, temporal_env) -> dict[str, WorkflowHandle]:
     client: Client = temporal_env.client
     config = e2e_stack.config
     verification = verification_request(config, "staging", False, True, "alice")
-    deployment = deployment_request(config, "production", f"v6.0.{uuid.uuid4().int % 100000}", ["notification-svc"], "alice")
+    deployment = deployment_request(
+        config, "production", f"v6.0.{uuid.uuid4().int % 100000}", ["notification-svc"], "alice"
+    )
     incident = IncidentRequest(
         severity=Severity.P1,
         summary="checkout failing (bad-input drill)",
@@ -156,7 +180,9 @@ WAITING = {
 DECISIONS: dict[str, Callable[[ProcedureStatus], Any]] = {
     "verification": lambda s: [item["state"] for item in s.details["checklist"]],
     "deployment": lambda s: (s.step, s.details["approval"]),
-    "incident": lambda s: {key: s.details["incident"][key] for key in ("severity", "acknowledged", "updates", "mitigations", "resolution")},
+    "incident": lambda s: {
+        key: s.details["incident"][key] for key in ("severity", "acknowledged", "updates", "mitigations", "resolution")
+    },
 }
 
 
@@ -177,11 +203,23 @@ async def test_a_bad_payload_is_refused_and_recorded(procedures, signal: Signal,
         assert len(after.refusals) == len(before.refusals)
     else:
         # `status` is answered once the workflow has handled what arrived before the query.
-        after = await until(handle, lambda s: len(s.refusals) > len(before.refusals) or s.state != State.RUNNING, f"refusing {payload}", seconds=5)
+        after = await until(
+            handle,
+            lambda s: len(s.refusals) > len(before.refusals) or s.state != State.RUNNING,
+            f"refusing {payload}",
+            seconds=5,
+        )
         if len(after.refusals) > len(before.refusals):
             outcome = f"refused and recorded: {after.refusals[-1].reason}"
     finally:
-        outcome_table("signals with bad payloads", ("procedure", "signal", "payload", "outcome"), signal.procedure, signal.name, payload, outcome)
+        outcome_table(
+            "signals with bad payloads",
+            ("procedure", "signal", "payload", "outcome"),
+            signal.procedure,
+            signal.name,
+            payload,
+            outcome,
+        )
     assert outcome.startswith("refused"), outcome
     if outcome.startswith("refused and recorded"):
         refusal = after.refusals[-1]
@@ -209,14 +247,18 @@ async def workflow_task_failures(client: Client, workflow_id: str) -> list[str]:
     return failures
 
 
-async def test_after_the_bad_payloads_good_ones_still_work_and_no_workflow_task_failed(procedures, temporal_env, e2e_stack):
+async def test_after_the_bad_payloads_good_ones_still_work_and_no_workflow_task_failed(
+    procedures, temporal_env, e2e_stack
+):
     client = temporal_env.client
     verification, deployment, incident = procedures["verification"], procedures["deployment"], procedures["incident"]
     for item in e2e_stack.config.verification.checklist:
         await verification.signal("check", {"item": item, "user": "bob"})
     await deployment.signal("reject", {"approver": "bob", "reason": "bad-input drill over"})
     await incident.signal("resolve", {"user": "alice", "resolution": "drill over", "root_cause": "none: a drill"})
-    passed, rejected, resolved = await asyncio.wait_for(asyncio.gather(verification.result(), deployment.result(), incident.result()), timeout=120)
+    passed, rejected, resolved = await asyncio.wait_for(
+        asyncio.gather(verification.result(), deployment.result(), incident.result()), timeout=120
+    )
     assert passed.passed, passed.reasons
     assert rejected.state == State.REJECTED and rejected.reasons == ["rejected by bob: bad-input drill over"]
     assert resolved.id == incident.id

@@ -13,7 +13,13 @@ import pytest
 CASES = [
     # environment, services assessed, fault (service, mode, delay), expected action per service, rule
     ("production", "market-svc", ("market-svc", "5xx", None), {"market-svc": "rollback_now"}, "5xx errors > 1%"),
-    ("staging", "payment-svc", ("payment-svc", "slow", 6.0), {"payment-svc": "investigate_propose_rollback"}, "Response time > 5s"),
+    (
+        "staging",
+        "payment-svc",
+        ("payment-svc", "slow", 6.0),
+        {"payment-svc": "investigate_propose_rollback"},
+        "Response time > 5s",
+    ),
     ("staging", "market-svc", ("market-svc", "db", None), {"market-svc": "do_not_rollback_alert"}, "Database errors"),
     ("production", "auth-svc", ("auth-svc", "cpu", None), {"auth-svc": "scale_up"}, "Memory/CPU spike"),
     (
@@ -27,7 +33,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("environment", "services", "fault", "expected", "rule"), CASES, ids=[case[2][1] for case in CASES])
+@pytest.mark.parametrize(
+    ("environment", "services", "fault", "expected", "rule"), CASES, ids=[case[2][1] for case in CASES]
+)
 def test_each_fault_mode_gives_its_matrix_row(sandbox_stack, environment, services, fault, expected, rule):
     service, mode, delay_s = fault
     sandbox_stack.fault(environment, service, mode, delay_s)

@@ -32,7 +32,10 @@ def test_health_check_names_each_failing_check_and_why(sandbox_stack):
 
 def test_health_check_script_as_the_runbook_shows_it(sandbox_stack):
     done = subprocess.run(
-        ["bash", str(DEFAULT_CONFIG_PATH.parent / "scripts" / "health-check.sh"), "production"], env=sandbox_stack.env, capture_output=True, text=True
+        ["bash", str(DEFAULT_CONFIG_PATH.parent / "scripts" / "health-check.sh"), "production"],
+        env=sandbox_stack.env,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
     assert "production: HEALTHY (13 checks" in done.stdout
@@ -42,7 +45,10 @@ def test_health_check_script_as_the_runbook_shows_it(sandbox_stack):
     ("args", "message"),
     [
         (["health-check", "prod"], "runbook: error: unknown environment 'prod'; known: staging, production"),
-        (["sandbox", "fault", "staging", "billing", "5xx"], "runbook: error: unknown service 'billing'; known: api-gateway"),
+        (
+            ["sandbox", "fault", "staging", "billing", "5xx"],
+            "runbook: error: unknown service 'billing'; known: api-gateway",
+        ),
         (["sandbox", "fault", "staging", "auth-svc", "melt"], "invalid choice: 'melt'"),
         (["sandbox", "fault", "staging", "auth-svc", "slow", "--delay", "soon"], "bad duration 'soon'"),
         (["status", "verify-does-not-exist"], "no procedure with ID 'verify-does-not-exist'"),
@@ -94,8 +100,21 @@ def test_the_manual_checklist_from_the_command_line(e2e_stack):
     first, *others, last = e2e_stack.config.verification.checklist
     assert e2e_stack.cli("check", workflow_id, first, "--as", "bob").returncode == 0
     for item in others:  # as the UI's "Send a Signal" sends them
-        signal = ["workflow", "signal", "--address", e2e_stack.config.temporal.address, "--workflow-id", workflow_id, "--name", "check"]
-        subprocess.run([temporal_binary(), *signal, "--input", json.dumps({"item": item, "user": "carol"})], check=True, capture_output=True)
+        signal = [
+            "workflow",
+            "signal",
+            "--address",
+            e2e_stack.config.temporal.address,
+            "--workflow-id",
+            workflow_id,
+            "--name",
+            "check",
+        ]
+        subprocess.run(
+            [temporal_binary(), *signal, "--input", json.dumps({"item": item, "user": "carol"})],
+            check=True,
+            capture_output=True,
+        )
     failed = e2e_stack.cli("check", workflow_id, "notifications-are-delivered", "--fail", "--note", "no email")
     assert failed.returncode == 0 and "accepted" in failed.stdout
     final = e2e_stack.cli("status", workflow_id, "--follow")

@@ -43,7 +43,9 @@ def running(aws, stack, service: str) -> dict:
 
 
 def running_version(aws, stack, service: str) -> str:
-    definition = aws.ecs.describe_task_definition(taskDefinition=running(aws, stack, service)["taskDefinition"])["taskDefinition"]
+    definition = aws.ecs.describe_task_definition(taskDefinition=running(aws, stack, service)["taskDefinition"])[
+        "taskDefinition"
+    ]
     return definition["containerDefinitions"][0]["image"].rsplit(":", 1)[1]
 
 
@@ -51,10 +53,14 @@ def deploy_to_production(aws, stack, service: str, version: str) -> None:
     """What a deployment of `version` leaves behind: a new revision, rolled out by the sandbox."""
     cluster = stack.config.environment("production").cluster
     arn = aws.ecs.register_task_definition(
-        family=f"{cluster}-{service}", containerDefinitions=[{"name": service, "image": f"skillancer/{service}:{version}", "memory": 512}]
+        family=f"{cluster}-{service}",
+        containerDefinitions=[{"name": service, "image": f"skillancer/{service}:{version}", "memory": 512}],
     )["taskDefinition"]["taskDefinitionArn"]
     aws.ecs.update_service(cluster=cluster, service=service, taskDefinition=arn)
-    wait_for(lambda: running(aws, stack, service)["deployments"][0].get("rolloutState") in ("COMPLETED", "FAILED"), "the rollout to settle")
+    wait_for(
+        lambda: running(aws, stack, service)["deployments"][0].get("rolloutState") in ("COMPLETED", "FAILED"),
+        "the rollout to settle",
+    )
 
 
 def wait_for(condition: Callable[[], object], what: str, timeout: float = 60) -> object:
@@ -98,9 +104,17 @@ class DeploymentInFlight:
 
     async def start(self) -> None:
         client = await connect(self.stack.config)
-        attributes = search.start_attributes("deployment", "production", self.services, self.version).updated(SearchAttributePair(search.STAGE, "deploy_production"))
-        await client.start_workflow("StandInDeployment", id=self.id, task_queue=f"nobody-{uuid.uuid4()}", search_attributes=attributes)
-        grant = await acquire_environment(client, self.stack.config.temporal.task_queue, LockRequest(environment="production", holder_id=self.id, kind="deployment"))
+        attributes = search.start_attributes("deployment", "production", self.services, self.version).updated(
+            SearchAttributePair(search.STAGE, "deploy_production")
+        )
+        await client.start_workflow(
+            "StandInDeployment", id=self.id, task_queue=f"nobody-{uuid.uuid4()}", search_attributes=attributes
+        )
+        grant = await acquire_environment(
+            client,
+            self.stack.config.temporal.task_queue,
+            LockRequest(environment="production", holder_id=self.id, kind="deployment"),
+        )
         assert grant.granted
 
     async def history(self) -> list[EventType.ValueType]:
@@ -120,8 +134,12 @@ def test_a_bad_deployment_becomes_a_p1_rolled_back_resolved_and_written_up(e2e_s
     deployment = DeploymentInFlight(e2e_stack, ["market-svc"], "v1.2.0-bad")
     asyncio.run(deployment.start())
     try:
-        incident_id = declare(e2e_stack, "--severity", "P1", "--summary", "checkout failing", "--services", "market-svc")
-        assessment = wait_for(lambda: incident_status(e2e_stack, incident_id).details["incident"]["assessment"], "the assessment")
+        incident_id = declare(
+            e2e_stack, "--severity", "P1", "--summary", "checkout failing", "--services", "market-svc"
+        )
+        assessment = wait_for(
+            lambda: incident_status(e2e_stack, incident_id).details["incident"]["assessment"], "the assessment"
+        )
         # Other tests of this session may have changed production too; this one must be among them.
         assert deployment.id in [d["id"] for d in assessment["related"]]
         assert assessment["unhealthy"] == ["market-svc"] and assessment["worst"] == "rollback_now"
@@ -131,46 +149,100 @@ def test_a_bad_deployment_becomes_a_p1_rolled_back_resolved_and_written_up(e2e_s
         again = e2e_stack.cli("incident", "ack", incident_id)
         assert again.returncode == 2 and "refused: already acknowledged by tester" in again.stderr
 
-        (rollback,) = wait_for(lambda: settled_mitigations(e2e_stack, incident_id, 1), "the rollback").details["incident"]["mitigations"]
-        assert (rollback["action"], rollback["services"], rollback["state"]) == ("rollback", ["market-svc"], "done"), rollback
+        (rollback,) = wait_for(lambda: settled_mitigations(e2e_stack, incident_id, 1), "the rollback").details[
+            "incident"
+        ]["mitigations"]
+        assert (rollback["action"], rollback["services"], rollback["state"]) == ("rollback", ["market-svc"], "done"), (
+            rollback
+        )
         assert running_version(aws, e2e_stack, "market-svc") == "v1.1.0"
         told = asyncio.run(deployment.history())
-        assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED in told and EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED in told
+        assert (
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED in told
+            and EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED in told
+        )
     finally:
         asyncio.run(deployment.end())
 
-    updated = e2e_stack.cli("incident", "update", incident_id, "--status", "monitoring", "--action", "watching checkout", "--eta", "15 minutes")
+    updated = e2e_stack.cli(
+        "incident",
+        "update",
+        incident_id,
+        "--status",
+        "monitoring",
+        "--action",
+        "watching checkout",
+        "--eta",
+        "15 minutes",
+    )
     assert updated.returncode == 0, updated.stderr
     listed = e2e_stack.cli("list", "--kind", "incident", "--open")
     (row,) = [line for line in listed.stdout.splitlines() if line.startswith(incident_id)]
-    assert re.match(rf"{incident_id} +P1 +RUNNING +\d+ (s|min) +ack tester +checkout failing +\| last update: Monitoring \d+ s ago: watching checkout$", row), row
+    assert re.match(
+        rf"{incident_id} +P1 +RUNNING +\d+ (s|min) +ack tester +checkout failing +\| last update: Monitoring \d+ s ago: watching checkout$",
+        row,
+    ), row
 
     resolved = e2e_stack.cli(
-        "incident", "resolve", incident_id, "--resolution", "rolled back market-svc to v1.1.0", "--root-cause", "v1.2.0 broke checkout", "--follow-up", "canary deploys"
+        "incident",
+        "resolve",
+        incident_id,
+        "--resolution",
+        "rolled back market-svc to v1.1.0",
+        "--root-cause",
+        "v1.2.0 broke checkout",
+        "--follow-up",
+        "canary deploys",
     )
     assert resolved.returncode == 0, resolved.stderr
     wait_for(lambda: incident_status(e2e_stack, incident_id).state.value == "RESOLVED", "the resolution")
     shown = e2e_stack.cli("status", incident_id)
     assert shown.returncode == 0
     assert f"# Post-mortem: {incident_id}, checkout failing" in shown.stdout and "- [ ] canary deploys" in shown.stdout
-    stored = aws.s3.get_object(Bucket=e2e_stack.config.aws.records_bucket, Key=postmortem_key(incident_id))["Body"].read().decode()
+    stored = (
+        aws.s3.get_object(Bucket=e2e_stack.config.aws.records_bucket, Key=postmortem_key(incident_id))["Body"]
+        .read()
+        .decode()
+    )
     assert stored.rstrip() in shown.stdout and "| tester | acknowledged: on it |" in stored
 
     slack = e2e_stack.calls("slack")
     posted = [(c["body"]["channel"], c["body"]["text"]) for c in slack if c["path"].endswith("chat.postMessage")]
-    war_room = next(channel for channel, text in posted if text.startswith(f":rotating_light: War room for {incident_id}"))
-    assert [c["body"]["name"] for c in slack if c["path"].endswith("conversations.create")].count(incident_id.lower()) == 1
-    assert [c["body"]["users"] for c in slack if c["path"].endswith("conversations.invite") and c["body"]["channel"] == war_room] == ["tester,oncall-primary,backend-lead"]
+    war_room = next(
+        channel for channel, text in posted if text.startswith(f":rotating_light: War room for {incident_id}")
+    )
+    assert [c["body"]["name"] for c in slack if c["path"].endswith("conversations.create")].count(
+        incident_id.lower()
+    ) == 1
+    assert [
+        c["body"]["users"]
+        for c in slack
+        if c["path"].endswith("conversations.invite") and c["body"]["channel"] == war_room
+    ] == ["tester,oncall-primary,backend-lead"]
     in_incidents = [text for channel, text in posted if channel == "#incidents"]
-    assert "🚨 INCIDENT: market-svc experiencing issues\n- Impact: checkout failing\n- Status: Investigating\n- ETA: Unknown" in in_incidents
-    assert any(text.startswith("✅ RESOLVED: market-svc incident\n- Duration: ") and text.endswith("- Follow-up: canary deploys") for text in in_incidents)
+    assert (
+        "🚨 INCIDENT: market-svc experiencing issues\n- Impact: checkout failing\n- Status: Investigating\n- ETA: Unknown"
+        in in_incidents
+    )
+    assert any(
+        text.startswith("✅ RESOLVED: market-svc incident\n- Duration: ")
+        and text.endswith("- Follow-up: canary deploys")
+        for text in in_incidents
+    )
     in_war_room = [text for channel, text in posted if channel == war_room]
     assert any(text.startswith(f":rewind: ROLLBACK started in production by {incident_id}") for text in in_war_room)
-    assert in_war_room[-1] == f":memo: Post-mortem for {incident_id}: s3://{e2e_stack.config.aws.records_bucket}/{postmortem_key(incident_id)}"
+    assert (
+        in_war_room[-1]
+        == f":memo: Post-mortem for {incident_id}: s3://{e2e_stack.config.aws.records_bucket}/{postmortem_key(incident_id)}"
+    )
     pages = [call["body"] for call in e2e_stack.calls("pagerduty") if call["body"]["dedup_key"] == incident_id]
     assert [page["event_action"] for page in pages] == ["trigger", "acknowledge", "resolve"]
     assert pages[0]["payload"]["severity"] == "critical" and pages[0]["routing_key"]
-    page_calls = [call for call in e2e_stack.calls("statuspage") if "checkout failing" in json.dumps(call["body"]) or call["method"] == "PATCH"]
+    page_calls = [
+        call
+        for call in e2e_stack.calls("statuspage")
+        if "checkout failing" in json.dumps(call["body"]) or call["method"] == "PATCH"
+    ]
     assert page_calls[0]["method"] == "POST" and page_calls[-1]["body"]["incident"]["status"] == "resolved"
 
 
@@ -189,17 +261,26 @@ def test_mitigations_reach_ecs_and_the_operations_api(e2e_stack, aws):
 
     asyncio.run(from_the_ui())
     current = wait_for(lambda: settled_mitigations(e2e_stack, incident_id, 3), "three mitigations")
-    assert [(m["action"], m["by"]) for m in current.details["incident"]["mitigations"]] == [("scale_up", "tester"), ("rate_limit", "carol"), ("maintenance_page", "carol")]
+    assert [(m["action"], m["by"]) for m in current.details["incident"]["mitigations"]] == [
+        ("scale_up", "tester"),
+        ("rate_limit", "carol"),
+        ("maintenance_page", "carol"),
+    ]
     assert [(r.handler, "action: Input should be" in r.reason) for r in current.refusals] == [("mitigate", True)]
     assert running(aws, e2e_stack, "payment-svc")["desiredCount"] == e2e_stack.config.scaling.scale_up_target(before)
     ops = [(call["path"], call["body"]) for call in e2e_stack.calls("ops") if call["body"]["incident"] == incident_id]
     assert ops == [
-        ("/production/_ops/rate-limit", {"services": ["payment-svc"], "requests_per_second": 50, "incident": incident_id}),
+        (
+            "/production/_ops/rate-limit",
+            {"services": ["payment-svc"], "requests_per_second": 50, "incident": incident_id},
+        ),
         ("/production/_ops/maintenance", {"enabled": True, "services": ["payment-svc"], "incident": incident_id}),
     ]
     bad = e2e_stack.cli("incident", "mitigate", incident_id, "scale_up", "--services", "billing")
     assert bad.returncode == 2 and "unknown service 'billing'" in bad.stderr
-    closed = e2e_stack.cli("incident", "resolve", incident_id, "--resolution", "scaled up", "--root-cause", "payout batch")
+    closed = e2e_stack.cli(
+        "incident", "resolve", incident_id, "--resolution", "scaled up", "--root-cause", "payout batch"
+    )
     assert closed.returncode == 0, closed.stderr
     wait_for(lambda: incident_status(e2e_stack, incident_id).state.value == "RESOLVED", "the resolution")
     late = e2e_stack.cli("incident", "ack", incident_id)

@@ -28,7 +28,8 @@ def deploy(aws, stack, environment: str, services: list[str], version: str) -> N
     for service in services:
         family = f"{cluster}-{service}"
         revision = aws.ecs.register_task_definition(
-            family=family, containerDefinitions=[{"name": service, "image": f"skillancer/{service}:{version}", "memory": 512}]
+            family=family,
+            containerDefinitions=[{"name": service, "image": f"skillancer/{service}:{version}", "memory": 512}],
         )["taskDefinition"]["taskDefinitionArn"]
         aws.ecs.update_service(cluster=cluster, service=service, taskDefinition=revision)
     deadline = time.monotonic() + 20
@@ -52,8 +53,12 @@ def test_one_service_back_to_the_previous_revision(e2e_stack, aws):
     started, finished = slack_texts(e2e_stack)[before:]
     assert "ROLLBACK started in production by tester" in started and "5xx after deploy" in started
     assert "ROLLBACK finished" in finished and "api-gateway: rolled_back" in finished
-    index = json.loads(aws.s3.get_object(Bucket=e2e_stack.config.aws.records_bucket, Key=index_key("production"))["Body"].read())
-    record = next(r for r in reversed(index["records"]) if r["kind"] == "rollback" and r["reason"] == "5xx after deploy")
+    index = json.loads(
+        aws.s3.get_object(Bucket=e2e_stack.config.aws.records_bucket, Key=index_key("production"))["Body"].read()
+    )
+    record = next(
+        r for r in reversed(index["records"]) if r["kind"] == "rollback" and r["reason"] == "5xx after deploy"
+    )
     assert (record["kind"], record["reason"], record["requested_by"]) == ("rollback", "5xx after deploy", "tester")
     assert record["changes"][0]["before_version"] == "v1.2.0" and record["changes"][0]["after_version"] == "v1.1.9"
 
@@ -117,7 +122,11 @@ def test_a_second_change_to_the_environment_is_refused_naming_the_first(e2e_stac
     async def hold(acquire: bool) -> None:
         client = await connect(e2e_stack.config)
         if acquire:
-            grant = await acquire_environment(client, e2e_stack.config.temporal.task_queue, LockRequest(environment="production", holder_id=holder_id, kind="rollback"))
+            grant = await acquire_environment(
+                client,
+                e2e_stack.config.temporal.task_queue,
+                LockRequest(environment="production", holder_id=holder_id, kind="rollback"),
+            )
             assert grant.granted
         else:
             await release_environment(client, LockRelease(environment="production", holder_id=holder_id))

@@ -31,7 +31,9 @@ async def every_history(stack) -> dict[str, bytes]:
     """Each history as stored: protobuf bytes, in which payloads are raw (JSON would base64 them)."""
     client = await connect(stack.config)
     return {
-        execution.id: History(events=(await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()).events).SerializeToString()
+        execution.id: History(
+            events=(await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()).events
+        ).SerializeToString()
         async for execution in client.list_workflows()
     }
 
@@ -42,7 +44,12 @@ def test_no_history_holds_a_secret_though_every_integration_was_called_with_one(
     asyncio.run(run_a_deployment(e2e_stack))
     incident_id = declare(e2e_stack, "--severity", "P1", "--summary", "payouts failing", "--services", "payment-svc")
     wait_for(lambda: incident_status(e2e_stack, incident_id).details["incident"]["assessment"], "the assessment")
-    assert e2e_stack.cli("incident", "resolve", incident_id, "--resolution", "restarted", "--root-cause", "stuck queue").returncode == 0
+    assert (
+        e2e_stack.cli(
+            "incident", "resolve", incident_id, "--resolution", "restarted", "--root-cause", "stuck queue"
+        ).returncode
+        == 0
+    )
 
     sent = {
         "slack": f"Bearer {STACK_SECRETS['SLACK_BOT_TOKEN']}",
@@ -50,10 +57,19 @@ def test_no_history_holds_a_secret_though_every_integration_was_called_with_one(
         "statuspage": f"OAuth {STACK_SECRETS['STATUSPAGE_API_KEY']}",
     }
     for system, credential in sent.items():
-        assert {call["authorization"] for call in e2e_stack.calls(system)[seen_before[system]:]} == {credential}, system
-    assert {call["body"]["routing_key"] for call in e2e_stack.calls("pagerduty")[seen_before["pagerduty"]:]} == {STACK_SECRETS["PAGERDUTY_ROUTING_KEY"]}
+        assert {call["authorization"] for call in e2e_stack.calls(system)[seen_before[system] :]} == {credential}, (
+            system
+        )
+    assert {call["body"]["routing_key"] for call in e2e_stack.calls("pagerduty")[seen_before["pagerduty"] :]} == {
+        STACK_SECRETS["PAGERDUTY_ROUTING_KEY"]
+    }
 
     histories = asyncio.run(every_history(e2e_stack))
     assert any(b"payouts failing" in stored for stored in histories.values()), "the scan cannot read payloads"
-    leaks = [(workflow_id, name) for workflow_id, stored in histories.items() for name, secret in INTEGRATION_SECRETS.items() if secret.encode() in stored]
+    leaks = [
+        (workflow_id, name)
+        for workflow_id, stored in histories.items()
+        for name, secret in INTEGRATION_SECRETS.items()
+        if secret.encode() in stored
+    ]
     assert leaks == []

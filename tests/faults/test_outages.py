@@ -68,7 +68,9 @@ async def test_outages_are_retried_and_each_message_is_delivered_once(e2e_stack)
     github = since(stack, marks, "github")
     failed = [call for call in github if call.get("injected")]
     assert [call["injected"] for call in failed] == [502]
-    assert any(call["path"] == failed[0]["path"] and not call.get("injected") for call in github[github.index(failed[0]) + 1 :])
+    assert any(
+        call["path"] == failed[0]["path"] and not call.get("injected") for call in github[github.index(failed[0]) + 1 :]
+    )
 
     # ECS: two throttled tries, and one update per service to the revision the deployment names.
     updates = [call for call in since(stack, marks, "ecs") if call["action"] == "UpdateService"]

@@ -21,7 +21,18 @@ from runbook.config import load_config
 from runbook.models import ProcedureStatus
 from runbook.search import server_flags
 from runbook.temporal import TemporalUnreachable, connect
-from tests.conftest import PROJECT, Stack, _answers, _spawn, _stop, free_port, stack_config_text, stack_environment, temporal_binary, wait_until
+from tests.conftest import (
+    PROJECT,
+    Stack,
+    _answers,
+    _spawn,
+    _stop,
+    free_port,
+    stack_config_text,
+    stack_environment,
+    temporal_binary,
+    wait_until,
+)
 
 UPDATE_EVERY_S = 2
 DOWN_FOR_S = 3
@@ -73,7 +84,9 @@ class DevServer:
             return None
 
 
-def wait_for(condition: Callable[[], object], what: str, timeout: float, evidence: Callable[[], str] = lambda: "") -> object:
+def wait_for(
+    condition: Callable[[], object], what: str, timeout: float, evidence: Callable[[], str] = lambda: ""
+) -> object:
     deadline = time.monotonic() + timeout
     while not (answer := condition()):
         assert time.monotonic() < deadline, f"never happened within {timeout} s: {what}\n{evidence()}"
@@ -92,7 +105,9 @@ def incident_status(stack: Stack, incident_id: str) -> ProcedureStatus | None:
 
     async def query() -> ProcedureStatus:
         client = await connect(stack.config)
-        return await client.get_workflow_handle(incident_id).query("status", result_type=ProcedureStatus, rpc_timeout=timedelta(seconds=5))
+        return await client.get_workflow_handle(incident_id).query(
+            "status", result_type=ProcedureStatus, rpc_timeout=timedelta(seconds=5)
+        )
 
     try:
         return asyncio.run(query())
@@ -109,7 +124,11 @@ def history_event_types(stack: Stack, incident_id: str) -> list[int]:
 
 
 def tail(path: Path, lines: int = 25) -> str:
-    return f"--- {path.name} ---\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else f"({path.name} missing)"
+    return (
+        f"--- {path.name} ---\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        if path.exists()
+        else f"({path.name} missing)"
+    )
 
 
 def test_an_open_p1_survives_a_server_restart_and_its_updates_resume(tmp_path):
@@ -135,9 +154,21 @@ def test_an_open_p1_survives_a_server_restart_and_its_updates_resume(tmp_path):
         worker = _spawn([sys.executable, str(PROJECT / "worker.py")], env, worker_log)
         started.append(worker)
         wait_until(lambda: _answers(f"{stack.fleet_url}/_sandbox/health"), "the sandbox", sandbox, timeout=30)
-        wait_until(lambda: "polling task queue" in worker_log.read_text(errors="replace"), "the worker", worker, timeout=30)
+        wait_until(
+            lambda: "polling task queue" in worker_log.read_text(errors="replace"), "the worker", worker, timeout=30
+        )
 
-        declared = stack.cli("incident", "declare", "--severity", "P1", "--summary", "checkout failing", "--services", "market-svc", "--json")
+        declared = stack.cli(
+            "incident",
+            "declare",
+            "--severity",
+            "P1",
+            "--summary",
+            "checkout failing",
+            "--services",
+            "market-svc",
+            "--json",
+        )
         assert declared.returncode == 0, declared.stdout + declared.stderr
         incident_id = json.loads(declared.stdout)["id"]
         # Stopped between two updates (the last one sent to Slack and the status page, and counted),
@@ -156,13 +187,35 @@ def test_an_open_p1_survives_a_server_restart_and_its_updates_resume(tmp_path):
         assert worker.poll() is None, f"the worker exited while the server was down\n{evidence()}"
         server.start(env)
 
-        status = wait_for(lambda: incident_status(stack, incident_id), "the worker answering a query after the restart", RECOVERY_S, evidence)
+        status = wait_for(
+            lambda: incident_status(stack, incident_id),
+            "the worker answering a query after the restart",
+            RECOVERY_S,
+            evidence,
+        )
         assert status.state.value == "RUNNING"
-        wait_for(lambda: len(updates_posted(stack)) > before_restart, "an update posted after the restart", RECOVERY_S, evidence)
+        wait_for(
+            lambda: len(updates_posted(stack)) > before_restart,
+            "an update posted after the restart",
+            RECOVERY_S,
+            evidence,
+        )
 
         acked = stack.cli("incident", "ack", incident_id, "--note", "on it after the restart")
-        assert acked.returncode == 0 and f"{incident_id} acknowledged by tester" in acked.stdout, acked.stdout + acked.stderr
-        updated = stack.cli("incident", "update", incident_id, "--status", "Monitoring", "--action", "watching checkout", "--eta", "15 minutes")
+        assert acked.returncode == 0 and f"{incident_id} acknowledged by tester" in acked.stdout, (
+            acked.stdout + acked.stderr
+        )
+        updated = stack.cli(
+            "incident",
+            "update",
+            incident_id,
+            "--status",
+            "Monitoring",
+            "--action",
+            "watching checkout",
+            "--eta",
+            "15 minutes",
+        )
         assert updated.returncode == 0, updated.stdout + updated.stderr
         # The commander's words reach Slack on the regular cadence: the update loop is alive.
         wait_for(
@@ -171,10 +224,15 @@ def test_an_open_p1_survives_a_server_restart_and_its_updates_resume(tmp_path):
             RECOVERY_S,
             evidence,
         )
-        resolved = stack.cli("incident", "resolve", incident_id, "--resolution", "restarted checkout", "--root-cause", "a stuck pool")
+        resolved = stack.cli(
+            "incident", "resolve", incident_id, "--resolution", "restarted checkout", "--root-cause", "a stuck pool"
+        )
         assert resolved.returncode == 0, resolved.stdout + resolved.stderr
         final = wait_for(
-            lambda: (s := incident_status(stack, incident_id)) and s.state.value == "RESOLVED" and s, "the incident resolved", RECOVERY_S, evidence
+            lambda: (s := incident_status(stack, incident_id)) and s.state.value == "RESOLVED" and s,
+            "the incident resolved",
+            RECOVERY_S,
+            evidence,
         )
 
         # Nothing lost or done twice: every update the workflow counted reached Slack once.

@@ -95,7 +95,9 @@ def runbook(env: dict[str, str], *args: str) -> tuple[subprocess.CompletedProces
     """The CLI as a user runs it, and how long the user waited. A hang fails here, not the suite."""
     started = time.monotonic()
     try:
-        done = subprocess.run([sys.executable, "-m", "starter", *args], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "starter", *args], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60
+        )
     except subprocess.TimeoutExpired as error:
         pytest.fail(f"`runbook {' '.join(args)}` still had not answered after {error.timeout} s")
     return done, time.monotonic() - started
@@ -132,14 +134,22 @@ def test_health_check_of_an_unreachable_fleet_says_why_within_the_timeout(fleet)
     shown, waited = runbook(env, "health-check", "production")
     assert shown.returncode == 1
     assert waited < REQUEST_TIMEOUT_S + MARGIN_S, f"the health check took {waited:.1f} s"
-    assert shown.stdout.splitlines()[-1].startswith(f"production: UNHEALTHY: {CHECKS} failing: liveness ({reason}); readiness ({reason}); "), shown.stdout
+    assert shown.stdout.splitlines()[-1].startswith(
+        f"production: UNHEALTHY: {CHECKS} failing: liveness ({reason}); readiness ({reason}); "
+    ), shown.stdout
 
 
 def test_the_runbook_script_fails_too(tmp_path):
     path = tmp_path / "runbook.toml"
     path.write_text(unreachable(DEFAULT_CONFIG_PATH.read_text(), "127.0.0.1:8080", free_port(), free_port()))
     started = time.monotonic()
-    done = subprocess.run(["bash", str(PROJECT / "scripts" / "health-check.sh"), "staging"], env=stack_environment(path), capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        ["bash", str(PROJECT / "scripts" / "health-check.sh"), "staging"],
+        env=stack_environment(path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"staging: UNHEALTHY: {CHECKS} failing: liveness (connection refused); " in done.stdout
     assert time.monotonic() - started < REQUEST_TIMEOUT_S + MARGIN_S
@@ -159,7 +169,9 @@ def silent_fleet_worker(sandbox_stack, tmp_path_factory) -> Iterator[dict[str, s
         log = folder / "worker.log"
         worker = _spawn([sys.executable, str(PROJECT / "worker.py")], env, log)
         try:
-            wait_until(lambda: "polling task queue" in log.read_text(errors="replace"), "the worker", worker, timeout=30)
+            wait_until(
+                lambda: "polling task queue" in log.read_text(errors="replace"), "the worker", worker, timeout=30
+            )
             yield env
         finally:
             _stop(worker)

@@ -98,11 +98,14 @@ async def rollout_attempts(handle: WorkflowHandle) -> list[int]:
     return [
         event.activity_task_started_event_attributes.attempt
         for event in events
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED and event.activity_task_started_event_attributes.scheduled_event_id in scheduled
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        and event.activity_task_started_event_attributes.scheduled_event_id in scheduled
     ]
 
 
-async def test_a_worker_killed_mid_rollout_is_replaced_and_each_service_is_updated_once(own_server, own_stack, slow_rollouts, tmp_path):
+async def test_a_worker_killed_mid_rollout_is_replaced_and_each_service_is_updated_once(
+    own_server, own_stack, slow_rollouts, tmp_path
+):
     stack = own_stack
     ecs = build_aws_clients(stack.config).ecs
     cluster = stack.config.environment("production").cluster
@@ -126,7 +129,9 @@ async def test_a_worker_killed_mid_rollout_is_replaced_and_each_service_is_updat
         async def every_rollout_watched() -> bool:
             pending = (await handle.describe()).raw_description.pending_activities
             started = PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
-            return sum(a.activity_type.name == "wait_for_rollout" and a.state == started for a in pending) == len(SERVICES)
+            return sum(a.activity_type.name == "wait_for_rollout" and a.state == started for a in pending) == len(
+                SERVICES
+            )
 
         await wait_for("the production rollouts under way", every_rollout_watched)
         described = ecs.describe_services(cluster=cluster, services=SERVICES)["services"]
@@ -147,9 +152,17 @@ async def test_a_worker_killed_mid_rollout_is_replaced_and_each_service_is_updat
     # The kill landed inside the production waits: each ran to its end on a second attempt.
     assert await rollout_attempts(handle) == [1] * len(SERVICES) + [2] * len(SERVICES)
 
-    updates = [call["body"] for call in stack.calls("ecs")[mark:] if call["action"] == "UpdateService" and not call.get("injected")]
+    updates = [
+        call["body"]
+        for call in stack.calls("ecs")[mark:]
+        if call["action"] == "UpdateService" and not call.get("injected")
+    ]
     production = [body for body in updates if body["cluster"] == cluster]
     assert Counter(body["service"] for body in production) == Counter(SERVICES), production
-    targets = {change.service: change.after_arn for change in outcome.changes if change.after_arn.split("/")[-1].startswith(f"{cluster}-")}
+    targets = {
+        change.service: change.after_arn
+        for change in outcome.changes
+        if change.after_arn.split("/")[-1].startswith(f"{cluster}-")
+    }
     assert {body["service"]: body["taskDefinition"] for body in production} == targets
     assert {primaries[service]["taskDefinition"] for service in SERVICES} == set(targets.values())

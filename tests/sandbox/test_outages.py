@@ -62,7 +62,11 @@ def test_slack_rate_limits_as_slack_does_then_delivers(clean: httpx.Client) -> N
     assert refused[0].json() == {"ok": False, "error": "ratelimited"}
     assert delivered.status_code == 200 and delivered.json()["ok"]
     calls = fleet.get("/_sandbox/calls", params={"system": "slack"}).json()
-    assert [(call["body"]["text"], call.get("injected")) for call in calls] == [("first try", 429), ("second try", 429), ("third try", None)]
+    assert [(call["body"]["text"], call.get("injected")) for call in calls] == [
+        ("first try", 429),
+        ("second try", 429),
+        ("third try", None),
+    ]
     assert fleet.get("/_sandbox/outages").json() == []
 
 
@@ -85,10 +89,14 @@ def test_github_502_other_systems_and_delete_ends_every_outage(clean: httpx.Clie
     assert [call.get("injected") for call in pages] == [503, None]
 
 
-def test_ecs_writes_are_recorded_and_reads_are_not(clean: httpx.Client, sandbox: Sandbox, config: RunbookConfig) -> None:
+def test_ecs_writes_are_recorded_and_reads_are_not(
+    clean: httpx.Client, sandbox: Sandbox, config: RunbookConfig
+) -> None:
     ecs = ecs_client(sandbox, config)
     container = {"name": "auth-svc", "image": "skillancer/auth-svc:v3.0.0", "memory": 512}
-    arn = ecs.register_task_definition(family=f"{PROD}-auth-svc", containerDefinitions=[container])["taskDefinition"]["taskDefinitionArn"]
+    arn = ecs.register_task_definition(family=f"{PROD}-auth-svc", containerDefinitions=[container])["taskDefinition"][
+        "taskDefinitionArn"
+    ]
     ecs.describe_services(cluster=PROD, services=["auth-svc"])
     ecs.update_service(cluster=PROD, service="auth-svc", taskDefinition=arn)
 
@@ -98,7 +106,9 @@ def test_ecs_writes_are_recorded_and_reads_are_not(clean: httpx.Client, sandbox:
     assert all("injected" not in call for call in calls)
 
 
-def test_ecs_throttling_is_retried_by_boto3_and_only_the_last_try_applies(clean: httpx.Client, sandbox: Sandbox, config: RunbookConfig) -> None:
+def test_ecs_throttling_is_retried_by_boto3_and_only_the_last_try_applies(
+    clean: httpx.Client, sandbox: Sandbox, config: RunbookConfig
+) -> None:
     fleet = clean
     ecs = ecs_client(sandbox, config)
     before = ecs.describe_services(cluster=PROD, services=["notification-svc"])["services"][0]
@@ -107,17 +117,25 @@ def test_ecs_throttling_is_retried_by_boto3_and_only_the_last_try_applies(clean:
 
     # Reads pass: the outage is for UpdateService only.
     ecs.describe_services(cluster=PROD, services=["notification-svc"])
-    answer = ecs.update_service(cluster=PROD, service="notification-svc", taskDefinition=target, forceNewDeployment=True)
+    answer = ecs.update_service(
+        cluster=PROD, service="notification-svc", taskDefinition=target, forceNewDeployment=True
+    )
 
     assert answer["ResponseMetadata"]["RetryAttempts"] == 2
-    updates = [call for call in fleet.get("/_sandbox/calls", params={"system": "ecs"}).json() if call["action"] == "UpdateService"]
+    updates = [
+        call
+        for call in fleet.get("/_sandbox/calls", params={"system": "ecs"}).json()
+        if call["action"] == "UpdateService"
+    ]
     assert [call.get("injected") for call in updates] == [400, 400, None]
     # One new deployment: the refused tries never reached ECS.
     events = ecs.describe_services(cluster=PROD, services=["notification-svc"])["services"][0]["events"]
     assert sum("started" in event["message"] for event in events) == started_before + 1
 
 
-def test_throttling_is_what_boto3_calls_throttling(clean: httpx.Client, sandbox: Sandbox, config: RunbookConfig) -> None:
+def test_throttling_is_what_boto3_calls_throttling(
+    clean: httpx.Client, sandbox: Sandbox, config: RunbookConfig
+) -> None:
     clean.post("/_sandbox/outages", json={"system": "ecs"})
     with pytest.raises(ClientError) as refused:
         ecs_client(sandbox, config, retries=0).list_clusters()
@@ -125,7 +143,9 @@ def test_throttling_is_what_boto3_calls_throttling(clean: httpx.Client, sandbox:
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
-def test_rollouts_can_be_slowed_down_while_the_sandbox_runs(fleet: httpx.Client, sandbox: Sandbox, config: RunbookConfig) -> None:
+def test_rollouts_can_be_slowed_down_while_the_sandbox_runs(
+    fleet: httpx.Client, sandbox: Sandbox, config: RunbookConfig
+) -> None:
     ecs = ecs_client(sandbox, config)
     default = fleet.get("/_sandbox/rollouts").json()["seconds"]
     try:
@@ -151,7 +171,10 @@ def test_rollouts_can_be_slowed_down_while_the_sandbox_runs(fleet: httpx.Client,
         ({"system": "slack", "times": 0}, "times must be a whole number of calls, 1 or more, got 0"),
         ({"system": "slack", "retry_after": "later"}, "retry_after must be seconds, 0 or more, got 'later'"),
         ({"system": "slack", "action": "UpdateService"}, "for system ecs only"),
-        ({"system": "slack", "count": 2}, "unknown field(s) count; allowed: system, status, times, retry_after, action"),
+        (
+            {"system": "slack", "count": 2},
+            "unknown field(s) count; allowed: system, status, times, retry_after, action",
+        ),
     ],
 )
 def test_a_bad_outage_is_refused_saying_why(body: dict[str, object], message: str) -> None:

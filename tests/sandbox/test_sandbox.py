@@ -99,8 +99,10 @@ def test_seeds_clusters_services_revisions_log_groups_and_bucket(
     assert gateway["taskDefinition"].endswith("task-definition/skillancer-prod-api-gateway:2")
     assert [(d["status"], d["rolloutState"]) for d in gateway["deployments"]] == [("PRIMARY", "COMPLETED")]
     revisions = ecs.list_task_definitions(familyPrefix="skillancer-prod-api-gateway")["taskDefinitionArns"]
-    images = [ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["containerDefinitions"][0]["image"]
-              for arn in revisions]
+    images = [
+        ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["containerDefinitions"][0]["image"]
+        for arn in revisions
+    ]
     assert images == ["skillancer/api-gateway:v1.0.0", "skillancer/api-gateway:v1.1.0"]
 
     groups = aws("logs").describe_log_groups(logGroupNamePrefix="/ecs/skillancer-")["logGroups"]
@@ -196,8 +198,10 @@ def test_force_new_deployment_rolls_out_the_same_revision(aws: Callable[[str], A
     during = primary(describe(ecs, "skillancer-staging", "api-gateway"))
     assert during["id"] != before["id"]
     assert (during["rolloutState"], during["taskDefinition"]) == ("IN_PROGRESS", before["taskDefinition"])
-    eventually(lambda: describe(ecs, "skillancer-staging", "api-gateway")["deployments"],
-               lambda deployments: [d["rolloutState"] for d in deployments] == ["COMPLETED"])
+    eventually(
+        lambda: describe(ecs, "skillancer-staging", "api-gateway")["deployments"],
+        lambda deployments: [d["rolloutState"] for d in deployments] == ["COMPLETED"],
+    )
 
 
 def test_scaling_resizes_the_primary_deployment_without_a_rollout(aws: Callable[[str], Any]) -> None:
@@ -225,8 +229,14 @@ def test_healthy_metrics_are_written_per_environment_and_service(aws: Callable[[
     assert stat("MemoryUtilization", "Maximum") == 40
     assert stat("DatabaseErrors", "Sum") == 0
     names = {metric["MetricName"] for metric in cloudwatch.list_metrics(Namespace="Skillancer")["Metrics"]}
-    assert names == {"RequestCount", "HTTPCode_5XX_Count", "ResponseTime", "CPUUtilization",
-                     "MemoryUtilization", "DatabaseErrors"}
+    assert names == {
+        "RequestCount",
+        "HTTPCode_5XX_Count",
+        "ResponseTime",
+        "CPUUtilization",
+        "MemoryUtilization",
+        "DatabaseErrors",
+    }
 
 
 # The fleet over HTTP, and faults.
@@ -318,7 +328,8 @@ def test_slow_fault_delays_only_its_own_requests(fleet: httpx.Client, aws: Calla
     )
     assert average == 600
     timeouts = aws("logs").filter_log_events(
-        logGroupName="/ecs/skillancer-prod-market-svc", filterPattern="timeout",
+        logGroupName="/ecs/skillancer-prod-market-svc",
+        filterPattern="timeout",
         startTime=int(since.timestamp() * 1000),
     )["events"]
     assert "ERROR upstream request timeout after 600ms" in {event["message"] for event in timeouts}
@@ -421,8 +432,10 @@ def test_sandbox_health_and_fleet_views(fleet: httpx.Client) -> None:
 
 def test_slack_fake_answers_and_records(fleet: httpx.Client) -> None:
     fleet.delete("/_sandbox/calls")
-    posted = [fleet.post("/slack/api/chat.postMessage", json={"channel": "#deployments", "text": f"hi {n}"}).json()
-              for n in range(2)]
+    posted = [
+        fleet.post("/slack/api/chat.postMessage", json={"channel": "#deployments", "text": f"hi {n}"}).json()
+        for n in range(2)
+    ]
     created = fleet.post("/slack/api/conversations.create", data={"name": "inc-42"}).json()
     unknown = fleet.post("/slack/api/users.list", json={}).json()
 
@@ -514,10 +527,15 @@ def test_statuspage_fake_creates_and_updates_incidents(fleet: httpx.Client) -> N
 
 
 def test_pagerduty_fake_accepts_events_v2(fleet: httpx.Client) -> None:
-    triggered = fleet.post("/pagerduty/v2/enqueue", json={
-        "routing_key": "r1", "event_action": "trigger", "dedup_key": "deploy-v1.2.0",
-        "payload": {"summary": "rollback", "source": "runbook", "severity": "critical"},
-    })
+    triggered = fleet.post(
+        "/pagerduty/v2/enqueue",
+        json={
+            "routing_key": "r1",
+            "event_action": "trigger",
+            "dedup_key": "deploy-v1.2.0",
+            "payload": {"summary": "rollback", "source": "runbook", "severity": "critical"},
+        },
+    )
     assert triggered.status_code == 202
     assert triggered.json() == {"status": "success", "message": "Event processed", "dedup_key": "deploy-v1.2.0"}
     generated = fleet.post("/pagerduty/v2/enqueue", json={"routing_key": "r1", "event_action": "trigger"})
@@ -534,4 +552,3 @@ def test_a_second_sandbox_in_the_same_process_is_refused(sandbox: Sandbox, confi
     with pytest.raises(RuntimeError, match="already running"):
         Sandbox(config, fleet_port=0, aws_port=0).start()
     assert httpx.get(f"{sandbox.fleet_url}/_sandbox/health").status_code == 200
-

@@ -8,7 +8,9 @@ import pytest
 from runbook.assessment import snapshots
 from runbook.models import CheckResult, HealthReport, MetricsReport, ServiceMetrics
 
-METRICS = MetricsReport(environment="production", window=timedelta(minutes=1), services=[ServiceMetrics(service="market-svc", requests=100)])
+METRICS = MetricsReport(
+    environment="production", window=timedelta(minutes=1), services=[ServiceMetrics(service="market-svc", requests=100)]
+)
 
 
 def health(check: CheckResult) -> dict[str, HealthReport]:
@@ -19,8 +21,23 @@ def health(check: CheckResult) -> dict[str, HealthReport]:
     ("check", "healthy"),
     [
         (CheckResult(name="market-svc liveness", url="u", http_status=200, verdict="pass"), True),
-        (CheckResult(name="market-svc liveness", url="u", http_status=200, latency_ms=900, budget_ms=500, verdict="fail", reason="slow: 900 ms", too_slow=True), True),
-        (CheckResult(name="market-svc liveness", url="u", verdict="fail", reason="timeout after 1 s", too_slow=True), True),
+        (
+            CheckResult(
+                name="market-svc liveness",
+                url="u",
+                http_status=200,
+                latency_ms=900,
+                budget_ms=500,
+                verdict="fail",
+                reason="slow: 900 ms",
+                too_slow=True,
+            ),
+            True,
+        ),
+        (
+            CheckResult(name="market-svc liveness", url="u", verdict="fail", reason="timeout after 1 s", too_slow=True),
+            True,
+        ),
         (CheckResult(name="market-svc liveness", url="u", verdict="fail", reason="connection refused"), False),
         (CheckResult(name="market-svc api", url="u", http_status=503, verdict="fail", reason="HTTP 503"), False),
         (CheckResult(name="market-svc readiness", url="u", http_status=503, verdict="fail", reason="HTTP 503"), True),

@@ -71,7 +71,10 @@ async def test_after_rotation_the_new_key_encrypts_and_the_old_still_decrypts():
 
 async def test_an_unknown_key_id_is_an_error_naming_it_never_ciphertext_passed_on():
     [encrypted] = await codec_for(f"2026-05:{OLD_KEY}").encode([plain_payload()])
-    with pytest.raises(UndecryptablePayload, match=r"key ID '2026-05', which RUNBOOK_ENCRYPTION_KEYS does not hold \(it holds: 2026-11\)"):
+    with pytest.raises(
+        UndecryptablePayload,
+        match=r"key ID '2026-05', which RUNBOOK_ENCRYPTION_KEYS does not hold \(it holds: 2026-11\)",
+    ):
         await codec_for(f"2026-11:{NEW_KEY}").decode([encrypted])
 
 
@@ -195,7 +198,11 @@ async def test_the_codec_server_names_a_missing_key_and_refuses_bad_bodies(codec
 def test_the_ui_origin_gets_cors_answers_and_a_preflight(codec_server):
     preflight = httpx.options(
         f"{codec_server}/decode",
-        headers={"Origin": "http://localhost:8233", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,x-namespace,authorization"},
+        headers={
+            "Origin": "http://localhost:8233",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,x-namespace,authorization",
+        },
     )
     assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == "http://localhost:8233"
@@ -216,7 +223,9 @@ def test_with_a_token_the_codec_server_wants_it_as_bearer(codec):
         url = f"http://127.0.0.1:{server.server_address[1]}/decode"
         assert httpx.post(url, json={"payloads": []}).status_code == 401
         assert httpx.post(url, json={"payloads": []}, headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert httpx.post(url, json={"payloads": []}, headers={"Authorization": "Bearer s3cret"}).json() == {"payloads": []}
+        assert httpx.post(url, json={"payloads": []}, headers={"Authorization": "Bearer s3cret"}).json() == {
+            "payloads": []
+        }
     finally:
         server.shutdown()
         server.server_close()
@@ -233,7 +242,11 @@ async def test_python_m_starter_codec_server_serves_on_loopback(codec):
     port = free_port()
     env = {**os.environ, KEYS_VARIABLE: f"2026-11:{NEW_KEY},2026-05:{OLD_KEY}"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "starter.codec_server", "--port", str(port)], cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "starter.codec_server", "--port", str(port)],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         assert b"codec server at http://127.0.0.1:" in process.stdout.readline()
@@ -247,6 +260,15 @@ async def test_python_m_starter_codec_server_serves_on_loopback(codec):
 
 def test_the_codec_server_refuses_to_start_without_keys():
     env = {key: value for key, value in os.environ.items() if key != KEYS_VARIABLE}
-    done = subprocess.run([sys.executable, "-m", "starter.codec_server", "--port", "0"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "starter.codec_server", "--port", "0"],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
-    assert done.stderr.strip() == "codec server: error: RUNBOOK_ENCRYPTION_KEYS is not set: there is no key to decode with"
+    assert (
+        done.stderr.strip() == "codec server: error: RUNBOOK_ENCRYPTION_KEYS is not set: there is no key to decode with"
+    )

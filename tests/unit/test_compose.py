@@ -34,11 +34,22 @@ SECRETS = {
 }  # fmt: skip
 
 
-def run_compose(*args: str, file: Path = COMPOSE_FILE, environ: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_compose(
+    *args: str, file: Path = COMPOSE_FILE, environ: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     # Only PATH from the caller's environment, and no .env file: a developer's TEMPORAL_NAMESPACE
     # or real tokens would change what is checked, and could end up in an assertion message.
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tempfile.gettempdir()} | (environ or {})
-    command = [str(COMPOSE_BINARY), "--project-directory", str(ROOT), "--env-file", os.devnull, "--file", str(file), *args]
+    command = [
+        str(COMPOSE_BINARY),
+        "--project-directory",
+        str(ROOT),
+        "--env-file",
+        os.devnull,
+        "--file",
+        str(file),
+        *args,
+    ]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
 
 
@@ -66,7 +77,9 @@ def test_the_file_is_valid_by_the_compose_specification():
 
 def test_the_validator_refuses_what_the_specification_does_not_allow(tmp_path: Path):
     broken = tmp_path / "docker-compose.yml"
-    broken.write_text(COMPOSE_FILE.read_text().replace("    read_only: true\n", "    read_only: true\n    replicas_typo: 3\n", 1))
+    broken.write_text(
+        COMPOSE_FILE.read_text().replace("    read_only: true\n", "    read_only: true\n    replicas_typo: 3\n", 1)
+    )
     result = run_compose("config", "--quiet", file=broken)
     assert result.returncode != 0
     assert "replicas_typo" in result.stderr
@@ -116,7 +129,9 @@ def test_the_worker_is_our_image_with_deploy_config_and_passed_through_secrets(d
     assert environment["TEMPORAL_ADDRESS"] == "temporal:7233"
     assert environment["RUNBOOK_CONFIG"] == "/etc/runbook/runbook.toml"
     [config] = worker["volumes"]
-    assert Path(config["source"]) == ROOT / "deploy" / "runbook.toml" and config["target"] == "/etc/runbook/runbook.toml"
+    assert (
+        Path(config["source"]) == ROOT / "deploy" / "runbook.toml" and config["target"] == "/etc/runbook/runbook.toml"
+    )
     # Named without a value: taken from the shell that runs compose, never written in the file.
     assert SECRETS <= set(environment)
     assert all(environment[name] is None for name in SECRETS)
@@ -126,7 +141,11 @@ def test_the_worker_is_our_image_with_deploy_config_and_passed_through_secrets(d
 def test_a_secret_in_the_shell_reaches_the_worker_only():
     services = project("sandbox", environ={"SLACK_BOT_TOKEN": "xoxb-from-the-shell"})["services"]
     assert services["worker"]["environment"]["SLACK_BOT_TOKEN"] == "xoxb-from-the-shell"
-    leaked = [name for name, service in services.items() if name != "worker" and "SLACK_BOT_TOKEN" in service.get("environment", {})]
+    leaked = [
+        name
+        for name, service in services.items()
+        if name != "worker" and "SLACK_BOT_TOKEN" in service.get("environment", {})
+    ]
     assert leaked == []
 
 
@@ -138,13 +157,22 @@ def test_the_sandbox_worker_shares_the_sandboxs_network_and_its_own_namespace(wi
     assert sandbox_worker["network_mode"] == "service:sandbox"
     assert sandbox_worker["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
     # The repository's runbook.toml: every integration at 127.0.0.1, the sandbox's own addresses.
-    assert sandbox_worker["environment"]["RUNBOOK_CONFIG"] == sandbox["environment"]["RUNBOOK_CONFIG"] == "/app/runbook.toml"
+    assert (
+        sandbox_worker["environment"]["RUNBOOK_CONFIG"]
+        == sandbox["environment"]["RUNBOOK_CONFIG"]
+        == "/app/runbook.toml"
+    )
     assert sandbox_worker["environment"]["TEMPORAL_NAMESPACE"] != worker["environment"]["TEMPORAL_NAMESPACE"]
-    assert sandbox_worker["environment"]["TEMPORAL_NAMESPACE"] == services["sandbox-search-attributes"]["environment"]["TEMPORAL_NAMESPACE"]
+    assert (
+        sandbox_worker["environment"]["TEMPORAL_NAMESPACE"]
+        == services["sandbox-search-attributes"]["environment"]["TEMPORAL_NAMESPACE"]
+    )
 
 
 def test_published_ports_bind_the_loopback_interface_only(with_sandbox: dict):
-    published = [(name, port) for name, service in with_sandbox["services"].items() for port in service.get("ports", [])]
+    published = [
+        (name, port) for name, service in with_sandbox["services"].items() for port in service.get("ports", [])
+    ]
     assert published, "the UI at least is published"
     for name, port in published:
         assert port.get("host_ip") == "127.0.0.1", f"{name} publishes {port['target']} on every interface"
@@ -163,7 +191,11 @@ def test_the_registered_search_attributes_are_runbook_search(with_sandbox: dict,
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
     lines = (ROOT / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip()) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip())
+        for line in lines
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 def test_the_image_is_slim_installs_the_project_without_test_extras_and_runs_as_non_root():
@@ -178,13 +210,23 @@ def test_the_image_is_slim_installs_the_project_without_test_extras_and_runs_as_
 
 
 def test_the_build_context_leaves_local_state_and_tests_out():
-    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip() and not line.startswith("#")}
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert {".git", ".venv", ".runbook", "tests", ".pytest_cache", "**/__pycache__"} <= ignored
 
 
 def test_deploy_config_chooses_the_real_providers(default: dict):
     config = parse_config((ROOT / "deploy" / "runbook.toml").read_text(), "deploy/runbook.toml")
-    providers = (config.aws.provider, config.slack.provider, config.github.provider, config.statuspage.provider, config.pager.provider)
+    providers = (
+        config.aws.provider,
+        config.slack.provider,
+        config.github.provider,
+        config.statuspage.provider,
+        config.pager.provider,
+    )
     assert providers == ("aws", "slack", "github", "statuspage", "pagerduty")
     assert all(environment.base_url.startswith("https://") for environment in config.environments.values())
     # Reachable from outside the container, on the port the compose file publishes.

@@ -27,10 +27,16 @@ def test_runbook_config_points_to_another_file(tmp_path: Path, monkeypatch):
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (('api_latency_ms = 500', 'api_latency_ms = -1'), "thresholds.api_latency_ms: Input should be greater than 0 (got -1)"),
+        (
+            ("api_latency_ms = 500", "api_latency_ms = -1"),
+            "thresholds.api_latency_ms: Input should be greater than 0 (got -1)",
+        ),
         (('reminder_every = "15m"', 'reminder_every = "15 minutes"'), "verification.reminder_every"),
-        (('[approvers]', '[approverz]'), "approverz: Extra inputs are not permitted"),
-        (('cluster = "skillancer-prod"', 'cluster = 7'), "environments.production.cluster: Input should be a valid string (got 7)"),
+        (("[approvers]", "[approverz]"), "approverz: Extra inputs are not permitted"),
+        (
+            ('cluster = "skillancer-prod"', "cluster = 7"),
+            "environments.production.cluster: Input should be a valid string (got 7)",
+        ),
     ],
 )
 def test_a_wrong_value_names_the_file_the_key_and_the_rule(change, expected):
@@ -87,9 +93,15 @@ def test_the_configuration_survives_the_trip_through_temporal():
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (('"market-svc"', '"market svc; rm -rf /"'), "services.names: Value error, bad service name 'market svc; rm -rf /'"),
+        (
+            ('"market-svc"', '"market svc; rm -rf /"'),
+            "services.names: Value error, bad service name 'market svc; rm -rf /'",
+        ),
         (('"payment-svc"', '"Payment_Svc"'), "bad service name 'Payment_Svc'"),
-        (("[environments.staging]", '[environments."stag$ing"]'), "environments: Value error, bad environment name 'stag$ing'"),
+        (
+            ("[environments.staging]", '[environments."stag$ing"]'),
+            "environments: Value error, bad environment name 'stag$ing'",
+        ),
     ],
 )
 def test_environment_and_service_names_must_be_strict_dns_labels(change, expected):

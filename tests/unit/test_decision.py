@@ -274,8 +274,7 @@ def test_no_symptom_summarises_the_figures():
     decision = decision_for(assessment, "auth-svc")
     assert decision.action == Action.NONE
     assert decision.evidence == (
-        "5xx 0.2% of 1000 requests, avg response 180 ms, CPU 40.0%, memory 50.0%, "
-        "health endpoint answering 200"
+        "5xx 0.2% of 1000 requests, avg response 180 ms, CPU 40.0%, memory 50.0%, health endpoint answering 200"
     )
 
 

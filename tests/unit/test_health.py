@@ -19,7 +19,13 @@ def test_full_adds_the_verification_script_and_latency_budgets():
 
 
 def probe(name="api-status", status=200, latency=20.0, body=None, error="", budget=500.0) -> Probe:
-    return Probe(spec=CheckSpec(name=name, url="http://x/" + name, budget_ms=budget), http_status=status, latency_ms=latency, body=body, error=error)
+    return Probe(
+        spec=CheckSpec(name=name, url="http://x/" + name, budget_ms=budget),
+        http_status=status,
+        latency_ms=latency,
+        body=body,
+        error=error,
+    )
 
 
 def test_verdicts_name_the_reason():
@@ -38,22 +44,43 @@ def test_open_circuits_and_an_unhealthy_dashboard_fail():
     assert (circuits.verdict, circuits.reason) == ("fail", "open circuits: market-svc")
     dashboard = judge(probe("dashboard", body={"overall": "unhealthy", "summary": {}}))
     assert dashboard.reason == "dashboard overall unhealthy"
-    fine = judge(probe("dashboard", body={"overall": "healthy", "summary": {"total": 5}, "coreServices": {"b": {}, "a": {}}, "moatServices": {"redis": {}}}))
+    fine = judge(
+        probe(
+            "dashboard",
+            body={
+                "overall": "healthy",
+                "summary": {"total": 5},
+                "coreServices": {"b": {}, "a": {}},
+                "moatServices": {"redis": {}},
+            },
+        )
+    )
     assert fine.verdict == "pass" and "core: a, b; moat: redis" in fine.reason
 
 
 def test_integrations_come_from_readiness_and_the_dashboard():
     probes = [
         probe("readiness", body={"checks": {"database": {"status": "down"}, "redis": {"status": "up"}}}),
-        probe("dashboard", body={"overall": "healthy", "moatServices": {"database": {"status": "healthy"}, "search": {"status": "healthy"}}}),
+        probe(
+            "dashboard",
+            body={
+                "overall": "healthy",
+                "moatServices": {"database": {"status": "healthy"}, "search": {"status": "healthy"}},
+            },
+        ),
     ]
     report = build_report("staging", True, probes, 12.0)
     assert report.integrations == {"database": "down", "redis": "up", "search": "healthy"}
 
 
 def test_the_table_ends_with_a_verdict_naming_each_failure():
-    report = build_report("production", False, [probe("liveness"), probe("readiness", status=503, body={"status": "not_ready"})], 40.0)
+    report = build_report(
+        "production", False, [probe("liveness"), probe("readiness", status=503, body={"status": "not_ready"})], 40.0
+    )
     text = render_report(report)
     assert "readiness  503" in text
-    assert text.splitlines()[-1] == "production: UNHEALTHY: 1 failing: readiness (HTTP 503 (not_ready)) (2 checks in 40 ms)"
+    assert (
+        text.splitlines()[-1]
+        == "production: UNHEALTHY: 1 failing: readiness (HTTP 503 (not_ready)) (2 checks in 40 ms)"
+    )
     assert render_report(build_report("staging", False, [probe()], 3.0)).endswith("staging: HEALTHY (1 checks in 3 ms)")

@@ -29,16 +29,28 @@ def minutes(count: int) -> datetime:
 
 def test_the_initial_alert_is_the_runbooks_template():
     text = initial_alert(["market-svc", "payment-svc"], "checkout failing")
-    assert text == "🚨 INCIDENT: market-svc, payment-svc experiencing issues\n- Impact: checkout failing\n- Status: Investigating\n- ETA: Unknown"
+    assert (
+        text
+        == "🚨 INCIDENT: market-svc, payment-svc experiencing issues\n- Impact: checkout failing\n- Status: Investigating\n- ETA: Unknown"
+    )
 
 
 def test_the_update_is_the_runbooks_template():
     text = update_message(["market-svc"], "Mitigating", "rolling back market-svc", "30 minutes")
-    assert text == "📍 UPDATE: market-svc incident\n- Status: Mitigating\n- Action: rolling back market-svc\n- ETA: 30 minutes"
+    assert (
+        text
+        == "📍 UPDATE: market-svc incident\n- Status: Mitigating\n- Action: rolling back market-svc\n- ETA: 30 minutes"
+    )
 
 
 def test_the_resolved_message_is_the_runbooks_template():
-    text = resolved_message(["market-svc"], 62, "checkout failing for all users", "rolled back to v1.1.0", ["alert on 5xx per service", "canary deploys"])
+    text = resolved_message(
+        ["market-svc"],
+        62,
+        "checkout failing for all users",
+        "rolled back to v1.1.0",
+        ["alert on 5xx per service", "canary deploys"],
+    )
     assert text == (
         "✅ RESOLVED: market-svc incident\n- Duration: 62 minutes\n- Impact: checkout failing for all users\n"
         "- Resolution: rolled back to v1.1.0\n- Follow-up: alert on 5xx per service; canary deploys"
@@ -59,9 +71,23 @@ def resolved_state() -> IncidentState:
         respond_by=None,
         acknowledged=Acknowledgement(by="bob", at=minutes(11), within_target=False),
         escalations=[Escalation(level=1, to="secondary-oncall", at=minutes(5))],
-        mitigations=[Mitigation(number=1, action="rollback", services=["market-svc"], by="runbook", requested_at=minutes(11), state="done")],
+        mitigations=[
+            Mitigation(
+                number=1,
+                action="rollback",
+                services=["market-svc"],
+                by="runbook",
+                requested_at=minutes(11),
+                state="done",
+            )
+        ],
         resolution=Resolution(
-            by="alice", at=minutes(62), resolution="rolled back", root_cause="a bad | migration", impact="checkout down", follow_up=["add a canary"]
+            by="alice",
+            at=minutes(62),
+            resolution="rolled back",
+            root_cause="a bad | migration",
+            impact="checkout down",
+            follow_up=["add a canary"],
         ),
     )
 
@@ -69,7 +95,9 @@ def resolved_state() -> IncidentState:
 def test_the_post_mortem_holds_every_timeline_entry_with_time_and_who():
     timeline = [
         TimelineEntry(at=DECLARED, actor="alice", event="declared P3", detail="checkout failing"),
-        TimelineEntry(at=minutes(5), actor="runbook", event="escalated to secondary-oncall", detail="not acknowledged\nwithin 5m"),
+        TimelineEntry(
+            at=minutes(5), actor="runbook", event="escalated to secondary-oncall", detail="not acknowledged\nwithin 5m"
+        ),
         TimelineEntry(at=minutes(11), actor="bob", event="acknowledged"),
     ]
     markdown = render_postmortem("INC-20261126-0001", resolved_state(), timeline, POLICY)
@@ -77,9 +105,14 @@ def test_the_post_mortem_holds_every_timeline_entry_with_time_and_who():
     assert "- Severity: P1 (declared P3)" in markdown
     # Times in the configured zone: 14:00 UTC is 14:00 GMT in November.
     assert "| 2026-11-26 14:00:00 GMT | alice | declared P3: checkout failing |" in markdown
-    assert "| 2026-11-26 14:05:00 GMT | runbook | escalated to secondary-oncall: not acknowledged within 5m |" in markdown
+    assert (
+        "| 2026-11-26 14:05:00 GMT | runbook | escalated to secondary-oncall: not acknowledged within 5m |" in markdown
+    )
     assert "| 2026-11-26 14:11:00 GMT | bob | acknowledged |" in markdown
-    assert "- Acknowledged: 2026-11-26 14:11:00 GMT by bob, 11 min after declaration (response time missed, due 2026-11-26 14:05:00 GMT)" in markdown
+    assert (
+        "- Acknowledged: 2026-11-26 14:11:00 GMT by bob, 11 min after declaration (response time missed, due 2026-11-26 14:05:00 GMT)"
+        in markdown
+    )
     assert "- Duration: 62 minutes" in markdown
     assert "## Root cause\n\na bad | migration\n" in markdown
     assert "## Action items\n\n- [ ] add a canary\n" in markdown
@@ -92,11 +125,19 @@ def test_a_pipe_in_a_timeline_entry_does_not_break_the_table():
 
 
 def test_elapsed_reads_as_people_say_it():
-    assert [elapsed(timedelta(seconds=s)) for s in (40, 660, 7500, 7200, 273600)] == ["40 s", "11 min", "2 h 5 min", "2 h", "3 d 4 h"]
+    assert [elapsed(timedelta(seconds=s)) for s in (40, 660, 7500, 7200, 273600)] == [
+        "40 s",
+        "11 min",
+        "2 h 5 min",
+        "2 h",
+        "3 d 4 h",
+    ]
 
 
 def test_a_related_deployment_names_itself():
-    running = RelatedDeployment(id="deploy-1", kind="deployment", version="v1.2.0", services=["market-svc"], running=True, started_at=DECLARED)
+    running = RelatedDeployment(
+        id="deploy-1", kind="deployment", version="v1.2.0", services=["market-svc"], running=True, started_at=DECLARED
+    )
     assert running.describe() == "deploy-1 (deployment v1.2.0 of market-svc, running)"
     done = running.model_copy(update={"running": False, "stage": "completed", "kind": "hotfix"})
     assert done.describe() == "deploy-1 (hotfix v1.2.0 of market-svc, finished (completed))"

@@ -18,11 +18,64 @@ def test_the_cli_offers_exactly_what_the_workflow_accepts():
 
 def test_every_subcommand_as_a_user_types_it():
     parse = build_parser().parse_args
-    declared = parse(["incident", "declare", "--severity", "P1", "--summary", "checkout failing", "--services", "market-svc,payment-svc", "--ack-within", "2m"])
-    assert (declared.incident_command, declared.severity, declared.services, declared.ack_within, declared.update_every) == ("declare", "P1", "market-svc,payment-svc", "2m", None)
-    updated = parse(["incident", "update", "INC-20261126-0001", "--status", "mitigating", "--action", "rolling back", "--eta", "30m", "--as", "alice"])
-    assert (updated.id, updated.status, updated.action, updated.eta, updated.user) == ("INC-20261126-0001", "Mitigating", "rolling back", "30m", "alice")
-    resolved = parse(["incident", "resolve", "INC-1", "--resolution", "r", "--root-cause", "c", "--follow-up", "a", "--follow-up", "b"])
+    declared = parse(
+        [
+            "incident",
+            "declare",
+            "--severity",
+            "P1",
+            "--summary",
+            "checkout failing",
+            "--services",
+            "market-svc,payment-svc",
+            "--ack-within",
+            "2m",
+        ]
+    )
+    assert (
+        declared.incident_command,
+        declared.severity,
+        declared.services,
+        declared.ack_within,
+        declared.update_every,
+    ) == ("declare", "P1", "market-svc,payment-svc", "2m", None)
+    updated = parse(
+        [
+            "incident",
+            "update",
+            "INC-20261126-0001",
+            "--status",
+            "mitigating",
+            "--action",
+            "rolling back",
+            "--eta",
+            "30m",
+            "--as",
+            "alice",
+        ]
+    )
+    assert (updated.id, updated.status, updated.action, updated.eta, updated.user) == (
+        "INC-20261126-0001",
+        "Mitigating",
+        "rolling back",
+        "30m",
+        "alice",
+    )
+    resolved = parse(
+        [
+            "incident",
+            "resolve",
+            "INC-1",
+            "--resolution",
+            "r",
+            "--root-cause",
+            "c",
+            "--follow-up",
+            "a",
+            "--follow-up",
+            "b",
+        ]
+    )
     assert resolved.follow_up == ["a", "b"]
     assert parse(["incident", "severity", "INC-1", "P2"]).severity == "P2"
     assert parse(["incident", "mitigate", "INC-1", "rate_limit"]).action == "rate_limit"

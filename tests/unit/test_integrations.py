@@ -2,7 +2,16 @@
 
 import pytest
 
-from runbook.config import DEFAULT_CONFIG_PATH, ConfigError, GithubConfig, PagerConfig, SlackConfig, StatusPageConfig, load_config, parse_config
+from runbook.config import (
+    DEFAULT_CONFIG_PATH,
+    ConfigError,
+    GithubConfig,
+    PagerConfig,
+    SlackConfig,
+    StatusPageConfig,
+    load_config,
+    parse_config,
+)
 from runbook.integrations import resolve_integrations
 
 SANDBOX = load_config(DEFAULT_CONFIG_PATH)
@@ -27,7 +36,10 @@ def test_the_sandbox_providers_call_the_local_fakes_and_need_no_secret():
     assert integrations.slack.url == "http://127.0.0.1:8080/slack/api"
     assert integrations.github.url == "http://127.0.0.1:8080/github"
     assert integrations.pager.url == "http://127.0.0.1:8080/pagerduty/v2/enqueue"
-    assert all(endpoint.is_sandbox for endpoint in (integrations.slack, integrations.github, integrations.statuspage, integrations.pager))
+    assert all(
+        endpoint.is_sandbox
+        for endpoint in (integrations.slack, integrations.github, integrations.statuspage, integrations.pager)
+    )
 
 
 def test_real_providers_call_the_documented_apis_with_the_secrets_from_the_environment():
@@ -52,4 +64,10 @@ def test_a_real_provider_without_its_secret_is_refused_at_start_naming_the_varia
 
 def test_an_unknown_provider_is_refused_with_the_allowed_ones():
     with pytest.raises(ConfigError, match="slack.provider: Input should be 'sandbox' or 'slack' \\(got 'teams'\\)"):
-        parse_config(DEFAULT_CONFIG_PATH.read_text().replace('# "slack": the Web API with a bot token, SLACK_BOT_TOKEN in the environment.\nprovider = "sandbox"', 'provider = "teams"'), "x.toml")
+        parse_config(
+            DEFAULT_CONFIG_PATH.read_text().replace(
+                '# "slack": the Web API with a bot token, SLACK_BOT_TOKEN in the environment.\nprovider = "sandbox"',
+                'provider = "teams"',
+            ),
+            "x.toml",
+        )

@@ -37,7 +37,11 @@ def test_every_aws_action_the_activities_call_is_in_the_readme():
 
 def test_no_code_hands_a_command_line_to_a_shell():
     shell = re.compile(r"shell\s*=\s*True|os\.system\(|os\.popen\(|create_subprocess_shell\(")
-    sources = [path for folder in ("runbook", "activities", "workflows", "starter", "sandbox", "bench") for path in (PROJECT_ROOT / folder).glob("*.py")]
+    sources = [
+        path
+        for folder in ("runbook", "activities", "workflows", "starter", "sandbox", "bench")
+        for path in (PROJECT_ROOT / folder).glob("*.py")
+    ]
     sources.append(PROJECT_ROOT / "worker.py")
     assert len(sources) > 40
     assert [path.name for path in sources if shell.search(path.read_text())] == []

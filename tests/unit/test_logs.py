@@ -42,7 +42,11 @@ def test_a_workflow_record_becomes_one_line_with_its_ids():
     assert entry["message"] == "step deploy staging started"
     assert (entry["level"], entry["logger"]) == ("INFO", "temporalio.workflow")
     assert entry["time"].endswith("Z") and "T" in entry["time"]
-    assert (entry["workflow_id"], entry["run_id"], entry["workflow_type"]) == ("deploy-production-v1.2.0", "run-1", "StandardDeployment")
+    assert (entry["workflow_id"], entry["run_id"], entry["workflow_type"]) == (
+        "deploy-production-v1.2.0",
+        "run-1",
+        "StandardDeployment",
+    )
     assert (entry["task_queue"], entry["attempt"]) == ("runbook", 1)
     assert "activity_id" not in entry
 
@@ -51,7 +55,11 @@ def test_an_activity_record_carries_the_activity_and_its_workflow():
     entry = formatted(record("rollout done", temporal_activity=ACTIVITY_CONTEXT))
     assert (entry["activity_id"], entry["activity_type"], entry["attempt"]) == ("7", "update_service", 3)
     # run_id, as on the workflow's own lines, so one query finds both.
-    assert (entry["workflow_id"], entry["run_id"], entry["workflow_type"]) == ("rollback-production-1", "run-9", "Rollback")
+    assert (entry["workflow_id"], entry["run_id"], entry["workflow_type"]) == (
+        "rollback-production-1",
+        "run-9",
+        "Rollback",
+    )
 
 
 def test_a_plain_record_has_the_four_fields_only():

@@ -6,7 +6,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from runbook.config import DEFAULT_CONFIG_PATH, ConfigError, IncidentsConfig, load_config, parse_config
-from runbook.severity import Severity, close_of_next_business_day, escalation_target, opens_war_room, respond_by, response_window_text, update_interval
+from runbook.severity import (
+    Severity,
+    close_of_next_business_day,
+    escalation_target,
+    opens_war_room,
+    respond_by,
+    response_window_text,
+    update_interval,
+)
 
 POLICY = load_config(DEFAULT_CONFIG_PATH).incidents
 
@@ -16,7 +24,10 @@ def london(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo("Europe/London")).astimezone(UTC)
 
 
-@pytest.mark.parametrize(("severity", "window"), [(Severity.P1, timedelta(minutes=5)), (Severity.P2, timedelta(minutes=15)), (Severity.P3, timedelta(hours=1))])
+@pytest.mark.parametrize(
+    ("severity", "window"),
+    [(Severity.P1, timedelta(minutes=5)), (Severity.P2, timedelta(minutes=15)), (Severity.P3, timedelta(hours=1))],
+)
 def test_timed_severities_are_due_their_window_after_the_declaration(severity, window):
     declared = london("2026-11-26T03:10")
     assert respond_by(severity, declared, POLICY) == declared + window
@@ -60,7 +71,9 @@ def test_p1_opens_a_war_room_with_updates_every_15_minutes_and_p2_when_configure
     assert opens_war_room(Severity.P1, POLICY) and update_interval(Severity.P1, POLICY) == timedelta(minutes=15)
     assert not opens_war_room(Severity.P2, POLICY) and update_interval(Severity.P2, POLICY) is None
     with_p2 = POLICY.model_copy(update={"war_room_severities": [Severity.P1, Severity.P2]})
-    assert opens_war_room(Severity.P2, with_p2) and update_interval(Severity.P2, with_p2, timedelta(minutes=1)) == timedelta(minutes=1)
+    assert opens_war_room(Severity.P2, with_p2) and update_interval(
+        Severity.P2, with_p2, timedelta(minutes=1)
+    ) == timedelta(minutes=1)
     assert update_interval(Severity.P3, with_p2) is None
 
 
@@ -68,9 +81,18 @@ def test_p1_opens_a_war_room_with_updates_every_15_minutes_and_p2_when_configure
     ("change", "expected"),
     [
         (('timezone = "Europe/London"', 'timezone = "Europe/Atlantis"'), "unknown time zone 'Europe/Atlantis'"),
-        (('business_hours = ["09:00", "18:00"]', 'business_hours = ["18:00", "09:00"]'), "opening must come before closing"),
-        (('business_days = ["Mon", "Tue", "Wed", "Thu", "Fri"]', 'business_days = ["Monday"]'), "incidents.business_days.0"),
-        (('respond_within = { P1 = "5m", P2 = "15m", P3 = "1h" }', 'respond_within = { P0 = "1m" }'), "incidents.respond_within.P0"),
+        (
+            ('business_hours = ["09:00", "18:00"]', 'business_hours = ["18:00", "09:00"]'),
+            "opening must come before closing",
+        ),
+        (
+            ('business_days = ["Mon", "Tue", "Wed", "Thu", "Fri"]', 'business_days = ["Monday"]'),
+            "incidents.business_days.0",
+        ),
+        (
+            ('respond_within = { P1 = "5m", P2 = "15m", P3 = "1h" }', 'respond_within = { P0 = "1m" }'),
+            "incidents.respond_within.P0",
+        ),
         (('war_room_severities = ["P1"]', 'war_room_severities = ["SEV1"]'), "incidents.war_room_severities.0"),
     ],
 )

@@ -18,7 +18,9 @@ def test_the_sandbox_connects_in_plain_text_to_its_namespace():
 
 
 def test_the_environment_overrides_address_and_namespace():
-    temporal = effective_temporal(SANDBOX, {"TEMPORAL_ADDRESS": "runbook.a1b2c.tmprl.cloud:7233", "TEMPORAL_NAMESPACE": "runbook.a1b2c"})
+    temporal = effective_temporal(
+        SANDBOX, {"TEMPORAL_ADDRESS": "runbook.a1b2c.tmprl.cloud:7233", "TEMPORAL_NAMESPACE": "runbook.a1b2c"}
+    )
     assert (temporal.address, temporal.namespace) == ("runbook.a1b2c.tmprl.cloud:7233", "runbook.a1b2c")
     assert temporal.task_queue == "runbook"
 
@@ -37,14 +39,18 @@ def test_client_certificate_files_are_read_into_the_tls_config(tmp_path: Path):
         'ui_url = "http://127.0.0.1:8233"',
         f'ui_url = "http://127.0.0.1:8233"\ntls_client_cert_path = "{tmp_path / "client.pem"}"\ntls_client_key_path = "{tmp_path / "client.key"}"',
     )
-    temporal = effective_temporal(parse_config(text, "cluster.toml"), {"TEMPORAL_TLS_SERVER_CA_CERT_PATH": str(tmp_path / "ca.pem")})
+    temporal = effective_temporal(
+        parse_config(text, "cluster.toml"), {"TEMPORAL_TLS_SERVER_CA_CERT_PATH": str(tmp_path / "ca.pem")}
+    )
     tls = connection_options(temporal, {})["tls"]
     assert isinstance(tls, TLSConfig)
     assert (tls.client_cert, tls.client_private_key, tls.server_root_ca_cert) == (b"CERT", b"KEY", b"CA")
 
 
 def test_a_certificate_without_its_key_is_refused_by_name():
-    text = DEFAULT_CONFIG_PATH.read_text().replace('ui_url = "http://127.0.0.1:8233"', 'ui_url = "http://127.0.0.1:8233"\ntls_client_cert_path = "client.pem"')
+    text = DEFAULT_CONFIG_PATH.read_text().replace(
+        'ui_url = "http://127.0.0.1:8233"', 'ui_url = "http://127.0.0.1:8233"\ntls_client_cert_path = "client.pem"'
+    )
     with pytest.raises(ConfigError, match="tls_client_cert_path and tls_client_key_path go together"):
         parse_config(text, "cluster.toml")
     with pytest.raises(ConfigError, match="TEMPORAL_\\* environment: .*go together"):

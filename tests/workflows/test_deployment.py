@@ -38,7 +38,9 @@ def aws(e2e_stack):
     return build_aws_clients(e2e_stack.config)
 
 
-async def launch(client: Client, stack, services: list[str], *, version: str | None = None, kind: str = "deployment", **options) -> WorkflowHandle:
+async def launch(
+    client: Client, stack, services: list[str], *, version: str | None = None, kind: str = "deployment", **options
+) -> WorkflowHandle:
     request = deployment_request(stack.config, "production", version or next(VERSIONS), services, "alice", **options)
     return await launch_deployment(client, stack.config, kind, request)
 
@@ -58,7 +60,9 @@ async def reach(handle: WorkflowHandle, step: str) -> ProcedureStatus:
 
 
 async def approve(handle: WorkflowHandle, approver: str = "bob") -> HandlerOutcome:
-    return await handle.execute_update("approve", {"approver": approver, "comment": "staging looks good"}, result_type=HandlerOutcome)
+    return await handle.execute_update(
+        "approve", {"approver": approver, "comment": "staging looks good"}, result_type=HandlerOutcome
+    )
 
 
 async def result(handle: WorkflowHandle) -> DeploymentResult:
@@ -83,7 +87,9 @@ async def test_the_happy_path_from_prerequisites_to_the_deployment_log(client, e
     assert {e2e_stack.running("production", s).version for s in services} == {"v5.0.0"}
     assert outcome.approval.approver == "bob"
     steps = {step.name: step.state.value for step in (await status(handle)).steps}
-    assert steps["prerequisites"] == steps["verify_staging"] == steps["monitor"] == steps["verify_production"] == "passed"
+    assert (
+        steps["prerequisites"] == steps["verify_staging"] == steps["monitor"] == steps["verify_production"] == "passed"
+    )
     assert steps["automatic_rollback"] == "pending"
     texts = slack_texts(e2e_stack)
     assert any(text.startswith(":rocket: DEPLOYMENT v5.0.0 to production") for text in texts)
@@ -107,7 +113,9 @@ async def test_self_approval_and_strangers_are_refused_and_the_gate_keeps_waitin
     current = await status(handle)
     assert current.state == State.RUNNING and current.step == "approval"
     assert len(current.refusals) == 3
-    reject = await handle.execute_update("reject", {"approver": "carol", "reason": "checkout slow on staging"}, result_type=HandlerOutcome)
+    reject = await handle.execute_update(
+        "reject", {"approver": "carol", "reason": "checkout slow on staging"}, result_type=HandlerOutcome
+    )
     assert reject.accepted
     outcome = await result(handle)
     assert outcome.state == State.REJECTED
@@ -126,17 +134,24 @@ async def test_an_approval_sent_as_the_ui_sends_it(client, e2e_stack, aws):
     outcome = await result(handle)
     assert outcome.state == State.COMPLETED and outcome.approval.approver == "carol"
     refusals = (await status(handle)).refusals
-    assert [r.reason for r in refusals] == ["expected a JSON object like {\"approver\": ...}, got NoneType", "approver: Input should be a valid string"]
+    assert [r.reason for r in refusals] == [
+        'expected a JSON object like {"approver": ...}, got NoneType',
+        "approver: Input should be a valid string",
+    ]
 
 
-async def test_the_gate_expires_after_its_timeout_with_production_untouched(skipping_env, e2e_stack, aws, healthy_fleet):
+async def test_the_gate_expires_after_its_timeout_with_production_untouched(
+    skipping_env, e2e_stack, aws, healthy_fleet
+):
     config = e2e_stack.config
     async with running_worker(skipping_env.client, config, f"expiry-{uuid.uuid4()}") as worker:
         # Reminders every 8 hours keep the test short; the 24-hour default timeout is the one tested.
         request = deployment_request(config, "production", "v5.99.0", ["payment-svc"], "alice").model_copy(
             update={"approval_reminder_every": timedelta(hours=8)}
         )
-        handle = await skipping_env.client.start_workflow(StandardDeployment.run, request, id=f"deploy-expiry-{uuid.uuid4()}", task_queue=worker.task_queue)
+        handle = await skipping_env.client.start_workflow(
+            StandardDeployment.run, request, id=f"deploy-expiry-{uuid.uuid4()}", task_queue=worker.task_queue
+        )
         await reach(handle, "approval")
         # Nobody approves: the virtual clock runs on to the deadline.
         await skipping_env.fast_forward(handle)
@@ -145,7 +160,9 @@ async def test_the_gate_expires_after_its_timeout_with_production_untouched(skip
     assert outcome.reasons == ["no approval within 1 day, 0:00:00; production untouched"]
     assert e2e_stack.running("production", "payment-svc").version != "v5.99.0"
     # A reminder every 8 hours nobody approved: at 8 h and 16 h, then the 24-hour deadline.
-    assert sum(f"v5.99.0 to production waits for approval ({handle.id})" in text for text in slack_texts(e2e_stack)) == 2
+    assert (
+        sum(f"v5.99.0 to production waits for approval ({handle.id})" in text for text in slack_texts(e2e_stack)) == 2
+    )
 
 
 async def test_a_bad_version_is_rolled_back_automatically(client, e2e_stack, aws):
@@ -156,7 +173,10 @@ async def test_a_bad_version_is_rolled_back_automatically(client, e2e_stack, aws
     assert outcome.state == State.ROLLED_BACK
     assert "rollout FAILED" in outcome.reasons[0]
     assert e2e_stack.running("staging", "market-svc").version == before
-    assert any(text.startswith(":rewind: v5.50.0-bad to production rolled back automatically") for text in slack_texts(e2e_stack))
+    assert any(
+        text.startswith(":rewind: v5.50.0-bad to production rolled back automatically")
+        for text in slack_texts(e2e_stack)
+    )
     steps = {step.name: step.state.value for step in (await status(handle)).steps}
     assert (steps["deploy_staging"], steps["automatic_rollback"], steps["approval"]) == ("failed", "passed", "pending")
 
@@ -229,17 +249,31 @@ async def test_a_manual_rollback_preempts_a_deployment_in_flight(client, e2e_sta
     assert done.returncode == 0, done.stdout + done.stderr
     outcome = await result(handle)
     assert outcome.state == State.CANCELLED
-    assert outcome.reasons[0].startswith("pre-empted by rollback-production-") and outcome.reasons[0].endswith(": checkout down")
+    assert outcome.reasons[0].startswith("pre-empted by rollback-production-") and outcome.reasons[0].endswith(
+        ": checkout down"
+    )
 
 
 async def test_a_hotfix_skips_staging_only_when_staging_verified_it(client, e2e_stack, aws):
     version = next(VERSIONS)
-    refused = await launch(client, e2e_stack, ["payment-svc"], version=version, kind="hotfix", skip_staging=True, incident="INC-1")
+    refused = await launch(
+        client, e2e_stack, ["payment-svc"], version=version, kind="hotfix", skip_staging=True, incident="INC-1"
+    )
     assert (await result(refused)).state == State.REJECTED
     staging_only = deployment_request(e2e_stack.config, "staging", version, ["payment-svc"], "alice")
-    assert (await result(await launch_deployment(client, e2e_stack.config, "deployment", staging_only))).state == State.COMPLETED
+    assert (
+        await result(await launch_deployment(client, e2e_stack.config, "deployment", staging_only))
+    ).state == State.COMPLETED
 
-    handle = await launch(client, e2e_stack, ["payment-svc"], version=version, kind="hotfix", skip_staging=True, incident="INC-20261126-0001")
+    handle = await launch(
+        client,
+        e2e_stack,
+        ["payment-svc"],
+        version=version,
+        kind="hotfix",
+        skip_staging=True,
+        incident="INC-20261126-0001",
+    )
     assert (await approve(handle)).accepted  # "approve immediately": before the gate is reached
     outcome = await result(handle)
     await keep_history(handle, "hotfix_deployment")
@@ -257,4 +291,8 @@ async def test_a_hotfix_without_skip_goes_through_staging(client, e2e_stack, aws
     assert (await approve(handle, "carol")).accepted
     outcome = await result(handle)
     assert outcome.state == State.COMPLETED, outcome.reasons
-    assert e2e_stack.running("staging", "api-gateway").version == e2e_stack.running("production", "api-gateway").version == version
+    assert (
+        e2e_stack.running("staging", "api-gateway").version
+        == e2e_stack.running("production", "api-gateway").version
+        == version
+    )

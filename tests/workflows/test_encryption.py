@@ -47,12 +47,23 @@ def activities() -> list:
 
     @activity.defn(name="check_health")
     async def check_health(request: HealthCheckRequest) -> HealthReport:
-        check = CheckResult(name="liveness", url=f"https://{MARKER}.example/health/live", http_status=200, latency_ms=12, verdict="pass")
-        return HealthReport(environment=request.environment, full=request.full, checks=[check], integrations={"database": "up", "redis": "up"})
+        check = CheckResult(
+            name="liveness", url=f"https://{MARKER}.example/health/live", http_status=200, latency_ms=12, verdict="pass"
+        )
+        return HealthReport(
+            environment=request.environment,
+            full=request.full,
+            checks=[check],
+            integrations={"database": "up", "redis": "up"},
+        )
 
     @activity.defn(name="collect_metrics")
     async def collect_metrics(request: MetricsRequest) -> MetricsReport:
-        return MetricsReport(environment=request.environment, window=request.window, services=[ServiceMetrics(service=name, requests=100) for name in request.services])
+        return MetricsReport(
+            environment=request.environment,
+            window=request.window,
+            services=[ServiceMetrics(service=name, requests=100) for name in request.services],
+        )
 
     @activity.defn(name="search_logs")
     async def search_logs(request: LogSearchRequest) -> LogMatches:
@@ -112,7 +123,9 @@ async def test_the_stored_history_holds_only_ciphertext_and_the_key_reads_it_bac
     items = CONFIG.verification.checklist
     async with Worker(client, task_queue=queue, workflows=[Verification], activities=activities()):
         handle = await client.start_workflow(Verification.run, request, id=workflow_id, task_queue=queue)
-        outcome = await handle.execute_update("check", {"item": items[0], "user": "bob", "note": f"update {MARKER}"}, result_type=HandlerOutcome)
+        outcome = await handle.execute_update(
+            "check", {"item": items[0], "user": "bob", "note": f"update {MARKER}"}, result_type=HandlerOutcome
+        )
         assert outcome.accepted
         for item in items[1:]:
             await handle.signal("check", {"item": item, "user": "carol", "note": f"signal {MARKER}"})

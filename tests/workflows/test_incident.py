@@ -75,9 +75,9 @@ from runbook.models import (
 )
 from runbook.records import DeploymentRecord
 from runbook.severity import Severity
+from tests.conftest import keep_history
 from workflows.incident import Incident
 from workflows.rollback import Rollback
-from tests.conftest import keep_history
 
 CONFIG = load_config(DEFAULT_CONFIG_PATH)
 LONDON = ZoneInfo("Europe/London")
@@ -146,17 +146,28 @@ class World:
         @activity.defn(name="check_service_health")
         async def check_service_health(request: ServiceHealthRequest) -> HealthReport:
             failing = request.service in self.failing
-            check = CheckResult(name=f"{request.service} liveness", url="u", http_status=503 if failing else 200, verdict="fail" if failing else "pass")
+            check = CheckResult(
+                name=f"{request.service} liveness",
+                url="u",
+                http_status=503 if failing else 200,
+                verdict="fail" if failing else "pass",
+            )
             return HealthReport(environment=request.environment, full=False, checks=[check])
 
         @activity.defn(name="collect_metrics")
         async def collect_metrics(request: MetricsRequest) -> MetricsReport:
-            figures = [ServiceMetrics(service=s, requests=1000, errors_5xx=300 if s in self.failing else 0) for s in request.services]
+            figures = [
+                ServiceMetrics(service=s, requests=1000, errors_5xx=300 if s in self.failing else 0)
+                for s in request.services
+            ]
             return MetricsReport(environment=request.environment, window=request.window, services=figures)
 
         @activity.defn(name="service_states")
         async def service_states(request: ServiceStatesRequest) -> list[EcsServiceState]:
-            return [EcsServiceState(service=s, desired=2, running=2, version="v1.2.0", rollout="COMPLETED") for s in request.services]
+            return [
+                EcsServiceState(service=s, desired=2, running=2, version="v1.2.0", rollout="COMPLETED")
+                for s in request.services
+            ]
 
         @activity.defn(name="related_deployments")
         async def no_related_deployments(query: RelatedDeploymentsQuery) -> list[RelatedDeployment]:
@@ -196,9 +207,16 @@ class World:
         @activity.defn(name="plan_rollback")
         async def plan_rollback(request: PlanRequest) -> RollbackPlan:
             def revision(service: str, number: int, version: str) -> Revision:
-                return Revision(arn=f"{service}:{number}", family=f"skillancer-prod-{service}", revision=number, version=version)
+                return Revision(
+                    arn=f"{service}:{number}", family=f"skillancer-prod-{service}", revision=number, version=version
+                )
 
-            targets = [ServiceTarget(service=s, current=revision(s, 3, "v1.2.0"), target=revision(s, 2, "v1.1.0"), desired_count=2) for s in request.services]
+            targets = [
+                ServiceTarget(
+                    service=s, current=revision(s, 3, "v1.2.0"), target=revision(s, 2, "v1.1.0"), desired_count=2
+                )
+                for s in request.services
+            ]
             return RollbackPlan(environment=request.environment, targets=targets)
 
         @activity.defn(name="update_service")
@@ -215,7 +233,11 @@ class World:
         async def write_record(record: DeploymentRecord) -> DeploymentRecord:
             return record
 
-        related = IncidentActivities(visibility, build_aws_clients(CONFIG), CONFIG).related_deployments if visibility else no_related_deployments
+        related = (
+            IncidentActivities(visibility, build_aws_clients(CONFIG), CONFIG).related_deployments
+            if visibility
+            else no_related_deployments
+        )
         return [
             post_message, create_channel, invite, trigger_page, acknowledge_page, resolve_page, open_status_page, update_status_page,
             check_service_health, collect_metrics, service_states, related, store_postmortem, scale_up, rate_limit, maintenance_page,
@@ -244,7 +266,9 @@ def request(severity: str, services: list[str], **changes: Any) -> IncidentReque
 
 
 @asynccontextmanager
-async def incident(env: WorkflowEnvironment, world: World, incident_request: IncidentRequest, *, visibility: bool = False, **start: Any) -> AsyncIterator[WorkflowHandle]:
+async def incident(
+    env: WorkflowEnvironment, world: World, incident_request: IncidentRequest, *, visibility: bool = False, **start: Any
+) -> AsyncIterator[WorkflowHandle]:
     queue = f"test-{uuid.uuid4()}"
     activities = world.activities(env.client if visibility else None)
     async with Worker(env.client, task_queue=queue, workflows=[Incident, Rollback], activities=activities):
@@ -255,7 +279,9 @@ async def incident(env: WorkflowEnvironment, world: World, incident_request: Inc
                 incident_request,
                 id=f"INC-test-{uuid.uuid4().hex[:8]}",
                 task_queue=queue,
-                search_attributes=search.start_attributes("incident", incident_request.policy.environment, incident_request.services),
+                search_attributes=search.start_attributes(
+                    "incident", incident_request.policy.environment, incident_request.services
+                ),
                 **start,
             )
         try:
@@ -303,14 +329,20 @@ class StandInDeployment:
 @asynccontextmanager
 async def deployment_in_flight(env: WorkflowEnvironment, services: list[str], version: str) -> AsyncIterator[str]:
     deployment_id = f"deploy-production-{uuid.uuid4().hex[:8]}"
-    attributes = search.start_attributes("deployment", "production", services, version).updated(SearchAttributePair(search.STAGE, "deploy_production"))
+    attributes = search.start_attributes("deployment", "production", services, version).updated(
+        SearchAttributePair(search.STAGE, "deploy_production")
+    )
     with env.with_time_skipping_disabled():
         # Nobody polls this queue: it stays running, as a deployment waiting on its rollout would.
-        handle = await env.client.start_workflow(StandInDeployment.run, id=deployment_id, task_queue=f"nobody-{uuid.uuid4()}", search_attributes=attributes)
+        handle = await env.client.start_workflow(
+            StandInDeployment.run, id=deployment_id, task_queue=f"nobody-{uuid.uuid4()}", search_attributes=attributes
+        )
     try:
         since = (datetime.now(UTC) - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
         for _ in range(100):
-            if deployment_id in [e.id async for e in env.client.list_workflows(related_deployments_query("production", since))]:
+            if deployment_id in [
+                e.id async for e in env.client.list_workflows(related_deployments_query("production", since))
+            ]:
                 break
             await asyncio.sleep(0.05)
         yield deployment_id
@@ -333,18 +365,36 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
             assert incident_state(escalated)["mitigations"] == []
 
             assert (await answer(handle, "acknowledge", {"user": "bob", "note": "on it"})).accepted
-            rolled_back = await until(handle, lambda s: any(m["state"] != "running" and m["state"] != "pending" for m in incident_state(s)["mitigations"]), "the rollback")
+            rolled_back = await until(
+                handle,
+                lambda s: any(
+                    m["state"] != "running" and m["state"] != "pending" for m in incident_state(s)["mitigations"]
+                ),
+                "the rollback",
+            )
             (rollback,) = incident_state(rolled_back)["mitigations"]
             assert (rollback["action"], rollback["services"], rollback["state"]) == ("rollback", ["market-svc"], "done")
             assert "market-svc v1.2.0 → v1.1.0 rolled_back" in rollback["detail"]
             assert world.rolled_back == ["market-svc"]
 
-            update = {"user": "alice", "status": "Mitigating", "action": "rolled back market-svc to v1.1.0", "eta": "30 minutes"}
+            update = {
+                "user": "alice",
+                "status": "Mitigating",
+                "action": "rolled back market-svc to v1.1.0",
+                "eta": "30 minutes",
+            }
             assert (await answer(handle, "update", update)).accepted
             await skipping_env.fast_forward(handle, timedelta(minutes=21))  # updates at 15 and 30
-            assert (await answer(handle, "update", {**update, "status": "Monitoring", "action": "watching error rates"})).accepted
+            assert (
+                await answer(handle, "update", {**update, "status": "Monitoring", "action": "watching error rates"})
+            ).accepted
             await skipping_env.fast_forward(handle, timedelta(minutes=30))  # updates at 45 and 60
-            resolution = {"user": "alice", "resolution": "rolled back to v1.1.0", "root_cause": "v1.2.0 broke the checkout query", "follow_up": ["canary deploys"]}
+            resolution = {
+                "user": "alice",
+                "resolution": "rolled back to v1.1.0",
+                "root_cause": "v1.2.0 broke the checkout query",
+                "follow_up": ["canary deploys"],
+            }
             assert (await answer(handle, "resolve", resolution)).accepted
             result: IncidentResult = await handle.result()
             final = await status(handle)
@@ -352,12 +402,21 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
 
     incident_id = handle.id
     assert final.state.value == "RESOLVED"
-    assert (result.acknowledged_by, result.escalated_to, result.duration_minutes) == ("bob", ["secondary-oncall", "devops-lead"], 62)
+    assert (result.acknowledged_by, result.escalated_to, result.duration_minutes) == (
+        "bob",
+        ["secondary-oncall", "devops-lead"],
+        62,
+    )
 
     # The incidents channel: the Initial Alert, word for word, then the Resolved message.
     alert, resolved = world.said("#incidents")
-    assert alert == "🚨 INCIDENT: market-svc experiencing issues\n- Impact: checkout failing\n- Status: Investigating\n- ETA: Unknown"
-    assert resolved.startswith("✅ RESOLVED: market-svc incident\n- Duration: 62 minutes\n- Impact: checkout failing\n- Resolution: rolled back to v1.1.0")
+    assert (
+        alert
+        == "🚨 INCIDENT: market-svc experiencing issues\n- Impact: checkout failing\n- Status: Investigating\n- ETA: Unknown"
+    )
+    assert resolved.startswith(
+        "✅ RESOLVED: market-svc incident\n- Duration: 62 minutes\n- Impact: checkout failing\n- Resolution: rolled back to v1.1.0"
+    )
     # The war room: created, responders invited, then the escalated people as they were called.
     assert world.channels == [incident_id.lower()]
     assert world.invites == [["alice", "oncall-primary", "backend-lead"], ["secondary-oncall"], ["devops-lead"]]
@@ -377,13 +436,26 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
         "📍 UPDATE: market-svc incident\n- Status: Monitoring\n- Action: watching error rates\n- ETA: 30 minutes",
     ]
     assert len(world.said(WAR_ROOM, ":bell: @alice")) == 2
-    assert world.said(WAR_ROOM, ":memo: Post-mortem") == [f":memo: Post-mortem for {incident_id}: s3://records/postmortems/{incident_id}.md"]
+    assert world.said(WAR_ROOM, ":memo: Post-mortem") == [
+        f":memo: Post-mortem for {incident_id}: s3://records/postmortems/{incident_id}.md"
+    ]
     # The pager: one alert by dedup key; escalations re-trigger it; acknowledged; resolved.
     assert [action for action, _ in world.pages] == ["trigger", "trigger", "trigger", "acknowledge", "resolve"]
     assert {event.dedup_key for _, event in world.pages} == {incident_id}
-    assert [event.custom_details.get("escalated_to") for action, event in world.pages if action == "trigger"] == [None, "secondary-oncall", "devops-lead"]
+    assert [event.custom_details.get("escalated_to") for action, event in world.pages if action == "trigger"] == [
+        None,
+        "secondary-oncall",
+        "devops-lead",
+    ]
     # The status page: opened, one change per update, resolved.
-    assert [getattr(change, "status", "opened") for change in world.status_page] == ["opened", "identified", "identified", "monitoring", "monitoring", "resolved"]
+    assert [getattr(change, "status", "opened") for change in world.status_page] == [
+        "opened",
+        "identified",
+        "identified",
+        "monitoring",
+        "monitoring",
+        "resolved",
+    ]
     # The incident took the environment (pre-empting the deployment), its child held it on the
     # incident's behalf, and the incident gave it back.
     *preempts, release = world.locks
@@ -415,7 +487,9 @@ async def test_regrading_p3_to_p1_opens_the_war_room_and_starts_the_updates(skip
         assert [m.channel for m in world.slack] == ["#incidents"]
         assert world.pages[0][1].severity == "warning"
 
-        assert (await answer(handle, "severity", {"user": "alice", "severity": "P1", "reason": "every login fails"})).accepted
+        assert (
+            await answer(handle, "severity", {"user": "alice", "severity": "P1", "reason": "every login fails"})
+        ).accepted
         # P1 was due 5 minutes after the declaration: 20 minutes late, escalated at once.
         regraded = await until(handle, lambda s: world.said(WAR_ROOM, ":rotating_light: @"), "the escalation told")
         assert world.channels == [handle.id.lower()]
@@ -426,7 +500,11 @@ async def test_regrading_p3_to_p1_opens_the_war_room_and_starts_the_updates(skip
         assert [e["to"] for e in incident_state(regraded)["escalations"]] == ["secondary-oncall"]
         (regrade_told,) = world.said("#incidents", ":arrows_counterclockwise:")
         assert regrade_told.endswith("regraded P3 → P1 by @alice: every login fails")
-        assert [(action, getattr(event, "severity", "")) for action, event in world.pages] == [("trigger", "warning"), ("trigger", "critical"), ("trigger", "critical")]
+        assert [(action, getattr(event, "severity", "")) for action, event in world.pages] == [
+            ("trigger", "warning"),
+            ("trigger", "critical"),
+            ("trigger", "critical"),
+        ]
         description = await handle.describe()
         assert description.typed_search_attributes.get(search.SEVERITY) == "P1"
 
@@ -470,7 +548,11 @@ async def run_histories(client: Client, workflow_id: str, first_run_id: str) -> 
         history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
         lengths.append(len(history.events))
         last = history.events[-1]
-        run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW else ""
+        run_id = (
+            last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+            if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+            else ""
+        )
     return lengths
 
 
@@ -482,17 +564,26 @@ async def test_continue_as_new_keeps_history_bounded_and_carries_everything(temp
         await handle.signal("severity", {"user": "alice", "severity": "P2"})
         await handle.signal("severity", {"user": "alice", "severity": "P1"})
         for number in range(1, 61):
-            await handle.signal("update", {"user": "alice", "status": "Mitigating", "action": f"step {number}", "eta": "soon"})
+            await handle.signal(
+                "update", {"user": "alice", "status": "Mitigating", "action": f"step {number}", "eta": "soon"}
+            )
         current = await until(handle, lambda s: len(incident_state(s)["updates"]) == 60, "sixty updates")
         state = incident_state(current)
         assert state["runs"] >= 2
-        assert (state["acknowledged"]["by"], state["severity"], state["war_room"]["id"], state["status_page"]["id"]) == ("bob", "P1", WAR_ROOM, "sp-1")
+        assert (
+            state["acknowledged"]["by"],
+            state["severity"],
+            state["war_room"]["id"],
+            state["status_page"]["id"],
+        ) == ("bob", "P1", WAR_ROOM, "sp-1")
         assert [u["action"] for u in state["updates"]] == [f"step {n}" for n in range(1, 61)]
         assert events(current)[0] == "declared P1" and events(current).count("acknowledged") == 1
         # Carried, not redone: one war room, one status page incident, one page.
         assert world.channels == [handle.id.lower()] and len(world.status_page) == 1
         assert (await handle.describe()).typed_search_attributes.get(search.SEVERITY) == "P1"
-        assert (await answer(handle, "resolve", {"user": "alice", "resolution": "fixed", "root_cause": "load"})).accepted
+        assert (
+            await answer(handle, "resolve", {"user": "alice", "resolution": "fixed", "root_cause": "load"})
+        ).accepted
         await handle.result()
         final = incident_state(await status(handle))
         lengths = await run_histories(temporal_env.client, handle.id, handle.first_execution_run_id)
@@ -506,10 +597,22 @@ BAD_PAYLOADS = [
     ("acknowledge", None, "expected a JSON object"),
     ("acknowledge", "bob", "expected a JSON object"),
     ("acknowledge", {"note": "on it"}, "user: Field required"),
-    ("update", {"user": "alice", "status": "Panicking", "action": "x"}, "status: Input should be 'Investigating', 'Identified', 'Mitigating' or 'Monitoring'"),
+    (
+        "update",
+        {"user": "alice", "status": "Panicking", "action": "x"},
+        "status: Input should be 'Investigating', 'Identified', 'Mitigating' or 'Monitoring'",
+    ),
     ("update", {"user": "alice", "status": "Mitigating"}, "action: Field required"),
-    ("mitigate", {"user": "alice", "action": "reboot"}, "action: Input should be 'scale_up', 'rate_limit' or 'maintenance_page'"),
-    ("mitigate", {"user": "alice", "action": "scale_up", "services": ["teleport-svc"]}, "unknown service 'teleport-svc'; known: api-gateway"),
+    (
+        "mitigate",
+        {"user": "alice", "action": "reboot"},
+        "action: Input should be 'scale_up', 'rate_limit' or 'maintenance_page'",
+    ),
+    (
+        "mitigate",
+        {"user": "alice", "action": "scale_up", "services": ["teleport-svc"]},
+        "unknown service 'teleport-svc'; known: api-gateway",
+    ),
     ("resolve", {"user": "alice", "resolution": "fixed"}, "root_cause: Field required"),
     ("resolve", [], "expected a JSON object"),
     ("severity", {"user": "alice", "severity": "P9"}, "severity: Input should be 'P1', 'P2', 'P3' or 'P4'"),
@@ -529,11 +632,12 @@ async def test_bad_payloads_on_every_signal_are_refused_recorded_and_harmless(te
         current = await until(handle, lambda s: len(s.refusals) == 2 * len(cases), "every refusal recorded")
         assert current.state.value == "RUNNING"
         assert [r.handler for r in current.refusals] == [name for name, _, _ in cases for _ in (1, 2)]
-        assert all(reason in refusal.reason for (_, _, reason), refusal in zip([c for c in cases for _ in (1, 2)], current.refusals))
+        assert all(
+            reason in refusal.reason
+            for (_, _, reason), refusal in zip([c for c in cases for _ in (1, 2)], current.refusals)
+        )
         assert incident_state(current)["severity"] == "P3" and incident_state(current)["resolution"] is None
         # Still answering: a good payload after all the bad ones.
         assert (await answer(handle, "mitigate", {"user": "alice", "action": "rate_limit"})).accepted
         await until(handle, lambda s: incident_state(s)["mitigations"][0]["state"] == "done", "the mitigation")
     assert world.mitigations == ["rate_limit"]
-
-

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
@@ -31,16 +31,25 @@ async def test_deployments_that_never_changed_production_are_not_related(tempora
     service = f"svc-{uuid.uuid4().hex[:6]}"
     ids = {}
     # A stand-in defined beside boto3's imports: the sandbox is for production workflows.
-    async with Worker(temporal_env.client, task_queue=queue, workflows=[EndedDeployment], workflow_runner=UnsandboxedWorkflowRunner()):
+    async with Worker(
+        temporal_env.client, task_queue=queue, workflows=[EndedDeployment], workflow_runner=UnsandboxedWorkflowRunner()
+    ):
         for ending in ("completed", "rolled_back", "rejected", "expired", "cancelled"):
             started = search.start_attributes("deployment", "production", [service], "v9.0.0")
             pairs = [pair for pair in started.search_attributes if pair.key != search.STAGE]
             attributes = TypedSearchAttributes([*pairs, SearchAttributePair(search.STAGE, ending)])
-            handle = await temporal_env.client.start_workflow(EndedDeployment.run, id=f"deploy-{ending}-{uuid.uuid4()}", task_queue=queue, search_attributes=attributes)
+            handle = await temporal_env.client.start_workflow(
+                EndedDeployment.run,
+                id=f"deploy-{ending}-{uuid.uuid4()}",
+                task_queue=queue,
+                search_attributes=attributes,
+            )
             await handle.result()
             ids[handle.id] = ending
     activities = IncidentActivities(temporal_env.client, build_aws_clients(CONFIG), CONFIG)
-    query = RelatedDeploymentsQuery(environment="production", services=[service], since=datetime.now(timezone.utc) - timedelta(hours=1))
+    query = RelatedDeploymentsQuery(
+        environment="production", services=[service], since=datetime.now(UTC) - timedelta(hours=1)
+    )
     for _ in range(50):  # visibility catches up with closed workflows within moments
         related = await activities.related_deployments(query)
         if len(related) >= 2:

@@ -20,7 +20,10 @@ HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 
 
 def test_every_workflow_kind_has_a_recorded_history():
-    kinds = {json.loads(path.read_text())["events"][0]["workflowExecutionStartedEventAttributes"]["workflowType"]["name"] for path in HISTORIES}
+    kinds = {
+        json.loads(path.read_text())["events"][0]["workflowExecutionStartedEventAttributes"]["workflowType"]["name"]
+        for path in HISTORIES
+    }
     assert kinds >= {"Verification", "Rollback", "StandardDeployment", "HotfixDeployment", "Incident"}
 
 
@@ -29,5 +32,7 @@ async def test_a_recorded_history_replays(path: Path):
     recorded = json.loads(path.read_text())
     workflow_id = recorded["events"][0]["workflowExecutionStartedEventAttributes"].get("workflowId", path.stem)
     replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
-    result = await replayer.replay_workflow(WorkflowHistory.from_json(workflow_id, recorded), raise_on_replay_failure=False)
+    result = await replayer.replay_workflow(
+        WorkflowHistory.from_json(workflow_id, recorded), raise_on_replay_failure=False
+    )
     assert result.replay_failure is None

@@ -16,7 +16,9 @@ with workflow.unsafe.imports_passed_through():
 
     from runbook.observability import start_tracing
 
-    in_memory = pytest.importorskip("opentelemetry.sdk.trace.export.in_memory_span_exporter", reason="the tracing extra is not installed")
+    in_memory = pytest.importorskip(
+        "opentelemetry.sdk.trace.export.in_memory_span_exporter", reason="the tracing extra is not installed"
+    )
 
 
 @activity.defn
@@ -39,7 +41,9 @@ async def test_a_workflow_started_without_a_span_is_traced_with_its_activity(tem
     queue = f"tracing-{uuid.uuid4()}"
     async with Worker(client, task_queue=queue, workflows=[TracedProcedure], activities=[traced_step]):
         # Started by a client without tracing, as the CLI starts procedures.
-        result = await temporal_env.client.execute_workflow(TracedProcedure.run, "deploy staging", id=f"traced-{uuid.uuid4()}", task_queue=queue)
+        result = await temporal_env.client.execute_workflow(
+            TracedProcedure.run, "deploy staging", id=f"traced-{uuid.uuid4()}", task_queue=queue
+        )
     assert result == "deploy staging done"
     tracing.provider.force_flush()
     spans = exporter.get_finished_spans()

@@ -48,7 +48,9 @@ class World:
     def activities(self) -> list:
         @activity.defn(name="check_health")
         async def check_health(request: HealthCheckRequest) -> HealthReport:
-            return HealthReport(environment=request.environment, full=request.full, checks=self.checks, integrations=self.integrations)
+            return HealthReport(
+                environment=request.environment, full=request.full, checks=self.checks, integrations=self.integrations
+            )
 
         @activity.defn(name="collect_metrics")
         async def collect_metrics(request: MetricsRequest) -> MetricsReport:
@@ -72,7 +74,9 @@ def world() -> World:
 
 
 @asynccontextmanager
-async def verification(env: WorkflowEnvironment, world: World, *, manual: bool = False, **overrides) -> AsyncIterator[WorkflowHandle]:
+async def verification(
+    env: WorkflowEnvironment, world: World, *, manual: bool = False, **overrides
+) -> AsyncIterator[WorkflowHandle]:
     queue = f"test-{uuid.uuid4()}"
     request = verification_request(CONFIG, "staging", True, manual, "alice").model_copy(update=overrides)
     async with Worker(env.client, task_queue=queue, workflows=[Verification], activities=world.activities()):
@@ -102,8 +106,20 @@ async def test_a_healthy_environment_passes_every_automated_step(temporal_env, w
 
 
 async def test_each_finding_fails_its_own_step_with_the_reason(temporal_env, world):
-    world.checks.append(CheckResult(name="readiness", url="u", http_status=503, verdict="fail", reason="HTTP 503 (not_ready)"))
-    world.checks.append(CheckResult(name="homepage", url="u", http_status=200, latency_ms=3400, verdict="fail", reason="slow: 3400 ms > 3000 ms budget", too_slow=True))
+    world.checks.append(
+        CheckResult(name="readiness", url="u", http_status=503, verdict="fail", reason="HTTP 503 (not_ready)")
+    )
+    world.checks.append(
+        CheckResult(
+            name="homepage",
+            url="u",
+            http_status=200,
+            latency_ms=3400,
+            verdict="fail",
+            reason="slow: 3400 ms > 3000 ms budget",
+            too_slow=True,
+        )
+    )
     world.integrations["database"] = "down"
     world.metrics.append(ServiceMetrics(service="market-svc", requests=1000, errors_5xx=250))
     world.timeouts["market-svc"] = 4
@@ -162,7 +178,9 @@ async def test_bad_check_payloads_are_refused_recorded_and_harmless(temporal_env
 
 async def test_reminders_then_the_deadline_fail_unchecked_items(skipping_env, world):
     # A reminder every 30 minutes and a one-hour deadline: each timer firing costs real time.
-    async with verification(skipping_env, world, manual=True, reminder_every=timedelta(minutes=30), deadline=timedelta(hours=1)) as handle:
+    async with verification(
+        skipping_env, world, manual=True, reminder_every=timedelta(minutes=30), deadline=timedelta(hours=1)
+    ) as handle:
         await handle.execute_update("check", {"item": "user-can-log-in", "user": "bob"}, result_type=HandlerOutcome)
         await skipping_env.fast_forward(handle)
         result: VerificationResult = await handle.result()
