@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from runbook.decision import ServiceSnapshot
+from runbook.config import ThresholdsConfig
+from runbook.decision import Assessment, ServiceSnapshot, decide
 from runbook.models import HealthReport, MetricsReport
 
 # Readiness fails when a dependency such as the database is down; that is the database's
@@ -10,6 +11,12 @@ from runbook.models import HealthReport, MetricsReport
 # A slow answer, or none within the timeout, is the response-time rule's business (CloudWatch
 # sees the slow answers; a load balancer logs a frozen service's as 5xx), not a failure.
 _FAILING_CHECKS = ("liveness", "api")
+
+
+def assess(metrics: MetricsReport, health: dict[str, HealthReport], thresholds: ThresholdsConfig) -> Assessment:
+    """The decision matrix applied to live figures: what deployment monitoring, an incident's
+    assessment and `runbook assess` all ask."""
+    return decide(snapshots(metrics, health), thresholds)
 
 
 def snapshots(metrics: MetricsReport, health: dict[str, HealthReport]) -> list[ServiceSnapshot]:
