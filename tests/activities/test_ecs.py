@@ -11,6 +11,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.aws import build_aws_clients
 from activities.ecs import EcsActivities
 from activities.records import RecordStore
+from runbook.deployment import PrepareRevisionRequest
 from runbook.models import PlanRequest, RolloutRequest, UpdateServiceRequest
 from runbook.records import DeploymentRecord, ServiceChange
 
@@ -45,6 +46,25 @@ def test_an_update_is_issued_once_however_often_it_is_retried(ecs):
         RolloutRequest(environment="staging", service="api-gateway", task_definition_arn=arn),
     )
     assert result.state == "COMPLETED"
+
+
+def test_preparing_a_revision_again_as_a_retry_would_registers_it_once(ecs):
+    activities, aws = ecs
+    family = "skillancer-staging-notification-svc"
+    before = activities.family_revisions(family)
+    request = PrepareRevisionRequest(environment="staging", service="notification-svc", version="v3.7.0")
+    first = activities.prepare_revision(request)
+    again = activities.prepare_revision(request)
+    after = activities.family_revisions(family)
+    assert [r.revision for r in after] == [r.revision for r in before] + [before[-1].revision + 1]
+    assert first.target == again.target == after[-1]
+    assert first.target.version == "v3.7.0" and first.current == again.current
+    assert (
+        aws.ecs.describe_services(cluster="skillancer-staging", services=["notification-svc"])["services"][0][
+            "taskDefinition"
+        ]
+        == first.current.arn
+    )  # prepared, not deployed
 
 
 def test_a_failed_rollout_is_not_retried(ecs):
