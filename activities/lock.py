@@ -7,20 +7,20 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecut
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
+from runbook.lock import ACQUIRE_UPDATE, LOCK_WORKFLOW, RELEASE_SIGNAL, lock_workflow_id
 from runbook.models import LockGrant, LockRelease, LockRequest, PreemptRequest
-from workflows.lock import EnvironmentLock, lock_workflow_id
 
 
 async def _request(client: Client, task_queue: str, request: LockRequest) -> LockGrant:
     start = WithStartWorkflowOperation(
-        EnvironmentLock.run,
+        LOCK_WORKFLOW,
         None,
         id=lock_workflow_id(request.environment),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         task_queue=task_queue,
     )
     return await client.execute_update_with_start_workflow(
-        EnvironmentLock.acquire, request, start_workflow_operation=start
+        ACQUIRE_UPDATE, request, start_workflow_operation=start, result_type=LockGrant
     )
 
 
@@ -64,7 +64,7 @@ async def preempt_environment(client: Client, task_queue: str, request: PreemptR
 
 
 async def release_environment(client: Client, request: LockRelease) -> None:
-    await client.get_workflow_handle(lock_workflow_id(request.environment)).signal(EnvironmentLock.release, request)
+    await client.get_workflow_handle(lock_workflow_id(request.environment)).signal(RELEASE_SIGNAL, request)
 
 
 class LockActivities:

@@ -9,17 +9,14 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from runbook.lock import ACQUIRE_UPDATE, LOCK_WORKFLOW, RELEASE_SIGNAL
     from runbook.models import LockGrant, LockHolder, LockRelease, LockRequest
 
 # Bounded history: a lock that has granted this many times starts afresh, carrying its holder.
 GRANTS_PER_RUN = 200
 
 
-def lock_workflow_id(environment: str) -> str:
-    return f"lock-{environment}"
-
-
-@workflow.defn(name="EnvironmentLock")
+@workflow.defn(name=LOCK_WORKFLOW)
 class EnvironmentLock:
     @workflow.init
     def __init__(self, holder: LockHolder | None) -> None:
@@ -31,7 +28,7 @@ class EnvironmentLock:
         await workflow.wait_condition(lambda: self._grants >= GRANTS_PER_RUN and workflow.all_handlers_finished())
         workflow.continue_as_new(self._holder)
 
-    @workflow.update
+    @workflow.update(name=ACQUIRE_UPDATE)
     def acquire(self, request: LockRequest) -> LockGrant:
         free = self._holder is None or self._holder.id in (request.holder_id, request.take_over_from)
         if not free:
@@ -41,7 +38,7 @@ class EnvironmentLock:
             self._grants += 1
         return LockGrant(granted=True, holder=self._holder)
 
-    @workflow.signal
+    @workflow.signal(name=RELEASE_SIGNAL)
     def release(self, request: LockRelease) -> None:
         if self._holder and self._holder.id == request.holder_id:
             self._holder = None
