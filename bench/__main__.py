@@ -1,4 +1,5 @@
-"""`python -m bench [--quick] [--only NAME[,NAME]] [--incidents N] [--burst N] [--cycles N] [--minutes M] [--output PATH]`
+"""`python -m bench [--quick] [--only NAME[,NAME]] [--incidents N] [--burst N] [--cycles N] [--minutes M]
+[--output PATH]`
 
 Runs each benchmark in turn, prints every figure with its target and PASS or MISS, and writes
 BENCHMARKS.md after a full run (or wherever --output says). The exit code is 0 even when a target

@@ -167,28 +167,30 @@ def run(quick: bool) -> BenchResult:
 
     paths = ", ".join(path for _, path, _ in SCRIPT_ENDPOINTS)
     result.method = [
-        f"Sandbox only (no Temporal: the health check is plain HTTP), seeded from a runbook.toml with 25 services "
+        "Sandbox only (no Temporal: the health check is plain HTTP), seeded from a runbook.toml with 25 services "
         f"({', '.join(SERVICES[:6])} … {SERVICES[-1]}). `slow` with `delay_s` {DELAY_S} is injected on all 25 in "
-        f"`{ENVIRONMENT}`. A service's own endpoints then answer in {DELAY_S * 1000:.0f} ms; the environment-wide ones pass "
-        f"through api-gateway ({DELAY_S * 1000:.0f} ms), and auth status through api-gateway and auth-svc (2 × {DELAY_S * 1000:.0f} ms).",
+        f"`{ENVIRONMENT}`. A service's own endpoints then answer in {DELAY_S * 1000:.0f} ms; the environment-wide "
+        f"ones pass through api-gateway ({DELAY_S * 1000:.0f} ms), and auth status through api-gateway and auth-svc "
+        f"(2 × {DELAY_S * 1000:.0f} ms).",
         "",
         f"- **Slowest single endpoint**: every URL of the full check requested alone, one after another; the three "
         f"slowest 4 times more; the median per URL, then the largest: {slowest_name}.",
-        f"- **In process**: `activities.health.check_environment` with a fresh `httpx.AsyncClient`, exactly what "
-        f"`runbook health-check {ENVIRONMENT} --full` runs, timed around client creation and the check "
-        f"({checks} checks, every one probed at once); one warm-up, then the median of {runs_in_process}. "
-        f"Also the report's own `wall_ms`: the probing alone, without creating the client. Checks with no HTTP answer: {unanswered}.",
-        f"- **CLI**: `.venv/bin/runbook health-check {ENVIRONMENT} --full --json` as a subprocess, wall time including "
-        f"Python start-up and imports; median of {runs_cli}. Exit codes seen: {sorted(cli_codes)}; "
-        f"checks judged failing per run (of which over the latency budget): {', '.join(f'{n} ({slow})' for n, slow in cli_failing)}. "
-        f"With `--full` every call is held to the {stack_budget:.0f} ms API budget, which the 2 × {DELAY_S * 1000:.0f} ms of auth "
-        "status exceeds, and which others exceed when the machine is busy; a failing verdict is still an answer, and the "
-        "time to reach it is what is measured.",
-        f"- **Baseline**: RUNBOOK.md's Verification Script as a bash file, `BASE_URL` set to the sandbox's `{ENVIRONMENT}`: "
-        f"its 5 endpoints ({paths}) with its own `jq` filters, then, the same way (`echo` a header, "
-        f"`curl -s URL | jq .`), the other URLs the full health check probes: /api/v1/status, / (HTML: piped to "
-        f"`cat`, jq cannot parse it), and for each of the 25 services /svc/NAME/health/live, /svc/NAME/health/ready "
-        f"and /svc/NAME/status: {checks} URLs in all, one after another. Median of {runs_curl}. "
+        "- **In process**: `activities.health.check_environment` with a fresh `httpx.AsyncClient`, exactly what "
+        f"`runbook health-check {ENVIRONMENT} --full` runs, timed around client creation and the check ({checks} "
+        f"checks, every one probed at once); one warm-up, then the median of {runs_in_process}. Also the report's own "
+        f"`wall_ms`: the probing alone, without creating the client. Checks with no HTTP answer: {unanswered}.",
+        f"- **CLI**: `.venv/bin/runbook health-check {ENVIRONMENT} --full --json` as a subprocess, wall time "
+        f"including Python start-up and imports; median of {runs_cli}. Exit codes seen: {sorted(cli_codes)}; checks "
+        "judged failing per run (of which over the latency budget): "
+        f"{', '.join((f'{n} ({slow})' for n, slow in cli_failing))}. With `--full` every call is held to the "
+        f"{stack_budget:.0f} ms API budget, which the 2 × {DELAY_S * 1000:.0f} ms of auth status exceeds, and which "
+        "others exceed when the machine is busy; a failing verdict is still an answer, and the time to reach it is "
+        "what is measured.",
+        "- **Baseline**: RUNBOOK.md's Verification Script as a bash file, `BASE_URL` set to the sandbox's "
+        f"`{ENVIRONMENT}`: its 5 endpoints ({paths}) with its own `jq` filters, then, the same way (`echo` a header, "
+        "`curl -s URL | jq .`), the other URLs the full health check probes: /api/v1/status, / (HTML: piped to `cat`, "
+        "jq cannot parse it), and for each of the 25 services /svc/NAME/health/live, /svc/NAME/health/ready and "
+        f"/svc/NAME/status: {checks} URLs in all, one after another. Median of {runs_curl}. "
         + (
             "jq is installed and used."
             if jq

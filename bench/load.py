@@ -22,7 +22,8 @@ from bench.history import FiredTimer, fired_timers
 from bench.report import BenchResult, percentile
 from bench.stack import BenchStack, rss_kib
 from runbook import search
-from runbook.incident import CarriedIncident, IncidentRequest, IncidentState, StatusPageIncident, WarRoom, war_room_name
+from runbook.incident import CarriedIncident, IncidentRequest, IncidentState, StatusPageIncident, WarRoom
+from runbook.messages.incident import war_room_name
 from runbook.models import ProcedureStatus
 from runbook.severity import Severity
 from runbook.temporal import connect
@@ -250,32 +251,34 @@ def run(quick: bool, count: int, burst: int, cycles: int, deadline: float | None
     result.add("  timer fired late by, p99", percentile(late(timers), 0.99), "ms")
     events = figures["events"]
     result.method = [
-        f'Dev server, sandbox and worker; the repository\'s runbook.toml with `[incidents] update_every = "{UPDATE_EVERY_S}s"` '
-        f"and `respond_within` {RESPOND_WITHIN} for P1–P3 (nothing escalates during the run: every timer that fires is an "
-        "update timer). Only the severities in `war_room_severities` (P1) get regular updates, so all are P1s, each naming "
-        "one service (round robin over the five). Their outside calls land in the sandbox's fakes "
-        f"({calls} calls recorded in all). The worker is `python worker.py` with its default options.",
+        "Dev server, sandbox and worker; the repository's runbook.toml with `[incidents] update_every = "
+        f'"{UPDATE_EVERY_S}s"` and `respond_within` {RESPOND_WITHIN} for P1–P3 (nothing escalates during the run: '
+        "every timer that fires is an update timer). Only the severities in `war_room_severities` (P1) get regular "
+        "updates, so all are P1s, each naming one service (round robin over the five). Their outside calls land in "
+        f"the sandbox's fakes ({calls} calls recorded in all). The worker is `python worker.py` with its default "
+        "options.",
         "",
-        f"1. **Burst**: {burst} P1s started at once with the client (`start_workflow`, {START_CONCURRENCY} at a time), "
-        "as `runbook incident declare` starts them; each alerts, pages, opens a Slack war room (with invitations) and a "
-        "status-page incident, and assesses (its service's health, CloudWatch, ECS, related deployments from visibility). "
-        "Timed until all have posted their assessment.",
+        f"1. **Burst**: {burst} P1s started at once with the client (`start_workflow`, {START_CONCURRENCY} at a "
+        "time), as `runbook incident declare` starts them; each alerts, pages, opens a Slack war room (with "
+        "invitations) and a status-page incident, and assesses (its service's health, CloudWatch, ECS, related "
+        "deployments from visibility). Timed until all have posted their assessment.",
         f"2. **The rest** ({count - burst}) start as the next run of an open incident after continue-as-new "
         "(`IncidentRequest.carried`): the burst's first incident's state and record, with a Slack channel and a "
         "status-page incident of their own created in the fakes beforehand. Opening a P1 costs a dozen activities, and "
         f"declaring {count} at once would spend most of the run's time budget opening them on 2 cores; a run that "
         "carries an open incident does what every open P1 does from then on: an update every interval (the commander "
         "reminded when nothing new was said, the Update message to the war room, the status page updated).",
-        f"3. After the last start, the harness waits {cycles} update interval(s) and {SETTLE_S:.0f} s, then reads every "
-        f"incident's history (events per history: {min(events)}–{max(events)}; {figures['running']} of {count} still running).",
+        f"3. After the last start, the harness waits {cycles} update interval(s) and {SETTLE_S:.0f} s, then reads "
+        f"every incident's history (events per history: {min(events)}–{max(events)}; {figures['running']} of {count} "
+        "still running).",
         "",
         "- **Timer fired late by** (the server's side): TimerFired event time − (TimerStarted event time + the timer's "
         "duration). The duration is computed by the workflow from its next update time, so a turn that ran late "
         "shortens the next timer instead of pushing the schedule.",
         "- **Picked up late by**: the first WorkflowTaskStarted after the TimerFired − (TimerStarted + duration): "
         "when the worker began the workflow task that posts the update, including the time the task waited for it.",
-        f"- The main figures are over the timers that fired once all {count} were open (after the last start); the last "
-        "lines are over every timer of the run, the burst's earlier ones included. Percentiles are nearest-rank.",
+        f"- The main figures are over the timers that fired once all {count} were open (after the last start); the "
+        "last lines are over every timer of the run, the burst's earlier ones included. Percentiles are nearest-rank.",
         "- A turn that finds its update time already past posts one update and moves the next to the first slot still "
         "ahead (`next_update_at += interval` until it is in the future): a worker that cannot keep up posts fewer "
         "updates, each late, rather than a growing queue of them. So the timers fired, against those due, say how "

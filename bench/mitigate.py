@@ -154,22 +154,23 @@ def run(quick: bool) -> BenchResult:
     )
     result.add("slowest run", max(r.mitigated for r in measured), "s")
     result.method = [
-        "Dev server, sandbox and worker with the repository's runbook.toml (other ports only): "
-        f"`rollout_seconds = {settings.sandbox.rollout_seconds}`, `metrics_interval = {settings.sandbox.metrics_interval}`, "
+        "Dev server, sandbox and worker with the repository's runbook.toml (other ports only): `rollout_seconds = "
+        f"{settings.sandbox.rollout_seconds}`, `metrics_interval = {settings.sandbox.metrics_interval}`, "
         f"`rollout_poll_seconds = {settings.deployments.rollout_poll_seconds}`. As tests/e2e/test_incident.py does: "
-        f"{SERVICE} in production gets a new revision running {BAD} (registered and rolled out by the sandbox, which fails it), "
-        "and a deployment of it is in flight (a workflow with the deployment's search attributes, holding the production "
-        "lock, that no worker runs). Before each run after the first, a fresh good revision is rolled out, so that the "
-        "previous revision is a good one.",
+        f"{SERVICE} in production gets a new revision running {BAD} (registered and rolled out by the sandbox, which "
+        "fails it), and a deployment of it is in flight (a workflow with the deployment's search attributes, holding "
+        "the production lock, that no worker runs). Before each run after the first, a fresh good revision is rolled "
+        "out, so that the previous revision is a good one.",
         "",
-        f'The clock starts when `.venv/bin/runbook incident declare --severity P1 --summary "checkout failing" --services {SERVICE} --json` '
-        "is launched (a subprocess, with its Python start-up); as soon as it prints the ID, the harness acknowledges "
-        "(the `acknowledge` update, as `runbook incident ack` sends it: the runbook rolls back once a human has acknowledged). "
-        f"It then polls ECS `describe_services` every {POLL_S * 1000:.0f} ms until the service's task definition is the previous "
-        "revision and its PRIMARY deployment is COMPLETED. In between, the incident alerts, pages, opens the war room and the "
-        "status page, assesses (health, metrics, ECS, related deployments from visibility), finds the deployment in flight, "
-        "pre-empts it, and runs the Rollback child (plan, update, wait for the rollout, health, notify, record: the "
-        "clock stops at the rollout, before Rollback's own health check and records). "
-        f"Median of {runs}; rollback outcomes: {', '.join(r.outcome for r in measured)}.",
+        'The clock starts when `.venv/bin/runbook incident declare --severity P1 --summary "checkout failing" '
+        f"--services {SERVICE} --json` is launched (a subprocess, with its Python start-up); as soon as it prints the "
+        "ID, the harness acknowledges (the `acknowledge` update, as `runbook incident ack` sends it: the runbook "
+        f"rolls back once a human has acknowledged). It then polls ECS `describe_services` every {POLL_S * 1000:.0f} "
+        "ms until the service's task definition is the previous revision and its PRIMARY deployment is COMPLETED. In "
+        "between, the incident alerts, pages, opens the war room and the status page, assesses (health, metrics, ECS, "
+        "related deployments from visibility), finds the deployment in flight, pre-empts it, and runs the Rollback "
+        "child (plan, update, wait for the rollout, health, notify, record: the clock stops at the rollout, before "
+        f"Rollback's own health check and records). Median of {runs}; rollback outcomes: "
+        f"{', '.join(r.outcome for r in measured)}.",
     ]
     return result

@@ -115,29 +115,30 @@ def run(quick: bool) -> BenchResult:
         "activities' queue time (scheduled → started), summed", median([r.queued_sum for r in measured]) * 1000, "ms"
     )
     result.method = [
-        "Dev server, sandbox and worker; a runbook.toml with the 5 seeded services and these settings: "
-        '`[sandbox] rollout_seconds = 0` (instant rollouts), `metrics_interval = 0.5`; `[deployments] monitor_window = "1s"`, '
-        '`monitor_interval = "1s"`, `rollout_poll_seconds = 0.1`; `[thresholds] api_latency_ms = 1500` (the test stack\'s budget, '
-        'so that a loaded machine does not fail verification), `verification_window` and `decision_window` `"2s"`.',
+        "Dev server, sandbox and worker; a runbook.toml with the 5 seeded services and these settings: `[sandbox] "
+        'rollout_seconds = 0` (instant rollouts), `metrics_interval = 0.5`; `[deployments] monitor_window = "1s"`, '
+        '`monitor_interval = "1s"`, `rollout_poll_seconds = 0.1`; `[thresholds] api_latency_ms = 1500` (the test '
+        "stack's budget, so that a loaded machine does not fail verification), `verification_window` and "
+        '`decision_window` `"2s"`.',
         "",
-        f"Each run is `StandardDeployment` of all 5 services to production, started as `runbook deploy` starts it "
-        f"(`starter.commands.launch_deployment`). Staging is included, as the standard procedure has it: prerequisites, "
-        f"staging health, deploy staging, verify staging (a child Verification), approval, deploy production, monitor, "
-        f"verify production (a second child), record, notify. The harness polls the `status` query every {POLL_S * 1000:.0f} ms "
-        f"and sends the `approve` update as soon as the step is `approval`. One warm-up run, then {runs} measured "
-        f"(outcomes: {dict(states)}; activity attempts beyond the first: {sum(r.retried for r in measured)}).",
+        "Each run is `StandardDeployment` of all 5 services to production, started as `runbook deploy` starts it "
+        "(`starter.commands.launch_deployment`). Staging is included, as the standard procedure has it: "
+        "prerequisites, staging health, deploy staging, verify staging (a child Verification), approval, deploy "
+        "production, monitor, verify production (a second child), record, notify. The harness polls the `status` "
+        f"query every {POLL_S * 1000:.0f} ms and sends the `approve` update as soon as the step is `approval`. One "
+        f"warm-up run, then {runs} measured (outcomes: {dict(states)}; activity attempts beyond the first: "
+        f"{sum(r.retried for r in measured)}).",
         "",
-        "From the histories of the deployment and its children (workflows per run: "
-        f"{measured[0].workflows}): wall = the deployment's WorkflowExecutionCompleted − WorkflowExecutionStarted. "
-        "Every activity's own time is ActivityTaskStarted → its completion; every timer's is TimerStarted → TimerFired "
-        "or TimerCanceled. Timers are subtracted too: the monitor window's 1 s sleep is waiting by design, and the "
-        "approval gate's timer runs from the gate to the approval (the harness's reaction time, a human's in real life). "
-        "Activities run concurrently (5 services at once), so their intervals are merged, not added: "
-        f"Σ of activity durations is {median([r.activity_sum for r in measured]):.2f} s and of timers "
-        f"{median([r.timer_sum for r in measured]):.2f} s, against the merged cover above. "
-        "Overhead = wall − merged cover: the time when the deployment waited on Temporal and the worker alone "
-        "(workflow tasks, dispatching activities and children, the queue time shown). Per step = overhead ÷ the "
-        "deployment's steps that ran (passed or failed, not skipped or pending); per activity = overhead ÷ activities "
-        "in all its workflows.",
+        f"From the histories of the deployment and its children (workflows per run: {measured[0].workflows}): wall = "
+        "the deployment's WorkflowExecutionCompleted − WorkflowExecutionStarted. Every activity's own time is "
+        "ActivityTaskStarted → its completion; every timer's is TimerStarted → TimerFired or TimerCanceled. Timers "
+        "are subtracted too: the monitor window's 1 s sleep is waiting by design, and the approval gate's timer runs "
+        "from the gate to the approval (the harness's reaction time, a human's in real life). Activities run "
+        "concurrently (5 services at once), so their intervals are merged, not added: Σ of activity durations is "
+        f"{median([r.activity_sum for r in measured]):.2f} s and of timers "
+        f"{median([r.timer_sum for r in measured]):.2f} s, against the merged cover above. Overhead = wall − merged "
+        "cover: the time when the deployment waited on Temporal and the worker alone (workflow tasks, dispatching "
+        "activities and children, the queue time shown). Per step = overhead ÷ the deployment's steps that ran "
+        "(passed or failed, not skipped or pending); per activity = overhead ÷ activities in all its workflows.",
     ]
     return result

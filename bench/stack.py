@@ -178,8 +178,9 @@ class BenchStack:
 
     def _start_temporal(self) -> None:
         command = [
-            temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.temporal_port), "--headless",
-            "--metrics-port", str(free_port()), "--http-port", str(free_port()), "--log-level", "error", *server_flags(),
+            temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.temporal_port),
+            "--headless", "--metrics-port", str(free_port()), "--http-port", str(free_port()), "--log-level", "error",
+            *server_flags(),
         ]  # fmt: skip
         self._start("temporal", command, lambda: port_open(self.temporal_port))
 
