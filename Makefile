@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo up down status test bench clean
+.PHONY: install demo up down status test lint bench clean
 
 install: $(STAMP)
 
@@ -29,8 +29,14 @@ demo: up
 
 # Three processes, a file each at a time: every process has its own server, sandbox and worker.
 # Much of the suite waits on timers, rollouts and subprocesses, so three keep two cores busier.
-test: install
+# The guardrails first (lint, format, types; the layer contract is a test), then the suite.
+test: install lint
 	$(BIN)/python -m pytest -q -n 3 --dist loadfile
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # Not in `make test`: figures against targets, not assertions (under 15 minutes on 2 cores).
 bench: install

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from runbook.config import ScalingConfig, ThresholdsConfig
-from runbook.models import Revision, State
+from runbook.models import Payload, Revision, State
 from runbook.records import ServiceChange
 from runbook.verification import VerificationRequest
 
@@ -36,21 +36,21 @@ class DeploymentRequest(BaseModel):
     production_verification: VerificationRequest
 
 
-class ApprovePayload(BaseModel):
+class ApprovePayload(Payload):
     """`approve`: `{"approver": "alice", "comment": "staging looks good"}`."""
 
     approver: str = Field(min_length=1, max_length=100)
     comment: str = Field("", max_length=2000)
 
 
-class RejectPayload(BaseModel):
+class RejectPayload(Payload):
     """`reject`: `{"approver": "alice", "reason": "checkout is slow on staging"}`."""
 
     approver: str = Field(min_length=1, max_length=100)
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class DecidePayload(BaseModel):
+class DecidePayload(Payload):
     """`decide`, when monitoring asks a human: `{"user": "alice", "action": "rollback"}`."""
 
     user: str = Field(min_length=1, max_length=100)
@@ -58,7 +58,7 @@ class DecidePayload(BaseModel):
     note: str = Field("", max_length=2000)
 
 
-class PreemptPayload(BaseModel):
+class PreemptPayload(Payload):
     by: str = Field(min_length=1)
     reason: str = ""
 
@@ -100,46 +100,3 @@ def approval_refusal(approver: str, requested_by: str, approvers: list[str]) -> 
     if approver == requested_by:
         return f"{approver} started this deployment and cannot approve it: ask another approver"
     return ""
-
-
-def changes_text(changes: list[ServiceChange]) -> str:
-    return "\n".join(f"- {c.service}: {c.before_version} → {c.after_version}" for c in changes)
-
-
-def announcement(kind: str, workflow_id: str, request: DeploymentRequest) -> str:
-    staging = (
-        ""
-        if request.skip_staging or request.environment == request.staging_environment
-        else f", via {request.staging_environment}"
-    )
-    incident = f"\n- Incident: {request.incident}" if request.incident else ""
-    return (
-        f":rocket: {kind.upper()} {request.version} to {request.environment}{staging} starting ({workflow_id})\n"
-        f"- Services: {', '.join(request.services)}\n- Requested by: {request.requested_by}{incident}"
-    )
-
-
-def approval_reminder(workflow_id: str, request: DeploymentRequest, ui_hint: str) -> str:
-    return (
-        f":hourglass: {request.version} to {request.environment} waits for approval ({workflow_id})\n"
-        f"- Approve: `runbook approve {workflow_id}` or signal `approve` in the UI {ui_hint}\n"
-        f"- Approvers: {', '.join(a for a in request.approvers if a != request.requested_by)}"
-    )
-
-
-def completion(
-    request: DeploymentRequest, changes: list[ServiceChange], duration: timedelta, approval: Approval | None
-) -> str:
-    approver = f"\n- Approved by: {approval.approver}" if approval else ""
-    return (
-        f":white_check_mark: {request.version} deployed to {request.environment} in {int(duration.total_seconds())} s\n"
-        f"{changes_text(changes)}{approver}"
-    )
-
-
-def rolled_back(request: DeploymentRequest, reason: str, changes: list[ServiceChange]) -> str:
-    return f":rewind: {request.version} to {request.environment} rolled back automatically: {reason}\n{changes_text(changes)}"
-
-
-def alert(request: DeploymentRequest, what: str) -> str:
-    return f":warning: {request.version} in {request.environment}: {what}"

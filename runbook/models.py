@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 
 class State(StrEnum):
@@ -64,6 +64,13 @@ class ProcedureStatus(BaseModel):
     refusals: list[Refusal] = Field(default_factory=list)
     details: dict[str, Any] = Field(default_factory=dict)
     result: dict[str, Any] | None = None
+
+
+class Payload(BaseModel):
+    """What a person sends with a signal (the UI) or an update of the same name (the CLI). A field
+    the model does not know is refused, never dropped: a misspelt "passed" must not count as unsent."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class HandlerOutcome(BaseModel):
@@ -216,7 +223,8 @@ class RolloutRequest(BaseModel):
     environment: str
     service: str
     task_definition_arn: str
-    timeout_seconds: float = 600
+    # Histories from before the timeout was a duration carry it as seconds.
+    timeout: timedelta = Field(timedelta(minutes=10), validation_alias=AliasChoices("timeout", "timeout_seconds"))
 
 
 class RolloutResult(BaseModel):
@@ -283,7 +291,10 @@ class RollbackRequest(BaseModel):
     # Set when a deployment or incident that already holds the environment runs this as a child.
     lock_holder: str = ""
     targets: dict[str, str] = Field(default_factory=dict)
-    rollout_timeout_seconds: float = 600
+    # Histories from before the timeout was a duration carry it as seconds.
+    rollout_timeout: timedelta = Field(
+        timedelta(minutes=10), validation_alias=AliasChoices("rollout_timeout", "rollout_timeout_seconds")
+    )
 
 
 class ServiceRollback(BaseModel):

@@ -42,8 +42,20 @@ DESCRIPTIONS = {
 }
 
 # How each level reads to the outside systems: PagerDuty Events v2 severities, Statuspage impacts.
-PAGER_SEVERITY = {Severity.P1: "critical", Severity.P2: "error", Severity.P3: "warning", Severity.P4: "info"}
-STATUSPAGE_IMPACT = {Severity.P1: "critical", Severity.P2: "major", Severity.P3: "minor", Severity.P4: "none"}
+PagerSeverity = Literal["critical", "error", "warning", "info"]
+StatusPageImpact = Literal["critical", "major", "minor", "none"]
+PAGER_SEVERITY: dict[Severity, PagerSeverity] = {
+    Severity.P1: "critical",
+    Severity.P2: "error",
+    Severity.P3: "warning",
+    Severity.P4: "info",
+}
+STATUSPAGE_IMPACT: dict[Severity, StatusPageImpact] = {
+    Severity.P1: "critical",
+    Severity.P2: "major",
+    Severity.P3: "minor",
+    Severity.P4: "none",
+}
 
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 WEEKDAYS: tuple[str, ...] = get_args(Weekday)

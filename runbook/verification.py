@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from runbook.models import HealthReport, LogMatches, MetricsReport
+from runbook.models import HealthReport, LogMatches, MetricsReport, Payload
 
 HEALTHY_INTEGRATION_STATES = {"up", "ok", "healthy", "connected"}
 
@@ -26,7 +26,7 @@ class ChecklistItem(BaseModel):
     note: str = ""
 
 
-class CheckPayload(BaseModel):
+class CheckPayload(Payload):
     """The `check` signal: `{"item": "user-can-log-in", "user": "alice", "passed": true, "note": "..."}`."""
 
     item: str = Field(min_length=1, max_length=200)

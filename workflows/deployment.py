@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, CancelledError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
@@ -23,10 +21,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.github import GithubActivities
     from activities.health import HealthActivities
     from activities.lock import LockActivities
+    from activities.mitigation import MitigationActivities
     from activities.records import RecordsActivities
     from runbook import deployment as policy
-    from runbook.assessment import snapshots
-    from runbook.decision import Action, Assessment, decide
+    from runbook.assessment import assess
+    from runbook.decision import Action, Assessment
     from runbook.deployment import (
         Approval,
         ApprovePayload,
@@ -37,29 +36,28 @@ with workflow.unsafe.imports_passed_through():
         PrepareRevisionRequest,
         RejectPayload,
     )
+    from runbook.incident import ScaleUpRequest
+    from runbook.messages import deployment as messages
     from runbook.models import (
         DesiredCountRequest,
-        HandlerOutcome,
         HealthCheckRequest,
         LockRelease,
         LockRequest,
         MetricsRequest,
         ProcedureStatus,
         RollbackRequest,
-        RolloutRequest,
         ServiceHealthRequest,
         State,
         StepRecord,
-        UpdateServiceRequest,
     )
     from runbook.prerequisites import PrerequisiteRequest
     from runbook.records import DeploymentRecord, ServiceChange, VerifiedQuery
     from runbook.verification import VerificationRequest, VerificationResult
-    from workflows.procedure import QUICK, Procedure, raise_if_cancelled
+    from workflows.options import QUICK
+    from workflows.procedure import Procedure, Refused, failure_text, human_decision, raise_if_cancelled
     from workflows.rollback import Rollback
+    from workflows.steps import observe_services, roll_out
     from workflows.verification import Verification
-
-ROLLOUT_HEARTBEAT = timedelta(seconds=15)
 
 STEPS = [
     "lock_environment",
@@ -132,13 +130,13 @@ class DeploymentProcedure:
             # deployment (rolled back below), never a failed workflow.
             cancelled = isinstance(error.cause, CancelledError)
             state = State.CANCELLED if cancelled else State.FAILED
-            reasons = [self._cancel_reason() if cancelled else f"{self._procedure.status.step}: {error.cause or error}"]
+            reasons = [self._cancel_reason() if cancelled else f"{self._procedure.status.step}: {failure_text(error)}"]
         rollback_id = ""
         if state in (State.FAILED, State.CANCELLED) and self._changed() and not self._preempted:
             if self._vetoed:
                 reasons.append("automatic rollback vetoed: database errors (decision matrix); investigate")
                 await self._notify(
-                    policy.alert(self._request, "failed; NOT rolled back because of database errors: investigate")
+                    messages.alert(self._request, "failed; NOT rolled back because of database errors: investigate")
                 )
             else:
                 state, rollback_id, more = await self.automatic_rollback("; ".join(reasons), only)
@@ -164,7 +162,7 @@ class DeploymentProcedure:
 
     async def notify_team(self) -> None:
         async with self._procedure.step("notify_team"):
-            await self._notify(policy.announcement(self.kind, self._id, self._request))
+            await self._notify(messages.announcement(self.kind, self._id, self._request))
 
     async def verify_staging_health(self) -> None:
         async with self._procedure.step("verify_staging_health") as step:
@@ -205,16 +203,15 @@ class DeploymentProcedure:
                 except TimeoutError:
                     if workflow.now() < deadline:
                         self._procedure.record("runbook", "approval reminder", self._request.channel)
-                        await self._notify(policy.approval_reminder(self._id, self._request, "(Send a Signal)"))
-            if self._approval is None:
+                        await self._notify(messages.approval_reminder(self._id, self._request, "(Send a Signal)"))
+            approval = self._approval
+            if approval is None:
                 self._halt(
                     step, State.EXPIRED, [f"no approval within {self._request.approval_timeout}; production untouched"]
                 )
-            if not self._approval.approved:
-                self._halt(step, State.REJECTED, [f"rejected by {self._approval.approver}: {self._approval.comment}"])
-            step.detail = f"approved by {self._approval.approver}" + (
-                f": {self._approval.comment}" if self._approval.comment else ""
-            )
+            if not approval.approved:
+                self._halt(step, State.REJECTED, [f"rejected by {approval.approver}: {approval.comment}"])
+            step.detail = f"approved by {approval.approver}" + (f": {approval.comment}" if approval.comment else "")
 
     async def deploy_production(self) -> None:
         await self._deploy(self._request.environment, "deploy_production")
@@ -275,7 +272,7 @@ class DeploymentProcedure:
                     f"{s.service} in {environment}: {s.detail}" for s in result.services if s.outcome == "unhealthy"
                 ]
             await self._notify(
-                policy.rolled_back(
+                messages.rolled_back(
                     self._request,
                     reason,
                     [c for cs in self._changes.values() for c in cs if c.outcome == "rolled_back"],
@@ -314,10 +311,10 @@ class DeploymentProcedure:
         async with self._procedure.step("notify_completion"):
             if result.state == State.COMPLETED:
                 duration = workflow.now() - workflow.info().start_time
-                await self._notify(policy.completion(self._request, result.changes, duration, self._approval))
+                await self._notify(messages.completion(self._request, result.changes, duration, self._approval))
             elif result.state != State.ROLLED_BACK:
                 await self._notify(
-                    policy.alert(self._request, f"ended {result.state.value}: {'; '.join(result.reasons)}")
+                    messages.alert(self._request, f"ended {result.state.value}: {'; '.join(result.reasons)}")
                 )
 
     # Shared machinery ------------------------------------------------------------------------
@@ -331,7 +328,7 @@ class DeploymentProcedure:
                 )
             except ActivityError as error:
                 raise_if_cancelled(error)
-                self._halt(step, State.FAILED, [f"GitHub could not be asked: {error.cause or error}"])
+                self._halt(step, State.FAILED, [f"GitHub could not be asked: {failure_text(error)}"])
             step.detail = "; ".join(f"{c.name}: {c.detail}" for c in report.checks)
             if not report.passed:
                 self._halt(step, State.REJECTED, [f"{c.name}: {c.detail}" for c in report.failures])
@@ -371,27 +368,11 @@ class DeploymentProcedure:
         if change.outcome == "unchanged":
             return ""
         try:
-            await workflow.execute_activity_method(
-                EcsActivities.update_service,
-                UpdateServiceRequest(environment=environment, service=service, task_definition_arn=prepared.target.arn),
-                **QUICK,
-            )
-            await workflow.execute_activity_method(
-                EcsActivities.wait_for_rollout,
-                RolloutRequest(
-                    environment=environment,
-                    service=service,
-                    task_definition_arn=prepared.target.arn,
-                    timeout_seconds=self._request.rollout_timeout.total_seconds(),
-                ),
-                start_to_close_timeout=self._request.rollout_timeout + timedelta(minutes=1),
-                heartbeat_timeout=ROLLOUT_HEARTBEAT,
-                retry_policy=RetryPolicy(maximum_attempts=3),
-            )
+            await roll_out(environment, service, prepared.target.arn, self._request.rollout_timeout)
         except ActivityError as error:
             raise_if_cancelled(error)
             change.outcome = "failed"
-            return f"{service} in {environment}: {error.cause.message if error.cause else error}"
+            return f"{service} in {environment}: {failure_text(error)}"
         change.outcome = "deployed"
         self._procedure.record(
             "runbook", f"{service} deployed to {environment}", f"{change.before_version} → {change.after_version}"
@@ -403,22 +384,36 @@ class DeploymentProcedure:
 
     async def _assess(self) -> Assessment:
         environment, services = self._request.environment, self._request.services
-        metrics, *reports = await asyncio.gather(
-            workflow.execute_activity_method(
-                CloudWatchActivities.collect_metrics,
-                MetricsRequest(environment=environment, services=services, window=self._request.decision_window),
-                **QUICK,
-            ),
-            *(
+        if workflow.patched("observe-health-then-metrics"):
+            problems: list[str] = []
+            metrics, health = await observe_services(
+                self._procedure, environment, services, self._request.decision_window, problems
+            )
+            if metrics is None or problems:
+                # Unknown is not healthy: a production that cannot be watched is not passed.
+                raise Halt(State.FAILED, [f"monitoring could not observe {problem}" for problem in problems])
+        else:
+            # As before the patch: metrics first, every service's health beside it.
+            metrics_task = asyncio.create_task(
                 workflow.execute_activity_method(
-                    HealthActivities.check_service_health,
-                    ServiceHealthRequest(environment=environment, service=s),
+                    CloudWatchActivities.collect_metrics,
+                    MetricsRequest(environment=environment, services=services, window=self._request.decision_window),
                     **QUICK,
                 )
-                for s in services
-            ),
-        )
-        self._last_assessment = decide(snapshots(metrics, dict(zip(services, reports))), self._request.thresholds)
+            )
+            health_tasks = [
+                asyncio.create_task(
+                    workflow.execute_activity_method(
+                        HealthActivities.check_service_health,
+                        ServiceHealthRequest(environment=environment, service=service),
+                        **QUICK,
+                    )
+                )
+                for service in services
+            ]
+            metrics = await metrics_task
+            health = {service: await task for service, task in zip(services, health_tasks, strict=True)}
+        self._last_assessment = assess(metrics, health, self._request.thresholds)
         return self._last_assessment
 
     async def _act_on(self, assessment: Assessment, step: StepRecord) -> None:
@@ -441,15 +436,25 @@ class DeploymentProcedure:
         if service in self._scaled:
             return
         self._scaled.add(service)
-        target = self._request.scaling.scale_up_target(self._desired.get(service, 0))
-        await workflow.execute_activity_method(
-            EcsActivities.set_desired_count,
-            DesiredCountRequest(environment=self._request.environment, service=service, desired_count=target),
-            **QUICK,
-        )
+        before = self._desired.get(service, 0)
+        if workflow.patched("scale-up-as-mitigation"):
+            # The incident's mitigation: the target is the worker's policy, applied in one place.
+            changes = await workflow.execute_activity_method(
+                MitigationActivities.scale_up,
+                ScaleUpRequest(environment=self._request.environment, desired_before={service: before}),
+                **QUICK,
+            )
+            target = changes[0].after
+        else:
+            target = self._request.scaling.scale_up_target(before)
+            await workflow.execute_activity_method(
+                EcsActivities.set_desired_count,
+                DesiredCountRequest(environment=self._request.environment, service=service, desired_count=target),
+                **QUICK,
+            )
         self._procedure.record("runbook", f"scaled up {service} to {target} tasks", evidence)
         await self._notify(
-            policy.alert(self._request, f"scaled up {service} to {target} tasks first ({evidence}); investigate")
+            messages.alert(self._request, f"scaled up {service} to {target} tasks first ({evidence}); investigate")
         )
 
     async def _ask_human(self, assessment: Assessment, evidence: dict[str, str], step: StepRecord) -> None:
@@ -469,20 +474,19 @@ class DeploymentProcedure:
                 State.FAILED,
                 [f"no decision within {self._request.decision_timeout} on: {'; '.join(evidence[s] for s in proposed)}"],
             )
-        if self._decision.action == "rollback":
+        decision = self._decision
+        if decision is not None and decision.action == "rollback":
             self._halt(
-                step,
-                State.FAILED,
-                [f"{self._decision.user} decided to roll back: {self._decision.note or 'slow responses'}"],
+                step, State.FAILED, [f"{decision.user} decided to roll back: {decision.note or 'slow responses'}"]
             )
 
     async def _alert_once(self, key: str, text: str) -> None:
         if key not in self._alerted:
             self._alerted.add(key)
             self._procedure.record("runbook", "alert", text)
-            await self._notify(policy.alert(self._request, text))
+            await self._notify(messages.alert(self._request, text))
 
-    def _halt(self, step: StepRecord, state: State, reasons: list[str], only: list[str] | None = None) -> None:
+    def _halt(self, step: StepRecord, state: State, reasons: list[str], only: list[str] | None = None) -> NoReturn:
         self._procedure.fail_step(step, reasons)
         raise Halt(state, reasons, only)
 
@@ -529,70 +533,45 @@ class DeploymentProcedure:
 
     # Human decisions: signals from the UI, updates of the same name from the CLI --------------
 
-    def _apply_approval(self, handler: str, model: type, payload: Any) -> HandlerOutcome:
-        decision = self._procedure.parse(handler, model, payload)
-        if decision is None:
-            return HandlerOutcome(accepted=False, reason=self._procedure.status.refusals[-1].reason)
-        reason = policy.approval_refusal(decision.approver, self._request.requested_by, self._request.approvers)
-        if not reason and self._approval is not None:
-            reason = f"already {'approved' if self._approval.approved else 'rejected'} by {self._approval.approver}"
-        if not reason and self._procedure.status.step != "approval" and not self.approves_early:
-            reason = f"not at the approval gate yet (now: {self._procedure.status.step or 'finished'})"
-        if reason:
-            self._procedure.refuse(handler, payload, reason)
-            return HandlerOutcome(accepted=False, reason=reason)
-        approved = isinstance(decision, ApprovePayload)
-        note = decision.comment if approved else decision.reason
-        self._approval = Approval(approver=decision.approver, at=workflow.now(), comment=note, approved=approved)
-        self._procedure.record(decision.approver, "approved" if approved else "rejected", note)
-        return HandlerOutcome(accepted=True)
+    def _approve(self, decision: ApprovePayload) -> None:
+        self._take_approval(decision.approver, True, decision.comment)
 
-    @workflow.signal(name="approve")
-    def approve_signal(self, payload: Any = None) -> None:
-        self._apply_approval("approve", ApprovePayload, payload)
+    def _reject(self, decision: RejectPayload) -> None:
+        self._take_approval(decision.approver, False, decision.reason)
 
-    @workflow.update(name="approve")
-    def approve_update(self, payload: Any = None) -> HandlerOutcome:
-        return self._apply_approval("approve", ApprovePayload, payload)
+    def _take_approval(self, approver: str, approved: bool, note: str) -> None:
+        refusal = policy.approval_refusal(approver, self._request.requested_by, self._request.approvers)
+        if refusal:
+            raise Refused(refusal)
+        if self._approval is not None:
+            raise Refused(
+                f"already {'approved' if self._approval.approved else 'rejected'} by {self._approval.approver}"
+            )
+        if self._procedure.status.step != "approval" and not self.approves_early:
+            raise Refused(f"not at the approval gate yet (now: {self._procedure.status.step or 'finished'})")
+        self._approval = Approval(approver=approver, at=workflow.now(), comment=note, approved=approved)
+        self._procedure.record(approver, "approved" if approved else "rejected", note)
 
-    @workflow.signal(name="reject")
-    def reject_signal(self, payload: Any = None) -> None:
-        self._apply_approval("reject", RejectPayload, payload)
-
-    @workflow.update(name="reject")
-    def reject_update(self, payload: Any = None) -> HandlerOutcome:
-        return self._apply_approval("reject", RejectPayload, payload)
-
-    def _apply_decision(self, payload: Any) -> HandlerOutcome:
-        decision = self._procedure.parse("decide", DecidePayload, payload)
-        if decision is None:
-            return HandlerOutcome(accepted=False, reason=self._procedure.status.refusals[-1].reason)
+    def _decide(self, decision: DecidePayload) -> None:
         allowed = [*self._request.approvers, self._request.requested_by]
         if decision.user not in allowed:
-            reason = f"{decision.user!r} may not decide; allowed: {', '.join(allowed)}"
-        elif self._procedure.status.step != "monitor":
-            reason = f"nothing to decide now (step: {self._procedure.status.step or 'finished'})"
-        else:
-            self._decision = decision
-            self._procedure.record(decision.user, f"decided: {decision.action}", decision.note)
-            return HandlerOutcome(accepted=True)
-        self._procedure.refuse("decide", payload, reason)
-        return HandlerOutcome(accepted=False, reason=reason)
+            raise Refused(f"{decision.user!r} may not decide; allowed: {', '.join(allowed)}")
+        if self._procedure.status.step != "monitor":
+            raise Refused(f"nothing to decide now (step: {self._procedure.status.step or 'finished'})")
+        self._decision = decision
+        self._procedure.record(decision.user, f"decided: {decision.action}", decision.note)
 
-    @workflow.signal(name="decide")
-    def decide_signal(self, payload: Any = None) -> None:
-        self._apply_decision(payload)
+    approve_signal, approve_update = human_decision("approve", ApprovePayload, _approve)
+    reject_signal, reject_update = human_decision("reject", RejectPayload, _reject)
+    decide_signal, decide_update = human_decision("decide", DecidePayload, _decide)
 
-    @workflow.update(name="decide")
-    def decide_update(self, payload: Any = None) -> HandlerOutcome:
-        return self._apply_decision(payload)
+    def _preempt(self, preemption: PreemptPayload) -> None:
+        self._preempted = preemption
+        self._procedure.record(preemption.by, "pre-empted", preemption.reason)
 
     @workflow.signal(name="preempt")
-    def preempt(self, payload: Any = None) -> None:
-        preemption = self._procedure.parse("preempt", PreemptPayload, payload)
-        if preemption:
-            self._preempted = preemption
-            self._procedure.record(preemption.by, "pre-empted", preemption.reason)
+    def preempt_signal(self, payload: Any = None) -> None:
+        self._procedure.decide("preempt", PreemptPayload, payload, self._preempt)
 
     @workflow.query(name="status")
     def status(self) -> ProcedureStatus:

@@ -12,72 +12,55 @@ production rolls back. Continue-as-new bounds each run's history and carries sta
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.cloudwatch import CloudWatchActivities
-    from activities.health import HealthActivities
     from activities.incident import IncidentActivities
     from activities.lock import LockActivities
     from activities.mitigation import MitigationActivities
     from activities.pager import PagerActivities
     from activities.slack import SlackActivities
     from activities.statuspage import StatusPageActivities
-    from runbook import incident as texts
     from runbook import search
     from runbook import severity as policy
-    from runbook.assessment import snapshots
-    from runbook.decision import Action, decide
+    from runbook.assessment import assess
+    from runbook.decision import Action
     from runbook.incident import (
         STATUSPAGE_STATUS,
-        Acknowledgement,
-        AcknowledgePayload,
         AssessmentRecord,
         CarriedIncident,
         ChannelRequest,
-        CommanderUpdate,
         Escalation,
         IncidentRequest,
         IncidentResult,
         IncidentState,
         InviteRequest,
-        MitigatePayload,
         Mitigation,
-        MitigationAction,
-        Notice,
         OpsRequest,
+        PageAccepted,
         PageAction,
         PageRequest,
         PostmortemDocument,
         RelatedDeploymentsQuery,
         Resolution,
-        ResolvePayload,
         ScaleUpRequest,
         ServiceStatesRequest,
-        SeverityPayload,
         StatusPageChange,
         StatusPageOpen,
-        UpdatePayload,
         WarRoom,
     )
-    from runbook.models import (
-        HandlerOutcome,
-        LockRelease,
-        MetricsRequest,
-        PreemptRequest,
-        ProcedureStatus,
-        RollbackRequest,
-        RollbackResult,
-        ServiceHealthRequest,
-        State,
-        StepState,
-    )
-    from workflows.procedure import QUICK, Procedure, raise_if_cancelled
+    from runbook.messages import incident as texts
+    from runbook.models import LockRelease, PreemptRequest, RollbackRequest, RollbackResult, State, StepState
+    from runbook.postmortem import render_postmortem
+    from workflows.incident_handlers import IncidentHandlers
+    from workflows.options import QUICK
+    from workflows.procedure import Procedure, failure_text, noted_in, raise_if_cancelled
     from workflows.rollback import Rollback
+    from workflows.steps import observe_services
 
 
 STEPS = ["alert", "war_room", "status_page", "assess", "mitigate", "resolve", "post_mortem"]
@@ -85,7 +68,7 @@ WAR_ROOM_STEPS = ("war_room", "status_page", "assess")
 
 
 @workflow.defn(name="Incident")
-class Incident:
+class Incident(IncidentHandlers):
     @workflow.init
     def __init__(self, request: IncidentRequest) -> None:
         self._request = request
@@ -132,8 +115,10 @@ class Incident:
         self._surface_mitigation_errors()
         self._drop_unstarted_mitigations()
         await self._tell_notices()
-        await self.resolve()
-        return await self.post_mortem()
+        resolution = self._state.resolution
+        assert resolution is not None, "the loop above ends only once the incident is resolved"
+        await self.resolve(resolution)
+        return await self.post_mortem(resolution)
 
     # Alert -------------------------------------------------------------------------------------
 
@@ -181,13 +166,13 @@ class Incident:
     async def open_war_room(self) -> None:
         state = self._state
         async with self._procedure.step("war_room") as step:
-            try:
-                channel = await workflow.execute_activity_method(
+            channel = await self._procedure.attempt(
+                workflow.execute_activity_method(
                     SlackActivities.create_channel, ChannelRequest(name=texts.war_room_name(self._id)), **QUICK
-                )
-            except ActivityError as error:
-                raise_if_cancelled(error)
-                self._procedure.fail_step(step, [f"war room not created: {_cause(error)}"])
+                ),
+                lambda why: self._procedure.fail_step(step, [f"war room not created: {why}"]),
+            )
+            if channel is None:
                 return
             state.war_room = WarRoom(id=channel.id, name=channel.name)
             self._procedure.record("runbook", "war room opened", f"#{channel.name}")
@@ -207,17 +192,14 @@ class Incident:
                 body=texts.initial_alert(state.services, state.summary),
                 impact=policy.STATUSPAGE_IMPACT[state.severity],
             )
-            try:
-                state.status_page = await workflow.execute_activity_method(
-                    StatusPageActivities.open_status_page, opening, **QUICK
-                )
-            except ActivityError as error:
-                raise_if_cancelled(error)
-                self._procedure.fail_step(step, [f"status page not opened: {_cause(error)}"])
-                return
-            self._procedure.record(
-                "runbook", "status page incident opened", state.status_page.shortlink or state.status_page.id
+            state.status_page = await self._procedure.attempt(
+                workflow.execute_activity_method(StatusPageActivities.open_status_page, opening, **QUICK),
+                lambda why: self._procedure.fail_step(step, [f"status page not opened: {why}"]),
             )
+            if state.status_page:
+                self._procedure.record(
+                    "runbook", "status page incident opened", state.status_page.shortlink or state.status_page.id
+                )
 
     async def assess(self) -> None:
         """Health and ECS state of the affected services, the decision matrix's view, and whether a
@@ -226,38 +208,27 @@ class Incident:
         services, environment = request.affected, request.environment
         async with self._procedure.step("assess") as step:
             problems: list[str] = []
-            reports = await asyncio.gather(
-                *(
-                    self._observe(
-                        problems,
-                        f"health of {s}",
-                        HealthActivities.check_service_health,
-                        ServiceHealthRequest(environment=environment, service=s),
-                    )
-                    for s in services
-                )
+            metrics, health = await observe_services(
+                self._procedure, environment, services, request.thresholds.decision_window, problems
             )
-            health = {service: report for service, report in zip(services, reports) if report is not None}
-            metrics = await self._observe(
-                problems,
-                "metrics",
-                CloudWatchActivities.collect_metrics,
-                MetricsRequest(environment=environment, services=services, window=request.thresholds.decision_window),
-            )
-            ecs = await self._observe(
-                problems,
-                "ECS state",
-                IncidentActivities.service_states,
-                ServiceStatesRequest(environment=environment, services=services),
+            ecs = await self._procedure.attempt(
+                workflow.execute_activity_method(
+                    IncidentActivities.service_states,
+                    ServiceStatesRequest(environment=environment, services=services),
+                    **QUICK,
+                ),
+                noted_in(problems, "ECS state"),
             )
             since = workflow.now() - self._policy.deployment_window
-            related = await self._observe(
-                problems,
-                "recent deployments",
-                IncidentActivities.related_deployments,
-                RelatedDeploymentsQuery(environment=environment, services=state.services, since=since),
+            related = await self._procedure.attempt(
+                workflow.execute_activity_method(
+                    IncidentActivities.related_deployments,
+                    RelatedDeploymentsQuery(environment=environment, services=state.services, since=since),
+                    **QUICK,
+                ),
+                noted_in(problems, "recent deployments"),
             )
-            matrix = decide(snapshots(metrics, health), request.thresholds) if metrics else None
+            matrix = assess(metrics, health, request.thresholds) if metrics else None
             state.assessment = AssessmentRecord(
                 at=workflow.now(),
                 services=services,
@@ -302,13 +273,15 @@ class Incident:
         if any(mitigation.action == "rollback" for mitigation in state.mitigations):
             return
         related = ", ".join(deployment.id for deployment in assessment.related)
-        self._add_mitigation("rollback", self._rollback_services(), "runbook", f"deployment-related: {related}")
+        self._add_mitigation(
+            "rollback", self._rollback_services(assessment), "runbook", f"deployment-related: {related}"
+        )
 
-    def _rollback_services(self) -> list[str]:
+    def _rollback_services(self, assessment: AssessmentRecord) -> list[str]:
         known = self._request.known_services
         if self._policy.rollback_scope == "all":
             return list(known)
-        deployed = {service for deployment in self._state.assessment.related for service in deployment.services}
+        deployed = {service for deployment in assessment.related for service in deployment.services}
         affected = [
             service
             for service in known
@@ -318,20 +291,6 @@ class Incident:
 
     # Mitigations ---------------------------------------------------------------------------------
 
-    def _add_mitigation(self, action: MitigationAction, services: list[str], by: str, reason: str) -> None:
-        number = len(self._state.mitigations) + 1
-        self._state.mitigations.append(
-            Mitigation(
-                number=number, action=action, services=services, by=by, reason=reason, requested_at=workflow.now()
-            )
-        )
-        self._procedure.record(
-            by,
-            f"mitigation {number} requested: {action}",
-            f"{', '.join(services)}" + (f" ({reason})" if reason else ""),
-        )
-        self._changed = True
-
     async def mitigate(self, mitigation: Mitigation) -> None:
         try:
             async with self._procedure.step("mitigate") as step:
@@ -340,7 +299,7 @@ class Incident:
                     self._procedure.fail_step(step, [mitigation.detail])
         except (ActivityError, ChildWorkflowError) as error:
             raise_if_cancelled(error)
-            succeeded, mitigation.detail = False, _cause(error)
+            succeeded, mitigation.detail = False, failure_text(error)
         mitigation.state, mitigation.ended_at = ("done" if succeeded else "failed"), workflow.now()
         self._procedure.record(
             mitigation.by, f"mitigation {mitigation.number} {mitigation.state}: {mitigation.action}", mitigation.detail
@@ -528,9 +487,6 @@ class Incident:
             "runbook", f"update {state.posted_updates} posted", f"{state.status}: {state.action} (ETA {state.eta})"
         )
 
-    def _update_interval(self) -> timedelta | None:
-        return policy.update_interval(self._state.severity, self._policy, self._request.update_every)
-
     def _start_updates(self) -> None:
         interval = self._update_interval()
         if interval and self._state.next_update_at is None:
@@ -566,54 +522,37 @@ class Incident:
         return await self._procedure.post(channel, text)
 
     async def _invite(self, users: list[str]) -> bool:
-        try:
-            await workflow.execute_activity_method(
-                SlackActivities.invite, InviteRequest(channel=self._state.war_room.id, users=users), **QUICK
-            )
-        except ActivityError as error:
-            raise_if_cancelled(error)
-            self._procedure.record(
-                "runbook", "war room invitation not delivered", f"{', '.join(users)}: {_cause(error)}"
-            )
-            return False
-        return True
+        invited = await self._procedure.attempt(
+            workflow.execute_activity_method(
+                SlackActivities.invite, InviteRequest(channel=self._room(), users=users), **QUICK
+            ),
+            self._procedure.noting("war room invitation not delivered", ", ".join(users)),
+        )
+        return invited is not None
 
     async def _page(self, request: PageRequest) -> bool:
-        try:
-            await workflow.execute_activity_method(PagerActivities.trigger_page, request, **QUICK)
-        except ActivityError as error:
-            raise_if_cancelled(error)
-            self._procedure.record("runbook", "page not delivered", _cause(error))
-            return False
-        return True
+        paged = await self._procedure.attempt(
+            workflow.execute_activity_method(PagerActivities.trigger_page, request, **QUICK),
+            self._procedure.noting("page not delivered"),
+        )
+        return paged is not None
 
-    async def _page_event(self, activity_method: Any) -> None:
-        try:
-            await workflow.execute_activity_method(activity_method, PageAction(dedup_key=self._id), **QUICK)
-        except ActivityError as error:
-            raise_if_cancelled(error)
-            self._procedure.record("runbook", "pager event not delivered", _cause(error))
+    async def _page_event(self, event: Callable[[PagerActivities, PageAction], Awaitable[PageAccepted]]) -> None:
+        await self._procedure.attempt(
+            workflow.execute_activity_method(event, PageAction(dedup_key=self._id), **QUICK),
+            self._procedure.noting("pager event not delivered"),
+        )
 
     async def _status_page(self, change: StatusPageChange) -> None:
-        try:
-            await workflow.execute_activity_method(StatusPageActivities.update_status_page, change, **QUICK)
-        except ActivityError as error:
-            raise_if_cancelled(error)
-            self._procedure.record("runbook", "status page not updated", _cause(error))
-
-    async def _observe(self, problems: list[str], what: str, activity_method: Any, request: Any) -> Any:
-        try:
-            return await workflow.execute_activity_method(activity_method, request, **QUICK)
-        except ActivityError as error:
-            raise_if_cancelled(error)
-            problems.append(f"{what}: {_cause(error)}")
-            return None
+        await self._procedure.attempt(
+            workflow.execute_activity_method(StatusPageActivities.update_status_page, change, **QUICK),
+            self._procedure.noting("status page not updated"),
+        )
 
     # Resolve and post-mortem ---------------------------------------------------------------------
 
-    async def resolve(self) -> None:
+    async def resolve(self, resolution: Resolution) -> None:
         state = self._state
-        resolution = state.resolution
         async with self._procedure.step("resolve"):
             minutes = texts.duration_minutes(state.declared_at, resolution.at)
             text = texts.resolved_message(
@@ -627,27 +566,26 @@ class Incident:
                 )
             await self._page_event(PagerActivities.resolve_page)
 
-    async def post_mortem(self) -> IncidentResult:
+    async def post_mortem(self, resolution: Resolution) -> IncidentResult:
         state = self._state
         async with self._procedure.step("post_mortem") as step:
-            self._postmortem = texts.render_postmortem(self._id, state, self._procedure.status.timeline, self._policy)
-            try:
-                stored = await workflow.execute_activity_method(
+            self._postmortem = render_postmortem(self._id, state, self._procedure.status.timeline, self._policy)
+            stored = await self._procedure.attempt(
+                workflow.execute_activity_method(
                     IncidentActivities.store_postmortem,
                     PostmortemDocument(incident_id=self._id, markdown=self._postmortem),
                     **QUICK,
-                )
-            except ActivityError as error:
-                raise_if_cancelled(error)
-                self._procedure.fail_step(step, [f"post-mortem not stored: {_cause(error)}"])
-            else:
+                ),
+                lambda why: self._procedure.fail_step(step, [f"post-mortem not stored: {why}"]),
+            )
+            if stored:
                 state.postmortem_url = stored.url
                 self._procedure.record("runbook", "post-mortem stored", stored.url)
                 await self._post(self._room(), texts.postmortem_message(self._id, stored.url))
         result = IncidentResult(
             id=self._id,
             severity=state.severity,
-            duration_minutes=texts.duration_minutes(state.declared_at, state.resolution.at),
+            duration_minutes=texts.duration_minutes(state.declared_at, resolution.at),
             acknowledged_by=state.acknowledged.by if state.acknowledged else "",
             escalated_to=[escalation.to for escalation in state.escalations],
             mitigations=[f"{m.action} of {texts.service_label(m.services)}: {m.state}" for m in state.mitigations],
@@ -667,178 +605,3 @@ class Incident:
     def _carried(self) -> IncidentRequest:
         state = self._state.model_copy(update={"runs": self._state.runs + 1})
         return self._request.model_copy(update={"carried": CarriedIncident(state=state, status=self._procedure.status)})
-
-    # Signals (the UI) and updates (the CLI): one JSON object each --------------------------------
-
-    def _refused(self, handler: str, payload: Any, reason: str) -> HandlerOutcome:
-        self._procedure.refuse(handler, payload, reason)
-        return HandlerOutcome(accepted=False, reason=reason)
-
-    def _parse(self, handler: str, model: type, payload: Any) -> Any:
-        """The payload as `model`, or a refused HandlerOutcome: bad payloads and a resolved
-        incident are refused and recorded, never raised."""
-        parsed = self._procedure.parse(handler, model, payload)
-        if parsed is None:
-            return HandlerOutcome(accepted=False, reason=self._procedure.status.refusals[-1].reason)
-        if self._state.resolution is not None:
-            return self._refused(handler, payload, f"{self._id} is resolved")
-        return parsed
-
-    def _apply_acknowledge(self, payload: Any) -> HandlerOutcome:
-        ack = self._parse("acknowledge", AcknowledgePayload, payload)
-        if isinstance(ack, HandlerOutcome):
-            return ack
-        state, now = self._state, workflow.now()
-        if state.acknowledged:
-            return self._refused("acknowledge", payload, f"already acknowledged by {state.acknowledged.by}")
-        state.acknowledged = Acknowledgement(
-            by=ack.user, at=now, note=ack.note, within_target=now <= state.target_respond_by
-        )
-        state.respond_by = None
-        self._procedure.record(
-            ack.user, "acknowledged", ack.note or f"{texts.elapsed(now - state.declared_at)} after declaration"
-        )
-        state.notices.append(
-            Notice(
-                kind="acknowledged",
-                by=ack.user,
-                text=texts.acknowledged_message(self._id, state.acknowledged, state.declared_at),
-            )
-        )
-        self._changed = True
-        return HandlerOutcome(accepted=True)
-
-    def _apply_update(self, payload: Any) -> HandlerOutcome:
-        update = self._parse("update", UpdatePayload, payload)
-        if isinstance(update, HandlerOutcome):
-            return update
-        state = self._state
-        state.updates.append(
-            CommanderUpdate(
-                by=update.user, at=workflow.now(), status=update.status, action=update.action, eta=update.eta
-            )
-        )
-        state.status, state.action, state.eta, state.commander_news = update.status, update.action, update.eta, True
-        self._procedure.record(update.user, f"update: {update.status}", f"{update.action} (ETA {update.eta})")
-        if self._update_interval() is None:
-            # Without regular updates (P3, P4) each one is told at once.
-            state.notices.append(
-                Notice(
-                    kind="updated",
-                    by=update.user,
-                    text=texts.update_message(state.services, update.status, update.action, update.eta),
-                )
-            )
-        self._changed = True
-        return HandlerOutcome(accepted=True)
-
-    def _apply_mitigate(self, payload: Any) -> HandlerOutcome:
-        mitigation = self._parse("mitigate", MitigatePayload, payload)
-        if isinstance(mitigation, HandlerOutcome):
-            return mitigation
-        known = self._request.known_services
-        unknown = [service for service in mitigation.services if service not in known]
-        if unknown:
-            return self._refused("mitigate", payload, f"unknown service {unknown[0]!r}; known: {', '.join(known)}")
-        self._add_mitigation(
-            mitigation.action, mitigation.services or self._request.affected, mitigation.user, mitigation.reason
-        )
-        return HandlerOutcome(accepted=True)
-
-    def _apply_resolve(self, payload: Any) -> HandlerOutcome:
-        resolve = self._parse("resolve", ResolvePayload, payload)
-        if isinstance(resolve, HandlerOutcome):
-            return resolve
-        state = self._state
-        state.resolution = Resolution(
-            by=resolve.user,
-            at=workflow.now(),
-            resolution=resolve.resolution,
-            root_cause=resolve.root_cause,
-            impact=resolve.impact or state.summary,
-            follow_up=resolve.follow_up,
-        )
-        self._procedure.record(resolve.user, "resolved", resolve.resolution)
-        self._changed = True
-        return HandlerOutcome(accepted=True)
-
-    def _apply_severity(self, payload: Any) -> HandlerOutcome:
-        regrade = self._parse("severity", SeverityPayload, payload)
-        if isinstance(regrade, HandlerOutcome):
-            return regrade
-        state = self._state
-        before = state.severity
-        if regrade.severity == before:
-            return self._refused("severity", payload, f"{self._id} is {before.value} already")
-        state.severity = regrade.severity
-        workflow.upsert_search_attributes([search.SEVERITY.value_set(regrade.severity.value)])
-        state.target_respond_by = policy.respond_by(
-            regrade.severity, state.declared_at, self._policy, self._request.ack_within
-        )
-        if state.acknowledged is None:
-            since = state.escalations[-1].at if state.escalations else state.declared_at
-            state.respond_by = policy.respond_by(regrade.severity, since, self._policy, self._request.ack_within)
-        if self._update_interval() is None:
-            state.next_update_at = None
-        self._procedure.record(regrade.user, f"regraded {before.value} → {regrade.severity.value}", regrade.reason)
-        state.notices.append(
-            Notice(
-                kind="regraded",
-                by=regrade.user,
-                text=texts.regraded_message(self._id, before, regrade.severity, regrade.user, regrade.reason),
-            )
-        )
-        self._changed = True
-        return HandlerOutcome(accepted=True)
-
-    @workflow.signal(name="acknowledge")
-    def acknowledge_signal(self, payload: Any = None) -> None:
-        self._apply_acknowledge(payload)
-
-    @workflow.update(name="acknowledge")
-    def acknowledge_with_answer(self, payload: Any = None) -> HandlerOutcome:
-        return self._apply_acknowledge(payload)
-
-    @workflow.signal(name="update")
-    def update_signal(self, payload: Any = None) -> None:
-        self._apply_update(payload)
-
-    @workflow.update(name="update")
-    def update_with_answer(self, payload: Any = None) -> HandlerOutcome:
-        return self._apply_update(payload)
-
-    @workflow.signal(name="mitigate")
-    def mitigate_signal(self, payload: Any = None) -> None:
-        self._apply_mitigate(payload)
-
-    @workflow.update(name="mitigate")
-    def mitigate_with_answer(self, payload: Any = None) -> HandlerOutcome:
-        return self._apply_mitigate(payload)
-
-    @workflow.signal(name="resolve")
-    def resolve_signal(self, payload: Any = None) -> None:
-        self._apply_resolve(payload)
-
-    @workflow.update(name="resolve")
-    def resolve_with_answer(self, payload: Any = None) -> HandlerOutcome:
-        return self._apply_resolve(payload)
-
-    @workflow.signal(name="severity")
-    def severity_signal(self, payload: Any = None) -> None:
-        self._apply_severity(payload)
-
-    @workflow.update(name="severity")
-    def severity_with_answer(self, payload: Any = None) -> HandlerOutcome:
-        return self._apply_severity(payload)
-
-    @workflow.query(name="status")
-    def status(self) -> ProcedureStatus:
-        details: dict[str, Any] = {"incident": self._state.model_dump(mode="json")}
-        if self._postmortem:
-            details["postmortem"] = self._postmortem
-        return self._procedure.status.model_copy(update={"details": details})
-
-
-def _cause(error: ActivityError | ChildWorkflowError) -> str:
-    cause = error.cause
-    return str(getattr(cause, "message", None) or cause or error)

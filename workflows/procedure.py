@@ -8,23 +8,32 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, CancelledError, FailureError
+from temporalio.exceptions import ActivityError, CancelledError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from activities.slack import SlackActivities
     from runbook import search
-    from runbook.models import ProcedureStatus, Refusal, SlackMessage, State, StepRecord, StepState, TimelineEntry
+    from runbook.models import (
+        HandlerOutcome,
+        Payload,
+        ProcedureStatus,
+        Refusal,
+        SlackMessage,
+        State,
+        StepRecord,
+        StepState,
+        TimelineEntry,
+    )
+    from workflows.options import QUICK
 
-# A short call to an outside system: retried a few times, never for long.
-QUICK = {"start_to_close_timeout": timedelta(seconds=60), "retry_policy": RetryPolicy(maximum_attempts=5)}
+T = TypeVar("T")
+P = TypeVar("P", bound=Payload)
 
 # A refused payload is kept for the record, but never whole: a 1 MB payload must not bloat state.
 _PAYLOAD_EXCERPT = 200
@@ -35,11 +44,27 @@ _REASON_EXCERPT = 500
 _PAYLOAD_LIMIT = 64 * 1024
 
 
-def raise_if_cancelled(error: FailureError) -> None:
+class Refused(Exception):
+    """A human decision the procedure does not take, and why: recorded for a signal, answered
+    to an update, never raised out of a handler."""
+
+
+def raise_if_cancelled(error: ActivityError | ChildWorkflowError) -> None:
     """An activity or child that ended because this workflow was cancelled: that is the
     cancellation arriving, not a failure of the step."""
     if isinstance(error.cause, CancelledError):
         raise asyncio.CancelledError() from error
+
+
+def failure_text(error: ActivityError | ChildWorkflowError) -> str:
+    """What went wrong in an activity or child, in the words of whoever failed."""
+    cause = error.cause
+    return str(getattr(cause, "message", None) or cause or error)
+
+
+def noted_in(problems: list[str], what: str) -> Callable[[str], None]:
+    """A `failed` for `Procedure.attempt` that adds what could not be done to `problems`."""
+    return lambda why: problems.append(f"{what}: {why}")
 
 
 class Procedure:
@@ -56,57 +81,68 @@ class Procedure:
         self.status.timeline.append(TimelineEntry(at=workflow.now(), actor=actor, event=event, detail=detail))
 
     def refuse(self, handler: str, payload: Any, reason: str) -> None:
-        reason = reason if len(reason) <= _REASON_EXCERPT else reason[: _REASON_EXCERPT - 1] + "…"
+        if len(reason) > _REASON_EXCERPT:
+            reason = reason[: _REASON_EXCERPT - 1] + "…"
         self.status.refusals.append(
             Refusal(at=workflow.now(), handler=handler, payload=repr(payload)[:_PAYLOAD_EXCERPT], reason=reason)
         )
         workflow.logger.warning("%s refused: %s", handler, reason)
         self.record("runbook", f"{handler} refused", reason)
 
-    def parse(self, handler: str, model: type[BaseModel], payload: Any) -> Any | None:
-        """The payload as `model`, or None with the refusal recorded: a handler never raises."""
+    def parse(self, model: type[P], payload: Any) -> P:
+        """The payload as `model`, or Refused saying what is wrong with it."""
         if not isinstance(payload, dict):
-            self.refuse(
-                handler, payload, f"expected a JSON object like {_example(model)}, got {type(payload).__name__}"
-            )
-            return None
+            raise Refused(f"expected a JSON object like {_example(model)}, got {type(payload).__name__}")
         size = len(json.dumps(payload, default=str))
         if size > _PAYLOAD_LIMIT:
-            self.refuse(handler, payload, f"payload too large: {size:,} characters of JSON, at most {_PAYLOAD_LIMIT:,}")
-            return None
-        # Pydantic would drop an unknown field silently: a misspelt "passed" or "note" would be
-        # taken as if it had not been sent, and the sender never told.
+            raise Refused(f"payload too large: {size:,} characters of JSON, at most {_PAYLOAD_LIMIT:,}")
+        # Named before pydantic's own "extra inputs are not permitted", with what is known instead.
         unknown = [str(name)[:50] for name in payload if name not in model.model_fields]
         if unknown:
-            self.refuse(
-                handler,
-                payload,
-                f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; known: {', '.join(model.model_fields)}",
+            raise Refused(
+                f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))};"
+                f" known: {', '.join(model.model_fields)}"
             )
-            return None
         try:
             return model.model_validate(payload)
         except ValidationError as error:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in error.errors()[:3])
-            self.refuse(handler, payload, problems)
+            raise Refused(
+                "; ".join(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in error.errors()[:3])
+            ) from None
+
+    def decide(self, handler: str, model: type[P], payload: Any, apply: Callable[[P], None]) -> HandlerOutcome:
+        """A human decision: parsed, then applied; a refusal at either stage is recorded and answered."""
+        try:
+            apply(self.parse(model, payload))
+        except Refused as refusal:
+            self.refuse(handler, payload, str(refusal))
+            return HandlerOutcome(accepted=False, reason=self.status.refusals[-1].reason)
+        return HandlerOutcome(accepted=True)
+
+    async def attempt(self, call: Awaitable[T], failed: Callable[[str], object]) -> T | None:
+        """An outside call whose failure the procedure survives: `failed` is told why, and the
+        answer is None. A cancellation of the workflow is never taken for a failure."""
+        try:
+            return await call
+        except (ActivityError, ChildWorkflowError) as error:
+            raise_if_cancelled(error)
+            failed(failure_text(error))
             return None
+
+    def noting(self, event: str, context: str = "") -> Callable[[str], None]:
+        """A `failed` for `attempt` that puts the failure on the timeline."""
+        return lambda why: self.record("runbook", event, f"{context}: {why}" if context else why)
 
     async def post(self, channel: str, text: str) -> bool:
         """A Slack message, best effort: one that cannot be delivered is recorded, and the
         procedure goes on (telling people must never stop a rollback)."""
-        try:
-            await workflow.execute_activity_method(
+        posted = await self.attempt(
+            workflow.execute_activity_method(
                 SlackActivities.post_message, SlackMessage(channel=channel, text=text), **QUICK
-            )
-        except ActivityError as error:
-            raise_if_cancelled(error)
-            self.record(
-                "runbook",
-                "Slack message not delivered",
-                f"{channel}: {getattr(error.cause, 'message', None) or error.cause or error}",
-            )
-            return False
-        return True
+            ),
+            self.noting("Slack message not delivered", channel),
+        )
+        return posted is not None
 
     def _step(self, name: str) -> StepRecord:
         return next(step for step in self.status.steps if step.name == name)
@@ -151,3 +187,28 @@ class Procedure:
 def _example(model: type[BaseModel]) -> str:
     fields = [name for name, info in model.model_fields.items() if info.is_required()]
     return "{" + ", ".join(f'"{name}": ...' for name in fields) + "}"
+
+
+class HasProcedure(Protocol):
+    _procedure: Procedure
+
+
+W = TypeVar("W", bound=HasProcedure)
+
+
+def human_decision(
+    name: str, model: type[P], apply: Callable[[W, P], None]
+) -> tuple[Callable[[W, Any], None], workflow.UpdateMethodMultiParam[[W, Any], HandlerOutcome]]:
+    """A decision people make, under one name twice: the signal the UI sends and the update the
+    CLI sends to be answered at once. Both take the same payload and apply it the same way;
+    `apply` raises Refused to say no. Declared in a workflow's class body:
+    `approve_signal, approve_update = human_decision("approve", ApprovePayload, _approve)`."""
+
+    def signal(self: W, payload: Any = None) -> None:
+        self._procedure.decide(name, model, payload, lambda parsed: apply(self, parsed))
+
+    def update(self: W, payload: Any = None) -> HandlerOutcome:
+        return self._procedure.decide(name, model, payload, lambda parsed: apply(self, parsed))
+
+    signal.__name__, update.__name__ = f"{name}_signal", f"{name}_update"
+    return workflow.signal(name=name)(signal), workflow.update(name=name)(update)

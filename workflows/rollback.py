@@ -7,19 +7,17 @@ in parallel (update, wait for the rollout, health-check) → tell Slack → appe
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.ecs import EcsActivities
     from activities.health import HealthActivities
     from activities.lock import LockActivities
     from activities.records import RecordsActivities
-    from runbook import messages
+    from runbook.messages import rollback as messages
     from runbook.models import (
+        HealthReport,
         LockRelease,
         PlanRequest,
         PreemptRequest,
@@ -27,17 +25,15 @@ with workflow.unsafe.imports_passed_through():
         RollbackPlan,
         RollbackRequest,
         RollbackResult,
-        RolloutRequest,
         ServiceHealthRequest,
         ServiceRollback,
         ServiceTarget,
         State,
-        UpdateServiceRequest,
     )
     from runbook.records import DeploymentRecord, ServiceChange
-    from workflows.procedure import QUICK, Procedure
-
-ROLLOUT_HEARTBEAT = timedelta(seconds=15)
+    from workflows.options import QUICK
+    from workflows.procedure import Procedure
+    from workflows.steps import roll_out
 
 STEPS = ["lock_environment", "plan", "notify_started", "roll_back_services", "notify_finished", "record"]
 
@@ -138,46 +134,31 @@ class Rollback:
             to_revision=target.target.revision,
             outcome="unchanged" if target.current.arn == target.target.arn else "rolled_back",
         )
-        environment = self._request.environment
-        try:
-            await workflow.execute_activity_method(
-                EcsActivities.update_service,
-                UpdateServiceRequest(
-                    environment=environment, service=target.service, task_definition_arn=target.target.arn
-                ),
-                **QUICK,
+
+        def failed(why: str) -> None:
+            outcome.outcome, outcome.detail = "failed", why
+
+        health = await self._procedure.attempt(self._roll_back_and_check(target), failed)
+        if health is not None and not health.healthy:
+            outcome.outcome = "unhealthy"
+            outcome.detail = "still unhealthy after rollback: " + "; ".join(
+                f"{c.name} {c.reason}" for c in health.failures
             )
-            await workflow.execute_activity_method(
-                EcsActivities.wait_for_rollout,
-                RolloutRequest(
-                    environment=environment,
-                    service=target.service,
-                    task_definition_arn=target.target.arn,
-                    timeout_seconds=self._request.rollout_timeout_seconds,
-                ),
-                start_to_close_timeout=timedelta(seconds=self._request.rollout_timeout_seconds + 60),
-                heartbeat_timeout=ROLLOUT_HEARTBEAT,
-                retry_policy=RetryPolicy(maximum_attempts=3),
-            )
-            health = await workflow.execute_activity_method(
-                HealthActivities.check_service_health,
-                ServiceHealthRequest(environment=environment, service=target.service),
-                **QUICK,
-            )
-        except ActivityError as error:
-            outcome.outcome, outcome.detail = "failed", str(error.cause.message if error.cause else error)
-        else:
-            if not health.healthy:
-                outcome.outcome, outcome.detail = (
-                    "unhealthy",
-                    "still unhealthy after rollback: " + "; ".join(f"{c.name} {c.reason}" for c in health.failures),
-                )
         self._procedure.record(
             "runbook",
             f"{target.service} {outcome.outcome}",
             f"{outcome.from_version} → {outcome.to_version} {outcome.detail}".strip(),
         )
         return outcome
+
+    async def _roll_back_and_check(self, target: ServiceTarget) -> HealthReport:
+        environment = self._request.environment
+        await roll_out(environment, target.service, target.target.arn, self._request.rollout_timeout)
+        return await workflow.execute_activity_method(
+            HealthActivities.check_service_health,
+            ServiceHealthRequest(environment=environment, service=target.service),
+            **QUICK,
+        )
 
     async def notify_finished(self, outcomes: list[ServiceRollback]) -> None:
         async with self._procedure.step("notify_finished"):

@@ -6,18 +6,16 @@ manual checklist waits for `check` signals (UI) or updates (CLI), with reminders
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.cloudwatch import CloudWatchActivities
     from activities.health import HealthActivities
+    from runbook.messages import verification as messages
     from runbook.models import (
-        HandlerOutcome,
         HealthCheckRequest,
         HealthReport,
         LogMatches,
@@ -41,9 +39,10 @@ with workflow.unsafe.imports_passed_through():
         performance_reasons,
         timeout_reasons,
     )
-    from workflows.procedure import Procedure, raise_if_cancelled
+    from workflows.options import READ_ONLY
+    from workflows.procedure import Procedure, Refused, human_decision
 
-READ_ONLY = {"start_to_close_timeout": timedelta(seconds=60), "retry_policy": RetryPolicy(maximum_attempts=3)}
+T = TypeVar("T")
 
 STEPS = ["automated_checks", "performance", "integrations", "error_rate", "log_timeouts", "manual_checklist"]
 
@@ -82,7 +81,9 @@ class Verification:
     async def automated_checks(self) -> HealthReport | None:
         async with self._procedure.step("automated_checks") as step:
             request = HealthCheckRequest(environment=self._request.environment, full=self._request.full)
-            report = await self._observe(step, HealthActivities.check_health, request)
+            report = await self._observe(
+                step, workflow.execute_activity_method(HealthActivities.check_health, request, **READ_ONLY)
+            )
             if report:
                 self._judge(step, automated_check_reasons(report))
             return report
@@ -103,7 +104,9 @@ class Verification:
             request = MetricsRequest(
                 environment=self._request.environment, services=self._request.services, window=self._request.window
             )
-            metrics = await self._observe(step, CloudWatchActivities.collect_metrics, request)
+            metrics = await self._observe(
+                step, workflow.execute_activity_method(CloudWatchActivities.collect_metrics, request, **READ_ONLY)
+            )
             if metrics:
                 self._judge(step, error_rate_reasons(metrics, self._request.error_rate_percent))
             return metrics
@@ -116,20 +119,19 @@ class Verification:
                 word="timeout",
                 window=self._request.window,
             )
-            matches = await self._observe(step, CloudWatchActivities.search_logs, request)
+            matches = await self._observe(
+                step, workflow.execute_activity_method(CloudWatchActivities.search_logs, request, **READ_ONLY)
+            )
             if matches:
                 self._judge(step, timeout_reasons(matches))
             return matches
 
-    async def _observe(self, step: StepRecord, activity_method: Any, request: Any) -> Any:
+    async def _observe(self, step: StepRecord, call: Awaitable[T]) -> T | None:
         """The activity's report, or None with the step failed: an observation that cannot be
         made fails the verification, it does not crash it."""
-        try:
-            return await workflow.execute_activity_method(activity_method, request, **READ_ONLY)
-        except ActivityError as error:
-            raise_if_cancelled(error)
-            self._judge(step, [f"{step.name}: could not be checked: {error.cause or error}"])
-            return None
+        return await self._procedure.attempt(
+            call, lambda why: self._judge(step, [f"{step.name}: could not be checked: {why}"])
+        )
 
     async def manual_checklist(self) -> None:
         if not self._request.manual:
@@ -150,10 +152,10 @@ class Verification:
             self._judge(step, checklist_reasons(list(self._checklist.values())))
 
     async def _remind(self) -> None:
-        pending = ", ".join(item.name for item in self._pending())
-        text = f"Verification {workflow.info().workflow_id} of {self._request.environment} waits for: {pending}"
+        pending = [item.name for item in self._pending()]
+        text = messages.checklist_reminder(workflow.info().workflow_id, self._request.environment, pending)
         if await self._procedure.post(self._request.channel, text):
-            self._procedure.record("runbook", "reminder sent", pending)
+            self._procedure.record("runbook", "reminder sent", ", ".join(pending))
 
     def _pending(self) -> list[ChecklistItem]:
         return [item for item in self._checklist.values() if item.state == ItemState.PENDING]
@@ -163,34 +165,17 @@ class Verification:
             self._procedure.fail_step(step, reasons)
             self._reasons += reasons
 
-    def _apply_check(self, handler: str, payload: Any) -> HandlerOutcome:
-        check = self._procedure.parse(handler, CheckPayload, payload)
-        if check is None:
-            return HandlerOutcome(accepted=False, reason=self._procedure.status.refusals[-1].reason)
-        reason = self._check_refusal(check)
-        if reason:
-            self._procedure.refuse(handler, payload, reason)
-            return HandlerOutcome(accepted=False, reason=reason)
+    def _check(self, check: CheckPayload) -> None:
+        if not self._checklist:
+            raise Refused("this verification has no manual checklist (start it with --manual)")
+        if check.item not in self._checklist:
+            raise Refused(f"unknown checklist item {check.item!r}; known: {', '.join(self._checklist)}")
         item = self._checklist[check.item]
         item.state = ItemState.PASSED if check.passed else ItemState.FAILED
         item.by, item.at, item.note = check.user, workflow.now(), check.note
         self._procedure.record(check.user, f"checked {check.item}: {item.state.value}", check.note)
-        return HandlerOutcome(accepted=True)
 
-    def _check_refusal(self, check: CheckPayload) -> str:
-        if not self._checklist:
-            return "this verification has no manual checklist (start it with --manual)"
-        if check.item not in self._checklist:
-            return f"unknown checklist item {check.item!r}; known: {', '.join(self._checklist)}"
-        return ""
-
-    @workflow.signal(name="check")
-    def check(self, payload: Any = None) -> None:
-        self._apply_check("check", payload)
-
-    @workflow.update(name="check")
-    def check_item(self, payload: Any = None) -> HandlerOutcome:
-        return self._apply_check("check", payload)
+    check_signal, check_update = human_decision("check", CheckPayload, _check)
 
     @workflow.query(name="status")
     def status(self) -> ProcedureStatus:

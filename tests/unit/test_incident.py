@@ -10,13 +10,10 @@ from runbook.incident import (
     Mitigation,
     RelatedDeployment,
     Resolution,
-    elapsed,
-    initial_alert,
-    render_postmortem,
-    resolved_message,
-    update_message,
 )
+from runbook.messages.incident import elapsed, initial_alert, resolved_message, update_message
 from runbook.models import TimelineEntry
+from runbook.postmortem import render_postmortem
 from runbook.severity import Severity
 
 POLICY = load_config(DEFAULT_CONFIG_PATH).incidents

@@ -4,7 +4,7 @@ from typing import get_args
 
 import pytest
 
-from runbook.incident import CommanderMitigation, UpdateStatus
+from runbook.incident_payloads import CommanderMitigation, UpdateStatus
 from runbook.severity import Severity
 from starter.cli import EXIT_USAGE, build_parser, dispatch
 from starter.incident import MITIGATIONS, SEVERITIES, UPDATE_STATUSES

@@ -1,6 +1,8 @@
-"""What the runbook says in Slack: every message text, in one place, from the procedures' facts."""
+"""What a rollback says in Slack."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from runbook.models import RollbackPlan
 
@@ -14,7 +16,7 @@ def rollback_started(environment: str, plan: RollbackPlan, reason: str, user: st
     return "\n".join(lines)
 
 
-def rollback_finished(environment: str, outcomes: list[tuple[str, str, str]], reason: str, user: str) -> str:
+def rollback_finished(environment: str, outcomes: Sequence[tuple[str, str, str]], reason: str, user: str) -> str:
     failed = [service for service, outcome, _ in outcomes if outcome in ("failed", "unhealthy")]
     head = ":white_check_mark: ROLLBACK finished" if not failed else f":x: ROLLBACK finished with {len(failed)} failing"
     lines = [f"{head} in {environment} (asked by {user})", f"- Reason: {reason}"]

@@ -1,0 +1,63 @@
+"""What people send an incident: one JSON object per signal (the UI) or update (the CLI) of the
+same name. Bounded and strict: an unknown field is refused, never dropped."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+from pydantic import Field
+
+from runbook.models import Payload
+from runbook.severity import Severity
+
+UpdateStatus = Literal["Investigating", "Identified", "Mitigating", "Monitoring"]
+CommanderMitigation = Literal["scale_up", "rate_limit", "maintenance_page"]
+MITIGATIONS: tuple[str, ...] = get_args(CommanderMitigation)
+
+
+# Signals (and updates of the same name) -------------------------------------------------------
+
+
+class AcknowledgePayload(Payload):
+    """`acknowledge`: `{"user": "bob", "note": "on it"}`."""
+
+    user: str = Field(min_length=1, max_length=100)
+    note: str = Field("", max_length=2000)
+
+
+class UpdatePayload(Payload):
+    """`update`: `{"user": "alice", "status": "Mitigating", "action": "rolling back", "eta": "30 minutes"}`."""
+
+    user: str = Field(min_length=1, max_length=100)
+    status: UpdateStatus
+    action: str = Field(min_length=1, max_length=2000)
+    eta: str = Field("Unknown", min_length=1, max_length=200)
+
+
+class MitigatePayload(Payload):
+    """`mitigate`: `{"user": "alice", "action": "scale_up", "services": ["market-svc"], "reason": "CPU at 97%"}`.
+
+    No services: the incident's own (all services when it named none)."""
+
+    user: str = Field(min_length=1, max_length=100)
+    action: CommanderMitigation
+    services: list[str] = Field(default_factory=list)
+    reason: str = Field("", max_length=2000)
+
+
+class ResolvePayload(Payload):
+    """`resolve`: `{"user": "alice", "resolution": "rolled back", "root_cause": "...", "follow_up": ["..."]}`."""
+
+    user: str = Field(min_length=1, max_length=100)
+    resolution: str = Field(min_length=1, max_length=4000)
+    root_cause: str = Field(min_length=1, max_length=4000)
+    impact: str = Field("", max_length=4000)
+    follow_up: list[str] = Field(default_factory=list)
+
+
+class SeverityPayload(Payload):
+    """`severity`: `{"user": "alice", "severity": "P1", "reason": "all checkouts fail now"}`."""
+
+    user: str = Field(min_length=1, max_length=100)
+    severity: Severity
+    reason: str = Field("", max_length=2000)

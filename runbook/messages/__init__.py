@@ -1,0 +1,1 @@
+"""What the runbook says to people, one module per procedure kind, from the procedures' facts."""

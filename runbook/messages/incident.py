@@ -1,0 +1,150 @@
+"""What an incident says in Slack, on the status page and to the pager: RUNBOOK.md's three
+templates word for word, and the other messages."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from runbook.config import IncidentsConfig
+from runbook.decision import Action
+from runbook.durations import format_duration
+from runbook.incident import Acknowledgement, AssessmentRecord, IncidentState, Mitigation
+from runbook.incident_payloads import MITIGATIONS
+from runbook.severity import DESCRIPTIONS, Severity, local_time
+
+# What the commander is asked to send when an update is due and nothing new was said.
+UPDATE_HINT = "runbook incident update {id} --status Mitigating|Identified|Monitoring --action TEXT --eta TEXT"
+
+
+# The three templates of RUNBOOK.md, word for word ----------------------------------------------
+
+
+def service_label(services: list[str]) -> str:
+    return ", ".join(services) if services else "Skillancer"
+
+
+def initial_alert(services: list[str], impact: str) -> str:
+    return (
+        f"🚨 INCIDENT: {service_label(services)} experiencing issues\n"
+        f"- Impact: {impact}\n- Status: Investigating\n- ETA: Unknown"
+    )
+
+
+def update_message(services: list[str], status: str, action: str, eta: str) -> str:
+    return f"📍 UPDATE: {service_label(services)} incident\n- Status: {status}\n- Action: {action}\n- ETA: {eta}"
+
+
+def resolved_message(services: list[str], minutes: int, impact: str, resolution: str, follow_up: list[str]) -> str:
+    items = "; ".join(follow_up) if follow_up else "post-mortem to follow"
+    return (
+        f"✅ RESOLVED: {service_label(services)} incident\n- Duration: {minutes_text(minutes)}\n- Impact: {impact}\n"
+        f"- Resolution: {resolution}\n- Follow-up: {items}"
+    )
+
+
+def duration_minutes(start: datetime, end: datetime) -> int:
+    return round((end - start).total_seconds() / 60)
+
+
+def elapsed(delta: timedelta) -> str:
+    """How long, as people say it: 40 s, 11 min, 2 h 5 min, 3 d 4 h."""
+    seconds = max(0, int(delta.total_seconds()))
+    days, hours, minutes = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min" if minutes else f"{seconds} s"
+
+
+def minutes_text(minutes: int) -> str:
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
+
+
+# The other messages ----------------------------------------------------------------------------
+
+
+def war_room_name(incident_id: str) -> str:
+    # Slack channel names: lower case, no spaces, at most 80 characters.
+    return incident_id.lower()[:80]
+
+
+def war_room_opened(incident_id: str, state: IncidentState, window: str, interval: timedelta | None) -> str:
+    lines = [
+        f":rotating_light: War room for {incident_id} ({state.severity.value}: {DESCRIPTIONS[state.severity]})",
+        f"- Summary: {state.summary}",
+        f"- Services: {service_label(state.services)}",
+        f"- Commander: @{state.commander}",
+        f"- Acknowledge within {window}: runbook incident ack {incident_id}",
+    ]
+    if interval:
+        lines.append(f"- Updates every {format_duration(interval)}: {UPDATE_HINT.format(id=incident_id)}")
+    return "\n".join(lines)
+
+
+def assessment_message(incident_id: str, assessment: AssessmentRecord) -> str:
+    lines = [f":mag: Assessment of {incident_id} ({service_label(assessment.services)})"]
+    health = "failing: " + ", ".join(assessment.unhealthy) if assessment.unhealthy else "every service answers"
+    lines.append(f"- Health: {health}")
+    for ecs in assessment.ecs:
+        rollout = ecs.rollout or "unknown"
+        lines.append(f"- ECS {ecs.service}: {ecs.running}/{ecs.desired} running {ecs.version} (rollout {rollout})")
+    for decision in assessment.decisions:
+        if decision.action != Action.NONE:
+            why = f"{decision.rule}: {decision.evidence}"
+            lines.append(f"- Decision matrix, {decision.service}: {decision.action.value} ({why})")
+    lines += [f"- Not observed: {problem}" for problem in assessment.problems]
+    if assessment.deployment_related:
+        names = "; ".join(related.describe() for related in assessment.related)
+        then = (
+            "DO NOT roll back: database errors (the commander decides)"
+            if assessment.vetoed
+            else "production is rolled back once acknowledged"
+        )
+        lines.append(f"- Deployment-related: {names}; {then}")
+    else:
+        command = f"runbook incident mitigate {incident_id} {'|'.join(MITIGATIONS)}"
+        lines.append(f"- Not deployment-related: the commander chooses: {command}")
+    return "\n".join(lines)
+
+
+def escalation_message(incident_id: str, severity: Severity, target: str, window: str) -> str:
+    return (
+        f":rotating_light: @{target}: {incident_id} ({severity.value}) is not acknowledged within {window};"
+        f" escalated to you. Acknowledge: runbook incident ack {incident_id}"
+    )
+
+
+def acknowledged_message(incident_id: str, acknowledgement: Acknowledgement, declared_at: datetime) -> str:
+    verdict = "within" if acknowledgement.within_target else "outside"
+    after = elapsed(acknowledgement.at - declared_at)
+    return (
+        f":eyes: {incident_id} acknowledged by @{acknowledgement.by} {after} after it was declared"
+        f" ({verdict} the response time)"
+    )
+
+
+def regraded_message(incident_id: str, before: Severity, after: Severity, by: str, reason: str) -> str:
+    because = f": {reason}" if reason else ""
+    return f":arrows_counterclockwise: {incident_id} regraded {before.value} → {after.value} by @{by}{because}"
+
+
+def reminder_message(incident_id: str, commander: str, since: datetime, policy: IncidentsConfig) -> str:
+    at = local_time(since, policy).strftime("%H:%M %Z")
+    return (
+        f":bell: @{commander}: the {incident_id} update is due and nothing new was said since {at}."
+        f" {UPDATE_HINT.format(id=incident_id)}"
+    )
+
+
+def mitigation_message(incident_id: str, mitigation: Mitigation) -> str:
+    detail = f": {mitigation.detail}" if mitigation.detail else ""
+    services = service_label(mitigation.services)
+    return (
+        f":hammer_and_wrench: {incident_id} mitigation {mitigation.number} {mitigation.action} of {services}"
+        f" by {mitigation.by} {mitigation.state}{detail}"
+    )
+
+
+def postmortem_message(incident_id: str, url: str) -> str:
+    return f":memo: Post-mortem for {incident_id}: {url}"

@@ -1,0 +1,70 @@
+"""Steps more than one procedure takes: rolling a service out to a revision (deployment, rollback)
+and observing services for the decision matrix (deployment monitoring, incident assessment)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.cloudwatch import CloudWatchActivities
+    from activities.ecs import EcsActivities
+    from activities.health import HealthActivities
+    from runbook.models import (
+        HealthReport,
+        MetricsReport,
+        MetricsRequest,
+        RolloutRequest,
+        ServiceHealthRequest,
+        UpdateServiceRequest,
+    )
+    from workflows.options import QUICK, rollout_wait
+    from workflows.procedure import Procedure, noted_in
+
+
+async def roll_out(environment: str, service: str, task_definition_arn: str, timeout: timedelta) -> None:
+    """The service updated to the revision, and its rollout followed to the end (or `timeout`)."""
+    await workflow.execute_activity_method(
+        EcsActivities.update_service,
+        UpdateServiceRequest(environment=environment, service=service, task_definition_arn=task_definition_arn),
+        **QUICK,
+    )
+    await workflow.execute_activity_method(
+        EcsActivities.wait_for_rollout,
+        RolloutRequest(
+            environment=environment, service=service, task_definition_arn=task_definition_arn, timeout=timeout
+        ),
+        **rollout_wait(timeout),
+    )
+
+
+async def observe_services(
+    procedure: Procedure, environment: str, services: list[str], window: timedelta, problems: list[str]
+) -> tuple[MetricsReport | None, dict[str, HealthReport]]:
+    """Each service's health, then CloudWatch's figures. What could not be observed is left out
+    and named in `problems`: no data, never a healthy answer."""
+    reports = await asyncio.gather(
+        *(
+            procedure.attempt(
+                workflow.execute_activity_method(
+                    HealthActivities.check_service_health,
+                    ServiceHealthRequest(environment=environment, service=service),
+                    **QUICK,
+                ),
+                noted_in(problems, f"health of {service}"),
+            )
+            for service in services
+        )
+    )
+    health = {service: report for service, report in zip(services, reports, strict=True) if report is not None}
+    metrics = await procedure.attempt(
+        workflow.execute_activity_method(
+            CloudWatchActivities.collect_metrics,
+            MetricsRequest(environment=environment, services=services, window=window),
+            **QUICK,
+        ),
+        noted_in(problems, "metrics"),
+    )
+    return metrics, health
