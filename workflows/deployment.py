@@ -622,7 +622,7 @@ class StandardDeployment(DeploymentProcedure):
 
 
 @workflow.defn(name="HotfixDeployment")
-class HotfixDeployment(StandardDeployment):
+class HotfixDeployment(DeploymentProcedure):
     kind = "hotfix"
     first_check = "hotfix_ready"
     approves_early = True
