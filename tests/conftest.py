@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -23,8 +22,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.aws import build_aws_clients
+from activities.cloudwatch import CloudWatchActivities
 from runbook.config import DEFAULT_CONFIG_PATH, RunbookConfig, load_config
+from runbook.models import MetricsRequest, ServiceMetrics
 from runbook.search import ALL_KEYS
+from sandbox.fleet import HEALTHY_CPU, HEALTHY_LATENCY_MS, HEALTHY_MEMORY
+from tests.support import PROJECT, answers, free_port, spawn, start_sandbox, start_worker, stop, wait_for
 
 
 def temporal_binary() -> str:
@@ -59,9 +62,6 @@ async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 
 # The stack's parts on free ports, beside any running `make up` -------------------------------
 
-PROJECT = DEFAULT_CONFIG_PATH.parent
-
-
 # Every integration's secret, recognisable: tests/e2e/test_secrets.py looks for them in histories.
 STACK_SECRETS = {
     "SLACK_BOT_TOKEN": "xoxb-stack-secret-slack",
@@ -84,12 +84,6 @@ def stack_environment(config_path: Path) -> dict[str, str]:
         if not name.startswith("TEMPORAL_") and name != "RUNBOOK_ENCRYPTION_KEYS"
     }
     return {**inherited, **STACK_SECRETS, "RUNBOOK_CONFIG": str(config_path), "RUNBOOK_USER": "tester"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def stack_config_text(temporal_address: str, task_queue: str, fleet_port: int, aws_port: int) -> str:
@@ -120,19 +114,32 @@ def stack_config_text(temporal_address: str, task_queue: str, fleet_port: int, a
     return text
 
 
+# Older names of tests.support's helpers, for tests not moved to it yet.
+_spawn, _stop, _answers = spawn, stop, answers
+
+
 def wait_until(ready, what: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        assert process.poll() is None, f"{what} exited with {process.returncode}"
-        assert time.monotonic() < deadline, f"{what} did not come up in {timeout} s"
-        time.sleep(0.1)
+    wait_for(ready, what, timeout, process=process)
 
 
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+# What each `runbook sandbox fault` mode puts in a service's figures.
+SEEN_IN_FIGURES = {
+    "5xx": lambda figures: figures.errors_5xx > 0,
+    "down": lambda figures: figures.errors_5xx > 0,
+    "db": lambda figures: figures.database_errors > 0,
+    "cpu": lambda figures: figures.cpu_percent > HEALTHY_CPU,
+    "slow": lambda figures: figures.avg_response_ms > HEALTHY_LATENCY_MS,
+}
+
+
+def healthy_figures(figures: ServiceMetrics) -> bool:
+    return (
+        figures.errors_5xx == 0
+        and figures.database_errors == 0
+        and figures.cpu_percent <= HEALTHY_CPU
+        and figures.memory_percent <= HEALTHY_MEMORY
+        and figures.avg_response_ms <= HEALTHY_LATENCY_MS
+    )
 
 
 class RunningService(NamedTuple):
@@ -146,7 +153,8 @@ class Stack:
     config: RunbookConfig
     config_path: Path
     env: dict[str, str]
-    faulted: bool = False
+    # (environment, service) whose figures may be unhealthy: faulted, or running a bad version.
+    tainted: set[tuple[str, str]] = field(default_factory=set)
     worker_log: Path | None = None  # the worker process's output, once e2e_stack started it
 
     @property
@@ -161,7 +169,35 @@ class Stack:
         if delay_s is not None:
             body["delay_s"] = delay_s
         httpx.post(f"{self.fleet_url}/_sandbox/faults", json=body).raise_for_status()
-        self.faulted = True
+        self.taint(environment, service)
+
+    def taint(self, environment: str, service: str) -> None:
+        """The service's figures may be unhealthy: clear_faults waits until CloudWatch's window
+        no longer holds them, so that they cannot fail the next test's verification or monitoring."""
+        self.tainted.add((environment, service))
+
+    def figures(self, environment: str, service: str, window: timedelta) -> ServiceMetrics:
+        """The service's figures over the last `window`, as the workflows' collect_metrics reads them."""
+        request = MetricsRequest(environment=environment, services=[service], window=window)
+        return CloudWatchActivities(build_aws_clients(self.config), self.config).collect_metrics(request).services[0]
+
+    def wait_for_figures(self, environment: str, service: str, mode: str, timeout: float = 30.0) -> ServiceMetrics:
+        """Until CloudWatch's window shows a fault's `mode` in the service's figures, or healthy
+        figures for "clear": what verification and the decision matrix will read from then on."""
+        thresholds = self.config.thresholds
+        if mode == "clear":  # every figure of the longest window healthy
+            window = max(thresholds.verification_window, thresholds.decision_window)
+            seen = healthy_figures
+        else:  # the fault in the shortest window: it is in the longer one too
+            window = min(thresholds.verification_window, thresholds.decision_window)
+            seen = SEEN_IN_FIGURES[mode]
+        return wait_for(
+            lambda: self.figures(environment, service, window),
+            f"{environment} {service}: {mode} in the figures",
+            timeout,
+            accept=seen,
+            interval=self.config.sandbox.metrics_interval,
+        )
 
     def running(self, environment: str, service: str) -> RunningService:
         """What ECS runs for a service: its image tag, revision and desired count."""
@@ -174,13 +210,10 @@ class Stack:
         return RunningService(image.rsplit(":", 1)[1], described["taskDefinition"], described["desiredCount"])
 
     def clear_faults(self) -> None:
-        """Heal the fleet, and let the fault's figures leave CloudWatch's window."""
+        """Heal the fleet, and wait until the tainted services' figures have left CloudWatch's window."""
         httpx.delete(f"{self.fleet_url}/_sandbox/faults").raise_for_status()
-        if self.faulted:
-            time.sleep(
-                max(self.config.thresholds.verification_window, self.config.thresholds.decision_window).total_seconds()
-            )
-            self.faulted = False
+        while self.tainted:
+            self.wait_for_figures(*self.tainted.pop(), "clear")
 
     def cli(self, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -194,21 +227,6 @@ class Stack:
         )
 
 
-def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            command, cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
 @pytest.fixture(scope="session")
 def sandbox_stack(temporal_env, tmp_path_factory) -> Iterator[Stack]:
     """The sandbox as its own process, and a runbook.toml that points everything at it."""
@@ -218,25 +236,23 @@ def sandbox_stack(temporal_env, tmp_path_factory) -> Iterator[Stack]:
     path = folder / "runbook.toml"
     path.write_text(stack_config_text(target, f"e2e-{uuid.uuid4()}", fleet_port, aws_port))
     env = stack_environment(path)
-    process = _spawn([sys.executable, "-m", "sandbox"], env, folder / "sandbox.log")
+    process = start_sandbox(env, folder / "sandbox.log", f"http://127.0.0.1:{fleet_port}")
     try:
-        wait_until(lambda: _answers(f"http://127.0.0.1:{fleet_port}/_sandbox/health"), "the sandbox", process)
         yield Stack(config=load_config(path), config_path=path, env=env)
     finally:
-        _stop(process)
+        stop(process)
 
 
 @pytest.fixture(scope="session")
 def e2e_stack(sandbox_stack: Stack, tmp_path_factory) -> Iterator[Stack]:
     """Everything a user has after `make up`: the worker too, as its own process."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    process = _spawn([sys.executable, str(PROJECT / "worker.py")], sandbox_stack.env, log)
+    process = start_worker(sandbox_stack.env, log)
     try:
-        wait_until(lambda: "polling task queue" in log.read_text(errors="replace"), "the worker", process)
         sandbox_stack.worker_log = log
         yield sandbox_stack
     finally:
-        _stop(process)
+        stop(process)
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from runbook.models import ProcedureStatus, State, StepState
 from runbook.severity import Severity
 from starter.commands import deployment_request, launch_deployment, verification_request
 from starter.incident import start_incident
+from tests.support import status, until
 from workflows.incident import Incident
 from workflows.verification import Verification
 
@@ -110,22 +111,6 @@ REASONS: dict[str, Callable[[Signal], str]] = {
 CASES = [(signal, payload) for signal in SIGNALS for payload in PAYLOADS]
 
 
-async def status(handle: WorkflowHandle) -> ProcedureStatus:
-    return await handle.query("status", result_type=ProcedureStatus)
-
-
-async def until(
-    handle: WorkflowHandle, ready: Callable[[ProcedureStatus], bool], what: str, seconds: float = 90
-) -> ProcedureStatus:
-    for _ in range(int(seconds / 0.2)):
-        current = await status(handle)
-        if ready(current):
-            return current
-        assert current.state == State.RUNNING, f"{handle.id} ended {current.state} before {what}: {current.steps}"
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{handle.id}: not {what} within {seconds} s")
-
-
 def step_state(current: ProcedureStatus, name: str) -> StepState:
     return next(step.state for step in current.steps if step.name == name)
 
@@ -190,7 +175,7 @@ DECISIONS: dict[str, Callable[[ProcedureStatus], Any]] = {
 async def test_a_bad_payload_is_refused_and_recorded(procedures, signal: Signal, payload: str, outcome_table):
     handle = procedures[signal.procedure]
     what, ready = WAITING[signal.procedure]
-    before = await until(handle, ready, what)
+    before = await until(handle, ready, what, timeout=90)
     value = PAYLOADS[payload](signal)
     outcome = "NOT REFUSED: taken, or dropped unrecorded"
     try:
@@ -207,7 +192,7 @@ async def test_a_bad_payload_is_refused_and_recorded(procedures, signal: Signal,
             handle,
             lambda s: len(s.refusals) > len(before.refusals) or s.state != State.RUNNING,
             f"refusing {payload}",
-            seconds=5,
+            timeout=5,
         )
         if len(after.refusals) > len(before.refusals):
             outcome = f"refused and recorded: {after.refusals[-1].reason}"

@@ -6,7 +6,6 @@ The fleet is healed after each case, and CloudWatch's short test window forgets 
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -39,7 +38,7 @@ CASES = [
 def test_each_fault_mode_gives_its_matrix_row(sandbox_stack, environment, services, fault, expected, rule):
     service, mode, delay_s = fault
     sandbox_stack.fault(environment, service, mode, delay_s)
-    time.sleep(3 * sandbox_stack.config.sandbox.metrics_interval)  # a few metric writes
+    sandbox_stack.wait_for_figures(environment, service, mode)  # what assess reads: CloudWatch's window
     done = sandbox_stack.cli("assess", environment, "--services", services, "--json")
     assert done.returncode == 0, done.stderr
     decisions = {d["service"]: d for d in json.loads(done.stdout)["decisions"]}

@@ -63,7 +63,7 @@ def test_bad_input_is_one_line_exit_2(sandbox_stack, args, message):
 
 def test_a_fault_is_seen_by_health_checks_and_cleared(sandbox_stack):
     assert sandbox_stack.cli("sandbox", "fault", "staging", "auth-svc", "5xx").returncode == 0
-    sandbox_stack.faulted = True
+    sandbox_stack.taint("staging", "auth-svc")
     broken = sandbox_stack.cli("health-check", "staging", "--full", "--json")
     assert broken.returncode == 1
     assert sandbox_stack.cli("sandbox", "fault", "staging", "auth-svc", "clear").returncode == 0
@@ -83,6 +83,8 @@ def test_verify_runs_the_workflow_and_reports_each_check(e2e_stack):
 
 def test_verify_fails_naming_the_5xx_service(e2e_stack):
     e2e_stack.fault("staging", "market-svc", "5xx")
+    # Verification reads the error rate from CloudWatch: once a datapoint with the fault is there.
+    e2e_stack.wait_for_figures("staging", "market-svc", "5xx")
     done = e2e_stack.cli("verify", "staging", "--json")
     assert done.returncode == 1
     reasons = json.loads(done.stdout)["reasons"]

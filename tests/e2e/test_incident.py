@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 import uuid
-from collections.abc import Callable
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -20,6 +18,7 @@ from activities.lock import acquire_environment
 from runbook import search
 from runbook.models import LockRequest, ProcedureStatus
 from runbook.temporal import connect
+from tests.support import procedure_status, wait_for
 
 INCIDENT_ID = re.compile(r"^INC-\d{8}-\d{4}$")
 
@@ -63,25 +62,9 @@ def deploy_to_production(aws, stack, service: str, version: str) -> None:
     )
 
 
-def wait_for(condition: Callable[[], object], what: str, timeout: float = 60) -> object:
-    deadline = time.monotonic() + timeout
-    while not (answer := condition()):
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.2)
-    return answer
-
-
-def incident_status(stack, incident_id: str) -> ProcedureStatus:
-    async def query() -> ProcedureStatus:
-        client = await connect(stack.config)
-        return await client.get_workflow_handle(incident_id).query("status", result_type=ProcedureStatus)
-
-    return asyncio.run(query())
-
-
 def settled_mitigations(stack, incident_id: str, count: int) -> ProcedureStatus | None:
     """The status once `count` mitigations have ended, done or failed."""
-    current = incident_status(stack, incident_id)
+    current = procedure_status(stack, incident_id)
     ended = [m for m in current.details["incident"]["mitigations"] if m["state"] in ("done", "failed")]
     return current if len(ended) == count else None
 
@@ -138,7 +121,7 @@ def test_a_bad_deployment_becomes_a_p1_rolled_back_resolved_and_written_up(e2e_s
             e2e_stack, "--severity", "P1", "--summary", "checkout failing", "--services", "market-svc"
         )
         assessment = wait_for(
-            lambda: incident_status(e2e_stack, incident_id).details["incident"]["assessment"], "the assessment"
+            lambda: procedure_status(e2e_stack, incident_id).details["incident"]["assessment"], "the assessment"
         )
         # Other tests of this session may have changed production too; this one must be among them.
         assert deployment.id in [d["id"] for d in assessment["related"]]
@@ -195,7 +178,7 @@ def test_a_bad_deployment_becomes_a_p1_rolled_back_resolved_and_written_up(e2e_s
         "canary deploys",
     )
     assert resolved.returncode == 0, resolved.stderr
-    wait_for(lambda: incident_status(e2e_stack, incident_id).state.value == "RESOLVED", "the resolution")
+    wait_for(lambda: procedure_status(e2e_stack, incident_id).state.value == "RESOLVED", "the resolution")
     shown = e2e_stack.cli("status", incident_id)
     assert shown.returncode == 0
     assert f"# Post-mortem: {incident_id}, checkout failing" in shown.stdout and "- [ ] canary deploys" in shown.stdout
@@ -282,6 +265,6 @@ def test_mitigations_reach_ecs_and_the_operations_api(e2e_stack, aws):
         "incident", "resolve", incident_id, "--resolution", "scaled up", "--root-cause", "payout batch"
     )
     assert closed.returncode == 0, closed.stderr
-    wait_for(lambda: incident_status(e2e_stack, incident_id).state.value == "RESOLVED", "the resolution")
+    wait_for(lambda: procedure_status(e2e_stack, incident_id).state.value == "RESOLVED", "the resolution")
     late = e2e_stack.cli("incident", "ack", incident_id)
     assert late.returncode == 2 and f"{incident_id} is closed" in late.stderr, late.stderr

@@ -4,9 +4,10 @@ JSON log lines that name the workflow and activity they come from."""
 from __future__ import annotations
 
 import json
-import time
 
 import httpx
+
+from tests.support import wait_for
 
 
 def metric_names(text: str) -> set[str]:
@@ -19,10 +20,12 @@ def test_metrics_and_json_logs_of_a_verification(e2e_stack):
     workflow_id = done.stdout.splitlines()[0]
 
     url = f"http://{e2e_stack.config.observability.metrics_address}/metrics"
-    deadline = time.monotonic() + 10
-    while "temporal_workflow_completed" not in (names := metric_names(httpx.get(url, timeout=5).text)):
-        assert time.monotonic() < deadline, f"no temporal_workflow_completed at {url}; got {sorted(names)}"
-        time.sleep(0.2)
+    names = wait_for(
+        lambda: metric_names(httpx.get(url, timeout=5).text),
+        f"temporal_workflow_completed at {url}",
+        10,
+        accept=lambda names: "temporal_workflow_completed" in names,
+    )
     assert {"temporal_workflow_task_execution_latency_bucket", "temporal_activity_execution_latency_bucket"} <= names
 
     lines = e2e_stack.worker_log.read_text().splitlines()

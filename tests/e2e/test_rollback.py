@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import time
 
 import pytest
 
@@ -15,6 +14,7 @@ from runbook.config import DEFAULT_CONFIG_PATH
 from runbook.models import LockRelease, LockRequest
 from runbook.records import index_key
 from runbook.temporal import connect
+from tests.support import wait_for
 
 
 @pytest.fixture
@@ -32,10 +32,7 @@ def deploy(aws, stack, environment: str, services: list[str], version: str) -> N
             containerDefinitions=[{"name": service, "image": f"skillancer/{service}:{version}", "memory": 512}],
         )["taskDefinition"]["taskDefinitionArn"]
         aws.ecs.update_service(cluster=cluster, service=service, taskDefinition=revision)
-    deadline = time.monotonic() + 20
-    while any(stack.running(environment, s).version != version for s in services):
-        assert time.monotonic() < deadline, "the sandbox did not finish the rollout"
-        time.sleep(0.2)
+    wait_for(lambda: all(stack.running(environment, s).version == version for s in services), "the rollout", 20)
 
 
 def slack_texts(stack) -> list[str]:

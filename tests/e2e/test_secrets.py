@@ -6,11 +6,11 @@ import asyncio
 
 from temporalio.api.history.v1 import History
 
-from runbook.models import ProcedureStatus
 from runbook.temporal import connect
 from starter.commands import deployment_request, launch_deployment
 from tests.conftest import STACK_SECRETS
-from tests.e2e.test_incident import declare, incident_status, wait_for
+from tests.e2e.test_incident import declare
+from tests.support import procedure_status, reach, wait_for
 
 INTEGRATION_SECRETS = {name: value for name, value in STACK_SECRETS.items() if not name.startswith("AWS_")}
 
@@ -19,10 +19,7 @@ async def run_a_deployment(stack) -> None:
     client = await connect(stack.config)
     request = deployment_request(stack.config, "production", "v9.9.0", ["notification-svc"], "alice")
     handle = await launch_deployment(client, stack.config, "deployment", request)
-    for _ in range(600):
-        if (await handle.query("status", result_type=ProcedureStatus)).step == "approval":
-            break
-        await asyncio.sleep(0.1)
+    await reach(handle, "approval")
     await handle.execute_update("approve", {"approver": "bob", "comment": "fine"})
     await handle.result()
 
@@ -43,7 +40,7 @@ def test_no_history_holds_a_secret_though_every_integration_was_called_with_one(
     seen_before = {system: len(e2e_stack.calls(system)) for system in ("slack", "github", "statuspage", "pagerduty")}
     asyncio.run(run_a_deployment(e2e_stack))
     incident_id = declare(e2e_stack, "--severity", "P1", "--summary", "payouts failing", "--services", "payment-svc")
-    wait_for(lambda: incident_status(e2e_stack, incident_id).details["incident"]["assessment"], "the assessment")
+    wait_for(lambda: procedure_status(e2e_stack, incident_id).details["incident"]["assessment"], "the assessment")
     assert (
         e2e_stack.cli(
             "incident", "resolve", incident_id, "--resolution", "restarted", "--root-cause", "stuck queue"

@@ -11,8 +11,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
@@ -21,17 +19,16 @@ from runbook.config import load_config
 from runbook.models import ProcedureStatus
 from runbook.search import server_flags
 from runbook.temporal import TemporalUnreachable, connect
-from tests.conftest import (
+from tests.conftest import Stack, stack_config_text, stack_environment, temporal_binary
+from tests.support import (
     PROJECT,
-    Stack,
-    _answers,
-    _spawn,
-    _stop,
+    answers,
     free_port,
-    stack_config_text,
-    stack_environment,
-    temporal_binary,
-    wait_until,
+    procedure_status,
+    spawn,
+    stop,
+    wait_for,
+    worker_polling,
 )
 
 UPDATE_EVERY_S = 2
@@ -57,8 +54,8 @@ class DevServer:
             temporal_binary(), "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(self.port),
             "--db-filename", str(self.db), "--log-level", "warn", *server_flags(),
         ]  # fmt: skip
-        self.process = _spawn(command, env, self.folder / f"temporal-{self.starts}.log")
-        wait_until(lambda: self.serving(env), "the Temporal dev server", self.process, timeout=30)
+        self.process = spawn(command, env, self.folder / f"temporal-{self.starts}.log")
+        wait_for(lambda: self.serving(env), "the Temporal dev server serving", 30, process=self.process)
 
     def serving(self, env: dict[str, str]) -> bool:
         config = load_config(Path(env["RUNBOOK_CONFIG"]))
@@ -84,35 +81,10 @@ class DevServer:
             return None
 
 
-def wait_for(
-    condition: Callable[[], object], what: str, timeout: float, evidence: Callable[[], str] = lambda: ""
-) -> object:
-    deadline = time.monotonic() + timeout
-    while not (answer := condition()):
-        assert time.monotonic() < deadline, f"never happened within {timeout} s: {what}\n{evidence()}"
-        time.sleep(0.2)
-    return answer
-
-
 def updates_posted(stack: Stack) -> list[str]:
     """The Update template as Slack received it, in order."""
     posts = [call["body"] for call in stack.calls("slack") if call["path"].endswith("chat.postMessage")]
     return [post["text"] for post in posts if post["text"].startswith("📍 UPDATE:")]
-
-
-def incident_status(stack: Stack, incident_id: str) -> ProcedureStatus | None:
-    """The status query's answer, or None while the worker cannot answer it yet."""
-
-    async def query() -> ProcedureStatus:
-        client = await connect(stack.config)
-        return await client.get_workflow_handle(incident_id).query(
-            "status", result_type=ProcedureStatus, rpc_timeout=timedelta(seconds=5)
-        )
-
-    try:
-        return asyncio.run(query())
-    except Exception:  # any failure here means "not yet"; the caller's deadline decides
-        return None
 
 
 def history_event_types(stack: Stack, incident_id: str) -> list[int]:
@@ -148,15 +120,13 @@ def test_an_open_p1_survives_a_server_restart_and_its_updates_resume(tmp_path):
 
     try:
         # Side by side: the sandbox's imports (moto) take seconds that the server and worker need not wait for.
-        sandbox = _spawn([sys.executable, "-m", "sandbox"], env, tmp_path / "sandbox.log")
+        sandbox = spawn([sys.executable, "-m", "sandbox"], env, tmp_path / "sandbox.log")
         started.append(sandbox)
         server.start(env)
-        worker = _spawn([sys.executable, str(PROJECT / "worker.py")], env, worker_log)
+        worker = spawn([sys.executable, str(PROJECT / "worker.py")], env, worker_log)
         started.append(worker)
-        wait_until(lambda: _answers(f"{stack.fleet_url}/_sandbox/health"), "the sandbox", sandbox, timeout=30)
-        wait_until(
-            lambda: "polling task queue" in worker_log.read_text(errors="replace"), "the worker", worker, timeout=30
-        )
+        wait_for(lambda: answers(f"{stack.fleet_url}/_sandbox/health"), "the sandbox", 30, process=sandbox)
+        wait_for(worker_polling(worker_log), "the worker polling", 30, process=worker)
 
         declared = stack.cli(
             "incident",
@@ -171,13 +141,18 @@ def test_an_open_p1_survives_a_server_restart_and_its_updates_resume(tmp_path):
         )
         assert declared.returncode == 0, declared.stdout + declared.stderr
         incident_id = json.loads(declared.stdout)["id"]
+
+        def incident() -> ProcedureStatus | None:  # None while the server or worker cannot answer
+            return procedure_status(stack, incident_id, none_if_unanswered=True)
+
         # Stopped between two updates (the last one sent to Slack and the status page, and counted),
         # so that "nothing done twice" below is about the restart, not an update cut in half.
         wait_for(
-            lambda: (s := incident_status(stack, incident_id)) and s.details["incident"]["posted_updates"] >= 1,
+            incident,
             "a regular update before the restart",
             30,
-            evidence,
+            accept=lambda s: s is not None and s.details["incident"]["posted_updates"] >= 1,
+            evidence=evidence,
         )
 
         exit_code = server.stop()
@@ -188,17 +163,17 @@ def test_an_open_p1_survives_a_server_restart_and_its_updates_resume(tmp_path):
         server.start(env)
 
         status = wait_for(
-            lambda: incident_status(stack, incident_id),
+            incident,
             "the worker answering a query after the restart",
             RECOVERY_S,
-            evidence,
+            evidence=evidence,
         )
         assert status.state.value == "RUNNING"
         wait_for(
             lambda: len(updates_posted(stack)) > before_restart,
             "an update posted after the restart",
             RECOVERY_S,
-            evidence,
+            evidence=evidence,
         )
 
         acked = stack.cli("incident", "ack", incident_id, "--note", "on it after the restart")
@@ -222,17 +197,18 @@ def test_an_open_p1_survives_a_server_restart_and_its_updates_resume(tmp_path):
             lambda: any("- Status: Monitoring\n- Action: watching checkout" in text for text in updates_posted(stack)),
             "the commander's update in a regular update",
             RECOVERY_S,
-            evidence,
+            evidence=evidence,
         )
         resolved = stack.cli(
             "incident", "resolve", incident_id, "--resolution", "restarted checkout", "--root-cause", "a stuck pool"
         )
         assert resolved.returncode == 0, resolved.stdout + resolved.stderr
         final = wait_for(
-            lambda: (s := incident_status(stack, incident_id)) and s.state.value == "RESOLVED" and s,
+            incident,
             "the incident resolved",
             RECOVERY_S,
-            evidence,
+            accept=lambda s: s is not None and s.state.value == "RESOLVED",
+            evidence=evidence,
         )
 
         # Nothing lost or done twice: every update the workflow counted reached Slack once.
@@ -242,5 +218,5 @@ def test_an_open_p1_survives_a_server_restart_and_its_updates_resume(tmp_path):
         assert events[-1] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
     finally:
         for process in reversed(started):
-            _stop(process)
+            stop(process)
         server.stop()

@@ -17,7 +17,8 @@ from collections.abc import Iterator
 import pytest
 
 from runbook.config import DEFAULT_CONFIG_PATH
-from tests.conftest import PROJECT, _spawn, _stop, free_port, stack_config_text, stack_environment, wait_until
+from tests.conftest import stack_config_text, stack_environment
+from tests.support import PROJECT, free_port, start_worker, stop
 
 REQUEST_TIMEOUT_S = 1.0
 # Starting the CLI (Python and its imports: seconds on a loaded machine), on top of the timeout.
@@ -167,14 +168,11 @@ def silent_fleet_worker(sandbox_stack, tmp_path_factory) -> Iterator[dict[str, s
         path.write_text(unreachable(text, f"127.0.0.1:{fleet_port}", free_port(), listener.port))
         env = stack_environment(path)
         log = folder / "worker.log"
-        worker = _spawn([sys.executable, str(PROJECT / "worker.py")], env, log)
+        worker = start_worker(env, log, timeout=30)
         try:
-            wait_until(
-                lambda: "polling task queue" in log.read_text(errors="replace"), "the worker", worker, timeout=30
-            )
             yield env
         finally:
-            _stop(worker)
+            stop(worker)
 
 
 @pytest.mark.parametrize("full", [False, True], ids=["verify", "verify-full"])

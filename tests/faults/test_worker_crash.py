@@ -12,12 +12,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -29,10 +26,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.aws import build_aws_clients
 from runbook.config import load_config
-from runbook.models import HandlerOutcome, ProcedureStatus, State
+from runbook.models import HandlerOutcome, State
 from runbook.search import ALL_KEYS
 from starter.commands import deployment_request, launch_deployment
-from tests.conftest import PROJECT, Stack, _spawn, _stop, stack_config_text, temporal_binary, wait_until
+from tests.conftest import Stack, stack_config_text, temporal_binary
+from tests.support import eventually, reach, start_worker, stop
 
 VERSION = "v8.1.0"
 SERVICES = ["api-gateway", "market-svc", "payment-svc"]
@@ -69,23 +67,6 @@ def slow_rollouts(sandbox_stack: Stack):
     httpx.post(url, json={"seconds": usual}).raise_for_status()
 
 
-def start_worker(stack: Stack, log: Path) -> subprocess.Popen:
-    process = _spawn([sys.executable, str(PROJECT / "worker.py")], stack.env, log)
-    wait_until(lambda: "polling task queue" in log.read_text(errors="replace"), "the worker", process)
-    return process
-
-
-async def wait_for(what: str, condition: Callable[[], Awaitable[bool]], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        await asyncio.sleep(0.1)
-
-
-async def status(handle: WorkflowHandle) -> ProcedureStatus:
-    return await handle.query("status", result_type=ProcedureStatus)
-
-
 async def rollout_attempts(handle: WorkflowHandle) -> list[int]:
     """The attempt on which each wait_for_rollout ran to its end, in the order they were scheduled."""
     events = (await handle.fetch_history()).events
@@ -110,18 +91,12 @@ async def test_a_worker_killed_mid_rollout_is_replaced_and_each_service_is_updat
     ecs = build_aws_clients(stack.config).ecs
     cluster = stack.config.environment("production").cluster
     mark = len(stack.calls("ecs"))
-    first = start_worker(stack, tmp_path / "worker-1.log")
+    first = start_worker(stack.env, tmp_path / "worker-1.log")
     second = None
     try:
         request = deployment_request(stack.config, "production", VERSION, SERVICES, "alice")
         handle = await launch_deployment(own_server.client, stack.config, "deployment", request)
-
-        async def at_approval_gate() -> bool:
-            current = await status(handle)
-            assert current.state == State.RUNNING, f"ended {current.state} at {current.step}: {current.steps}"
-            return current.step == "approval"
-
-        await wait_for("the approval gate", at_approval_gate)
+        await reach(handle, "approval")
         slow_rollouts(PRODUCTION_ROLLOUT_S)
         approval = await handle.execute_update("approve", {"approver": "bob"}, result_type=HandlerOutcome)
         assert approval.accepted, approval.reason
@@ -133,19 +108,19 @@ async def test_a_worker_killed_mid_rollout_is_replaced_and_each_service_is_updat
                 SERVICES
             )
 
-        await wait_for("the production rollouts under way", every_rollout_watched)
+        await eventually(every_rollout_watched, "the production rollouts under way")
         described = ecs.describe_services(cluster=cluster, services=SERVICES)["services"]
         primaries = {s["serviceName"]: next(d for d in s["deployments"] if d["status"] == "PRIMARY") for s in described}
         assert {name: d["rolloutState"] for name, d in primaries.items()} == dict.fromkeys(SERVICES, "IN_PROGRESS")
 
         os.kill(first.pid, signal.SIGKILL)
         assert first.wait(timeout=10) == -signal.SIGKILL
-        second = start_worker(stack, tmp_path / "worker-2.log")
+        second = start_worker(stack.env, tmp_path / "worker-2.log")
         outcome = await asyncio.wait_for(handle.result(), timeout=90)
     finally:
         for process in (first, second):
             if process is not None:
-                _stop(process)
+                stop(process)
 
     assert outcome.state == State.COMPLETED, outcome.reasons
     assert {stack.running("production", service).version for service in SERVICES} == {VERSION}

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -19,21 +19,10 @@ import pytest
 from runbook.config import RunbookConfig
 from sandbox import Sandbox
 from sandbox import aws as sandbox_aws
+from tests.support import wait_for
 
 PROD = "skillancer-prod"
-T = TypeVar("T")
-
-
-def eventually(probe: Callable[[], T], accept: Callable[[T], bool], timeout: float = 3.0) -> T:
-    """Poll until `accept(probe())`; the last value goes into the failure message."""
-    deadline = time.monotonic() + timeout
-    value = probe()
-    while not accept(value):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still not accepted after {timeout}s: {value!r}")
-        time.sleep(0.1)
-        value = probe()
-    return value
+SETTLES_S = 10.0  # what the sandbox does in the background: a rollout, a metrics write
 
 
 def next_second() -> datetime:
@@ -132,7 +121,9 @@ def test_update_service_rolls_out_and_the_fleet_follows(aws: Callable[[str], Any
     assert primary(during)["taskDefinition"] == target
     assert running_version(fleet, "production", "payment-svc") == "v1.1.0"
 
-    after = eventually(lambda: describe(ecs, PROD, "payment-svc"), settled)
+    after = wait_for(
+        lambda: describe(ecs, PROD, "payment-svc"), "payment-svc's rollout settled", SETTLES_S, accept=settled
+    )
     assert primary(after)["rolloutState"] == "COMPLETED"
     assert [d["taskDefinition"] for d in after["deployments"]] == [target]
     assert primary(after)["runningCount"] == 2
@@ -149,7 +140,9 @@ def test_bad_image_fails_the_rollout_and_the_service_serves_errors(
 
     ecs.update_service(cluster=PROD, service="market-svc", taskDefinition=bad)
 
-    failed = eventually(lambda: describe(ecs, PROD, "market-svc"), settled)
+    failed = wait_for(
+        lambda: describe(ecs, PROD, "market-svc"), "market-svc's rollout settled", SETTLES_S, accept=settled
+    )
     assert primary(failed)["rolloutState"] == "FAILED"
     assert primary(failed)["failedTasks"] > 0
     assert "circuit breaker" in primary(failed)["rolloutStateReason"]
@@ -157,15 +150,22 @@ def test_bad_image_fails_the_rollout_and_the_service_serves_errors(
     status = fleet.get("/production/svc/market-svc/status")
     assert (status.status_code, status.json()["version"]) == (503, "v1.3.0-bad")
     assert fleet.get("/production/api/v1/status").status_code == 503
-    errors = eventually(
+    errors = wait_for(
         lambda: statistic(cloudwatch, "production", "market-svc", "HTTPCode_5XX_Count", "Sum", since),
-        lambda value: (value or 0) > 0,
+        "production market-svc's 5xx in CloudWatch",
+        SETTLES_S,
+        accept=lambda value: (value or 0) > 0,
     )
     assert errors > 0
 
     ecs.update_service(cluster=PROD, service="market-svc", taskDefinition="skillancer-prod-market-svc:2")
 
-    eventually(lambda: describe(ecs, PROD, "market-svc"), lambda s: len(s["deployments"]) == 1)
+    wait_for(
+        lambda: describe(ecs, PROD, "market-svc"),
+        "market-svc down to one deployment",
+        SETTLES_S,
+        accept=lambda s: len(s["deployments"]) == 1,
+    )
     assert fleet.get("/production/svc/market-svc/status").json() == {
         "service": "market-svc",
         "version": "v1.1.0",
@@ -180,13 +180,20 @@ def test_bad_rollout_writes_task_failures_to_the_service_log(aws: Callable[[str]
 
     ecs.update_service(cluster=staging, service="notification-svc", taskDefinition=bad)
 
-    found = eventually(
+    found = wait_for(
         lambda: logs.filter_log_events(logGroupName=group, filterPattern="health")["events"],
-        lambda events: bool(events),
+        "a health log line",
+        SETTLES_S,
+        accept=lambda events: bool(events),
     )
     assert "task failed health checks" in found[0]["message"]
     ecs.update_service(cluster=staging, service="notification-svc", taskDefinition=f"{staging}-notification-svc:2")
-    eventually(lambda: describe(ecs, staging, "notification-svc"), lambda s: len(s["deployments"]) == 1)
+    wait_for(
+        lambda: describe(ecs, staging, "notification-svc"),
+        "notification-svc down to one deployment",
+        SETTLES_S,
+        accept=lambda s: len(s["deployments"]) == 1,
+    )
 
 
 def test_force_new_deployment_rolls_out_the_same_revision(aws: Callable[[str], Any]) -> None:
@@ -198,9 +205,11 @@ def test_force_new_deployment_rolls_out_the_same_revision(aws: Callable[[str], A
     during = primary(describe(ecs, "skillancer-staging", "api-gateway"))
     assert during["id"] != before["id"]
     assert (during["rolloutState"], during["taskDefinition"]) == ("IN_PROGRESS", before["taskDefinition"])
-    eventually(
+    wait_for(
         lambda: describe(ecs, "skillancer-staging", "api-gateway")["deployments"],
-        lambda deployments: [d["rolloutState"] for d in deployments] == ["COMPLETED"],
+        "api-gateway's rollout COMPLETED alone",
+        SETTLES_S,
+        accept=lambda deployments: [d["rolloutState"] for d in deployments] == ["COMPLETED"],
     )
 
 
@@ -222,7 +231,12 @@ def test_healthy_metrics_are_written_per_environment_and_service(aws: Callable[[
     def stat(metric: str, name: str) -> float | None:
         return statistic(cloudwatch, "staging", "auth-svc", metric, name, since)
 
-    eventually(lambda: stat("RequestCount", "Sum"), lambda value: (value or 0) >= 1000)
+    wait_for(
+        lambda: stat("RequestCount", "Sum"),
+        "1,000 requests counted",
+        SETTLES_S,
+        accept=lambda value: (value or 0) >= 1000,
+    )
     assert stat("HTTPCode_5XX_Count", "Sum") == 0
     assert stat("ResponseTime", "Average") == 80
     assert stat("CPUUtilization", "Maximum") == 30
@@ -296,9 +310,11 @@ def test_5xx_fault_opens_circuits_fails_status_and_counts_errors(
     assert (dashboard.status_code, dashboard.json()["overall"]) == (503, "unhealthy")
     assert fleet.get("/staging/svc/auth-svc/status").status_code == 200
 
-    errors = eventually(
+    errors = wait_for(
         lambda: statistic(aws("cloudwatch"), "production", "auth-svc", "HTTPCode_5XX_Count", "Sum", since),
-        lambda value: (value or 0) >= 250,
+        "250 auth-svc 5xx counted",
+        SETTLES_S,
+        accept=lambda value: (value or 0) >= 250,
     )
     requests = statistic(aws("cloudwatch"), "production", "auth-svc", "RequestCount", "Sum", since)
     assert errors / requests == 0.25
@@ -322,9 +338,11 @@ def test_slow_fault_delays_only_its_own_requests(fleet: httpx.Client, aws: Calla
     assert total < 1.5
     assert fleet.get("/production/health/dashboard").json()["coreServices"]["market-svc"]["latencyMs"] == 600
 
-    average = eventually(
+    average = wait_for(
         lambda: statistic(aws("cloudwatch"), "production", "market-svc", "ResponseTime", "Average", since),
-        lambda value: value is not None,
+        "market-svc's response time",
+        SETTLES_S,
+        accept=lambda value: value is not None,
     )
     assert average == 600
     timeouts = aws("logs").filter_log_events(
@@ -362,9 +380,11 @@ def test_db_fault_fails_readiness_and_counts_database_errors(fleet: httpx.Client
     assert fleet.get("/staging/svc/payment-svc/health/live").status_code == 200
     dashboard = fleet.get("/staging/health/dashboard").json()
     assert (dashboard["overall"], dashboard["moatServices"]["database"]["status"]) == ("degraded", "unhealthy")
-    eventually(
+    wait_for(
         lambda: statistic(aws("cloudwatch"), "staging", "payment-svc", "DatabaseErrors", "Sum", since),
-        lambda value: (value or 0) > 0,
+        "payment-svc's database errors",
+        SETTLES_S,
+        accept=lambda value: (value or 0) > 0,
     )
     refused = aws("logs").filter_log_events(logGroupName="/ecs/skillancer-staging-payment-svc", filterPattern="refused")
     assert refused["events"]
@@ -376,9 +396,11 @@ def test_cpu_fault_degrades_and_shows_in_cpu_and_memory(fleet: httpx.Client, aws
 
     assert fleet.get("/staging/health/dashboard").json()["coreServices"]["market-svc"]["status"] == "degraded"
     assert fleet.get("/staging/api/v1/status").json()["status"] == "degraded"
-    cpu = eventually(
+    cpu = wait_for(
         lambda: statistic(aws("cloudwatch"), "staging", "market-svc", "CPUUtilization", "Maximum", since),
-        lambda value: value is not None,
+        "market-svc's CPU",
+        SETTLES_S,
+        accept=lambda value: value is not None,
     )
     assert cpu == 95
     assert statistic(aws("cloudwatch"), "staging", "market-svc", "MemoryUtilization", "Maximum", since) == 92

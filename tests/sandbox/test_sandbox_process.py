@@ -6,7 +6,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -14,27 +13,9 @@ import pytest
 
 from runbook.config import load_config
 from sandbox import Sandbox
+from tests.support import answers, free_port, wait_for
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_ready(url: str, process: subprocess.Popen[str], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[1]
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{url} not ready after {timeout}s")
 
 
 def test_runs_until_sigterm_and_logs_events_not_requests() -> None:
@@ -47,7 +28,13 @@ def test_runs_until_sigterm_and_logs_events_not_requests() -> None:
         text=True,
     )
     try:
-        wait_until_ready(f"http://127.0.0.1:{fleet_port}/_sandbox/health", process)
+        wait_for(
+            lambda: answers(f"http://127.0.0.1:{fleet_port}/_sandbox/health"),
+            "the sandbox answering",
+            20,
+            process=process,
+            evidence=lambda: process.communicate()[1] if process.poll() is not None else "",
+        )
         assert httpx.get(f"http://127.0.0.1:{fleet_port}/production/health/live").json() == {"status": "ok"}
         assert httpx.get(f"http://127.0.0.1:{aws_port}/moto-api/").status_code == 200
         process.send_signal(signal.SIGTERM)

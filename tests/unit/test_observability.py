@@ -10,7 +10,7 @@ import pytest
 
 from runbook.config import ObservabilityConfig
 from runbook.observability import TRACING_INSTALL_HINT, ObservabilityError, metrics_url, start_tracing, worker_runtime
-from tests.conftest import free_port
+from tests.support import free_port
 
 
 def test_the_runtime_serves_prometheus_text_on_the_configured_address():
@@ -26,7 +26,7 @@ def test_a_taken_port_is_one_line_naming_the_address_and_the_way_out():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        address = "127.0.0.1:%d" % taken.getsockname()[1]
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
         with pytest.raises(ObservabilityError) as refused:
             worker_runtime(ObservabilityConfig(metrics_address=address))
     message = str(refused.value)

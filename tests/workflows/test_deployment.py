@@ -17,11 +17,12 @@ from temporalio.client import Client, WorkflowHandle
 from activities.aws import build_aws_clients
 from activities.records import RecordStore
 from runbook.deployment import DeploymentResult
-from runbook.models import HandlerOutcome, ProcedureStatus, State
+from runbook.models import HandlerOutcome, State
 from runbook.temporal import connect
 from starter.cli import UsageError
 from starter.commands import deployment_request, launch_deployment
 from tests.conftest import keep_history, temporal_binary
+from tests.support import reach, status
 from worker import running_worker
 from workflows.deployment import StandardDeployment
 
@@ -43,20 +44,6 @@ async def launch(
 ) -> WorkflowHandle:
     request = deployment_request(stack.config, "production", version or next(VERSIONS), services, "alice", **options)
     return await launch_deployment(client, stack.config, kind, request)
-
-
-async def status(handle: WorkflowHandle) -> ProcedureStatus:
-    return await handle.query("status", result_type=ProcedureStatus)
-
-
-async def reach(handle: WorkflowHandle, step: str) -> ProcedureStatus:
-    for _ in range(600):
-        current = await status(handle)
-        if current.step == step or current.state != State.RUNNING:
-            assert current.step == step, f"never reached {step}: {current.state} at {current.step}: {current.steps}"
-            return current
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{step} not reached in 60 s")
 
 
 async def approve(handle: WorkflowHandle, approver: str = "bob") -> HandlerOutcome:
@@ -167,6 +154,9 @@ async def test_the_gate_expires_after_its_timeout_with_production_untouched(
 
 async def test_a_bad_version_is_rolled_back_automatically(client, e2e_stack, aws):
     before = e2e_stack.running("staging", "market-svc").version
+    # Until it is rolled back, the bad version answers 5xx; healthy_fleet waits for its figures to
+    # leave CloudWatch's window, or the next staging verification would fail on them.
+    e2e_stack.taint("staging", "market-svc")
     handle = await launch(client, e2e_stack, ["market-svc"], version="v5.50.0-bad")
     outcome = await result(handle)
     await keep_history(client.get_workflow_handle(f"{handle.id}-rollback-staging"), "rollback")
@@ -186,7 +176,7 @@ async def approved_with_fault(client, stack, service: str, mode: str) -> Workflo
     handle = await launch(client, stack, [service])
     await reach(handle, "approval")
     stack.fault("production", service, mode)
-    await asyncio.sleep(3 * stack.config.sandbox.metrics_interval)
+    await asyncio.to_thread(stack.wait_for_figures, "production", service, mode)
     assert (await approve(handle)).accepted
     return handle
 

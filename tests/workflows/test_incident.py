@@ -7,9 +7,8 @@ the deployment-related check is the real visibility query, against a stand-in de
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -76,6 +75,7 @@ from runbook.models import (
 from runbook.records import DeploymentRecord
 from runbook.severity import Severity
 from tests.conftest import keep_history
+from tests.support import eventually, status, until
 from workflows.incident import Incident
 from workflows.rollback import Rollback
 
@@ -291,20 +291,6 @@ async def incident(
                 await handle.terminate("test over")
 
 
-async def status(handle: WorkflowHandle) -> ProcedureStatus:
-    return await handle.query("status", result_type=ProcedureStatus)
-
-
-async def until(handle: WorkflowHandle, predicate: Callable[[ProcedureStatus], bool], what: str) -> ProcedureStatus:
-    """The status once the workflow got there (it works in the background, no timer involved)."""
-    for _ in range(200):
-        current = await status(handle)
-        if predicate(current):
-            return current
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the incident never reached: {what}; timeline: {[e.event for e in current.timeline]}")
-
-
 def incident_state(current: ProcedureStatus) -> dict:
     return current.details["incident"]
 
@@ -339,12 +325,14 @@ async def deployment_in_flight(env: WorkflowEnvironment, services: list[str], ve
         )
     try:
         since = (datetime.now(UTC) - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
-        for _ in range(100):
-            if deployment_id in [
-                e.id async for e in env.client.list_workflows(related_deployments_query("production", since))
-            ]:
-                break
-            await asyncio.sleep(0.05)
+
+        async def listed() -> list[str]:
+            return [e.id async for e in env.client.list_workflows(related_deployments_query("production", since))]
+
+        # Visibility lists a started workflow a moment later.
+        await eventually(
+            listed, f"{deployment_id} in the related deployments' list", accept=lambda ids: deployment_id in ids
+        )
         yield deployment_id
     finally:
         await handle.terminate("test over")

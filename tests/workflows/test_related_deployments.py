@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +14,7 @@ from activities.incident import IncidentActivities
 from runbook import search
 from runbook.config import DEFAULT_CONFIG_PATH, load_config
 from runbook.incident import RelatedDeploymentsQuery
+from tests.support import eventually
 
 CONFIG = load_config(DEFAULT_CONFIG_PATH)
 
@@ -50,9 +50,10 @@ async def test_deployments_that_never_changed_production_are_not_related(tempora
     query = RelatedDeploymentsQuery(
         environment="production", services=[service], since=datetime.now(UTC) - timedelta(hours=1)
     )
-    for _ in range(50):  # visibility catches up with closed workflows within moments
-        related = await activities.related_deployments(query)
-        if len(related) >= 2:
-            break
-        await asyncio.sleep(0.1)
+    related = await eventually(
+        lambda: activities.related_deployments(query),
+        "visibility catching up with the closed workflows",
+        5,
+        accept=lambda related: len(related) >= 2,
+    )
     assert sorted(ids[deployment.id] for deployment in related) == ["completed", "rolled_back"]

@@ -23,13 +23,13 @@ from runbook.models import (
     LogSearchRequest,
     MetricsReport,
     MetricsRequest,
-    ProcedureStatus,
     ServiceMetrics,
     SlackMessage,
     SlackPosted,
 )
 from runbook.verification import VerificationResult
 from starter.commands import verification_request
+from tests.support import status
 from workflows.verification import Verification
 
 CONFIG = load_config(DEFAULT_CONFIG_PATH)
@@ -81,10 +81,6 @@ async def verification(
     request = verification_request(CONFIG, "staging", True, manual, "alice").model_copy(update=overrides)
     async with Worker(env.client, task_queue=queue, workflows=[Verification], activities=world.activities()):
         yield await env.client.start_workflow(Verification.run, request, id=f"verify-{uuid.uuid4()}", task_queue=queue)
-
-
-async def status(handle: WorkflowHandle) -> ProcedureStatus:
-    return await handle.query(Verification.status)
 
 
 async def test_a_healthy_environment_passes_every_automated_step(temporal_env, world):
