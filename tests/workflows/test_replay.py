@@ -1,7 +1,14 @@
-"""Determinism: every recorded history in tests/histories replays on today's workflow code.
+"""Determinism: every recorded history in tests/histories replays on today's workflow code, and
+every workflow the worker registers has one.
 
-A change that breaks replay needs `workflow.patched`. Re-record with RUNBOOK_RECORD_HISTORIES=1
-and the tests that keep them (tests/workflows/test_deployment.py, test_incident.py, ...).
+A change that breaks replay needs `workflow.patched`. To re-record every history (after a change
+that is meant to alter them, or for a new workflow), one environment variable and the tests that
+keep them, via tests.conftest.keep_history:
+
+    RUNBOOK_RECORD_HISTORIES=1 .venv/bin/python -m pytest -n 0 tests/workflows/test_deployment.py \
+        tests/workflows/test_incident.py tests/workflows/test_lock.py
+
+(a new workflow: a test that runs it calls `await keep_history(handle, "its_name")`).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
+from temporalio.workflow import _Definition
 
 from worker import WORKFLOWS
 
@@ -24,7 +32,10 @@ def test_every_workflow_kind_has_a_recorded_history():
         json.loads(path.read_text())["events"][0]["workflowExecutionStartedEventAttributes"]["workflowType"]["name"]
         for path in HISTORIES
     }
-    assert kinds >= {"Verification", "Rollback", "StandardDeployment", "HotfixDeployment", "Incident"}
+    registered = {_Definition.must_from_class(workflow).name for workflow in WORKFLOWS}
+    assert registered >= {"Verification", "Rollback", "StandardDeployment", "HotfixDeployment", "Incident"}
+    assert "EnvironmentLock" in registered
+    assert kinds >= registered, f"no recorded history of {sorted(registered - kinds)}"
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])
