@@ -81,7 +81,7 @@ def run_all(requests: list[dict]) -> list[dict]:
             number, _ = running.pop(pid)
             codes[number] = os.waitstatus_to_exitcode(status)
             continue
-        for pid, (number, deadline) in list(running.items()):
+        for pid, (_, deadline) in list(running.items()):
             if time.monotonic() > deadline:
                 os.kill(pid, 9)
         time.sleep(0.01)

@@ -42,10 +42,12 @@ def render() -> list[str]:
         lines += [
             "",
             f"{title} ({len(rows)} cases)",
-            "  ".join(c.ljust(w) for c, w in zip(columns, widths)),
+            "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)),
             "  ".join("-" * w for w in widths),
         ]
-        lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in sorted(rows)]
+        lines += [
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in sorted(rows)
+        ]
     return lines
 
 

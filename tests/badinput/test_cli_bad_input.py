@@ -374,7 +374,7 @@ async def run(e2e_stack, temporal_env, tmp_path_factory) -> Run:
             asyncio.to_thread(forked), *(asyncio.to_thread(typed, number) for number in controls)
         )
         done = [(result, "fork") for result in forks]
-        for number, result in zip(controls, typed_results):
+        for number, result in zip(controls, typed_results, strict=True):
             assert result == forks[number], f"{CASES[number].name}: python -m starter {result} ≠ fork {forks[number]}"
             done[number] = (result, "python -m starter")
         # Visibility is written a moment after a start.
@@ -389,7 +389,7 @@ async def run(e2e_stack, temporal_env, tmp_path_factory) -> Run:
         each.name: Outcome(
             result["returncode"], result["stdout"], result["stderr"], started.get(f"{queue}-bad-{number}", []), via
         )
-        for number, (each, (result, via)) in enumerate(zip(CASES, done))
+        for number, (each, (result, via)) in enumerate(zip(CASES, done, strict=True))
     }
     return Run(outcomes, ids, before, after)
 

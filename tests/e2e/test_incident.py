@@ -162,7 +162,8 @@ def test_a_bad_deployment_becomes_a_p1_rolled_back_resolved_and_written_up(e2e_s
     listed = e2e_stack.cli("list", "--kind", "incident", "--open")
     (row,) = [line for line in listed.stdout.splitlines() if line.startswith(incident_id)]
     assert re.match(
-        rf"{incident_id} +P1 +RUNNING +\d+ (s|min) +ack tester +checkout failing +\| last update: Monitoring \d+ s ago: watching checkout$",
+        rf"{incident_id} +P1 +RUNNING +\d+ (s|min) +ack tester +checkout failing +"
+        r"\| last update: Monitoring \d+ s ago: watching checkout$",
         row,
     ), row
 
@@ -204,9 +205,9 @@ def test_a_bad_deployment_becomes_a_p1_rolled_back_resolved_and_written_up(e2e_s
     ] == ["tester,oncall-primary,backend-lead"]
     in_incidents = [text for channel, text in posted if channel == "#incidents"]
     assert (
-        "🚨 INCIDENT: market-svc experiencing issues\n- Impact: checkout failing\n- Status: Investigating\n- ETA: Unknown"
-        in in_incidents
-    )
+        "🚨 INCIDENT: market-svc experiencing issues\n"
+        "- Impact: checkout failing\n- Status: Investigating\n- ETA: Unknown"
+    ) in in_incidents
     assert any(
         text.startswith("✅ RESOLVED: market-svc incident\n- Duration: ")
         and text.endswith("- Follow-up: canary deploys")

@@ -26,9 +26,9 @@ def minutes(count: int) -> datetime:
 
 def test_the_initial_alert_is_the_runbooks_template():
     text = initial_alert(["market-svc", "payment-svc"], "checkout failing")
-    assert (
-        text
-        == "🚨 INCIDENT: market-svc, payment-svc experiencing issues\n- Impact: checkout failing\n- Status: Investigating\n- ETA: Unknown"
+    assert text == (
+        "🚨 INCIDENT: market-svc, payment-svc experiencing issues\n"
+        "- Impact: checkout failing\n- Status: Investigating\n- ETA: Unknown"
     )
 
 
@@ -107,9 +107,9 @@ def test_the_post_mortem_holds_every_timeline_entry_with_time_and_who():
     )
     assert "| 2026-11-26 14:11:00 GMT | bob | acknowledged |" in markdown
     assert (
-        "- Acknowledged: 2026-11-26 14:11:00 GMT by bob, 11 min after declaration (response time missed, due 2026-11-26 14:05:00 GMT)"
-        in markdown
-    )
+        "- Acknowledged: 2026-11-26 14:11:00 GMT by bob, 11 min after declaration "
+        "(response time missed, due 2026-11-26 14:05:00 GMT)"
+    ) in markdown
     assert "- Duration: 62 minutes" in markdown
     assert "## Root cause\n\na bad | migration\n" in markdown
     assert "## Action items\n\n- [ ] add a canary\n" in markdown

@@ -108,7 +108,7 @@ def test_bad_usage_exits_2(args, capsys):
 )
 def test_bad_input_is_refused_before_anything_starts(args, message, capsys):
     base = {"--severity": "P1", "--summary": "checkout failing"}
-    pairs = dict(zip(args[::2], args[1::2]))
+    pairs = dict(zip(args[::2], args[1::2], strict=True))
     argv = ["incident", "declare"] + [part for key, value in {**base, **pairs}.items() for part in (key, value)]
     assert dispatch(argv) == EXIT_USAGE
     assert message in capsys.readouterr().err

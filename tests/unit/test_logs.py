@@ -20,8 +20,9 @@ WORKFLOW_CONTEXT = {
     "workflow_id": "deploy-production-v1.2.0", "workflow_type": "StandardDeployment",
 }  # fmt: skip
 ACTIVITY_CONTEXT = {
-    "activity_id": "7", "activity_type": "update_service", "attempt": 3, "namespace": "default", "task_queue": "runbook",
-    "workflow_id": "rollback-production-1", "workflow_run_id": "run-9", "workflow_type": "Rollback",
+    "activity_id": "7", "activity_type": "update_service", "attempt": 3, "namespace": "default",
+    "task_queue": "runbook", "workflow_id": "rollback-production-1", "workflow_run_id": "run-9",
+    "workflow_type": "Rollback",
 }  # fmt: skip
 
 

@@ -37,7 +37,8 @@ def test_client_certificate_files_are_read_into_the_tls_config(tmp_path: Path):
     (tmp_path / "ca.pem").write_bytes(b"CA")
     text = DEFAULT_CONFIG_PATH.read_text().replace(
         'ui_url = "http://127.0.0.1:8233"',
-        f'ui_url = "http://127.0.0.1:8233"\ntls_client_cert_path = "{tmp_path / "client.pem"}"\ntls_client_key_path = "{tmp_path / "client.key"}"',
+        f'ui_url = "http://127.0.0.1:8233"\ntls_client_cert_path = "{tmp_path / "client.pem"}"\n'
+        f'tls_client_key_path = "{tmp_path / "client.key"}"',
     )
     temporal = effective_temporal(
         parse_config(text, "cluster.toml"), {"TEMPORAL_TLS_SERVER_CA_CERT_PATH": str(tmp_path / "ca.pem")}

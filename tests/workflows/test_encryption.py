@@ -104,7 +104,7 @@ def event_kind(event: HistoryEvent) -> str:
 @pytest.fixture
 def encryption_keys(monkeypatch, temporal_env) -> EncryptionCodec:
     """The environment a user sets: the keys, and the test server's address for connect()."""
-    keys = f"2026-11:{base64.b64encode(secrets.token_bytes(32)).decode()},2026-05:{base64.b64encode(secrets.token_bytes(32)).decode()}"
+    keys = ",".join(f"{kid}:{base64.b64encode(secrets.token_bytes(32)).decode()}" for kid in ("2026-11", "2026-05"))
     monkeypatch.setenv(KEYS_VARIABLE, keys)
     monkeypatch.setenv("TEMPORAL_ADDRESS", temporal_env.client.service_client.config.target_host)
     monkeypatch.setenv("TEMPORAL_NAMESPACE", temporal_env.client.namespace)

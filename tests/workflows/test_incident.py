@@ -239,9 +239,10 @@ class World:
             else no_related_deployments
         )
         return [
-            post_message, create_channel, invite, trigger_page, acknowledge_page, resolve_page, open_status_page, update_status_page,
-            check_service_health, collect_metrics, service_states, related, store_postmortem, scale_up, rate_limit, maintenance_page,
-            preempt_lock, release_lock, plan_rollback, update_service, wait_for_rollout, write_record,
+            post_message, create_channel, invite, trigger_page, acknowledge_page, resolve_page, open_status_page,
+            update_status_page, check_service_health, collect_metrics, service_states, related, store_postmortem,
+            scale_up, rate_limit, maintenance_page, preempt_lock, release_lock, plan_rollback, update_service,
+            wait_for_rollout, write_record,
         ]  # fmt: skip
 
 
@@ -398,12 +399,13 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
 
     # The incidents channel: the Initial Alert, word for word, then the Resolved message.
     alert, resolved = world.said("#incidents")
-    assert (
-        alert
-        == "🚨 INCIDENT: market-svc experiencing issues\n- Impact: checkout failing\n- Status: Investigating\n- ETA: Unknown"
+    assert alert == (
+        "🚨 INCIDENT: market-svc experiencing issues\n- Impact: checkout failing\n- Status: Investigating\n"
+        "- ETA: Unknown"
     )
     assert resolved.startswith(
-        "✅ RESOLVED: market-svc incident\n- Duration: 62 minutes\n- Impact: checkout failing\n- Resolution: rolled back to v1.1.0"
+        "✅ RESOLVED: market-svc incident\n- Duration: 62 minutes\n"
+        "- Impact: checkout failing\n- Resolution: rolled back to v1.1.0"
     )
     # The war room: created, responders invited, then the escalated people as they were called.
     assert world.channels == [incident_id.lower()]
@@ -417,12 +419,9 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
     assert len(world.said(WAR_ROOM, ":rewind: ROLLBACK started")) == 1
     # Four updates in the hour; the commander reminded before the two with nothing new said.
     updates = world.said(WAR_ROOM, "📍 UPDATE")
-    assert updates == [
-        "📍 UPDATE: market-svc incident\n- Status: Mitigating\n- Action: rolled back market-svc to v1.1.0\n- ETA: 30 minutes",
-        "📍 UPDATE: market-svc incident\n- Status: Mitigating\n- Action: rolled back market-svc to v1.1.0\n- ETA: 30 minutes",
-        "📍 UPDATE: market-svc incident\n- Status: Monitoring\n- Action: watching error rates\n- ETA: 30 minutes",
-        "📍 UPDATE: market-svc incident\n- Status: Monitoring\n- Action: watching error rates\n- ETA: 30 minutes",
-    ]
+    mitigating = "📍 UPDATE: market-svc incident\n- Status: Mitigating\n- Action: rolled back market-svc to v1.1.0\n"
+    monitoring = "📍 UPDATE: market-svc incident\n- Status: Monitoring\n- Action: watching error rates\n"
+    assert updates == [mitigating + "- ETA: 30 minutes"] * 2 + [monitoring + "- ETA: 30 minutes"] * 2
     assert len(world.said(WAR_ROOM, ":bell: @alice")) == 2
     assert world.said(WAR_ROOM, ":memo: Post-mortem") == [
         f":memo: Post-mortem for {incident_id}: s3://records/postmortems/{incident_id}.md"
@@ -458,8 +457,9 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
     for entry in final.timeline[:written]:
         when = entry.at.astimezone(LONDON).strftime("%Y-%m-%d %H:%M:%S %Z")
         assert f"| {when} | {entry.actor} | {entry.event}" in document.markdown, entry
-    for expected in ("declared P1", "initial alert posted", "escalated to secondary-oncall", "escalated to devops-lead", "acknowledged", "assessed",
-                     "deployment-related", "mitigation 1 done: rollback", "update: Mitigating", "update: Monitoring", "update 4 posted", "resolved"):  # fmt: skip
+    for expected in ("declared P1", "initial alert posted", "escalated to secondary-oncall", "escalated to devops-lead",
+                     "acknowledged", "assessed", "deployment-related", "mitigation 1 done: rollback",
+                     "update: Mitigating", "update: Monitoring", "update 4 posted", "resolved"):  # fmt: skip
         assert f"| {expected}" in document.markdown
     assert "## Root cause\n\nv1.2.0 broke the checkout query" in document.markdown
     assert "- [ ] canary deploys" in document.markdown
@@ -622,7 +622,7 @@ async def test_bad_payloads_on_every_signal_are_refused_recorded_and_harmless(te
         assert [r.handler for r in current.refusals] == [name for name, _, _ in cases for _ in (1, 2)]
         assert all(
             reason in refusal.reason
-            for (_, _, reason), refusal in zip([c for c in cases for _ in (1, 2)], current.refusals)
+            for (_, _, reason), refusal in zip([c for c in cases for _ in (1, 2)], current.refusals, strict=True)
         )
         assert incident_state(current)["severity"] == "P3" and incident_state(current)["resolution"] is None
         # Still answering: a good payload after all the bad ones.
