@@ -10,9 +10,9 @@ import pytest
 
 from activities.aws import build_aws_clients
 from activities.lock import acquire_environment, release_environment
+from activities.records import RecordStore
 from runbook.config import DEFAULT_CONFIG_PATH
 from runbook.models import LockRelease, LockRequest
-from runbook.records import index_key
 from runbook.temporal import connect
 from tests.support import wait_for
 
@@ -50,14 +50,10 @@ def test_one_service_back_to_the_previous_revision(e2e_stack, aws):
     started, finished = slack_texts(e2e_stack)[before:]
     assert "ROLLBACK started in production by tester" in started and "5xx after deploy" in started
     assert "ROLLBACK finished" in finished and "api-gateway: rolled_back" in finished
-    index = json.loads(
-        aws.s3.get_object(Bucket=e2e_stack.config.aws.records_bucket, Key=index_key("production"))["Body"].read()
-    )
-    record = next(
-        r for r in reversed(index["records"]) if r["kind"] == "rollback" and r["reason"] == "5xx after deploy"
-    )
-    assert (record["kind"], record["reason"], record["requested_by"]) == ("rollback", "5xx after deploy", "tester")
-    assert record["changes"][0]["before_version"] == "v1.2.0" and record["changes"][0]["after_version"] == "v1.1.9"
+    index = RecordStore(aws.s3, e2e_stack.config.aws.records_bucket).index("production")
+    record = next(r for r in reversed(index.records) if r.kind == "rollback" and r.reason == "5xx after deploy")
+    assert (record.kind, record.reason, record.requested_by) == ("rollback", "5xx after deploy", "tester")
+    assert record.changes[0].before_version == "v1.2.0" and record.changes[0].after_version == "v1.1.9"
 
 
 def test_to_a_named_version_without_a_reason(e2e_stack, aws):
