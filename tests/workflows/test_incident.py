@@ -89,6 +89,7 @@ class World:
 
     def __init__(self) -> None:
         self.failing = {"market-svc"}
+        self.database_errors: set[str] = set()
         self.slack: list[SlackMessage] = []
         self.channels: list[str] = []
         self.invites: list[list[str]] = []
@@ -157,7 +158,12 @@ class World:
         @activity.defn(name="collect_metrics")
         async def collect_metrics(request: MetricsRequest) -> MetricsReport:
             figures = [
-                ServiceMetrics(service=s, requests=1000, errors_5xx=300 if s in self.failing else 0)
+                ServiceMetrics(
+                    service=s,
+                    requests=1000,
+                    errors_5xx=300 if s in self.failing else 0,
+                    database_errors=12 if s in self.database_errors else 0,
+                )
                 for s in request.services
             ]
             return MetricsReport(environment=request.environment, window=request.window, services=figures)
@@ -463,6 +469,31 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
         assert f"| {expected}" in document.markdown
     assert "## Root cause\n\nv1.2.0 broke the checkout query" in document.markdown
     assert "- [ ] canary deploys" in document.markdown
+
+
+async def test_database_errors_veto_the_rollback_of_an_acknowledged_deployment_related_p1(skipping_env, world):
+    world.database_errors = {"market-svc"}
+    async with deployment_in_flight(skipping_env, ["market-svc"], "v1.2.0") as deployment_id:
+        async with incident(skipping_env, world, request("P1", ["market-svc"]), visibility=True) as handle:
+            declared = await until(handle, lambda s: incident_state(s)["assessment"] is not None, "assessment")
+            assessment = incident_state(declared)["assessment"]
+            assert deployment_id in [d["id"] for d in assessment["related"]] and assessment["vetoed"]
+            assert (await answer(handle, "acknowledge", {"user": "bob", "note": "on it"})).accepted
+            # Told on the war room: the loop went on from the acknowledgement to what it obliges.
+            await until(handle, lambda s: world.said(WAR_ROOM, ":eyes:"), "the acknowledgement told")
+            resolution = {"user": "alice", "resolution": "fixed the migration", "root_cause": "a lock on orders"}
+            assert (await answer(handle, "resolve", resolution)).accepted
+            result: IncidentResult = await handle.result()
+            final = await status(handle)
+
+    assert result.acknowledged_by == "bob"
+    assert result.mitigations == [] and incident_state(final)["mitigations"] == []
+    # No Rollback child: the environment never taken from the deployment, production never changed.
+    assert world.locks == [] and world.rolled_back == []
+    assert len(world.said(WAR_ROOM, ":rewind: ROLLBACK started")) == 0
+    veto = next(entry for entry in final.timeline if entry.event == "rollback vetoed by the decision matrix")
+    assert veto.detail == "database errors: DO NOT roll back; the commander decides"
+    assert "mitigation 1 done: rollback" not in events(final)
 
 
 async def test_regrading_p3_to_p1_opens_the_war_room_and_starts_the_updates(skipping_env, world):
