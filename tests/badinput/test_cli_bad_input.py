@@ -30,6 +30,7 @@ from activities.aws import build_aws_clients
 from runbook import search
 from starter.commands import verification_request
 from tests.conftest import PROJECT
+from tests.support import eventually
 from workflows.verification import Verification
 
 ENVIRONMENTS = "known: staging, production"
@@ -357,7 +358,9 @@ async def run(e2e_stack, temporal_env, tmp_path_factory) -> Run:
             input=json.dumps(requests),
             capture_output=True,
             text=True,
-            timeout=300,
+            # Inside pytest-timeout's 240 s for the test whose setup this is, so that a hung case
+            # fails here, with the cases' output, rather than as a bare timeout.
+            timeout=200,
         )
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
@@ -377,11 +380,25 @@ async def run(e2e_stack, temporal_env, tmp_path_factory) -> Run:
         for number, result in zip(controls, typed_results, strict=True):
             assert result == forks[number], f"{CASES[number].name}: python -m starter {result} ≠ fork {forks[number]}"
             done[number] = (result, "python -m starter")
-        # Visibility is written a moment after a start.
-        await asyncio.sleep(1.0)
-        started: dict[str, list[str]] = {}
-        async for execution in client.list_workflows(f'TaskQueue STARTS_WITH "{queue}-bad-"'):
-            started.setdefault(execution.task_queue, []).append(f"{execution.workflow_type} {execution.id}")
+        # Visibility lists a start a moment after it: once a workflow started after every case is
+        # listed, the cases' starts are too.
+        marker = await client.start_workflow(
+            Verification.run,
+            verification_request(e2e_stack.config, "staging", False, True, "tester"),
+            id=f"badinput-visibility-{uuid.uuid4().hex[:8]}",
+            task_queue=f"{queue}-bad-visibility",
+        )
+        await marker.terminate("visibility marker")
+
+        async def listed() -> dict[str, list[str]]:
+            found: dict[str, list[str]] = {}
+            async for execution in client.list_workflows(f'TaskQueue STARTS_WITH "{queue}-bad-"'):
+                found.setdefault(execution.task_queue, []).append(f"{execution.workflow_type} {execution.id}")
+            return found
+
+        started = await eventually(
+            listed, "the marker in visibility", 30, accept=lambda found: f"{queue}-bad-visibility" in found
+        )
         after = await asyncio.to_thread(sandbox_state, e2e_stack)
     finally:
         await running.terminate("bad-input cases done")
