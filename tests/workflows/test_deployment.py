@@ -171,6 +171,25 @@ async def test_a_bad_version_is_rolled_back_automatically(client, e2e_stack, aws
     assert (steps["deploy_staging"], steps["automatic_rollback"], steps["approval"]) == ("failed", "passed", "pending")
 
 
+async def test_the_automatic_rollback_restores_the_revision_the_deployment_replaced(client, e2e_stack, aws):
+    """Not the family's previous revision by number: here one was registered after the running one
+    and never deployed, so "the one before the bad one" would be the wrong revision."""
+    before = e2e_stack.running("staging", "notification-svc")
+    family = aws.ecs.describe_task_definition(taskDefinition=before.task_definition)["taskDefinition"]["family"]
+    never_deployed = aws.ecs.register_task_definition(
+        family=family,
+        containerDefinitions=[
+            {"name": "notification-svc", "image": "skillancer/notification-svc:v0.0.1-never-deployed", "memory": 512}
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+    handle = await launch(client, e2e_stack, ["notification-svc"], version="v5.60.0-bad")
+    outcome = await result(handle)
+    assert outcome.state == State.ROLLED_BACK and "rollout FAILED" in outcome.reasons[0]
+    after = e2e_stack.running("staging", "notification-svc")
+    assert after.task_definition != never_deployed
+    assert (after.task_definition, after.version) == (before.task_definition, before.version)
+
+
 async def approved_with_fault(client, stack, service: str, mode: str) -> WorkflowHandle:
     """A deployment of `service` whose production instance breaks while it waits for approval."""
     handle = await launch(client, stack, [service])
