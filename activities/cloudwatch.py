@@ -26,6 +26,59 @@ _METRICS = {
 }
 
 
+def collect_metrics(cloudwatch: Any, config: RunbookConfig, request: MetricsRequest) -> MetricsReport:
+    end = datetime.now(UTC)
+    start = end - request.window
+    return MetricsReport(
+        environment=request.environment,
+        window=request.window,
+        services=[
+            _service_metrics(cloudwatch, config.aws.metrics_namespace, request.environment, service, start, end)
+            for service in request.services
+        ],
+    )
+
+
+def _service_metrics(
+    cloudwatch: Any, namespace: str, environment: str, service: str, start: datetime, end: datetime
+) -> ServiceMetrics:
+    figures: dict[str, float] = {}
+    for metric, (statistic, field) in _METRICS.items():
+        answer = cloudwatch.get_metric_statistics(
+            Namespace=namespace,
+            MetricName=metric,
+            Dimensions=[{"Name": "Environment", "Value": environment}, {"Name": "Service", "Value": service}],
+            StartTime=start,
+            EndTime=end,
+            Period=int((end - start).total_seconds()),
+            Statistics=[statistic],
+        )
+        figures[field] = _combine(statistic, answer.get("Datapoints", []))
+    return ServiceMetrics(service=service, **figures)
+
+
+def search_logs(logs: Any, config: RunbookConfig, request: LogSearchRequest) -> LogMatches:
+    prefix = config.environment(request.environment).log_group_prefix
+    since_ms = int((datetime.now(UTC) - request.window).timestamp() * 1000)
+    counts: dict[str, int] = {}
+    samples: list[str] = []
+    for service in request.services:
+        events = _matching_events(logs, f"{prefix}{service}", request.word, since_ms)
+        counts[service] = len(events)
+        samples += [f"{service}: {event['message']}" for event in events[:2]]
+    return LogMatches(counts=counts, samples=samples[:10])
+
+
+def _matching_events(logs: Any, group: str, word: str, since_ms: int) -> list[dict[str, Any]]:
+    try:
+        pages = logs.get_paginator("filter_log_events").paginate(
+            logGroupName=group, filterPattern=word, startTime=since_ms
+        )
+        return [event for page in pages for event in page.get("events", [])]
+    except logs.exceptions.ResourceNotFoundException:
+        return []
+
+
 class CloudWatchActivities:
     def __init__(self, aws: AwsClients, config: RunbookConfig) -> None:
         self._cloudwatch = aws.cloudwatch
@@ -34,49 +87,11 @@ class CloudWatchActivities:
 
     @activity.defn
     def collect_metrics(self, request: MetricsRequest) -> MetricsReport:
-        end = datetime.now(UTC)
-        start = end - request.window
-        return MetricsReport(
-            environment=request.environment,
-            window=request.window,
-            services=[self._service_metrics(request.environment, service, start, end) for service in request.services],
-        )
-
-    def _service_metrics(self, environment: str, service: str, start: datetime, end: datetime) -> ServiceMetrics:
-        figures: dict[str, float] = {}
-        for metric, (statistic, field) in _METRICS.items():
-            answer = self._cloudwatch.get_metric_statistics(
-                Namespace=self._config.aws.metrics_namespace,
-                MetricName=metric,
-                Dimensions=[{"Name": "Environment", "Value": environment}, {"Name": "Service", "Value": service}],
-                StartTime=start,
-                EndTime=end,
-                Period=int((end - start).total_seconds()),
-                Statistics=[statistic],
-            )
-            figures[field] = _combine(statistic, answer.get("Datapoints", []))
-        return ServiceMetrics(service=service, **figures)
+        return collect_metrics(self._cloudwatch, self._config, request)
 
     @activity.defn
     def search_logs(self, request: LogSearchRequest) -> LogMatches:
-        prefix = self._config.environment(request.environment).log_group_prefix
-        since_ms = int((datetime.now(UTC) - request.window).timestamp() * 1000)
-        counts: dict[str, int] = {}
-        samples: list[str] = []
-        for service in request.services:
-            events = self._matching_events(f"{prefix}{service}", request.word, since_ms)
-            counts[service] = len(events)
-            samples += [f"{service}: {event['message']}" for event in events[:2]]
-        return LogMatches(counts=counts, samples=samples[:10])
-
-    def _matching_events(self, group: str, word: str, since_ms: int) -> list[dict[str, Any]]:
-        try:
-            pages = self._logs.get_paginator("filter_log_events").paginate(
-                logGroupName=group, filterPattern=word, startTime=since_ms
-            )
-            return [event for page in pages for event in page.get("events", [])]
-        except self._logs.exceptions.ResourceNotFoundException:
-            return []
+        return search_logs(self._logs, self._config, request)
 
 
 def _combine(statistic: str, datapoints: list[dict[str, Any]]) -> float:

@@ -35,6 +35,55 @@ def image_version(task_definition: dict[str, Any]) -> str:
     return image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else "latest"
 
 
+def describe_service(ecs: Any, cluster: str, service: str) -> dict[str, Any]:
+    answer = ecs.describe_services(cluster=cluster, services=[service])
+    if not answer.get("services"):
+        raise ApplicationError(f"service {service} not found in {cluster}", non_retryable=True)
+    return answer["services"][0]
+
+
+def describe_revision(ecs: Any, arn: str) -> Revision:
+    definition = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+    return Revision(
+        arn=definition["taskDefinitionArn"],
+        family=definition["family"],
+        revision=definition["revision"],
+        version=image_version(definition),
+    )
+
+
+def family_revisions(ecs: Any, family: str) -> list[Revision]:
+    arns = [
+        arn
+        for page in ecs.get_paginator("list_task_definitions").paginate(familyPrefix=family)
+        for arn in page["taskDefinitionArns"]
+    ]
+    revisions = [describe_revision(ecs, arn) for arn in arns]
+    return sorted((r for r in revisions if r.family == family), key=lambda r: r.revision)
+
+
+def plan_rollback(ecs: Any, config: RunbookConfig, records: RecordStore, request: PlanRequest) -> RollbackPlan:
+    """Each service's current revision and the one to roll back to; problems instead of guesses."""
+    cluster = config.environment(request.environment).cluster
+    plan = RollbackPlan(environment=request.environment)
+    index = records.index(request.environment)
+    for service in request.services:
+        described = describe_service(ecs, cluster, service)
+        current = describe_revision(ecs, described["taskDefinition"])
+        revisions = family_revisions(ecs, current.family)
+        replaced = request.targets.get(service) or index.replaced_revision(service, current.arn)
+        target, problem = _choose_target(current, revisions, request.version, replaced)
+        if problem:
+            plan.problems.append(f"{service}: {problem}")
+        else:
+            plan.targets.append(
+                ServiceTarget(
+                    service=service, current=current, target=target, desired_count=described.get("desiredCount", 0)
+                )
+            )
+    return plan
+
+
 class EcsActivities:
     def __init__(self, aws: AwsClients, config: RunbookConfig, records: RecordStore) -> None:
         self._ecs = aws.ecs
@@ -45,52 +94,11 @@ class EcsActivities:
         return self._config.environment(environment).cluster
 
     def _service(self, environment: str, service: str) -> dict[str, Any]:
-        answer = self._ecs.describe_services(cluster=self._cluster(environment), services=[service])
-        if not answer.get("services"):
-            raise ApplicationError(f"service {service} not found in {self._cluster(environment)}", non_retryable=True)
-        return answer["services"][0]
-
-    def _revision(self, arn: str) -> Revision:
-        definition = self._ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
-        return Revision(
-            arn=definition["taskDefinitionArn"],
-            family=definition["family"],
-            revision=definition["revision"],
-            version=image_version(definition),
-        )
-
-    def family_revisions(self, family: str) -> list[Revision]:
-        arns = [
-            arn
-            for page in self._ecs.get_paginator("list_task_definitions").paginate(familyPrefix=family)
-            for arn in page["taskDefinitionArns"]
-        ]
-        revisions = [self._revision(arn) for arn in arns]
-        return sorted((r for r in revisions if r.family == family), key=lambda r: r.revision)
-
-    def plan(self, request: PlanRequest) -> RollbackPlan:
-        """Each service's current revision and the one to roll back to; problems instead of guesses."""
-        plan = RollbackPlan(environment=request.environment)
-        index = self._records.index(request.environment)
-        for service in request.services:
-            described = self._service(request.environment, service)
-            current = self._revision(described["taskDefinition"])
-            revisions = self.family_revisions(current.family)
-            replaced = request.targets.get(service) or index.replaced_revision(service, current.arn)
-            target, problem = _choose_target(current, revisions, request.version, replaced)
-            if problem:
-                plan.problems.append(f"{service}: {problem}")
-            else:
-                plan.targets.append(
-                    ServiceTarget(
-                        service=service, current=current, target=target, desired_count=described.get("desiredCount", 0)
-                    )
-                )
-        return plan
+        return describe_service(self._ecs, self._cluster(environment), service)
 
     @activity.defn
     def plan_rollback(self, request: PlanRequest) -> RollbackPlan:
-        return self.plan(request)
+        return plan_rollback(self._ecs, self._config, self._records, request)
 
     @activity.defn
     def prepare_revision(self, request: PrepareRevisionRequest) -> PreparedRevision:
@@ -99,13 +107,13 @@ class EcsActivities:
         Idempotent: when the family's newest revision already runs the version (a retry, or the
         same version deployed again), it is used rather than registered twice."""
         described = self._service(request.environment, request.service)
-        current = self._revision(described["taskDefinition"])
+        current = describe_revision(self._ecs, described["taskDefinition"])
         prepared = PreparedRevision(
             service=request.service, current=current, target=current, desired_count=described.get("desiredCount", 0)
         )
         if current.version == request.version:
             return prepared
-        newest = self.family_revisions(current.family)[-1]
+        newest = family_revisions(self._ecs, current.family)[-1]
         if newest.version == request.version:
             return prepared.model_copy(update={"target": newest})
         definition = self._ecs.describe_task_definition(taskDefinition=current.arn)["taskDefinition"]
@@ -118,12 +126,12 @@ class EcsActivities:
             containerDefinitions=containers,
             **{key: definition[key] for key in _COPIED_TASK_FIELDS if key in definition},
         )["taskDefinition"]
-        return prepared.model_copy(update={"target": self._revision(registered["taskDefinitionArn"])})
+        return prepared.model_copy(update={"target": describe_revision(self._ecs, registered["taskDefinitionArn"])})
 
     @activity.defn
     def update_service(self, request: UpdateServiceRequest) -> UpdateServiceResult:
         described = self._service(request.environment, request.service)
-        primary = _primary(described)
+        primary = primary_deployment(described)
         if primary and primary["taskDefinition"] == request.task_definition_arn:
             activity.logger.info(
                 "%s in %s already runs %s", request.service, request.environment, request.task_definition_arn
@@ -135,7 +143,7 @@ class EcsActivities:
             taskDefinition=request.task_definition_arn,
             forceNewDeployment=True,
         )
-        primary = _primary(answer["service"]) or {"id": ""}
+        primary = primary_deployment(answer["service"]) or {"id": ""}
         activity.logger.info(
             "%s in %s updated to %s (deployment %s)",
             request.service,
@@ -149,7 +157,7 @@ class EcsActivities:
     def wait_for_rollout(self, request: RolloutRequest) -> RolloutResult:
         started = time.monotonic()
         while True:
-            primary = _primary(self._service(request.environment, request.service)) or {}
+            primary = primary_deployment(self._service(request.environment, request.service)) or {}
             state = primary.get("rolloutState", "")
             activity.heartbeat(state)
             if primary.get("taskDefinition") == request.task_definition_arn and state in ("COMPLETED", "FAILED"):
@@ -168,9 +176,10 @@ class EcsActivities:
                     "rollout of %s in %s COMPLETED in %.1f s", request.service, request.environment, seconds
                 )
                 return RolloutResult(service=request.service, state="COMPLETED", reason=reason, seconds=seconds)
-            if time.monotonic() - started > request.timeout_seconds:
+            if time.monotonic() - started > request.timeout.total_seconds():
                 raise ApplicationError(
-                    f"{request.service}: rollout not finished after {request.timeout_seconds:.0f} s (state {state or 'unknown'})",
+                    f"{request.service}: rollout not finished after {request.timeout.total_seconds():.0f} s"
+                    f" (state {state or 'unknown'})",
                     non_retryable=True,
                 )
             time.sleep(self._config.deployments.rollout_poll_seconds)
@@ -201,7 +210,7 @@ def _with_tag(image: str, tag: str) -> str:
     return f"{repository}:{tag}"
 
 
-def _primary(service: dict[str, Any]) -> dict[str, Any] | None:
+def primary_deployment(service: dict[str, Any]) -> dict[str, Any] | None:
     return next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), None)
 
 

@@ -51,6 +51,11 @@ async def check_environment(
     )
 
 
+async def check_service(http: httpx.AsyncClient, config: RunbookConfig, request: ServiceHealthRequest) -> HealthReport:
+    specs = plan_service_checks(config, request.environment, request.service)
+    return await _probe_all(http, config, request.environment, False, specs)
+
+
 class HealthActivities:
     def __init__(self, http: httpx.AsyncClient, config: RunbookConfig) -> None:
         self._http = http
@@ -76,5 +81,4 @@ class HealthActivities:
 
     @activity.defn
     async def check_service_health(self, request: ServiceHealthRequest) -> HealthReport:
-        specs = plan_service_checks(self._config, request.environment, request.service)
-        return await _probe_all(self._http, self._config, request.environment, False, specs)
+        return await check_service(self._http, self._config, request)

@@ -9,7 +9,7 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from activities.aws import AwsClients
-from activities.ecs import image_version
+from activities.ecs import image_version, primary_deployment
 from runbook import search
 from runbook.config import RunbookConfig
 from runbook.incident import (
@@ -28,7 +28,8 @@ UNCHANGED_ENDINGS = ("rejected", "expired", "cancelled")
 
 def related_deployments_query(environment: str, since: str) -> str:
     kinds = ",".join(f"'{kind}'" for kind in DEPLOYMENT_KINDS)
-    return f"RunbookKind IN ({kinds}) AND RunbookEnvironment = '{environment}' AND (ExecutionStatus = 'Running' OR CloseTime > '{since}')"
+    recent = f"(ExecutionStatus = 'Running' OR CloseTime > '{since}')"
+    return f"RunbookKind IN ({kinds}) AND RunbookEnvironment = '{environment}' AND {recent}"
 
 
 def postmortem_key(incident_id: str) -> str:
@@ -48,7 +49,7 @@ class IncidentActivities:
         described = self._ecs.describe_services(cluster=cluster, services=request.services).get("services", [])
         states = []
         for service in described:
-            primary = next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), {})
+            primary = primary_deployment(service) or {}
             definition = self._ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
             states.append(
                 EcsServiceState(

@@ -9,7 +9,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.aws import build_aws_clients
-from activities.ecs import EcsActivities
+from activities.ecs import EcsActivities, family_revisions
 from activities.records import RecordStore
 from runbook.deployment import PrepareRevisionRequest
 from runbook.models import PlanRequest, RolloutRequest, UpdateServiceRequest
@@ -51,11 +51,11 @@ def test_an_update_is_issued_once_however_often_it_is_retried(ecs):
 def test_preparing_a_revision_again_as_a_retry_would_registers_it_once(ecs):
     activities, aws = ecs
     family = "skillancer-staging-notification-svc"
-    before = activities.family_revisions(family)
+    before = family_revisions(aws.ecs, family)
     request = PrepareRevisionRequest(environment="staging", service="notification-svc", version="v3.7.0")
     first = activities.prepare_revision(request)
     again = activities.prepare_revision(request)
-    after = activities.family_revisions(family)
+    after = family_revisions(aws.ecs, family)
     assert [r.revision for r in after] == [r.revision for r in before] + [before[-1].revision + 1]
     assert first.target == again.target == after[-1]
     assert first.target.version == "v3.7.0" and first.current == again.current
@@ -103,7 +103,7 @@ def test_the_plan_prefers_the_revision_a_recorded_deployment_replaced(ecs, sandb
         activities.wait_for_rollout,
         RolloutRequest(environment="production", service="payment-svc", task_definition_arn=new),
     )
-    plan = activities.plan(PlanRequest(environment="production", services=["payment-svc"]))
+    plan = activities.plan_rollback(PlanRequest(environment="production", services=["payment-svc"]))
     assert plan.targets[0].target.version == "v4.1.0"  # no record: the previous revision of the family
 
     record = DeploymentRecord(
@@ -125,7 +125,7 @@ def test_the_plan_prefers_the_revision_a_recorded_deployment_replaced(ecs, sandb
         ],
     )
     RecordStore(aws.s3, sandbox_stack.config.aws.records_bucket).write(record)
-    plan = activities.plan(PlanRequest(environment="production", services=["payment-svc"]))
+    plan = activities.plan_rollback(PlanRequest(environment="production", services=["payment-svc"]))
     assert plan.targets[0].target.version == "v4.0.0"
-    named = activities.plan(PlanRequest(environment="production", services=["payment-svc"], version="v1.0.0"))
+    named = activities.plan_rollback(PlanRequest(environment="production", services=["payment-svc"], version="v1.0.0"))
     assert named.targets[0].target.revision == 1

@@ -8,8 +8,9 @@ import boto3
 from runbook.config import PROJECT_ROOT
 
 # IAM action prefixes are the client names here (CloudWatch signs as "monitoring" but IAM says "cloudwatch").
-CLIENTS = {"_ecs": "ecs", "_cloudwatch": "cloudwatch", "_logs": "logs", "_s3": "s3"}
-CALL = re.compile(r"self\.(_ecs|_cloudwatch|_logs|_s3)\.(?:get_paginator\(\"(\w+)\"\)|(\w+)\()")
+# A client is an activity's attribute (self._ecs) or a plain function's parameter (ecs).
+CLIENTS = {"ecs": "ecs", "cloudwatch": "cloudwatch", "logs": "logs", "s3": "s3"}
+CALL = re.compile(r"(?:self\._|\b)(ecs|cloudwatch|logs|s3)\.(?:get_paginator\(\"(\w+)\"\)|(\w+)\()")
 # Client helpers that are not API operations.
 NOT_OPERATIONS = {"get_paginator", "exceptions"}
 # API operations that IAM grants under another action's name.
