@@ -8,27 +8,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
-import json
 import os
-import secrets
 import sys
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
 from typing import Any, NoReturn
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+from runbook.config import ConfigError
+from runbook.temporal import TemporalUnreachable
+from runbook.validate import InvalidInput
+from starter import commands, incident
+from starter.console import EXIT_UNREACHABLE, EXIT_USAGE, Unreachable, UsageError, default_user, user_name
+
 FAULT_MODES = ["5xx", "slow", "db", "cpu", "down", "clear"]
 GITHUB_FAILURES = ["ci", "review", "release_notes", "none"]
 KINDS = ["verification", "deployment", "hotfix", "rollback", "incident"]
-
-
-class UsageError(Exception):
-    """Bad input: one line naming the bad value and what is allowed; exit 2, nothing changed."""
-
-
-class Unreachable(Exception):
-    """The stack or Temporal cannot be reached; exit 3."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,23 +29,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def default_user() -> str:
-    return os.environ.get("RUNBOOK_USER") or getpass.getuser()
-
-
-def user_name(text: str) -> str:
-    """`--as`: a procedure started or a decision taken by nobody could not be audited."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("empty user: say who acts (--as NAME)")
-    return text.strip()
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="runbook", description="Skillancer's deployment runbook as durable Temporal workflows.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    command_parsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def command(name: str, help_text: str, *, json_flag: bool = True, user: bool = False) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub = command_parsers.add_parser(name, help=help_text, description=help_text)
         if json_flag:
             sub.add_argument("--json", action="store_true", help="print the result as JSON")
         if user:
@@ -140,11 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--kind", choices=KINDS, metavar="KIND", help="only this kind: " + ", ".join(KINDS))
     listing.add_argument("--open", action="store_true", help="only running ones")
 
-    from starter import incident  # here, not at the top: starter.incident builds on this module
+    incident.add_parser(command_parsers)
 
-    incident.add_parser(commands)
-
-    sandbox = commands.add_parser("sandbox", help="control the local sandbox")
+    sandbox = command_parsers.add_parser("sandbox", help="control the local sandbox")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True, parser_class=_Parser)
     fault = sandbox_commands.add_parser("fault", help="break (or heal) a simulated service")
     fault.add_argument("environment")
@@ -161,19 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, default=str))
-
-
-def new_workflow_id(prefix: str) -> str:
-    return f"{prefix}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+# Each (command, subcommand) and what does it; the incident commands extend `list`.
+HANDLERS = commands.HANDLERS | incident.HANDLERS
 
 
 def run(coroutine_factory: Callable[[], Coroutine[Any, Any, int]]) -> int:
-    from runbook.config import ConfigError
-    from runbook.temporal import TemporalUnreachable
-    from runbook.validate import InvalidInput
-
     try:
         return asyncio.run(coroutine_factory())
     except (UsageError, InvalidInput, ConfigError) as error:
@@ -188,9 +160,7 @@ def run(coroutine_factory: Callable[[], Coroutine[Any, Any, int]]) -> int:
 
 def dispatch(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from starter import commands
-
-    handler = commands.HANDLERS[(args.command, getattr(args, "sandbox_command", None))]
+    handler = HANDLERS[(args.command, getattr(args, "sandbox_command", None))]
     return run(lambda: handler(args))
 
 

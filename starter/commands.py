@@ -1,9 +1,10 @@
-"""What each `runbook` command does. Imported only once the arguments parsed, so --help stays fast."""
+"""What each `runbook` command does."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -19,15 +20,14 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.aws import build_aws_clients
-from activities.cloudwatch import CloudWatchActivities
-from activities.ecs import EcsActivities
-from activities.health import HealthActivities, check_environment
+from activities.cloudwatch import collect_metrics
+from activities.ecs import plan_rollback
+from activities.health import check_environment, check_service
 from activities.lock import acquire_environment, preempt_environment
 from activities.records import RecordStore
 from runbook import search, validate
-from runbook.assessment import snapshots
+from runbook.assessment import assess
 from runbook.config import RunbookConfig, load_config
-from runbook.decision import decide
 from runbook.deployment import DeploymentRequest
 from runbook.durations import parse_duration
 from runbook.health import render_report
@@ -47,14 +47,17 @@ from runbook.models import (
 from runbook.records import verified_record
 from runbook.temporal import connect
 from runbook.verification import VerificationRequest, VerificationResult
-from starter.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Unreachable, UsageError, new_workflow_id, print_json
-from starter.incident import INCIDENT_HANDLERS
+from starter.console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Unreachable, UsageError, print_json
 from starter.render import render_status
 from workflows.deployment import HotfixDeployment, StandardDeployment
 from workflows.rollback import Rollback
 from workflows.verification import Verification
 
 FOLLOW_POLL_SECONDS = 1.0
+
+
+def new_workflow_id(prefix: str) -> str:
+    return f"{prefix}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
 def ui_link(config: RunbookConfig, workflow_id: str) -> str:
@@ -111,9 +114,8 @@ async def verify(args: argparse.Namespace) -> int:
             print_json({"id": workflow_id, "ui": ui_link(config, workflow_id)})
         else:
             print(f"UI: {ui_link(config, workflow_id)}")
-            print(
-                f"tick each item: runbook check {workflow_id} ITEM [--fail --note TEXT]; items: {', '.join(request.checklist)}"
-            )
+            items = ", ".join(request.checklist)
+            print(f"tick each item: runbook check {workflow_id} ITEM [--fail --note TEXT]; items: {items}")
         return EXIT_OK
     result: VerificationResult = await handle.result()
     if args.json:
@@ -244,9 +246,8 @@ async def list_procedures(args: argparse.Namespace) -> int:
         print_json(rows)
     else:
         for row in rows:
-            print(
-                f"{row['id']:<44} {row['kind']:<13} {row['environment']:<11} {row['stage']:<18} {row['status']:<10} {row['started']}"
-            )
+            where = f"{row['kind']:<13} {row['environment']:<11} {row['stage']:<18}"
+            print(f"{row['id']:<44} {where} {row['status']:<10} {row['started']}")
     return EXIT_OK
 
 
@@ -310,7 +311,10 @@ async def rollback(args: argparse.Namespace) -> int:
     reason = validate.reason(args.reason) if args.reason is not None else f"manual rollback by {args.user}"
     aws = build_aws_clients(config)
     plan = await asyncio.to_thread(
-        EcsActivities(aws, config, RecordStore(aws.s3, config.aws.records_bucket)).plan,
+        plan_rollback,
+        aws.ecs,
+        config,
+        RecordStore(aws.s3, config.aws.records_bucket),
         PlanRequest(environment=args.environment, services=services, version=version),
     )
     if plan.problems:
@@ -318,9 +322,9 @@ async def rollback(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"rollback plan for {args.environment} ({reason}):")
         for target in plan.targets:
-            print(
-                f"  {target.service}: {target.current.version} (rev {target.current.revision}) → {target.target.version} (rev {target.target.revision})"
-            )
+            current = f"{target.current.version} (rev {target.current.revision})"
+            wanted = f"{target.target.version} (rev {target.target.revision})"
+            print(f"  {target.service}: {current} → {wanted}")
     if not args.yes and not confirm(f"Roll back {len(plan.targets)} service(s) in {args.environment}?"):
         print("not confirmed; nothing changed")
         return EXIT_USAGE
@@ -355,16 +359,15 @@ async def rollback(args: argparse.Namespace) -> int:
         print_json({"id": workflow_id, **result.model_dump(mode="json")})
     else:
         for outcome in result.services:
-            print(
-                f"  {outcome.service}: {outcome.outcome} {outcome.from_version} → {outcome.to_version} {outcome.detail}".rstrip()
-            )
+            change = f"{outcome.from_version} → {outcome.to_version}"
+            print(f"  {outcome.service}: {outcome.outcome} {change} {outcome.detail}".rstrip())
         for problem in result.problems:
             print(f"  {problem}")
         print(f"rollback {result.state.value}")
     return EXIT_OK if result.state == State.COMPLETED else EXIT_FAILED
 
 
-async def assess(args: argparse.Namespace) -> int:
+async def assess_command(args: argparse.Namespace) -> int:
     config = load_config()
     config.environment(args.environment)
     services = requested_services(config, args.services)
@@ -373,15 +376,16 @@ async def assess(args: argparse.Namespace) -> int:
         environment=args.environment, services=services, window=config.thresholds.decision_window
     )
     async with httpx.AsyncClient() as http:
-        health = HealthActivities(http, config)
-        metrics, *reports = await asyncio.gather(
-            asyncio.to_thread(CloudWatchActivities(aws, config).collect_metrics, metrics_request),
-            *(
-                health.check_service_health(ServiceHealthRequest(environment=args.environment, service=service))
-                for service in services
+        metrics, reports = await asyncio.gather(
+            asyncio.to_thread(collect_metrics, aws.cloudwatch, config, metrics_request),
+            asyncio.gather(
+                *(
+                    check_service(http, config, ServiceHealthRequest(environment=args.environment, service=service))
+                    for service in services
+                )
             ),
         )
-    assessment = decide(snapshots(metrics, dict(zip(services, reports))), config.thresholds)
+    assessment = assess(metrics, dict(zip(services, reports, strict=True)), config.thresholds)
     if args.json:
         print_json(
             {
@@ -397,7 +401,7 @@ async def assess(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-HANDLERS.update({("rollback", None): rollback, ("assess", None): assess})
+HANDLERS.update({("rollback", None): rollback, ("assess", None): assess_command})
 
 
 def deployment_request(
@@ -448,7 +452,8 @@ async def launch_deployment(
     grant = await acquire_environment(client, config.temporal.task_queue, lock)
     if not grant.granted and grant.holder:
         raise UsageError(
-            f"{request.environment} is being changed by {grant.holder.id} ({grant.holder.kind}); wait for it or cancel it"
+            f"{request.environment} is being changed by {grant.holder.id} ({grant.holder.kind}); "
+            "wait for it or cancel it"
         )
     return await client.start_workflow(
         DEPLOYMENT_WORKFLOWS[kind].run,
@@ -501,7 +506,8 @@ async def refuse_unknown_incident(client: Client, incident_id: str) -> None:
     _, description = await describe_procedure(client, incident_id)
     if description.workflow_type != "Incident":
         raise UsageError(
-            f"--incident {incident_id!r} is not an incident (it is a {description.workflow_type}); see `runbook list --kind incident`"
+            f"--incident {incident_id!r} is not an incident (it is a {description.workflow_type}); "
+            "see `runbook list --kind incident`"
         )
 
 
@@ -541,7 +547,8 @@ async def cancel(args: argparse.Namespace) -> int:
         print_json({"id": args.id, "cancel_requested": True})
     else:
         print(
-            f"cancellation requested for {args.id}; a deployment rolls back what it changed (runbook status {args.id} --follow)"
+            f"cancellation requested for {args.id}; "
+            f"a deployment rolls back what it changed (runbook status {args.id} --follow)"
         )
     return EXIT_OK
 
@@ -572,5 +579,3 @@ HANDLERS.update(
         ("sandbox", "github"): sandbox_github,
     }
 )
-
-HANDLERS.update(INCIDENT_HANDLERS)

@@ -1,8 +1,5 @@
 """`runbook incident declare|ack|update|mitigate|resolve|severity`: Incident Response from a terminal,
 and `runbook list --kind incident` with each incident's severity, age and last update.
-
-The parser is built with every other command's, so this module imports only what argparse needs;
-each command imports its machinery when it runs (as starter.commands is), keeping --help fast.
 """
 
 from __future__ import annotations
@@ -10,11 +7,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from starter.cli import EXIT_OK, UsageError, default_user, print_json, user_name
+from pydantic import ValidationError
+from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.common import SearchAttributePair, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from runbook import search
+from runbook.config import RunbookConfig, load_config
+from runbook.durations import parse_duration
+from runbook.incident import IncidentRequest
+from runbook.messages.incident import elapsed
+from runbook.severity import Severity
+from runbook.temporal import connect
+from starter.commands import list_procedures, query_status, send_decision, ui_link
+from starter.console import EXIT_OK, UsageError, default_user, print_json, user_name
+from workflows.incident import Incident
 
 SEVERITIES = ["P1", "P2", "P3", "P4"]
 # The same lists as runbook/incident.py's payload models (a unit test keeps them equal).
@@ -92,10 +104,8 @@ def add_parser(commands: Any) -> None:
     severity.add_argument("--reason", default="", help="why")
 
 
-def _drill_window(flag: str, text: str | None) -> Any:
+def _drill_window(flag: str, text: str | None) -> timedelta | None:
     """A drill's window; zero would escalate or post updates in a loop without pause."""
-    from runbook.durations import parse_duration
-
     if text is None:
         return None
     window = parse_duration(text)
@@ -105,21 +115,11 @@ def _drill_window(flag: str, text: str | None) -> Any:
 
 
 def _services(text: str | None) -> list[str]:
-    from runbook.config import load_config
-
     names = [name.strip() for name in (text or "").split(",") if name.strip()]
     return load_config().check_services(names)
 
 
 async def declare(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
-    from runbook.config import load_config
-    from runbook.incident import IncidentRequest
-    from runbook.severity import Severity
-    from runbook.temporal import connect
-    from starter.commands import ui_link
-
     config = load_config()
     if not args.summary.strip():
         raise UsageError('empty summary: say what users see (--summary "checkout failing")')
@@ -149,15 +149,9 @@ async def declare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def start_incident(client: Any, config: Any, request: Any) -> str:
+async def start_incident(client: Client, config: RunbookConfig, request: IncidentRequest) -> str:
     """Start it under the day's next readable ID, INC-20261126-0001. Visibility counts the day's
     incidents; an ID taken meanwhile (visibility lags) is refused by the server and the next tried."""
-    from temporalio.common import SearchAttributePair, WorkflowIDReusePolicy
-    from temporalio.exceptions import WorkflowAlreadyStartedError
-
-    from runbook import search
-    from workflows.incident import Incident
-
     prefix = f"INC-{datetime.now(ZoneInfo(config.incidents.timezone)):%Y%m%d}-"
     taken = (await client.count_workflows(f"WorkflowId STARTS_WITH '{prefix}'")).count
     attributes = search.start_attributes("incident", request.environment, request.services).updated(
@@ -183,8 +177,6 @@ async def start_incident(client: Any, config: Any, request: Any) -> str:
 async def _tell(args: argparse.Namespace, name: str, payload: dict[str, Any], accepted_text: str) -> int:
     """The signal as an update: accepted, or refused and why, at once (exit 2 when refused; a
     closed procedure or one of another kind too)."""
-    from starter.commands import send_decision
-
     return await send_decision(args, name, payload, accepted_text)
 
 
@@ -241,15 +233,8 @@ async def incident_command(args: argparse.Namespace) -> int:
 
 async def list_with_incidents(args: argparse.Namespace) -> int:
     """`runbook list`; with `--kind incident`, each incident's severity, age and last update."""
-    from starter import commands
-
     if args.kind != "incident":
-        return await commands.list_procedures(args)
-    from runbook import search
-    from runbook.config import load_config
-    from runbook.incident import elapsed
-    from runbook.temporal import connect
-
+        return await list_procedures(args)
     config = load_config()
     client = await connect(config)
     query = "RunbookKind = 'incident'" + (" AND ExecutionStatus = 'Running'" if args.open else "")
@@ -257,7 +242,7 @@ async def list_with_incidents(args: argparse.Namespace) -> int:
     states = await asyncio.gather(*(_incident_state(client, execution.id) for execution in executions))
     now = datetime.now(UTC)
     rows = []
-    for execution, state in zip(executions, states):
+    for execution, state in zip(executions, states, strict=True):
         known = state or {}
         declared = datetime.fromisoformat(known["declared_at"]) if known else execution.start_time
         updates = known.get("updates") or []
@@ -277,33 +262,27 @@ async def list_with_incidents(args: argparse.Namespace) -> int:
         print_json(rows)
         return EXIT_OK
     for row in rows:
-        update = row["last_update"]
+        last = row["last_update"]
         said = (
-            f"{update['status']} {elapsed(now - datetime.fromisoformat(update['at']))} ago: {update['action']}"
-            if update
+            f"{last['status']} {elapsed(now - datetime.fromisoformat(last['at']))} ago: {last['action']}"
+            if last
             else "no update yet"
         )
         acknowledged = f"ack {row['acknowledged_by']}" if row["acknowledged_by"] else "NOT ACKNOWLEDGED"
-        print(
-            f"{row['id']:<20} {row['severity']:<3} {row['status']:<10} {row['age']:>11}  {acknowledged:<18} {row['summary']}  | last update: {said}"
-        )
+        standing = f"{row['severity']:<3} {row['status']:<10} {row['age']:>11}  {acknowledged:<18}"
+        print(f"{row['id']:<20} {standing} {row['summary']}  | last update: {said}")
     if not rows:
         print("no open incidents" if args.open else "no incidents", file=sys.stderr)
     return EXIT_OK
 
 
-async def _incident_state(client: Any, workflow_id: str) -> dict[str, Any] | None:
+async def _incident_state(client: Client, workflow_id: str) -> dict[str, Any] | None:
     """What the incident says of itself; None when it cannot answer (no worker), and the row
     falls back on the search attributes."""
-    from temporalio.client import WorkflowQueryFailedError
-    from temporalio.service import RPCError
-
-    from starter.commands import query_status
-
     try:
         return (await query_status(client.get_workflow_handle(workflow_id))).details.get("incident")
     except (RPCError, WorkflowQueryFailedError):
         return None
 
 
-INCIDENT_HANDLERS = {("incident", None): incident_command, ("list", None): list_with_incidents}
+HANDLERS = {("incident", None): incident_command, ("list", None): list_with_incidents}
