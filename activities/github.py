@@ -134,7 +134,10 @@ def _failure(response: httpx.Response, repository: str, now: float) -> Applicati
         )
     if status in (403, 404):
         # GitHub answers 404, not 403, for a private repository the token may not read.
-        text = f"GitHub answered {status} to {where} ({message}): is {repository} the repository, and may the token read it?"
+        text = (
+            f"GitHub answered {status} to {where} ({message}): "
+            f"is {repository} the repository, and may the token read it?"
+        )
         return ApplicationError(text, type="GithubRepositoryUnreadable", non_retryable=True)
     return ApplicationError(f"GitHub refused {where}: {status} {message}", type="GithubRefused", non_retryable=True)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio import activity
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy
@@ -12,7 +14,8 @@ from runbook.models import LockGrant, LockRelease, LockRequest, PreemptRequest
 
 
 async def _request(client: Client, task_queue: str, request: LockRequest) -> LockGrant:
-    start = WithStartWorkflowOperation(
+    # Called by name: the lock workflow's result (none) is never read.
+    start: WithStartWorkflowOperation[Any, None] = WithStartWorkflowOperation(
         LOCK_WORKFLOW,
         None,
         id=lock_workflow_id(request.environment),

@@ -53,7 +53,8 @@ def parse_keys(text: str) -> dict[str, bytes]:
         key_id, separator, encoded = (part.strip() for part in entry.partition(":"))
         if not separator or not _KEY_ID.fullmatch(key_id):
             raise ConfigError(
-                f"{KEYS_VARIABLE}: entry {position} is not ID:KEY with an ID of 1-32 letters, digits, '.', '_' or '-'; {_EXPECTED}"
+                f"{KEYS_VARIABLE}: entry {position} is not ID:KEY "
+                f"with an ID of 1-32 letters, digits, '.', '_' or '-'; {_EXPECTED}"
             )
         if key_id in keys:
             raise ConfigError(f"{KEYS_VARIABLE}: key ID {key_id!r} is listed twice; {_EXPECTED}")
@@ -99,14 +100,16 @@ class EncryptionCodec(PayloadCodec):
         cipher = self._ciphers.get(key_id)
         if cipher is None:
             raise UndecryptablePayload(
-                f"payload encrypted with key ID {key_id!r}, which {KEYS_VARIABLE} does not hold (it holds: {', '.join(self._ciphers)})"
+                f"payload encrypted with key ID {key_id!r}, which {KEYS_VARIABLE} does not hold "
+                f"(it holds: {', '.join(self._ciphers)})"
             )
         nonce, sealed = payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:]
         try:
             return Payload.FromString(cipher.decrypt(nonce, sealed, key_id.encode()))
         except InvalidTag:
             raise UndecryptablePayload(
-                f"payload encrypted with key ID {key_id!r} fails authentication: altered, or that ID now names another key"
+                f"payload encrypted with key ID {key_id!r} fails authentication: "
+                "altered, or that ID now names another key"
             ) from None
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:

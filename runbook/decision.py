@@ -154,10 +154,11 @@ def _decide_one(
         (rollback_action, rollback_rule, failure),
         (Action.SCALE_UP, SPIKE_RULE, _join(spike, slow) if spike else None),
         (Action.PROPOSE_ROLLBACK, SLOW_RULE, slow),
-        (Action.NONE, NO_SYMPTOM_RULE, _summary(snapshot)),
     ]
-    action, rule, evidence = next(entry for entry in precedence if entry[2])
-    return Decision(service=snapshot.service, action=action, rule=rule, evidence=evidence)
+    for action, rule, evidence in precedence:
+        if evidence:
+            return Decision(service=snapshot.service, action=action, rule=rule, evidence=evidence)
+    return Decision(service=snapshot.service, action=Action.NONE, rule=NO_SYMPTOM_RULE, evidence=_summary(snapshot))
 
 
 def _veto(rollback_reason: str | None, database_failing: list[str]) -> str | None:

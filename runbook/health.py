@@ -155,7 +155,10 @@ def render_report(report: HealthReport) -> str:
         status = str(check.http_status) if check.http_status is not None else "-"
         rows.append((check.name, status, latency, check.verdict.upper(), check.reason))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths)) + "  " + row[4] for row in rows]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4]
+        for row in rows
+    ]
     if report.integrations:
         lines.append(
             "integrations: " + ", ".join(f"{name} {state}" for name, state in sorted(report.integrations.items()))

@@ -52,7 +52,8 @@ def worker_runtime(config: ObservabilityConfig) -> Runtime:
     except ValueError as error:
         reason = str(error).split(": ", 1)[-1]
         raise ObservabilityError(
-            f'cannot serve metrics on {address!r} ({reason}): set [observability] metrics_address to a free IP:port, or "" to turn metrics off'
+            f"cannot serve metrics on {address!r} ({reason}): "
+            'set [observability] metrics_address to a free IP:port, or "" to turn metrics off'
         ) from None
 
 

@@ -1,5 +1,7 @@
 """The search attributes of DESIGN.md: the UI lists "every open P1" or "what is deploying to production"."""
 
+from typing import Any
+
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 KIND = SearchAttributeKey.for_keyword("RunbookKind")
@@ -15,7 +17,7 @@ ALL_KEYS = (KIND, ENVIRONMENT, VERSION, STAGE, SEVERITY, SERVICES)
 def start_attributes(
     kind: str, environment: str = "", services: list[str] | None = None, version: str = ""
 ) -> TypedSearchAttributes:
-    pairs = [SearchAttributePair(KIND, kind), SearchAttributePair(STAGE, "started")]
+    pairs: list[SearchAttributePair[Any]] = [SearchAttributePair(KIND, kind), SearchAttributePair(STAGE, "started")]
     if environment:
         pairs.append(SearchAttributePair(ENVIRONMENT, environment))
     if services:

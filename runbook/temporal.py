@@ -52,14 +52,15 @@ def effective_temporal(config: RunbookConfig, environ: Mapping[str, str] = os.en
 def connection_options(temporal: TemporalConfig, environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
     """Client.connect's keyword arguments: TLS when files, a CA or an API key ask for it."""
     api_key = environ.get("TEMPORAL_API_KEY") or None
-    files = {
-        "client_cert": temporal.tls_client_cert_path,
-        "client_private_key": temporal.tls_client_key_path,
-        "server_root_ca_cert": temporal.tls_server_ca_cert_path,
-    }
+    files = (temporal.tls_client_cert_path, temporal.tls_client_key_path, temporal.tls_server_ca_cert_path)
     tls: bool | TLSConfig = temporal.tls or api_key is not None
-    if any(files.values()) or temporal.tls_server_name:
-        tls = TLSConfig(domain=temporal.tls_server_name, **{key: _read(path) for key, path in files.items()})
+    if any(files) or temporal.tls_server_name:
+        tls = TLSConfig(
+            domain=temporal.tls_server_name,
+            client_cert=_read(temporal.tls_client_cert_path),
+            client_private_key=_read(temporal.tls_client_key_path),
+            server_root_ca_cert=_read(temporal.tls_server_ca_cert_path),
+        )
     return {"namespace": temporal.namespace, "api_key": api_key, "tls": tls}
 
 

@@ -132,10 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"codec server: error: cannot listen on 127.0.0.1:{port}: {error.strerror}", file=sys.stderr)
         return 3
-    print(
-        f"codec server at http://127.0.0.1:{port}, keys {', '.join(codec.key_ids)} ({codec.encrypting_key_id} encrypts)",
-        flush=True,
-    )
+    keys = ", ".join(codec.key_ids)
+    print(f"codec server at http://127.0.0.1:{port}, keys {keys} ({codec.encrypting_key_id} encrypts)", flush=True)
     with server:
         try:
             server.serve_forever()

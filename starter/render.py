@@ -24,9 +24,8 @@ def render_status(status: ProcedureStatus, now: datetime | None = None, timeline
         lines.append(f"environment: {status.environment}   requested by: {status.requested_by}")
     lines.append("")
     for step in status.steps:
-        lines.append(
-            f"  {step.state.value:<8} {step.name:<22} {_clock(step.started_at):>8} {_elapsed(step, now):>8}  {step.detail}".rstrip()
-        )
+        times = f"{_clock(step.started_at):>8} {_elapsed(step, now):>8}"
+        lines.append(f"  {step.state.value:<8} {step.name:<22} {times}  {step.detail}".rstrip())
     checklist = status.details.get("checklist") or []
     if checklist:
         lines += ["", "checklist:"]

@@ -188,9 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         for part in stack:
             pid = running_pid(part)
             metrics = metrics_url(config.observability) if part.name == "worker" and pid else None
-            print(
-                f"{part.name}: {'running (pid %d)' % pid if pid else 'stopped'}{f', metrics at {metrics}' if metrics else ''}"
-            )
+            state = f"running (pid {pid})" if pid else "stopped"
+            print(f"{part.name}: {state}{f', metrics at {metrics}' if metrics else ''}")
     return 0
 
 
