@@ -4,7 +4,8 @@
 next call to the Slack fake is refused as Slack refuses a rate-limited client; `DELETE` ends every
 outage. So a user (or a test) can watch the worker wait, retry, and still deliver each message once.
 ECS answers with the throttling error boto3 retries; `"action": "UpdateService"` narrows an ECS
-outage to one API action, so reads made by onlookers do not use it up.
+outage to one API action, so reads made by onlookers do not use it up. `{"system": "slack", "error":
+"invalid_auth"}` answers as Slack refuses a call: HTTP 200 with `ok: false` and that error.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Outage:
     times: int
     retry_after: float | None = None
     action: str | None = None
+    error: str | None = None  # Slack's error code, answered with HTTP 200 as Slack does
 
     def response(self) -> Response:
         if self.system == "ecs":
@@ -41,9 +43,8 @@ class Outage:
             response.mimetype = "application/x-amz-json-1.1"
         elif self.system == "slack":
             # Slack's Web API says what went wrong in the body, even beside an HTTP error.
-            response = json_response(
-                {"ok": False, "error": "ratelimited" if self.status == 429 else "fatal_error"}, self.status
-            )
+            error = self.error or ("ratelimited" if self.status == 429 else "fatal_error")
+            response = json_response({"ok": False, "error": error}, self.status)
         elif self.system == "github":
             response = json_response(
                 {"message": "API rate limit exceeded" if self.status in (403, 429) else "Server Error"}, self.status
@@ -69,8 +70,10 @@ class Outages:
         times: int = 1,
         retry_after: float | None = None,
         action: str | None = None,
+        error: str | None = None,
     ) -> Outage:
-        outage = Outage(system, DEFAULT_STATUS[system] if status is None else status, times, retry_after, action)
+        default = 200 if error else DEFAULT_STATUS[system]
+        outage = Outage(system, default if status is None else status, times, retry_after, action, error)
         with self._lock:
             self._pending.append(outage)
         return outage
@@ -125,10 +128,10 @@ class Outages:
 
 
 def _outage_fields(body: dict[str, object]) -> dict[str, object]:
-    unknown = sorted(set(body) - {"system", "status", "times", "retry_after", "action"})
+    unknown = sorted(set(body) - {"system", "status", "times", "retry_after", "action", "error"})
     if unknown:
         raise ApiError(
-            400, f"unknown field(s) {', '.join(unknown)}; allowed: system, status, times, retry_after, action"
+            400, f"unknown field(s) {', '.join(unknown)}; allowed: system, status, times, retry_after, action, error"
         )
     system = body.get("system")
     if system not in DEFAULT_STATUS:
@@ -151,7 +154,20 @@ def _outage_fields(body: dict[str, object]) -> dict[str, object]:
         raise ApiError(
             400, f"action names an ECS API action (such as UpdateService), for system ecs only; got {action!r}"
         )
-    return {"system": system, "status": status, "times": times, "retry_after": retry_after, "action": action}
+    error = body.get("error")
+    if error is not None and (system != "slack" or not isinstance(error, str) or not error or status is not None):
+        raise ApiError(
+            400,
+            f"error names a Slack error code (such as invalid_auth), for slack only, without status; got {error!r}",
+        )
+    return {
+        "system": system,
+        "status": status,
+        "times": times,
+        "retry_after": retry_after,
+        "action": action,
+        "error": error,
+    }
 
 
 def _is_int(value: object) -> bool:

@@ -70,6 +70,18 @@ def test_slack_rate_limits_as_slack_does_then_delivers(clean: httpx.Client) -> N
     assert fleet.get("/_sandbox/outages").json() == []
 
 
+def test_slack_refuses_a_call_with_an_error_code_as_slack_does(clean: httpx.Client) -> None:
+    fleet = clean
+    started = fleet.post("/_sandbox/outages", json={"system": "slack", "error": "invalid_auth"})
+    assert started.status_code == 201 and started.json()["status"] == 200
+    refused, delivered = post_message(fleet, "first try"), post_message(fleet, "second try")
+    assert (refused.status_code, refused.json()) == (200, {"ok": False, "error": "invalid_auth"})
+    assert delivered.json()["ok"]
+    for bad in ({"system": "github", "error": "invalid_auth"}, {"system": "slack", "status": 401, "error": "x"}):
+        answer = fleet.post("/_sandbox/outages", json=bad)
+        assert answer.status_code == 400 and "for slack only, without status" in answer.json()["error"]
+
+
 def test_github_502_other_systems_and_delete_ends_every_outage(clean: httpx.Client) -> None:
     fleet = clean
     fleet.post("/_sandbox/outages", json={"system": "github"})
@@ -173,7 +185,7 @@ def test_rollouts_can_be_slowed_down_while_the_sandbox_runs(
         ({"system": "slack", "action": "UpdateService"}, "for system ecs only"),
         (
             {"system": "slack", "count": 2},
-            "unknown field(s) count; allowed: system, status, times, retry_after, action",
+            "unknown field(s) count; allowed: system, status, times, retry_after, action, error",
         ),
     ],
 )
