@@ -22,7 +22,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.aws import build_aws_clients
-from activities.cloudwatch import CloudWatchActivities
+from activities.cloudwatch import collect_metrics
 from runbook.config import DEFAULT_CONFIG_PATH, RunbookConfig, load_config
 from runbook.models import MetricsRequest, ServiceMetrics
 from runbook.search import ALL_KEYS
@@ -179,7 +179,7 @@ class Stack:
     def figures(self, environment: str, service: str, window: timedelta) -> ServiceMetrics:
         """The service's figures over the last `window`, as the workflows' collect_metrics reads them."""
         request = MetricsRequest(environment=environment, services=[service], window=window)
-        return CloudWatchActivities(build_aws_clients(self.config), self.config).collect_metrics(request).services[0]
+        return collect_metrics(build_aws_clients(self.config).cloudwatch, self.config, request).services[0]
 
     def wait_for_figures(self, environment: str, service: str, mode: str, timeout: float = 30.0) -> ServiceMetrics:
         """Until CloudWatch's window shows a fault's `mode` in the service's figures, or healthy
