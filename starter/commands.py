@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import secrets
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +29,7 @@ from activities.records import RecordStore
 from runbook import search, validate
 from runbook.assessment import assess
 from runbook.config import RunbookConfig, load_config
-from runbook.deployment import DeploymentRequest
+from runbook.deployment import DeploymentRequest, DeploymentResult
 from runbook.durations import parse_duration
 from runbook.health import render_report
 from runbook.models import (
@@ -438,7 +439,11 @@ def deployment_request(
     )
 
 
-DEPLOYMENT_WORKFLOWS = {"deployment": StandardDeployment, "hotfix": HotfixDeployment}
+# Each kind's workflow run method: what start_workflow takes to type the start and the result.
+DEPLOYMENT_RUNS: dict[str, Callable[[Any, DeploymentRequest], Awaitable[DeploymentResult]]] = {
+    "deployment": StandardDeployment.run,
+    "hotfix": HotfixDeployment.run,
+}
 
 
 async def launch_deployment(
@@ -456,7 +461,7 @@ async def launch_deployment(
             "wait for it or cancel it"
         )
     return await client.start_workflow(
-        DEPLOYMENT_WORKFLOWS[kind].run,
+        DEPLOYMENT_RUNS[kind],
         request,
         id=workflow_id,
         task_queue=config.temporal.task_queue,
