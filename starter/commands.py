@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import secrets
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ from activities.lock import acquire_environment, preempt_environment
 from activities.records import RecordStore
 from runbook import search, validate
 from runbook.assessment import assess
-from runbook.config import RunbookConfig, load_config
+from runbook.config import ConfigError, RunbookConfig, load_config
 from runbook.deployment import DeploymentRequest, DeploymentResult
 from runbook.durations import parse_duration
 from runbook.health import render_report
@@ -46,9 +46,17 @@ from runbook.models import (
     State,
 )
 from runbook.records import verified_record
-from runbook.temporal import connect
+from runbook.temporal import TemporalUnreachable, connect
 from runbook.verification import VerificationRequest, VerificationResult
-from starter.console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Unreachable, UsageError, print_json
+from starter.console import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    Unreachable,
+    UsageError,
+    print_json,
+)
 from starter.render import render_status
 from workflows.deployment import HotfixDeployment, StandardDeployment
 from workflows.rollback import Rollback
@@ -584,3 +592,17 @@ HANDLERS.update(
         ("sandbox", "github"): sandbox_github,
     }
 )
+
+
+def run(coroutine_factory: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    """A command to its exit code: bad usage or input 2, the stack or Temporal unreachable 3."""
+    try:
+        return asyncio.run(coroutine_factory())
+    except (UsageError, validate.InvalidInput, ConfigError) as error:
+        print(f"runbook: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (Unreachable, TemporalUnreachable) as error:
+        print(f"runbook: error: {error}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except KeyboardInterrupt:
+        return 130

@@ -25,83 +25,12 @@ from runbook.messages.incident import elapsed
 from runbook.severity import Severity
 from runbook.temporal import connect
 from starter.commands import list_procedures, query_status, send_decision, ui_link
-from starter.console import EXIT_OK, UsageError, default_user, print_json, user_name
+from starter.console import EXIT_OK, UsageError, print_json
+from starter.parser import MITIGATIONS, SEVERITIES, UPDATE_STATUSES  # noqa: F401  the choices, named here too
 from workflows.incident import Incident
 
-SEVERITIES = ["P1", "P2", "P3", "P4"]
-# The same lists as runbook/incident.py's payload models (a unit test keeps them equal).
-UPDATE_STATUSES = ["Investigating", "Identified", "Mitigating", "Monitoring"]
-MITIGATIONS = ["scale_up", "rate_limit", "maintenance_page"]
 # Incident IDs are INC-<day>-<number>; this many numbers are tried past the day's count.
 ID_ATTEMPTS = 50
-
-
-def add_parser(commands: Any) -> None:
-    incident = commands.add_parser(
-        "incident", help="Incident Response: declare, acknowledge, update, mitigate, resolve, regrade"
-    )
-    subcommands = incident.add_subparsers(dest="incident_command", required=True)
-
-    def subcommand(name: str, help_text: str, *, names_incident: bool = True) -> argparse.ArgumentParser:
-        sub = subcommands.add_parser(name, help=help_text, description=help_text)
-        if names_incident:
-            sub.add_argument("id", help="the incident, e.g. INC-20261126-0001")
-        sub.add_argument(
-            "--as",
-            dest="user",
-            type=user_name,
-            default=default_user(),
-            help="who acts (default: RUNBOOK_USER, then the login name)",
-        )
-        sub.add_argument("--json", action="store_true", help="print the result as JSON")
-        return sub
-
-    declare = subcommand(
-        "declare",
-        "declare an incident: alert, page the on-call, and the procedure its severity obliges",
-        names_incident=False,
-    )
-    declare.add_argument(
-        "--severity",
-        required=True,
-        choices=SEVERITIES,
-        help="P1 service down · P2 major feature · P3 minor feature · P4 cosmetic",
-    )
-    declare.add_argument("--summary", required=True, help='what users see, e.g. "checkout failing"')
-    declare.add_argument("--services", help="affected services, comma-separated (default: none named)")
-    declare.add_argument(
-        "--ack-within", help="drill: acknowledgement due after this (e.g. 2m) instead of the severity's"
-    )
-    declare.add_argument("--update-every", help="drill: updates this often (e.g. 1m) instead of every 15m")
-
-    ack = subcommand("ack", "acknowledge an incident (the response time stops)")
-    ack.add_argument("--note", default="", help="what you are doing")
-
-    update = subcommand("update", "tell the commander's latest: the next regular update carries it")
-    update.add_argument(
-        "--status", required=True, type=str.capitalize, choices=UPDATE_STATUSES, help=", ".join(UPDATE_STATUSES)
-    )
-    update.add_argument("--action", required=True, help="what we are doing")
-    update.add_argument("--eta", default="Unknown", help="estimated time to resolution")
-
-    mitigate = subcommand("mitigate", "mitigate an incident that is not deployment-related")
-    mitigate.add_argument("action", choices=MITIGATIONS, metavar="ACTION", help=", ".join(MITIGATIONS))
-    mitigate.add_argument("--services", help="comma-separated (default: the incident's)")
-    mitigate.add_argument("--reason", default="", help="why")
-
-    resolve = subcommand(
-        "resolve", "resolve: the Resolved message, status page and page resolved, the post-mortem written"
-    )
-    resolve.add_argument("--resolution", required=True, help="what fixed it")
-    resolve.add_argument("--root-cause", required=True, help="why it happened")
-    resolve.add_argument(
-        "--impact", default="", help="summary of the impact (default: the summary it was declared with)"
-    )
-    resolve.add_argument("--follow-up", action="append", metavar="ITEM", help="an action item; repeat for more")
-
-    severity = subcommand("severity", "regrade an incident at once: its timers and obligations follow")
-    severity.add_argument("severity", choices=SEVERITIES, metavar="SEVERITY", help=", ".join(SEVERITIES))
-    severity.add_argument("--reason", default="", help="why")
 
 
 def _drill_window(flag: str, text: str | None) -> timedelta | None:

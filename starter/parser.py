@@ -1,0 +1,210 @@
+"""Every `runbook` command line as argparse reads it: commands, options, choices and help texts.
+
+Imports only the standard library and light modules, so that `runbook --help`, `runbook CMD --help`
+and a usage error (exit 2) answer without loading temporalio, boto3, the workflows or activities:
+starter/cli.py imports the command implementations only once the arguments are parsed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, NoReturn
+
+from runbook.severity import Severity
+from starter.console import EXIT_USAGE, default_user, user_name
+
+FAULT_MODES = ["5xx", "slow", "db", "cpu", "down", "clear"]
+GITHUB_FAILURES = ["ci", "review", "release_notes", "none"]
+KINDS = ["verification", "deployment", "hotfix", "rollback", "incident"]
+SEVERITIES = [severity.value for severity in Severity]
+# The same lists as the Literal types UpdateStatus and CommanderMitigation of
+# runbook/incident_payloads.py (unit tests keep them equal); importing that module would build its
+# pydantic models, about 0.25 s of start-up.
+UPDATE_STATUSES = ["Investigating", "Identified", "Mitigating", "Monitoring"]
+MITIGATIONS = ["scale_up", "rate_limit", "maintenance_page"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="runbook", description="Skillancer's deployment runbook as durable Temporal workflows.")
+    command_parsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def command(name: str, help_text: str, *, json_flag: bool = True, user: bool = False) -> argparse.ArgumentParser:
+        sub = command_parsers.add_parser(name, help=help_text, description=help_text)
+        if json_flag:
+            sub.add_argument("--json", action="store_true", help="print the result as JSON")
+        if user:
+            sub.add_argument(
+                "--as",
+                dest="user",
+                type=user_name,
+                default=default_user(),
+                help="who acts (default: RUNBOOK_USER, then the login name)",
+            )
+        return sub
+
+    health = command("health-check", "check an environment's health endpoints (the runbook's health-check.sh)")
+    health.add_argument("environment")
+    health.add_argument(
+        "--full", action="store_true", help="also dashboard, circuit breakers, auth status and latency budgets"
+    )
+
+    verify = command("verify", "run Post-Deployment Verification as a workflow", user=True)
+    verify.add_argument("environment")
+    verify.add_argument("--full", action="store_true", help="full health checks and latency budgets")
+    verify.add_argument(
+        "--manual", action="store_true", help="also wait for the manual checklist (ticked with `runbook check`)"
+    )
+
+    check = command("check", "tick a manual checklist item of a running verification", user=True)
+    check.add_argument("id")
+    check.add_argument("item")
+    check.add_argument("--fail", action="store_true", help="the item failed")
+    check.add_argument("--note", default="", help="what you saw")
+
+    rollback = command("rollback", "roll back services to the previous (or a named) version", user=True)
+    rollback.add_argument("-y", "--yes", action="store_true", help="start at once, without confirmation")
+    rollback.add_argument("environment")
+    rollback.add_argument("service", help="a service, or all")
+    rollback.add_argument("version", nargs="?", help="roll back to this version (default: the previous revision)")
+    rollback.add_argument("--reason", help="why (default: manual rollback by USER)")
+
+    assess = command("assess", "apply the rollback decision matrix to live figures; takes no action")
+    assess.add_argument("environment")
+    assess.add_argument("--services", help="comma-separated services (default: all)")
+
+    deploy = command(
+        "deploy", "Standard Deployment: prerequisites, staging, approval, production, monitoring", user=True
+    )
+    deploy.add_argument("environment")
+    deploy.add_argument("--version", required=True, help="the release tag to deploy, e.g. v1.2.0")
+    deploy.add_argument("--services", default="all", help="all (default) or a,b")
+    deploy.add_argument("--follow", action="store_true", help="follow it live until it ends")
+
+    hotfix = command(
+        "hotfix", "Hotfix Deployment: fix on main with CI green, immediate approval, production", user=True
+    )
+    hotfix.add_argument("environment")
+    hotfix.add_argument("--version", required=True, help="the hotfix release tag, e.g. v1.2.1")
+    hotfix.add_argument("--services", required=True, help="a,b")
+    hotfix.add_argument(
+        "--skip-staging", action="store_true", help="only when this version already passed verification on staging"
+    )
+    hotfix.add_argument("--incident", default="", help="the incident this hotfix fixes, e.g. INC-20261126-0001")
+    hotfix.add_argument("--follow", action="store_true", help="follow it live until it ends")
+
+    approve = command("approve", "approve a deployment waiting at its approval gate", user=True)
+    approve.add_argument("id")
+    approve.add_argument("--comment", default="", help="what you checked")
+
+    reject = command("reject", "reject a deployment at its approval gate", user=True)
+    reject.add_argument("id")
+    reject.add_argument("--reason", required=True, help="why")
+
+    decide_cmd = command("decide", "answer a deployment whose monitoring proposes a rollback", user=True)
+    decide_cmd.add_argument("id")
+    decide_cmd.add_argument("action", choices=["rollback", "continue"], metavar="ACTION", help="rollback or continue")
+    decide_cmd.add_argument("--note", default="", help="why")
+
+    cancel = command("cancel", "cancel a procedure; a deployment rolls back what it changed")
+    cancel.add_argument("id")
+
+    status = command("status", "show a procedure's steps, approvals and timeline")
+    status.add_argument("id")
+    status.add_argument("--follow", action="store_true", help="keep showing it until it ends")
+
+    listing = command("list", "list procedures")
+    # A closed list: an unknown kind would list nothing, and the value goes into a visibility query.
+    listing.add_argument("--kind", choices=KINDS, metavar="KIND", help="only this kind: " + ", ".join(KINDS))
+    listing.add_argument("--open", action="store_true", help="only running ones")
+
+    add_incident_parser(command_parsers)
+
+    sandbox = command_parsers.add_parser("sandbox", help="control the local sandbox")
+    sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True, parser_class=_Parser)
+    fault = sandbox_commands.add_parser("fault", help="break (or heal) a simulated service")
+    fault.add_argument("environment")
+    fault.add_argument("service")
+    fault.add_argument("mode", choices=FAULT_MODES, metavar="MODE", help="one of " + ", ".join(FAULT_MODES))
+    fault.add_argument("--delay", default="6s", help="response delay for `slow` (default 6s)")
+    fault.add_argument("--json", action="store_true", help="print the result as JSON")
+    github = sandbox_commands.add_parser(
+        "github", help="make one deployment prerequisite fail in the GitHub fake (or none)"
+    )
+    github.add_argument(
+        "failing", choices=GITHUB_FAILURES, metavar="PREREQUISITE", help="one of " + ", ".join(GITHUB_FAILURES)
+    )
+    return parser
+
+
+def add_incident_parser(commands: Any) -> None:
+    """`runbook incident declare|ack|update|mitigate|resolve|severity`."""
+    incident = commands.add_parser(
+        "incident", help="Incident Response: declare, acknowledge, update, mitigate, resolve, regrade"
+    )
+    subcommands = incident.add_subparsers(dest="incident_command", required=True)
+
+    def subcommand(name: str, help_text: str, *, names_incident: bool = True) -> argparse.ArgumentParser:
+        sub = subcommands.add_parser(name, help=help_text, description=help_text)
+        if names_incident:
+            sub.add_argument("id", help="the incident, e.g. INC-20261126-0001")
+        sub.add_argument(
+            "--as",
+            dest="user",
+            type=user_name,
+            default=default_user(),
+            help="who acts (default: RUNBOOK_USER, then the login name)",
+        )
+        sub.add_argument("--json", action="store_true", help="print the result as JSON")
+        return sub
+
+    declare = subcommand(
+        "declare",
+        "declare an incident: alert, page the on-call, and the procedure its severity obliges",
+        names_incident=False,
+    )
+    declare.add_argument(
+        "--severity",
+        required=True,
+        choices=SEVERITIES,
+        help="P1 service down · P2 major feature · P3 minor feature · P4 cosmetic",
+    )
+    declare.add_argument("--summary", required=True, help='what users see, e.g. "checkout failing"')
+    declare.add_argument("--services", help="affected services, comma-separated (default: none named)")
+    declare.add_argument(
+        "--ack-within", help="drill: acknowledgement due after this (e.g. 2m) instead of the severity's"
+    )
+    declare.add_argument("--update-every", help="drill: updates this often (e.g. 1m) instead of every 15m")
+
+    ack = subcommand("ack", "acknowledge an incident (the response time stops)")
+    ack.add_argument("--note", default="", help="what you are doing")
+
+    update = subcommand("update", "tell the commander's latest: the next regular update carries it")
+    update.add_argument(
+        "--status", required=True, type=str.capitalize, choices=UPDATE_STATUSES, help=", ".join(UPDATE_STATUSES)
+    )
+    update.add_argument("--action", required=True, help="what we are doing")
+    update.add_argument("--eta", default="Unknown", help="estimated time to resolution")
+
+    mitigate = subcommand("mitigate", "mitigate an incident that is not deployment-related")
+    mitigate.add_argument("action", choices=MITIGATIONS, metavar="ACTION", help=", ".join(MITIGATIONS))
+    mitigate.add_argument("--services", help="comma-separated (default: the incident's)")
+    mitigate.add_argument("--reason", default="", help="why")
+
+    resolve = subcommand(
+        "resolve", "resolve: the Resolved message, status page and page resolved, the post-mortem written"
+    )
+    resolve.add_argument("--resolution", required=True, help="what fixed it")
+    resolve.add_argument("--root-cause", required=True, help="why it happened")
+    resolve.add_argument(
+        "--impact", default="", help="summary of the impact (default: the summary it was declared with)"
+    )
+    resolve.add_argument("--follow-up", action="append", metavar="ITEM", help="an action item; repeat for more")
+
+    severity = subcommand("severity", "regrade an incident at once: its timers and obligations follow")
+    severity.add_argument("severity", choices=SEVERITIES, metavar="SEVERITY", help=", ".join(SEVERITIES))
+    severity.add_argument("--reason", default="", help="why")

@@ -1,0 +1,90 @@
+"""`runbook --help`, `runbook CMD --help` and a usage error answer from the parser alone: the
+command implementations (temporalio, boto3, the workflows and activities) are imported only once
+the arguments are parsed, and the modules under starter/ import one another without a cycle."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import get_args
+
+import pytest
+
+from runbook.incident_payloads import CommanderMitigation, UpdateStatus
+from runbook.severity import Severity
+from starter import parser
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("temporalio", "boto3", "botocore", "workflows", "activities", "starter.commands", "starter.incident")
+
+PROBE = """
+import json, sys
+import starter.cli
+try:
+    starter.cli.dispatch(json.loads(sys.argv[1]))
+    code = None
+except SystemExit as done:
+    code = done.code
+loaded = [name for name in json.loads(sys.argv[2]) if name in sys.modules]
+print(json.dumps({"code": code, "loaded": loaded}), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [(["--help"], 0), (["incident", "update", "--help"], 0), (["deploy"], 2), (["incident", "mitigate", "I", "x"], 2)],
+)
+def test_help_and_usage_errors_do_not_import_the_commands(argv, code):
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(argv), json.dumps(HEAVY)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    result = json.loads(done.stderr.strip().splitlines()[-1])
+    assert result == {"code": code, "loaded": []}
+
+
+def test_the_parser_offers_exactly_what_the_workflow_accepts():
+    assert parser.UPDATE_STATUSES == list(get_args(UpdateStatus))
+    assert parser.MITIGATIONS == list(get_args(CommanderMitigation))
+    assert parser.SEVERITIES == [severity.value for severity in Severity]
+
+
+def starter_imports() -> dict[str, set[str]]:
+    """Each starter module → the starter modules it imports, anywhere in it (functions too)."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "starter").glob("*.py")):
+        found = graph.setdefault(f"starter.{path.stem}", set())
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names if alias.name.startswith("starter.")}
+            elif isinstance(node, ast.ImportFrom) and node.module == "starter":
+                found |= {f"starter.{alias.name}" for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("starter."):
+                found.add(str(node.module))
+            elif isinstance(node, ast.ImportFrom) and node.level:
+                found |= {f"starter.{node.module or alias.name}" for alias in node.names}
+    return graph
+
+
+def test_starter_modules_import_one_another_without_a_cycle():
+    graph = starter_imports()
+    assert "starter.parser" in graph["starter.cli"]
+
+    def cycle_from(module: str, path: list[str]) -> list[str] | None:
+        if module in path:
+            return path[path.index(module) :] + [module]
+        for imported in sorted(graph.get(module, ())):
+            found = cycle_from(imported, [*path, module])
+            if found:
+                return found
+        return None
+
+    for module in graph:
+        cycle = cycle_from(module, [])
+        assert cycle is None, "import cycle: " + " → ".join(cycle or [])
