@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from runbook.config import IncidentsConfig, ThresholdsConfig
 from runbook.decision import Action, Decision
-from runbook.incident_payloads import UpdateStatus
+from runbook.incident_terms import UpdateStatus
 from runbook.models import ProcedureStatus
 from runbook.severity import PagerSeverity, Severity, StatusPageImpact
 

@@ -3,17 +3,11 @@ same name. Bounded and strict: an unknown field is refused, never dropped."""
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
 from pydantic import Field
 
+from runbook.incident_terms import CommanderMitigation, UpdateStatus
 from runbook.models import Payload
 from runbook.severity import Severity
-
-UpdateStatus = Literal["Investigating", "Identified", "Mitigating", "Monitoring"]
-CommanderMitigation = Literal["scale_up", "rate_limit", "maintenance_page"]
-MITIGATIONS: tuple[str, ...] = get_args(CommanderMitigation)
-
 
 # Signals (and updates of the same name) -------------------------------------------------------
 

@@ -76,7 +76,8 @@ def integration_reasons(report: HealthReport) -> list[str]:
 
 def error_rate_reasons(metrics: MetricsReport, limit_percent: float) -> list[str]:
     return [
-        f"{service.service}: 5xx {service.error_rate_percent:.1f}% of {service.requests:.0f} requests > {limit_percent:g}%"
+        f"{service.service}: 5xx {service.error_rate_percent:.1f}% of {service.requests:.0f} requests"
+        f" > {limit_percent:g}%"
         for service in metrics.services
         if service.error_rate_percent > limit_percent
     ]

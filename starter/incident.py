@@ -26,7 +26,6 @@ from runbook.severity import Severity
 from runbook.temporal import connect
 from starter.commands import list_procedures, query_status, send_decision, ui_link
 from starter.console import EXIT_OK, UsageError, print_json
-from starter.parser import MITIGATIONS, SEVERITIES, UPDATE_STATUSES  # noqa: F401  the choices, named here too
 from workflows.incident import Incident
 
 # Incident IDs are INC-<day>-<number>; this many numbers are tried past the day's count.

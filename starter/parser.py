@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, NoReturn
 
+from runbook.incident_terms import MITIGATIONS, UPDATE_STATUSES
 from runbook.severity import Severity
 from starter.console import EXIT_USAGE, default_user, user_name
 
@@ -17,11 +18,6 @@ FAULT_MODES = ["5xx", "slow", "db", "cpu", "down", "clear"]
 GITHUB_FAILURES = ["ci", "review", "release_notes", "none"]
 KINDS = ["verification", "deployment", "hotfix", "rollback", "incident"]
 SEVERITIES = [severity.value for severity in Severity]
-# The same lists as the Literal types UpdateStatus and CommanderMitigation of
-# runbook/incident_payloads.py (unit tests keep them equal); importing that module would build its
-# pydantic models, about 0.25 s of start-up.
-UPDATE_STATUSES = ["Investigating", "Identified", "Mitigating", "Monitoring"]
-MITIGATIONS = ["scale_up", "rate_limit", "maintenance_page"]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -9,7 +9,7 @@ from runbook.config import IncidentsConfig
 from runbook.decision import Action
 from runbook.durations import format_duration
 from runbook.incident import Acknowledgement, AssessmentRecord, IncidentState, Mitigation
-from runbook.incident_payloads import MITIGATIONS
+from runbook.incident_terms import MITIGATIONS
 from runbook.severity import DESCRIPTIONS, Severity, local_time
 
 # What the commander is asked to send when an update is due and nothing new was said.

@@ -9,13 +9,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import get_args
 
 import pytest
-
-from runbook.incident_payloads import CommanderMitigation, UpdateStatus
-from runbook.severity import Severity
-from starter import parser
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("temporalio", "boto3", "botocore", "workflows", "activities", "starter.commands", "starter.incident")
@@ -47,12 +42,6 @@ def test_help_and_usage_errors_do_not_import_the_commands(argv, code):
     )
     result = json.loads(done.stderr.strip().splitlines()[-1])
     assert result == {"code": code, "loaded": []}
-
-
-def test_the_parser_offers_exactly_what_the_workflow_accepts():
-    assert parser.UPDATE_STATUSES == list(get_args(UpdateStatus))
-    assert parser.MITIGATIONS == list(get_args(CommanderMitigation))
-    assert parser.SEVERITIES == [severity.value for severity in Severity]
 
 
 def starter_imports() -> dict[str, set[str]]:

@@ -1,19 +1,8 @@
 """`runbook incident ...` as parsed, and refused before anything starts."""
 
-from typing import get_args
-
 import pytest
 
-from runbook.incident_payloads import CommanderMitigation, UpdateStatus
-from runbook.severity import Severity
 from starter.cli import EXIT_USAGE, build_parser, dispatch
-from starter.incident import MITIGATIONS, SEVERITIES, UPDATE_STATUSES
-
-
-def test_the_cli_offers_exactly_what_the_workflow_accepts():
-    assert UPDATE_STATUSES == list(get_args(UpdateStatus))
-    assert MITIGATIONS == list(get_args(CommanderMitigation))
-    assert SEVERITIES == [severity.value for severity in Severity]
 
 
 def test_every_subcommand_as_a_user_types_it():
