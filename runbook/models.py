@@ -73,6 +73,14 @@ class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Undecodable(BaseModel):
+    """What a handler receives in place of a payload that could not be read (undecryptable, not
+    JSON, nested too deep): it is refused and recorded like any bad payload. Made only by the
+    worker's converter, never from JSON, so a sender cannot forge one."""
+
+    reason: str
+
+
 class HandlerOutcome(BaseModel):
     """What an update handler answers the CLI at once: accepted, or refused and why."""
 

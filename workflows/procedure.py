@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         StepRecord,
         StepState,
         TimelineEntry,
+        Undecodable,
     )
     from workflows.options import QUICK
 
@@ -91,6 +92,8 @@ class Procedure:
 
     def parse(self, model: type[P], payload: Any) -> P:
         """The payload as `model`, or Refused saying what is wrong with it."""
+        if isinstance(payload, Undecodable):
+            raise Refused(f"payload could not be read: {payload.reason}")
         if not isinstance(payload, dict):
             raise Refused(f"expected a JSON object like {_example(model)}, got {type(payload).__name__}")
         size = len(json.dumps(payload, default=str))
