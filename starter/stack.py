@@ -1,19 +1,26 @@
 """The local stack: Temporal dev server with its UI, the sandbox and the worker.
 
 `up` is idempotent (whatever runs is left running and said so); `down` stops exactly what `up`
-started, by the PIDs it recorded in .runbook/. Each part is waited for until it answers.
+started, by the PIDs it recorded in .runbook/ (RUNBOOK_STATE_DIR elsewhere). Each part is waited
+for until it answers. A recorded PID is ours only while it runs the very command `up` started, in
+this checkout: another checkout's stack (a copied .runbook/) or a process that got the PID since is
+left alone, and `down` says why. One `up` or `down` at a time: a lock file in the state directory.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +32,8 @@ from runbook.observability import metrics_url
 from runbook.search import server_flags
 from starter.codec_server import DEFAULT_PORT as CODEC_PORT
 
-STATE_DIR = PROJECT_ROOT / ".runbook"
+# Elsewhere for the tests, so that they never touch the state of a `make up` stack.
+STATE_DIR = Path(os.environ.get("RUNBOOK_STATE_DIR") or PROJECT_ROOT / ".runbook").absolute()
 READY_TIMEOUT_S = 60.0
 CODEC_ENDPOINT = f"http://127.0.0.1:{CODEC_PORT}"
 
@@ -61,9 +69,9 @@ def parts(config: RunbookConfig) -> list[Part]:
         [sys.executable, "-m", "starter.codec_server"],
         f"codec server at {CODEC_ENDPOINT}, so the UI shows encrypted payloads",
     )
-    encrypting = bool(os.environ.get(KEYS_VARIABLE, "").strip())
-    # Not last: running_pid knows a running server by its last argument, which the keys must not change.
-    ui_codec = ["--ui-codec-endpoint", CODEC_ENDPOINT] if encrypting else []
+    # Also while one runs without the keys: `down` knows the server by the command `up` gave it.
+    with_codec = bool(os.environ.get(KEYS_VARIABLE, "").strip()) or running_pid(codec) is not None
+    ui_codec = ["--ui-codec-endpoint", CODEC_ENDPOINT] if with_codec else []
     temporal = [
         temporal_binary(), "server", "start-dev", "--ip", host, "--port", port, "--ui-port", ui_port, *ui_codec,
         "--db-filename", str(STATE_DIR / "temporal.db"), "--log-level", "warn", *server_flags(),
@@ -82,18 +90,40 @@ def parts(config: RunbookConfig) -> list[Part]:
         ),
     ]
     # Also listed while one runs without the keys, so `down` stops what an earlier `up` started.
-    return [codec, *stack] if encrypting or running_pid(codec) else stack
+    return [codec, *stack] if with_codec else stack
+
+
+def recorded(part: Part) -> tuple[int | None, str]:
+    """(pid, "") when the recorded process runs and is the one `up` started here; (None, why) when
+    the PID file names something else, which must be left alone; (None, "") when nothing runs."""
+    try:
+        text = part.pid_file.read_text()
+    except FileNotFoundError:
+        return None, ""
+    if not text.strip().isdigit():
+        return None, f"{part.pid_file} holds no PID: {text[:40]!r}"
+    pid = int(text)
+    process = Path(f"/proc/{pid}")
+    try:
+        argv = [arg.decode(errors="replace") for arg in (process / "cmdline").read_bytes().split(b"\0")[:-1]]
+        executable = (process / "exe").resolve(strict=True)
+        folder = (process / "cwd").resolve(strict=True)
+    except FileNotFoundError:
+        return None, ""
+    except PermissionError:
+        return None, f"pid {pid} belongs to another user"
+    expected = part.command
+    # The interpreter by the file it runs: `python` and `python3` of one venv are one program.
+    if argv[1:] != expected[1:] or executable != Path(expected[0]).resolve() or folder != PROJECT_ROOT.resolve():
+        return None, (
+            f"pid {pid} is not this checkout's {part.name}: it runs `{shlex.join(argv)}` in {folder}, "
+            f"not `{shlex.join(expected)}` in {PROJECT_ROOT}"
+        )
+    return pid, ""
 
 
 def running_pid(part: Part) -> int | None:
-    """The recorded PID, if that process is alive and still the one we started (PIDs get reused)."""
-    try:
-        pid = int(part.pid_file.read_text())
-        os.kill(pid, 0)
-        command_line = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except (OSError, ValueError):
-        return None
-    return pid if Path(part.command[-1]).name in command_line or part.command[-1] in command_line else None
+    return recorded(part)[0]
 
 
 def port_open(address: str) -> bool:
@@ -125,10 +155,12 @@ def _http_ok(url: str) -> bool:
 
 
 def start(part: Part, config: RunbookConfig) -> None:
-    pid = running_pid(part)
+    pid, foreign = recorded(part)
     if pid:
         print(f"{part.name}: already running (pid {pid})")
         return
+    if foreign:
+        print(f"{part.name}: {foreign}; left alone, starting this checkout's")
     with part.log_file.open("wb") as log:
         process = subprocess.Popen(
             part.command,
@@ -151,11 +183,17 @@ def start(part: Part, config: RunbookConfig) -> None:
     print(f"{part.name}: started (pid {process.pid}): {part.ready}")
 
 
-def stop(part: Part) -> None:
-    pid = running_pid(part)
+def stop(part: Part) -> bool:
+    """Stop the part if it is ours; False when its PID file names a process that is not."""
+    pid, foreign = recorded(part)
+    if foreign:
+        print(
+            f"runbook: error: {part.name} not stopped: {foreign}; remove {part.pid_file} once checked", file=sys.stderr
+        )
+        return False
     part.pid_file.unlink(missing_ok=True)
     if not pid:
-        return
+        return True
     os.kill(pid, signal.SIGTERM)
     for _ in range(100):
         try:
@@ -166,6 +204,26 @@ def stop(part: Part) -> None:
     else:
         os.kill(pid, signal.SIGKILL)
     print(f"{part.name}: stopped (pid {pid})")
+    return True
+
+
+@contextmanager
+def exclusive() -> Iterator[None]:
+    """One `up` or `down` at a time: two `up`s would start two servers on one SQLite file."""
+    with (STATE_DIR / "stack.lock").open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "unknown"
+            sys.exit(
+                f"runbook: error: another `make up` or `make down` of this stack is running (pid {holder}); "
+                "nothing started or stopped: try again once it is done"
+            )
+        lock.truncate(0)
+        lock.write(str(os.getpid()))
+        lock.flush()
+        yield
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,22 +232,23 @@ def main(argv: list[str] | None = None) -> int:
     action = parser.parse_args(argv).action
     config = load_config()
     STATE_DIR.mkdir(exist_ok=True)
-    stack = parts(config)
-    if action == "up":
+    if action == "status":
+        for part in parts(config):
+            pid, foreign = recorded(part)
+            metrics = metrics_url(config.observability) if part.name == "worker" and pid else None
+            state = f"running (pid {pid})" if pid else f"stopped ({foreign})" if foreign else "stopped"
+            print(f"{part.name}: {state}{f', metrics at {metrics}' if metrics else ''}")
+        return 0
+    with exclusive():
+        stack = parts(config)
+        if action == "down":
+            # Every part is tried: one that is not ours does not keep ours running.
+            return 0 if all([stop(part) for part in reversed(stack)]) else 1
         for part in stack:
             start(part, config)
-        print(f"Temporal UI: {config.temporal.ui_url}")
-        if url := metrics_url(config.observability):
-            print(f"Worker metrics: {url}")
-    elif action == "down":
-        for part in reversed(stack):
-            stop(part)
-    else:
-        for part in stack:
-            pid = running_pid(part)
-            metrics = metrics_url(config.observability) if part.name == "worker" and pid else None
-            state = f"running (pid {pid})" if pid else "stopped"
-            print(f"{part.name}: {state}{f', metrics at {metrics}' if metrics else ''}")
+    print(f"Temporal UI: {config.temporal.ui_url}")
+    if url := metrics_url(config.observability):
+        print(f"Worker metrics: {url}")
     return 0
 
 
