@@ -73,6 +73,7 @@ def build_activities(config: RunbookConfig, client: Client, task_queue: str, htt
         ecs.set_desired_count,
         lock.acquire_lock,
         lock.preempt_lock,
+        lock.lock_holder,
         lock.release_lock,
         records_activities.write_record,
         records_activities.find_verified,

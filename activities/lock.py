@@ -7,10 +7,10 @@ from typing import Any
 from temporalio import activity
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
-from runbook.lock import ACQUIRE_UPDATE, LOCK_WORKFLOW, RELEASE_SIGNAL, lock_workflow_id
-from runbook.models import LockGrant, LockRelease, LockRequest, PreemptRequest
+from runbook.lock import ACQUIRE_UPDATE, HOLDER_QUERY, LOCK_WORKFLOW, RELEASE_SIGNAL, lock_workflow_id
+from runbook.models import LockGrant, LockQuery, LockRelease, LockRequest, LockState, PreemptRequest
 
 
 async def _request(client: Client, task_queue: str, request: LockRequest) -> LockGrant:
@@ -49,21 +49,36 @@ PREEMPTIBLE_KINDS = ("deployment", "hotfix")
 
 
 async def preempt_environment(client: Client, task_queue: str, request: PreemptRequest) -> LockGrant:
-    """The environment for a rollback, taken from a deployment in flight if need be: the
-    deployment gets a `preempt` signal with the reason (so its record says why), then is
-    cancelled, and the lock passes at once."""
+    """The environment for a rollback, taken from a deployment in flight if need be: the lock
+    passes first, naming whom it was taken from and why, then the deployment is cancelled. The
+    deployment believes it was pre-empted only because its lock says so: a `preempt` signal,
+    which anyone can send, proves nothing."""
     grant = await acquire_environment(
         client, task_queue, LockRequest(environment=request.environment, holder_id=request.holder_id, kind=request.kind)
     )
     if grant.granted or grant.holder is None or grant.holder.kind not in PREEMPTIBLE_KINDS:
         return grant
-    running = client.get_workflow_handle(grant.holder.id)
-    await running.signal("preempt", {"by": request.holder_id, "reason": request.reason})
-    await running.cancel()
     takeover = LockRequest(
-        environment=request.environment, holder_id=request.holder_id, kind=request.kind, take_over_from=grant.holder.id
+        environment=request.environment,
+        holder_id=request.holder_id,
+        kind=request.kind,
+        take_over_from=grant.holder.id,
+        reason=request.reason,
     )
-    return await _request(client, task_queue, takeover)
+    taken = await _request(client, task_queue, takeover)
+    if taken.granted:
+        await client.get_workflow_handle(grant.holder.id).cancel()
+    return taken
+
+
+async def environment_holder(client: Client, request: LockQuery) -> LockState:
+    handle = client.get_workflow_handle(lock_workflow_id(request.environment))
+    try:
+        return await handle.query(HOLDER_QUERY, result_type=LockState)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return LockState()
+        raise
 
 
 async def release_environment(client: Client, request: LockRelease) -> None:
@@ -82,6 +97,10 @@ class LockActivities:
     @activity.defn
     async def preempt_lock(self, request: PreemptRequest) -> LockGrant:
         return await preempt_environment(self._client, self._task_queue, request)
+
+    @activity.defn
+    async def lock_holder(self, request: LockQuery) -> LockState:
+        return await environment_holder(self._client, request)
 
     @activity.defn
     async def release_lock(self, request: LockRelease) -> LockRelease:

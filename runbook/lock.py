@@ -7,6 +7,7 @@ from __future__ import annotations
 LOCK_WORKFLOW = "EnvironmentLock"
 ACQUIRE_UPDATE = "acquire"
 RELEASE_SIGNAL = "release"
+HOLDER_QUERY = "holder"
 
 
 def lock_workflow_id(environment: str) -> str:

@@ -262,12 +262,24 @@ class LockRequest(BaseModel):
     kind: str
     # A rollback may take the environment from a deployment in flight (DESIGN.md: pre-emption).
     take_over_from: str = ""
+    reason: str = ""
 
 
 class LockHolder(BaseModel):
     id: str
     kind: str
     since: datetime
+    # Whom the lock was taken from, and why: what a pre-empted deployment asks to be sure it was.
+    taken_from: str = ""
+    reason: str = ""
+
+
+class LockQuery(BaseModel):
+    environment: str
+
+
+class LockState(BaseModel):
+    holder: LockHolder | None = None
 
 
 class LockGrant(BaseModel):
@@ -276,7 +288,8 @@ class LockGrant(BaseModel):
 
 
 class PreemptRequest(BaseModel):
-    """Take an environment from a deployment in flight: it is told why, then cancelled."""
+    """Take an environment from a deployment in flight: the lock passes with the reason, then the
+    deployment is cancelled and learns from the lock why."""
 
     environment: str
     holder_id: str

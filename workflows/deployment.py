@@ -41,6 +41,8 @@ with workflow.unsafe.imports_passed_through():
     from runbook.models import (
         DesiredCountRequest,
         HealthCheckRequest,
+        LockHolder,
+        LockQuery,
         LockRelease,
         LockRequest,
         MetricsRequest,
@@ -102,7 +104,8 @@ class DeploymentProcedure:
         self._changes: dict[str, list[ServiceChange]] = {}
         self._approval: Approval | None = None
         self._decision: DecidePayload | None = None
-        self._preempted: PreemptPayload | None = None
+        # Whoever took an environment's lock from this deployment, as the lock tells it.
+        self._preempted: LockHolder | None = None
         self._vetoed = False
         self._scaled: set[str] = set()
         self._alerted: set[str] = set()
@@ -124,11 +127,14 @@ class DeploymentProcedure:
         except Halt as halt:
             state, reasons, only = halt.state, halt.reasons, halt.only
         except (asyncio.CancelledError, CancelledError):
+            self._preempted = await self._taken_from_us()
             state, reasons = State.CANCELLED, [self._cancel_reason()]
         except (ActivityError, ChildWorkflowError) as error:
             # Retries exhausted somewhere the runbook has no special word for: a failed
             # deployment (rolled back below), never a failed workflow.
             cancelled = isinstance(error.cause, CancelledError)
+            if cancelled:
+                self._preempted = await self._taken_from_us()
             state = State.CANCELLED if cancelled else State.FAILED
             reasons = [self._cancel_reason() if cancelled else f"{self._procedure.status.step}: {failure_text(error)}"]
         rollback_id = ""
@@ -526,9 +532,21 @@ class DeploymentProcedure:
         """Production first: it is where users are."""
         return sorted(self._changes, key=lambda environment: environment == self._request.staging_environment)
 
+    async def _taken_from_us(self) -> LockHolder | None:
+        """The procedure that took an environment's lock from this deployment, if one did: a
+        pre-emption is believed only when the lock itself says so."""
+        for environment in self._held:
+            lock = await workflow.execute_activity_method(
+                LockActivities.lock_holder, LockQuery(environment=environment), **QUICK
+            )
+            if lock.holder and lock.holder.taken_from == self._id:
+                self._procedure.record(lock.holder.id, "pre-empted", f"took {environment}: {lock.holder.reason}")
+                return lock.holder
+        return None
+
     def _cancel_reason(self) -> str:
         if self._preempted:
-            return f"pre-empted by {self._preempted.by}: {self._preempted.reason}"
+            return f"pre-empted by {self._preempted.id}: {self._preempted.reason}"
         return "cancelled"
 
     # Human decisions: signals from the UI, updates of the same name from the CLI --------------
@@ -565,9 +583,11 @@ class DeploymentProcedure:
     reject_signal, reject_update = human_decision("reject", RejectPayload, _reject)
     decide_signal, decide_update = human_decision("decide", DecidePayload, _decide)
 
-    def _preempt(self, preemption: PreemptPayload) -> None:
-        self._preempted = preemption
-        self._procedure.record(preemption.by, "pre-empted", preemption.reason)
+    def _preempt(self, claim: PreemptPayload) -> None:
+        raise Refused(
+            f"pre-emption by {claim.by!r} not taken: a deployment is pre-empted only by the procedure that"
+            " took its environment's lock, and the lock says so itself"
+        )
 
     @workflow.signal(name="preempt")
     def preempt_signal(self, payload: Any = None) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from runbook.lock import ACQUIRE_UPDATE, LOCK_WORKFLOW, RELEASE_SIGNAL
-    from runbook.models import LockGrant, LockHolder, LockRelease, LockRequest
+    from runbook.lock import ACQUIRE_UPDATE, HOLDER_QUERY, LOCK_WORKFLOW, RELEASE_SIGNAL
+    from runbook.models import LockGrant, LockHolder, LockRelease, LockRequest, LockState
 
 # Bounded history: a lock that has granted this many times starts afresh, carrying its holder.
 GRANTS_PER_RUN = 200
@@ -34,7 +34,13 @@ class EnvironmentLock:
         if not free:
             return LockGrant(granted=False, holder=self._holder)
         if self._holder is None or self._holder.id != request.holder_id:
-            self._holder = LockHolder(id=request.holder_id, kind=request.kind, since=workflow.now())
+            self._holder = LockHolder(
+                id=request.holder_id,
+                kind=request.kind,
+                since=workflow.now(),
+                taken_from=self._holder.id if self._holder else "",
+                reason=request.reason,
+            )
             self._grants += 1
         return LockGrant(granted=True, holder=self._holder)
 
@@ -43,6 +49,6 @@ class EnvironmentLock:
         if self._holder and self._holder.id == request.holder_id:
             self._holder = None
 
-    @workflow.query
-    def holder(self) -> LockHolder | None:
-        return self._holder
+    @workflow.query(name=HOLDER_QUERY)
+    def holder(self) -> LockState:
+        return LockState(holder=self._holder)

@@ -139,11 +139,8 @@ def test_a_bad_deployment_becomes_a_p1_rolled_back_resolved_and_written_up(e2e_s
             rollback
         )
         assert running_version(aws, e2e_stack, "market-svc") == "v1.1.0"
-        told = asyncio.run(deployment.history())
-        assert (
-            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED in told
-            and EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED in told
-        )
+        # Pre-empted: its lock taken (the lock says from whom and why; no signal), then cancelled.
+        assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED in asyncio.run(deployment.history())
     finally:
         asyncio.run(deployment.end())
 

@@ -190,10 +190,15 @@ async def test_the_automatic_rollback_restores_the_revision_the_deployment_repla
     assert (after.task_definition, after.version) == (before.task_definition, before.version)
 
 
-async def approved_with_fault(client, stack, service: str, mode: str) -> WorkflowHandle:
-    """A deployment of `service` whose production instance breaks while it waits for approval."""
+async def approved_with_fault(
+    client, stack, service: str, mode: str, at_the_gate: tuple[tuple[str, dict], ...] = ()
+) -> WorkflowHandle:
+    """A deployment of `service` whose production instance breaks while it waits for approval;
+    `at_the_gate` are signals sent to it there."""
     handle = await launch(client, stack, [service])
     await reach(handle, "approval")
+    for name, payload in at_the_gate:
+        await handle.signal(name, payload)
     stack.fault("production", service, mode)
     await asyncio.to_thread(stack.wait_for_figures, "production", service, mode)
     assert (await approve(handle)).accepted
@@ -209,6 +214,19 @@ async def test_5xx_during_monitoring_rolls_that_service_back(client, e2e_stack, 
     # The fault is the fleet's, not the release's: rolled back, and still said to be unhealthy.
     assert any("still unhealthy after rollback" in reason for reason in outcome.reasons)
     assert e2e_stack.running("production", "market-svc").version == before
+
+
+async def test_a_preempt_signal_that_the_lock_does_not_back_is_refused_and_the_rollback_still_runs(
+    client, e2e_stack, aws
+):
+    before = e2e_stack.running("production", "market-svc").version
+    forged = ("preempt", {"by": "nobody", "reason": "x"})
+    handle = await approved_with_fault(client, e2e_stack, "market-svc", "5xx", at_the_gate=(forged,))
+    outcome = await result(handle)
+    assert outcome.state == State.ROLLED_BACK
+    assert e2e_stack.running("production", "market-svc").version == before
+    refusals = (await status(handle)).refusals
+    assert [r.handler for r in refusals] == ["preempt"] and "'nobody'" in refusals[0].reason
 
 
 async def test_database_errors_veto_the_rollback_and_alert(client, e2e_stack, aws):

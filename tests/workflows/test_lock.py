@@ -10,7 +10,7 @@ from temporalio.worker import Worker
 
 from activities.lock import acquire_environment, release_environment
 from runbook.lock import lock_workflow_id
-from runbook.models import LockHolder, LockRelease, LockRequest
+from runbook.models import LockRelease, LockRequest
 from tests.conftest import keep_history
 from workflows.lock import EnvironmentLock
 
@@ -38,15 +38,17 @@ async def test_one_holder_at_a_time_and_a_dead_holder_is_taken_over(temporal_env
         assert not refused.granted and refused.holder.id == first.id
 
         await release_environment(client, LockRelease(environment=environment, holder_id="rollback-second"))
-        assert (await handle.query(EnvironmentLock.holder, result_type=LockHolder)).id == first.id  # not its to release
+        held = (await handle.query(EnvironmentLock.holder)).holder
+        assert held is not None and held.id == first.id  # not its to release
         await release_environment(client, LockRelease(environment=environment, holder_id=first.id))
-        assert await handle.query(EnvironmentLock.holder) is None
+        assert (await handle.query(EnvironmentLock.holder)).holder is None
 
         second = await acquire_environment(client, queue, request("deploy-second"))
         assert second.granted and second.holder.id == "deploy-second"
         # "deploy-second" is no running workflow: it died holding the lock, and the next one takes over.
         third = await acquire_environment(client, queue, request("rollback-third", "rollback"))
         assert third.granted and (third.holder.id, third.holder.kind) == ("rollback-third", "rollback")
+        assert third.holder.taken_from == "deploy-second"
 
         await first.terminate("test over")
         await keep_history(handle, "environment_lock")
