@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from runbook.incident import PageAccepted, PageAction, PageRequest
 from runbook.integrations import Endpoint
+from runbook.messages.escape import pager_summary
 
 # PagerDuty asks clients that are rate limited to back off; it sends no Retry-After.
 RATE_LIMITED_BACKOFF = timedelta(seconds=30)
@@ -29,7 +30,7 @@ class PagerActivities:
     @activity.defn
     async def trigger_page(self, request: PageRequest) -> PageAccepted:
         payload = {
-            "summary": request.summary,
+            "summary": pager_summary(request.summary),
             "source": "runbook",
             "severity": request.severity,
             "component": request.component,

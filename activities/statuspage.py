@@ -14,10 +14,11 @@ from runbook.integrations import Endpoint
 
 
 class StatusPageActivities:
-    def __init__(self, http: httpx.AsyncClient, endpoint: Endpoint, page_id: str) -> None:
+    def __init__(self, http: httpx.AsyncClient, endpoint: Endpoint, page_id: str, public_details: bool = False) -> None:
         self._http = http
         self._incidents_url = f"{endpoint.url.rstrip('/')}/pages/{page_id}/incidents"
         self._headers = {"Authorization": f"OAuth {endpoint.secret.get_secret_value()}"}
+        self._public_details = public_details
 
     @activity.defn
     async def open_status_page(self, request: StatusPageOpen) -> StatusPageIncident:
@@ -32,8 +33,9 @@ class StatusPageActivities:
 
     @activity.defn
     async def update_status_page(self, request: StatusPageChange) -> StatusPageIncident:
+        body = request.internal_body if self._public_details and request.internal_body else request.body
         incident = await self._send(
-            "PATCH", f"{self._incidents_url}/{request.incident_id}", {"status": request.status, "body": request.body}
+            "PATCH", f"{self._incidents_url}/{request.incident_id}", {"status": request.status, "body": body}
         )
         return StatusPageIncident(
             id=str(incident.get("id", request.incident_id)), shortlink=str(incident.get("shortlink", ""))

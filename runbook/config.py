@@ -161,6 +161,8 @@ class StatusPageConfig(_Section):
     provider: Literal["sandbox", "statuspage"] = "sandbox"
     api_url: str = "https://api.statuspage.io/v1"
     page_id: str = Field("skillancer", min_length=1)
+    # The page is public: an incident's root cause and follow-ups reach it only when this says so.
+    public_details: bool = False
 
 
 class PagerConfig(_Section):

@@ -253,6 +253,9 @@ class StatusPageChange(BaseModel):
     incident_id: str
     status: StatusPageStatus
     body: str
+    # The body with internal details (root cause, follow-ups): sent instead of it only where
+    # [statuspage] public_details says so.
+    internal_body: str = ""
 
 
 class ServiceStatesRequest(BaseModel):

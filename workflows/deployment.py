@@ -281,7 +281,7 @@ class DeploymentProcedure:
                 messages.rolled_back(
                     self._request,
                     reason,
-                    [c for cs in self._changes.values() for c in cs if c.outcome == "rolled_back"],
+                    {env: [c for c in cs if c.outcome == "rolled_back"] for env, cs in self._changes.items()},
                 )
             )
             if problems:
@@ -317,7 +317,7 @@ class DeploymentProcedure:
         async with self._procedure.step("notify_completion"):
             if result.state == State.COMPLETED:
                 duration = workflow.now() - workflow.info().start_time
-                await self._notify(messages.completion(self._request, result.changes, duration, self._approval))
+                await self._notify(messages.completion(self._request, self._changes, duration, self._approval))
             elif result.state != State.ROLLED_BACK:
                 await self._notify(
                     messages.alert(self._request, f"ended {result.state.value}: {'; '.join(result.reasons)}")

@@ -188,8 +188,8 @@ class Incident(IncidentHandlers):
         state = self._state
         async with self._procedure.step("status_page") as step:
             opening = StatusPageOpen(
-                name=f"{texts.service_label(state.services)}: {state.summary}",
-                body=texts.initial_alert(state.services, state.summary),
+                name=texts.status_page_name(state.services, state.summary),
+                body=texts.status_page_opened(state.services, state.summary),
                 impact=policy.STATUSPAGE_IMPACT[state.severity],
             )
             state.status_page = await self._procedure.attempt(
@@ -475,11 +475,11 @@ class Incident(IncidentHandlers):
             self._procedure.record(
                 "runbook", "commander reminded", f"@{state.commander}: nothing new since the last update"
             )
-        text = texts.update_message(state.services, state.status, state.action, state.eta)
-        await self._post(self._room(), text)
+        await self._post(self._room(), texts.update_message(state.services, state.status, state.action, state.eta))
         if state.status_page:
+            public = texts.status_page_update(state.services, state.status, state.action, state.eta)
             await self._status_page(
-                StatusPageChange(incident_id=state.status_page.id, status=STATUSPAGE_STATUS[state.status], body=text)
+                StatusPageChange(incident_id=state.status_page.id, status=STATUSPAGE_STATUS[state.status], body=public)
             )
         state.posted_updates += 1
         state.last_posted_at, state.commander_news = workflow.now(), False
@@ -562,7 +562,12 @@ class Incident(IncidentHandlers):
                 await self._post(channel, text)
             if state.status_page:
                 await self._status_page(
-                    StatusPageChange(incident_id=state.status_page.id, status="resolved", body=text)
+                    StatusPageChange(
+                        incident_id=state.status_page.id,
+                        status="resolved",
+                        body=texts.status_page_resolved(state.services, minutes, resolution, internal=False),
+                        internal_body=texts.status_page_resolved(state.services, minutes, resolution, internal=True),
+                    )
                 )
             await self._page_event(PagerActivities.resolve_page)
 

@@ -5,11 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 from runbook.deployment import Approval, DeploymentRequest
+from runbook.messages.escape import slack_line
 from runbook.records import ServiceChange
 
 
-def changes_text(changes: list[ServiceChange]) -> str:
-    return "\n".join(f"- {c.service}: {c.before_version} → {c.after_version}" for c in changes)
+def changes_text(changes: dict[str, list[ServiceChange]]) -> str:
+    """Each environment's changes under its name: a service deployed to staging and then
+    production is two changes, told apart."""
+    return "\n".join(
+        f"{environment}:\n" + "\n".join(f"- {c.service}: {c.before_version} → {c.after_version}" for c in changed)
+        for environment, changed in changes.items()
+        if changed
+    )
 
 
 def announcement(kind: str, workflow_id: str, request: DeploymentRequest) -> str:
@@ -21,7 +28,7 @@ def announcement(kind: str, workflow_id: str, request: DeploymentRequest) -> str
     incident = f"\n- Incident: {request.incident}" if request.incident else ""
     return (
         f":rocket: {kind.upper()} {request.version} to {request.environment}{staging} starting ({workflow_id})\n"
-        f"- Services: {', '.join(request.services)}\n- Requested by: {request.requested_by}{incident}"
+        f"- Services: {', '.join(request.services)}\n- Requested by: {slack_line(request.requested_by)}{incident}"
     )
 
 
@@ -34,21 +41,21 @@ def approval_reminder(workflow_id: str, request: DeploymentRequest, ui_hint: str
 
 
 def completion(
-    request: DeploymentRequest, changes: list[ServiceChange], duration: timedelta, approval: Approval | None
+    request: DeploymentRequest, changes: dict[str, list[ServiceChange]], duration: timedelta, approval: Approval | None
 ) -> str:
-    approver = f"\n- Approved by: {approval.approver}" if approval else ""
+    approver = f"\n- Approved by: {slack_line(approval.approver)}" if approval else ""
     return (
         f":white_check_mark: {request.version} deployed to {request.environment} in {int(duration.total_seconds())} s\n"
         f"{changes_text(changes)}{approver}"
     )
 
 
-def rolled_back(request: DeploymentRequest, reason: str, changes: list[ServiceChange]) -> str:
+def rolled_back(request: DeploymentRequest, reason: str, changes: dict[str, list[ServiceChange]]) -> str:
     return (
-        f":rewind: {request.version} to {request.environment} rolled back automatically: {reason}\n"
+        f":rewind: {request.version} to {request.environment} rolled back automatically: {slack_line(reason)}\n"
         f"{changes_text(changes)}"
     )
 
 
 def alert(request: DeploymentRequest, what: str) -> str:
-    return f":warning: {request.version} in {request.environment}: {what}"
+    return f":warning: {request.version} in {request.environment}: {slack_line(what)}"

@@ -3,13 +3,15 @@ templates word for word, and the other messages."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from runbook.config import IncidentsConfig
 from runbook.decision import Action
 from runbook.durations import format_duration
-from runbook.incident import Acknowledgement, AssessmentRecord, IncidentState, Mitigation
+from runbook.incident import Acknowledgement, AssessmentRecord, IncidentState, Mitigation, Resolution
 from runbook.incident_terms import MITIGATIONS
+from runbook.messages.escape import slack_line, status_page_line
 from runbook.severity import DESCRIPTIONS, Severity, local_time
 
 # What the commander is asked to send when an update is due and nothing new was said.
@@ -17,28 +19,41 @@ UPDATE_HINT = "runbook incident update {id} --status Mitigating|Identified|Monit
 
 
 # The three templates of RUNBOOK.md, word for word ----------------------------------------------
+# For Slack unless `line` fits what people typed to another destination.
 
 
 def service_label(services: list[str]) -> str:
     return ", ".join(services) if services else "Skillancer"
 
 
-def initial_alert(services: list[str], impact: str) -> str:
+def initial_alert(services: list[str], impact: str, line: Callable[[str], str] = slack_line) -> str:
     return (
         f"🚨 INCIDENT: {service_label(services)} experiencing issues\n"
-        f"- Impact: {impact}\n- Status: Investigating\n- ETA: Unknown"
+        f"- Impact: {line(impact)}\n- Status: Investigating\n- ETA: Unknown"
     )
 
 
-def update_message(services: list[str], status: str, action: str, eta: str) -> str:
-    return f"📍 UPDATE: {service_label(services)} incident\n- Status: {status}\n- Action: {action}\n- ETA: {eta}"
-
-
-def resolved_message(services: list[str], minutes: int, impact: str, resolution: str, follow_up: list[str]) -> str:
-    items = "; ".join(follow_up) if follow_up else "post-mortem to follow"
+def update_message(
+    services: list[str], status: str, action: str, eta: str, line: Callable[[str], str] = slack_line
+) -> str:
     return (
-        f"✅ RESOLVED: {service_label(services)} incident\n- Duration: {minutes_text(minutes)}\n- Impact: {impact}\n"
-        f"- Resolution: {resolution}\n- Follow-up: {items}"
+        f"📍 UPDATE: {service_label(services)} incident\n- Status: {status}\n- Action: {line(action)}\n"
+        f"- ETA: {line(eta)}"
+    )
+
+
+def resolved_message(
+    services: list[str],
+    minutes: int,
+    impact: str,
+    resolution: str,
+    follow_up: list[str],
+    line: Callable[[str], str] = slack_line,
+) -> str:
+    items = "; ".join(line(item) for item in follow_up) if follow_up else "post-mortem to follow"
+    return (
+        f"✅ RESOLVED: {service_label(services)} incident\n- Duration: {minutes_text(minutes)}\n"
+        f"- Impact: {line(impact)}\n- Resolution: {line(resolution)}\n- Follow-up: {items}"
     )
 
 
@@ -61,6 +76,29 @@ def minutes_text(minutes: int) -> str:
     return "1 minute" if minutes == 1 else f"{minutes} minutes"
 
 
+# The public status page: the same templates as plain text, only what customers may read ------
+
+
+def status_page_name(services: list[str], summary: str) -> str:
+    return status_page_line(f"{service_label(services)}: {summary}")
+
+
+def status_page_opened(services: list[str], summary: str) -> str:
+    return initial_alert(services, summary, status_page_line)
+
+
+def status_page_update(services: list[str], status: str, action: str, eta: str) -> str:
+    return update_message(services, status, action, eta, status_page_line)
+
+
+def status_page_resolved(services: list[str], minutes: int, resolution: Resolution, internal: bool) -> str:
+    """Follow-ups and the root cause are internal: on the page only where the configuration says
+    so ([statuspage] public_details); otherwise it promises the post-mortem."""
+    follow_up = resolution.follow_up if internal else []
+    text = resolved_message(services, minutes, resolution.impact, resolution.resolution, follow_up, status_page_line)
+    return f"{text}\n- Root cause: {status_page_line(resolution.root_cause)}" if internal else text
+
+
 # The other messages ----------------------------------------------------------------------------
 
 
@@ -72,9 +110,9 @@ def war_room_name(incident_id: str) -> str:
 def war_room_opened(incident_id: str, state: IncidentState, window: str, interval: timedelta | None) -> str:
     lines = [
         f":rotating_light: War room for {incident_id} ({state.severity.value}: {DESCRIPTIONS[state.severity]})",
-        f"- Summary: {state.summary}",
+        f"- Summary: {slack_line(state.summary)}",
         f"- Services: {service_label(state.services)}",
-        f"- Commander: @{state.commander}",
+        f"- Commander: @{slack_line(state.commander)}",
         f"- Acknowledge within {window}: runbook incident ack {incident_id}",
     ]
     if interval:
@@ -93,7 +131,7 @@ def assessment_message(incident_id: str, assessment: AssessmentRecord) -> str:
         if decision.action != Action.NONE:
             why = f"{decision.rule}: {decision.evidence}"
             lines.append(f"- Decision matrix, {decision.service}: {decision.action.value} ({why})")
-    lines += [f"- Not observed: {problem}" for problem in assessment.problems]
+    lines += [f"- Not observed: {slack_line(problem)}" for problem in assessment.problems]
     if assessment.deployment_related:
         names = "; ".join(related.describe() for related in assessment.related)
         then = (
@@ -119,30 +157,32 @@ def acknowledged_message(incident_id: str, acknowledgement: Acknowledgement, dec
     verdict = "within" if acknowledgement.within_target else "outside"
     after = elapsed(acknowledgement.at - declared_at)
     return (
-        f":eyes: {incident_id} acknowledged by @{acknowledgement.by} {after} after it was declared"
+        f":eyes: {incident_id} acknowledged by @{slack_line(acknowledgement.by)} {after} after it was declared"
         f" ({verdict} the response time)"
     )
 
 
 def regraded_message(incident_id: str, before: Severity, after: Severity, by: str, reason: str) -> str:
-    because = f": {reason}" if reason else ""
-    return f":arrows_counterclockwise: {incident_id} regraded {before.value} → {after.value} by @{by}{because}"
+    because = f": {slack_line(reason)}" if reason else ""
+    return (
+        f":arrows_counterclockwise: {incident_id} regraded {before.value} → {after.value} by @{slack_line(by)}{because}"
+    )
 
 
 def reminder_message(incident_id: str, commander: str, since: datetime, policy: IncidentsConfig) -> str:
     at = local_time(since, policy).strftime("%H:%M %Z")
     return (
-        f":bell: @{commander}: the {incident_id} update is due and nothing new was said since {at}."
+        f":bell: @{slack_line(commander)}: the {incident_id} update is due and nothing new was said since {at}."
         f" {UPDATE_HINT.format(id=incident_id)}"
     )
 
 
 def mitigation_message(incident_id: str, mitigation: Mitigation) -> str:
-    detail = f": {mitigation.detail}" if mitigation.detail else ""
+    detail = f": {slack_line(mitigation.detail)}" if mitigation.detail else ""
     services = service_label(mitigation.services)
     return (
         f":hammer_and_wrench: {incident_id} mitigation {mitigation.number} {mitigation.action} of {services}"
-        f" by {mitigation.by} {mitigation.state}{detail}"
+        f" by {slack_line(mitigation.by)} {mitigation.state}{detail}"
     )
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from runbook.messages.escape import slack_line
 from runbook.models import RollbackPlan
 
 
 def rollback_started(environment: str, plan: RollbackPlan, reason: str, user: str) -> str:
-    lines = [f":rewind: ROLLBACK started in {environment} by {user}", f"- Reason: {reason}"]
+    lines = [f":rewind: ROLLBACK started in {environment} by {slack_line(user)}", f"- Reason: {slack_line(reason)}"]
     lines += [
         f"- {t.service}: {t.current.version} (rev {t.current.revision}) → {t.target.version} (rev {t.target.revision})"
         for t in plan.targets
@@ -19,6 +20,7 @@ def rollback_started(environment: str, plan: RollbackPlan, reason: str, user: st
 def rollback_finished(environment: str, outcomes: Sequence[tuple[str, str, str]], reason: str, user: str) -> str:
     failed = [service for service, outcome, _ in outcomes if outcome in ("failed", "unhealthy")]
     head = ":white_check_mark: ROLLBACK finished" if not failed else f":x: ROLLBACK finished with {len(failed)} failing"
-    lines = [f"{head} in {environment} (asked by {user})", f"- Reason: {reason}"]
-    lines += [f"- {service}: {outcome}" + (f" ({detail})" if detail else "") for service, outcome, detail in outcomes]
+    lines = [f"{head} in {environment} (asked by {slack_line(user)})", f"- Reason: {slack_line(reason)}"]
+    for service, outcome, detail in outcomes:
+        lines.append(f"- {service}: {outcome}" + (f" ({slack_line(detail)})" if detail else ""))
     return "\n".join(lines)
