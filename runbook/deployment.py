@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from runbook import limits
 from runbook.config import ScalingConfig, ThresholdsConfig
 from runbook.models import Payload, Revision, State
 from runbook.records import ServiceChange
@@ -39,23 +40,23 @@ class DeploymentRequest(BaseModel):
 class ApprovePayload(Payload):
     """`approve`: `{"approver": "alice", "comment": "staging looks good"}`."""
 
-    approver: str = Field(min_length=1, max_length=100)
-    comment: str = Field("", max_length=2000)
+    approver: str = Field(min_length=1, max_length=limits.USER)
+    comment: str = Field("", max_length=limits.NOTE)
 
 
 class RejectPayload(Payload):
     """`reject`: `{"approver": "alice", "reason": "checkout is slow on staging"}`."""
 
-    approver: str = Field(min_length=1, max_length=100)
-    reason: str = Field(min_length=1, max_length=2000)
+    approver: str = Field(min_length=1, max_length=limits.USER)
+    reason: str = Field(min_length=1, max_length=limits.NOTE)
 
 
 class DecidePayload(Payload):
     """`decide`, when monitoring asks a human: `{"user": "alice", "action": "rollback"}`."""
 
-    user: str = Field(min_length=1, max_length=100)
+    user: str = Field(min_length=1, max_length=limits.USER)
     action: Literal["rollback", "continue"]
-    note: str = Field("", max_length=2000)
+    note: str = Field("", max_length=limits.NOTE)
 
 
 class PreemptPayload(Payload):

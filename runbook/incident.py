@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from runbook import limits
 from runbook.config import IncidentsConfig, ThresholdsConfig
 from runbook.decision import Action, Decision
 from runbook.incident_terms import UpdateStatus
@@ -177,7 +178,7 @@ class CarriedIncident(BaseModel):
 
 class IncidentRequest(BaseModel):
     severity: Severity
-    summary: str = Field(min_length=1, max_length=500)
+    summary: str = Field(min_length=1, max_length=limits.SUMMARY)
     services: list[str] = Field(default_factory=list)
     declared_by: str
     channel: str

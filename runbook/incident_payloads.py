@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from runbook import limits
 from runbook.incident_terms import CommanderMitigation, UpdateStatus
 from runbook.models import Payload
 from runbook.severity import Severity
@@ -15,17 +16,17 @@ from runbook.severity import Severity
 class AcknowledgePayload(Payload):
     """`acknowledge`: `{"user": "bob", "note": "on it"}`."""
 
-    user: str = Field(min_length=1, max_length=100)
-    note: str = Field("", max_length=2000)
+    user: str = Field(min_length=1, max_length=limits.USER)
+    note: str = Field("", max_length=limits.NOTE)
 
 
 class UpdatePayload(Payload):
     """`update`: `{"user": "alice", "status": "Mitigating", "action": "rolling back", "eta": "30 minutes"}`."""
 
-    user: str = Field(min_length=1, max_length=100)
+    user: str = Field(min_length=1, max_length=limits.USER)
     status: UpdateStatus
-    action: str = Field(min_length=1, max_length=2000)
-    eta: str = Field("Unknown", min_length=1, max_length=200)
+    action: str = Field(min_length=1, max_length=limits.NOTE)
+    eta: str = Field("Unknown", min_length=1, max_length=limits.ETA)
 
 
 class MitigatePayload(Payload):
@@ -33,25 +34,25 @@ class MitigatePayload(Payload):
 
     No services: the incident's own (all services when it named none)."""
 
-    user: str = Field(min_length=1, max_length=100)
+    user: str = Field(min_length=1, max_length=limits.USER)
     action: CommanderMitigation
     services: list[str] = Field(default_factory=list)
-    reason: str = Field("", max_length=2000)
+    reason: str = Field("", max_length=limits.NOTE)
 
 
 class ResolvePayload(Payload):
     """`resolve`: `{"user": "alice", "resolution": "rolled back", "root_cause": "...", "follow_up": ["..."]}`."""
 
-    user: str = Field(min_length=1, max_length=100)
-    resolution: str = Field(min_length=1, max_length=4000)
-    root_cause: str = Field(min_length=1, max_length=4000)
-    impact: str = Field("", max_length=4000)
+    user: str = Field(min_length=1, max_length=limits.USER)
+    resolution: str = Field(min_length=1, max_length=limits.POSTMORTEM)
+    root_cause: str = Field(min_length=1, max_length=limits.POSTMORTEM)
+    impact: str = Field("", max_length=limits.POSTMORTEM)
     follow_up: list[str] = Field(default_factory=list)
 
 
 class SeverityPayload(Payload):
     """`severity`: `{"user": "alice", "severity": "P1", "reason": "all checkouts fail now"}`."""
 
-    user: str = Field(min_length=1, max_length=100)
+    user: str = Field(min_length=1, max_length=limits.USER)
     severity: Severity
-    reason: str = Field("", max_length=2000)
+    reason: str = Field("", max_length=limits.NOTE)

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from runbook import limits
 from runbook.models import HealthReport, LogMatches, MetricsReport, Payload
 
 HEALTHY_INTEGRATION_STATES = {"up", "ok", "healthy", "connected"}
@@ -29,10 +30,10 @@ class ChecklistItem(BaseModel):
 class CheckPayload(Payload):
     """The `check` signal: `{"item": "user-can-log-in", "user": "alice", "passed": true, "note": "..."}`."""
 
-    item: str = Field(min_length=1, max_length=200)
-    user: str = Field(min_length=1, max_length=100)
+    item: str = Field(min_length=1, max_length=limits.CHECKLIST_ITEM)
+    user: str = Field(min_length=1, max_length=limits.USER)
     passed: bool = True
-    note: str = Field("", max_length=2000)
+    note: str = Field("", max_length=limits.NOTE)
 
 
 class VerificationRequest(BaseModel):

@@ -8,8 +8,10 @@ starter/cli.py imports the command implementations only once the arguments are p
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from runbook import limits
 from runbook.incident_terms import MITIGATIONS, UPDATE_STATUSES
 from runbook.severity import Severity
 from starter.console import EXIT_USAGE, default_user, user_name
@@ -21,26 +23,42 @@ SEVERITIES = [severity.value for severity in Severity]
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bounds: dict[str, tuple[str, int]] = {}  # dest -> (the argument's name, at most this long)
+
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+    def add_text(self, *names: str, limit: int, **options: Any) -> argparse.Action:
+        """A free-text argument of at most `limit` characters (runbook/limits.py, as its payload has)."""
+        action = self.add_argument(*names, **options)
+        self.bounds[action.dest] = (names[0], limit)
+        return action
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        # After parsing, so that a default (`--as` from RUNBOOK_USER) is bounded as a typed value is.
+        parsed, extras = super().parse_known_args(args, namespace)
+        for dest, (name, limit) in self.bounds.items():
+            value = getattr(parsed, dest, None)
+            for text in value if isinstance(value, list) else [value]:
+                if isinstance(text, str) and len(text) > limit:
+                    self.error(f"bad {name}: {len(text):,} characters; at most {limit:,} characters")
+        return parsed, extras
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="runbook", description="Skillancer's deployment runbook as durable Temporal workflows.")
     command_parsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def command(name: str, help_text: str, *, json_flag: bool = True, user: bool = False) -> argparse.ArgumentParser:
-        sub = command_parsers.add_parser(name, help=help_text, description=help_text)
+    def command(name: str, help_text: str, *, json_flag: bool = True, user: bool = False) -> _Parser:
+        sub: _Parser = command_parsers.add_parser(name, help=help_text, description=help_text)
         if json_flag:
             sub.add_argument("--json", action="store_true", help="print the result as JSON")
         if user:
-            sub.add_argument(
-                "--as",
-                dest="user",
-                type=user_name,
-                default=default_user(),
-                help="who acts (default: RUNBOOK_USER, then the login name)",
-            )
+            add_user(sub)
         return sub
 
     health = command("health-check", "check an environment's health endpoints (the runbook's health-check.sh)")
@@ -58,16 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = command("check", "tick a manual checklist item of a running verification", user=True)
     check.add_argument("id")
-    check.add_argument("item")
+    check.add_text("item", limit=limits.CHECKLIST_ITEM)
     check.add_argument("--fail", action="store_true", help="the item failed")
-    check.add_argument("--note", default="", help="what you saw")
+    check.add_text("--note", limit=limits.NOTE, default="", help="what you saw")
 
     rollback = command("rollback", "roll back services to the previous (or a named) version", user=True)
     rollback.add_argument("-y", "--yes", action="store_true", help="start at once, without confirmation")
     rollback.add_argument("environment")
     rollback.add_argument("service", help="a service, or all")
     rollback.add_argument("version", nargs="?", help="roll back to this version (default: the previous revision)")
-    rollback.add_argument("--reason", help="why (default: manual rollback by USER)")
+    rollback.add_text("--reason", limit=limits.NOTE, help="why (default: manual rollback by USER)")
 
     assess = command("assess", "apply the rollback decision matrix to live figures; takes no action")
     assess.add_argument("environment")
@@ -95,16 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     approve = command("approve", "approve a deployment waiting at its approval gate", user=True)
     approve.add_argument("id")
-    approve.add_argument("--comment", default="", help="what you checked")
+    approve.add_text("--comment", limit=limits.NOTE, default="", help="what you checked")
 
     reject = command("reject", "reject a deployment at its approval gate", user=True)
     reject.add_argument("id")
-    reject.add_argument("--reason", required=True, help="why")
+    reject.add_text("--reason", limit=limits.NOTE, required=True, help="why")
 
     decide_cmd = command("decide", "answer a deployment whose monitoring proposes a rollback", user=True)
     decide_cmd.add_argument("id")
     decide_cmd.add_argument("action", choices=["rollback", "continue"], metavar="ACTION", help="rollback or continue")
-    decide_cmd.add_argument("--note", default="", help="why")
+    decide_cmd.add_text("--note", limit=limits.NOTE, default="", help="why")
 
     cancel = command("cancel", "cancel a procedure; a deployment rolls back what it changed")
     cancel.add_argument("id")
@@ -144,17 +162,11 @@ def add_incident_parser(commands: Any) -> None:
     )
     subcommands = incident.add_subparsers(dest="incident_command", required=True)
 
-    def subcommand(name: str, help_text: str, *, names_incident: bool = True) -> argparse.ArgumentParser:
-        sub = subcommands.add_parser(name, help=help_text, description=help_text)
+    def subcommand(name: str, help_text: str, *, names_incident: bool = True) -> _Parser:
+        sub: _Parser = subcommands.add_parser(name, help=help_text, description=help_text)
         if names_incident:
             sub.add_argument("id", help="the incident, e.g. INC-20261126-0001")
-        sub.add_argument(
-            "--as",
-            dest="user",
-            type=user_name,
-            default=default_user(),
-            help="who acts (default: RUNBOOK_USER, then the login name)",
-        )
+        add_user(sub)
         sub.add_argument("--json", action="store_true", help="print the result as JSON")
         return sub
 
@@ -169,7 +181,7 @@ def add_incident_parser(commands: Any) -> None:
         choices=SEVERITIES,
         help="P1 service down · P2 major feature · P3 minor feature · P4 cosmetic",
     )
-    declare.add_argument("--summary", required=True, help='what users see, e.g. "checkout failing"')
+    declare.add_text("--summary", limit=limits.SUMMARY, required=True, help='what users see, e.g. "checkout failing"')
     declare.add_argument("--services", help="affected services, comma-separated (default: none named)")
     declare.add_argument(
         "--ack-within", help="drill: acknowledgement due after this (e.g. 2m) instead of the severity's"
@@ -177,30 +189,51 @@ def add_incident_parser(commands: Any) -> None:
     declare.add_argument("--update-every", help="drill: updates this often (e.g. 1m) instead of every 15m")
 
     ack = subcommand("ack", "acknowledge an incident (the response time stops)")
-    ack.add_argument("--note", default="", help="what you are doing")
+    ack.add_text("--note", limit=limits.NOTE, default="", help="what you are doing")
 
     update = subcommand("update", "tell the commander's latest: the next regular update carries it")
     update.add_argument(
         "--status", required=True, type=str.capitalize, choices=UPDATE_STATUSES, help=", ".join(UPDATE_STATUSES)
     )
-    update.add_argument("--action", required=True, help="what we are doing")
-    update.add_argument("--eta", default="Unknown", help="estimated time to resolution")
+    update.add_text("--action", limit=limits.NOTE, required=True, help="what we are doing")
+    update.add_text("--eta", limit=limits.ETA, default="Unknown", help="estimated time to resolution")
 
     mitigate = subcommand("mitigate", "mitigate an incident that is not deployment-related")
     mitigate.add_argument("action", choices=MITIGATIONS, metavar="ACTION", help=", ".join(MITIGATIONS))
     mitigate.add_argument("--services", help="comma-separated (default: the incident's)")
-    mitigate.add_argument("--reason", default="", help="why")
+    mitigate.add_text("--reason", limit=limits.NOTE, default="", help="why")
 
     resolve = subcommand(
         "resolve", "resolve: the Resolved message, status page and page resolved, the post-mortem written"
     )
-    resolve.add_argument("--resolution", required=True, help="what fixed it")
-    resolve.add_argument("--root-cause", required=True, help="why it happened")
-    resolve.add_argument(
-        "--impact", default="", help="summary of the impact (default: the summary it was declared with)"
+    resolve.add_text("--resolution", limit=limits.POSTMORTEM, required=True, help="what fixed it")
+    resolve.add_text("--root-cause", limit=limits.POSTMORTEM, required=True, help="why it happened")
+    resolve.add_text(
+        "--impact",
+        limit=limits.POSTMORTEM,
+        default="",
+        help="summary of the impact (default: the summary it was declared with)",
     )
-    resolve.add_argument("--follow-up", action="append", metavar="ITEM", help="an action item; repeat for more")
+    resolve.add_text(
+        "--follow-up",
+        limit=limits.POSTMORTEM,
+        action="append",
+        metavar="ITEM",
+        help="an action item; repeat for more",
+    )
 
     severity = subcommand("severity", "regrade an incident at once: its timers and obligations follow")
     severity.add_argument("severity", choices=SEVERITIES, metavar="SEVERITY", help=", ".join(SEVERITIES))
-    severity.add_argument("--reason", default="", help="why")
+    severity.add_text("--reason", limit=limits.NOTE, default="", help="why")
+
+
+def add_user(parser: _Parser) -> None:
+    """`--as`: who acts, named in every record the command leaves."""
+    parser.add_text(
+        "--as",
+        limit=limits.USER,
+        dest="user",
+        type=user_name,
+        default=default_user(),
+        help="who acts (default: RUNBOOK_USER, then the login name)",
+    )
