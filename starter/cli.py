@@ -7,6 +7,7 @@ refused · 3 the stack or Temporal cannot be reached.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import NoReturn
 
@@ -31,10 +32,15 @@ def dispatch(argv: list[str] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
-    code = dispatch(argv)
+    try:
+        code = dispatch(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `runbook status ID | head`: the reader is gone. Quietly, with the status of a command
+        # ended by SIGPIPE, as other CLIs end (Python ignores the signal, so it comes as an error).
+        code = 128 + signal.SIGPIPE
     # The SDK's core threads can still call into Python while the interpreter finalizes, which
     # aborts the process (PyGILState_Release, measured: 4 runs in 40 under load). A CLI has
     # nothing left to clean up once its output is flushed, so it leaves without finalizing.
-    sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -7,7 +7,7 @@ import asyncio
 import secrets
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -16,6 +16,7 @@ from temporalio.client import (
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowHandle,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.service import RPCError, RPCStatusCode
@@ -53,9 +54,11 @@ from starter.console import (
     EXIT_OK,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    Stuck,
     Unreachable,
     UsageError,
     print_json,
+    visible,
 )
 from starter.render import render_status
 from workflows.deployment import HotfixDeployment, StandardDeployment
@@ -63,6 +66,13 @@ from workflows.rollback import Rollback
 from workflows.verification import Verification
 
 FOLLOW_POLL_SECONDS = 1.0
+# The workflows that are runbook procedures, each answering `status`, by their registered names
+# (fixed: recorded histories replay against them). The environment lock is not one.
+PROCEDURE_TYPES = ("Verification", "StandardDeployment", "HotfixDeployment", "Rollback", "Incident")
+# A worker answers a query in milliseconds; the server would hold one that no worker takes for 30 s.
+QUERY_TIMEOUT = timedelta(seconds=5)
+# A workflow task is tried again after a worker died mid-task; failing beyond that, it is broken.
+FAILING_TASK_ATTEMPTS = 3
 
 
 def new_workflow_id(prefix: str) -> str:
@@ -149,12 +159,29 @@ async def describe_procedure(client: Client, workflow_id: str) -> tuple[Workflow
         raise
 
 
+def refuse_stuck(workflow_id: str, description: WorkflowExecutionDescription) -> None:
+    """Stuck when the procedure's workflow task keeps failing: no query, update or cancellation
+    reaches its code until the worker can run it again."""
+    task = description.raw_description.pending_workflow_task
+    if task.attempt >= FAILING_TASK_ATTEMPTS:
+        raise Stuck(
+            f"{workflow_id} is stuck: its workflow task has failed {task.attempt - 1} times on task queue "
+            f"{description.task_queue}, so it can neither answer nor act; the worker's log or the Temporal UI says why"
+        )
+
+
 async def procedure_handle(client: Client, workflow_id: str, *, running: bool = False) -> WorkflowHandle:
-    """With running, a closed procedure is refused too: a decision or cancellation could not reach it."""
+    """A runbook procedure that can be asked: a workflow of another kind is refused, and so is a
+    stuck one. With running, a closed one too: a decision or cancellation could not reach it."""
     handle, description = await describe_procedure(client, workflow_id)
+    if description.workflow_type not in PROCEDURE_TYPES:
+        raise UsageError(
+            f"{workflow_id} is not a runbook procedure (it is a {description.workflow_type}); see `runbook list`"
+        )
     if running and description.status != WorkflowExecutionStatus.RUNNING:
         closed = description.status.name if description.status else "closed"
         raise UsageError(f"{workflow_id} is closed ({closed}); see runbook status {workflow_id}")
+    refuse_stuck(workflow_id, description)
     return handle
 
 
@@ -188,7 +215,7 @@ def report_outcome(args: argparse.Namespace, outcome: HandlerOutcome, accepted_t
     elif outcome.accepted:
         print(f"accepted: {accepted_text}")
     else:
-        print(f"runbook: refused: {outcome.reason}", file=sys.stderr)
+        print(f"runbook: refused: {visible(outcome.reason)}", file=sys.stderr)
     return EXIT_OK if outcome.accepted else EXIT_USAGE
 
 
@@ -196,7 +223,18 @@ STATE_EXIT = {State.COMPLETED: EXIT_OK, State.RESOLVED: EXIT_OK, State.RUNNING: 
 
 
 async def query_status(handle: WorkflowHandle) -> ProcedureStatus:
-    return await handle.query("status", result_type=ProcedureStatus)
+    """The status from the procedure's worker; Unreachable naming the task queue when none answers,
+    Stuck when its workflow task fails meanwhile."""
+    try:
+        return await handle.query("status", result_type=ProcedureStatus, rpc_timeout=QUERY_TIMEOUT)
+    except WorkflowQueryFailedError as error:
+        raise Stuck(f"{handle.id} cannot answer `status`: {error.message}") from None
+    except RPCError as error:
+        if error.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            raise
+    description = await handle.describe()
+    refuse_stuck(handle.id, description)
+    raise Unreachable(f"no worker answers for task queue {description.task_queue}: start it with `make up`")
 
 
 async def show(handle: WorkflowHandle, as_json: bool, follow: bool) -> int:
@@ -255,8 +293,9 @@ async def list_procedures(args: argparse.Namespace) -> int:
         print_json(rows)
     else:
         for row in rows:
-            where = f"{row['kind']:<13} {row['environment']:<11} {row['stage']:<18}"
-            print(f"{row['id']:<44} {where} {row['status']:<10} {row['started']}")
+            shown = {name: visible(value) for name, value in row.items()}
+            where = f"{shown['kind']:<13} {shown['environment']:<11} {shown['stage']:<18}"
+            print(f"{shown['id']:<44} {where} {shown['status']:<10} {shown['started']}")
     return EXIT_OK
 
 
@@ -599,10 +638,13 @@ def run(coroutine_factory: Callable[[], Coroutine[Any, Any, int]]) -> int:
     try:
         return asyncio.run(coroutine_factory())
     except (UsageError, validate.InvalidInput, ConfigError) as error:
-        print(f"runbook: error: {error}", file=sys.stderr)
+        print(f"runbook: error: {visible(str(error))}", file=sys.stderr)
         return EXIT_USAGE
+    except Stuck as error:
+        print(f"runbook: error: {visible(str(error))}", file=sys.stderr)
+        return EXIT_FAILED
     except (Unreachable, TemporalUnreachable) as error:
-        print(f"runbook: error: {error}", file=sys.stderr)
+        print(f"runbook: error: {visible(str(error))}", file=sys.stderr)
         return EXIT_UNREACHABLE
     except KeyboardInterrupt:
         return 130

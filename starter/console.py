@@ -1,5 +1,5 @@
-"""What every `runbook` command shares: the exit codes, the two errors that end a command with
-one of them, who acts, and JSON output."""
+"""What every `runbook` command shares: the exit codes, the errors that end a command with one of
+them, who acts, and output: JSON, and text from outside made safe for a terminal."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 import getpass
 import json
 import os
+import unicodedata
 from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
@@ -18,6 +19,10 @@ class UsageError(Exception):
 
 class Unreachable(Exception):
     """The stack or Temporal cannot be reached; exit 3."""
+
+
+class Stuck(Exception):
+    """The procedure cannot answer or act: its workflow task keeps failing; exit 1."""
 
 
 def default_user() -> str:
@@ -32,4 +37,31 @@ def user_name(text: str) -> str:
 
 
 def print_json(value: Any) -> None:
+    # ensure_ascii (the default) writes every control, bidi and other non-ASCII character as \uXXXX.
     print(json.dumps(value, indent=2, default=str))
+
+
+# Format characters that compose text rather than steer the terminal: the zero-width (non-)joiner
+# of emoji sequences and of scripts such as Persian, and the tags of subdivision flags.
+_COMPOSING = {"\u200c", "\u200d", *map(chr, range(0xE0020, 0xE0080))}
+
+
+def _hidden(char: str) -> bool:
+    """Controls (C0, DEL, C1: ESC and CSI start every terminal sequence), line and paragraph
+    separators, lone surrogates, and format characters: bidi overrides and isolates, zero-width
+    and other invisible ones."""
+    category = unicodedata.category(char)
+    return category in ("Cc", "Zl", "Zp", "Cs") or (category == "Cf" and char not in _COMPOSING)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def visible(text: str) -> str:
+    """Text that came from outside (a note, a name, a workflow ID, a search attribute) as a
+    terminal may show it: what could clear the screen, retitle the window, reorder the line or
+    start a new one is shown escaped (ESC as \\x1b, U+202E as \\u202e); ordinary Unicode (→,
+    emoji, accents) is kept."""
+    return "".join(_escape(char) if _hidden(char) else char for char in text)

@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.client import Client
 from temporalio.common import SearchAttributePair, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -25,7 +25,7 @@ from runbook.messages.incident import elapsed
 from runbook.severity import Severity
 from runbook.temporal import connect
 from starter.commands import list_procedures, query_status, send_decision, ui_link
-from starter.console import EXIT_OK, UsageError, print_json
+from starter.console import EXIT_OK, Stuck, Unreachable, UsageError, print_json, visible
 from workflows.incident import Incident
 
 # Incident IDs are INC-<day>-<number>; this many numbers are tried past the day's count.
@@ -192,24 +192,26 @@ async def list_with_incidents(args: argparse.Namespace) -> int:
     for row in rows:
         last = row["last_update"]
         said = (
-            f"{last['status']} {elapsed(now - datetime.fromisoformat(last['at']))} ago: {last['action']}"
+            f"{visible(last['status'])} {elapsed(now - datetime.fromisoformat(last['at']))} ago: "
+            f"{visible(last['action'])}"
             if last
             else "no update yet"
         )
-        acknowledged = f"ack {row['acknowledged_by']}" if row["acknowledged_by"] else "NOT ACKNOWLEDGED"
-        standing = f"{row['severity']:<3} {row['status']:<10} {row['age']:>11}  {acknowledged:<18}"
-        print(f"{row['id']:<20} {standing} {row['summary']}  | last update: {said}")
+        shown = {name: visible(value) for name, value in row.items() if isinstance(value, str)}
+        acknowledged = f"ack {shown['acknowledged_by']}" if row["acknowledged_by"] else "NOT ACKNOWLEDGED"
+        standing = f"{shown['severity']:<3} {shown['status']:<10} {shown['age']:>11}  {acknowledged:<18}"
+        print(f"{shown['id']:<20} {standing} {shown['summary']}  | last update: {said}")
     if not rows:
         print("no open incidents" if args.open else "no incidents", file=sys.stderr)
     return EXIT_OK
 
 
 async def _incident_state(client: Client, workflow_id: str) -> dict[str, Any] | None:
-    """What the incident says of itself; None when it cannot answer (no worker), and the row
-    falls back on the search attributes."""
+    """What the incident says of itself; None when it cannot answer (no worker, or stuck), and the
+    row falls back on the search attributes."""
     try:
         return (await query_status(client.get_workflow_handle(workflow_id))).details.get("incident")
-    except (RPCError, WorkflowQueryFailedError):
+    except (RPCError, Unreachable, Stuck):
         return None
 
 

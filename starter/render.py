@@ -1,10 +1,13 @@
-"""How procedures look on a terminal: the status of one, a list of many."""
+"""How procedures look on a terminal: the status of one, a list of many. Every string in a status
+came from outside (people's notes and names, workflow IDs, the fleet's answers): each is shown
+through console.visible, so that none can steer the terminal."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from runbook.models import ProcedureStatus, StepRecord
+from starter.console import visible as v
 
 
 def _clock(moment: datetime | None) -> str:
@@ -19,35 +22,38 @@ def _elapsed(step: StepRecord, now: datetime | None) -> str:
 
 
 def render_status(status: ProcedureStatus, now: datetime | None = None, timeline_tail: int = 15) -> str:
-    lines = [f"{status.id}  {status.kind}  {status.state.value}" + (f"  step: {status.step}" if status.step else "")]
+    lines = [
+        f"{v(status.id)}  {v(status.kind)}  {status.state.value}" + (f"  step: {v(status.step)}" if status.step else "")
+    ]
     if status.environment:
-        lines.append(f"environment: {status.environment}   requested by: {status.requested_by}")
+        lines.append(f"environment: {v(status.environment)}   requested by: {v(status.requested_by)}")
     lines.append("")
     for step in status.steps:
         times = f"{_clock(step.started_at):>8} {_elapsed(step, now):>8}"
-        lines.append(f"  {step.state.value:<8} {step.name:<22} {times}  {step.detail}".rstrip())
+        lines.append(f"  {step.state.value:<8} {v(step.name):<22} {times}  {v(step.detail)}".rstrip())
     checklist = status.details.get("checklist") or []
     if checklist:
         lines += ["", "checklist:"]
         lines += [
-            f"  {item['state']:<8} {item['name']:<32} {item.get('by', '')} {item.get('note', '')}".rstrip()
+            f"  {v(item['state']):<8} {v(item['name']):<32} {v(item.get('by', ''))} {v(item.get('note', ''))}".rstrip()
             for item in checklist
         ]
     if status.refusals:
         lines += ["", "refused:"]
-        lines += [f"  {_clock(r.at)} {r.handler}: {r.reason}" for r in status.refusals]
+        lines += [f"  {_clock(r.at)} {v(r.handler)}: {v(r.reason)}" for r in status.refusals]
     if status.timeline:
         lines += ["", "timeline:"]
         lines += [
-            f"  {_clock(e.at)} {e.actor:<12} {e.event}" + (f": {e.detail}" if e.detail else "")
+            f"  {_clock(e.at)} {v(e.actor):<12} {v(e.event)}" + (f": {v(e.detail)}" if e.detail else "")
             for e in status.timeline[-timeline_tail:]
         ]
     result = status.result or {}
     if "passed" in result:
         lines += ["", "result: " + ("PASSED" if result["passed"] else "FAILED")]
     if result.get("reasons"):
-        lines += ["", "reasons:"] + [f"  - {reason}" for reason in result["reasons"]]
+        lines += ["", "reasons:"] + [f"  - {v(str(reason))}" for reason in result["reasons"]]
     postmortem = status.details.get("postmortem")
     if postmortem:
-        lines += ["", postmortem.rstrip()]
+        # A document of many lines: its line breaks are kept, whatever else is in them is not.
+        lines += ["", *map(v, postmortem.rstrip().split("\n"))]
     return "\n".join(lines)
