@@ -121,7 +121,7 @@ async def main() -> None:
     configure_logging(observability.log_format)
     tracing = start_tracing() if observability.tracing else None
     extra = {"interceptors": [tracing.interceptor]} if tracing else {}
-    client = await connect(config, runtime=worker_runtime(observability), **extra)
+    client = await connect(config, worker=True, runtime=worker_runtime(observability), **extra)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

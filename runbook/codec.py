@@ -12,6 +12,14 @@ ID, never a key. Payloads written before encryption was turned on still read (th
 Not encrypted, because the server must read them: workflow IDs and types, signal and update names,
 task queues, search attributes (RunbookKind, RunbookEnvironment, ...). Failure messages and stack
 traces are: the failure converter moves them into a payload that the codec then encrypts.
+
+A payload that cannot be read never stops a workflow. The worker's codec (WorkerEncryptionCodec)
+turns one it cannot decrypt into a `binary/undecodable` payload carrying the reason, because a
+codec that raises fails the whole workflow task, again on every retry; and the worker's payload
+converter (WorkerPayloadConverter) hands any payload it cannot read to a handler typed Any as
+Undecodable(reason), which the handler refuses and records. Typed values (workflow inputs, activity
+results) still raise: those are the project's own payloads, and a wrong one is a bug to stop at.
+The CLI keeps the plain pydantic converter and a codec that raises: a user is told at once.
 """
 
 from __future__ import annotations
@@ -22,20 +30,28 @@ import dataclasses
 import os
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from google.protobuf.message import DecodeError
+from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 
 from runbook.config import ConfigError
+from runbook.models import Undecodable
 
 KEYS_VARIABLE = "RUNBOOK_ENCRYPTION_KEYS"
 ENCRYPTED_ENCODING = b"binary/encrypted"
+UNDECODABLE_ENCODING = b"binary/undecodable"
 KEY_ID_METADATA = "encryption-key-id"
 NONCE_BYTES = 12
+TAG_BYTES = 16
 KEY_BYTES = 32
+# A reason is recorded in the procedure's status: a sender's bytes in it stay an excerpt.
+REASON_CHARACTERS = 300
 # Short enough that a base64 key pasted where the ID belongs can never pass as one, so no message
 # that names an ID can leak a key.
 _KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,32}")
@@ -99,14 +115,19 @@ class EncryptionCodec(PayloadCodec):
         key_id = payload.metadata.get(KEY_ID_METADATA, b"").decode(errors="replace")
         cipher = self._ciphers.get(key_id)
         if cipher is None:
+            # Named only when it is an ID at all: anything else a sender put there is not repeated.
+            named = repr(key_id) if _KEY_ID.fullmatch(key_id) else "(not a key ID)"
             raise UndecryptablePayload(
-                f"payload encrypted with key ID {key_id!r}, which {KEYS_VARIABLE} does not hold "
+                f"payload encrypted with key ID {named}, which {KEYS_VARIABLE} does not hold "
                 f"(it holds: {', '.join(self._ciphers)})"
             )
         nonce, sealed = payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:]
         try:
+            # Shorter than a nonce and a tag, AES-GCM would refuse the nonce with a ValueError.
+            if len(sealed) < TAG_BYTES:
+                raise InvalidTag
             return Payload.FromString(cipher.decrypt(nonce, sealed, key_id.encode()))
-        except InvalidTag:
+        except (InvalidTag, DecodeError):
             raise UndecryptablePayload(
                 f"payload encrypted with key ID {key_id!r} fails authentication: "
                 "altered, or that ID now names another key"
@@ -119,13 +140,72 @@ class EncryptionCodec(PayloadCodec):
         return [self.decrypt(payload) for payload in payloads]
 
 
+class WorkerEncryptionCodec(EncryptionCodec):
+    """The worker's codec: the CLI is told at once that it cannot decrypt, but a worker decodes a
+    workflow's whole activation at a time, and one payload it cannot decrypt (a signal under a key
+    ID nobody holds) would fail every workflow task of that workflow from then on. So that payload
+    goes on as an undecodable one, carrying the reason, for the handler to refuse."""
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self._decrypt_or_undecodable(payload) for payload in payloads]
+
+    def _decrypt_or_undecodable(self, payload: Payload) -> Payload:
+        try:
+            return self.decrypt(payload)
+        except UndecryptablePayload as error:
+            return Payload(metadata={"encoding": UNDECODABLE_ENCODING}, data=str(error).encode())
+
+
+class WorkerPayloadConverter(PydanticPayloadConverter):
+    """The worker's: the pydantic converter, except for values asked for untyped, as the SDK asks
+    for the argument of a signal or update handler (typed Any). One it cannot read (undecryptable, not
+    JSON, nested too deep, in an unknown encoding) becomes Undecodable(reason), which the handler
+    refuses and records; raised, the SDK would drop the signal with a log line, or fail the update
+    unrecorded. Typed values raise as before."""
+
+    def from_payloads(self, payloads: Sequence[Payload], type_hints: list[type] | None = None) -> list[Any]:
+        hints: list[type | None] = [*(type_hints or [])]
+        hints += [None] * (len(payloads) - len(hints))
+        return [self._value(payload, hint) for payload, hint in zip(payloads, hints, strict=False)]
+
+    def _value(self, payload: Payload, hint: type | None) -> Any:
+        undecodable = payload.metadata.get("encoding") == UNDECODABLE_ENCODING
+        reason = payload.data.decode(errors="replace")[:REASON_CHARACTERS] if undecodable else ""
+        if hint is not None and hint is not Any:
+            if undecodable:
+                raise UndecryptablePayload(reason)
+            return super().from_payloads([payload], [hint])[0]
+        if undecodable:
+            return Undecodable(reason=reason)
+        try:
+            return super().from_payloads([payload])[0]
+        except Exception as error:  # whatever stops reading it is the reason it is refused
+            return Undecodable(reason=_reason(error))
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        text = "; ".join(detail["msg"] for detail in error.errors())
+    else:
+        text = str(error.args[0]) if error.args else type(error).__name__
+    return text[:REASON_CHARACTERS]
+
+
+WORKER_DATA_CONVERTER = DataConverter(payload_converter_class=WorkerPayloadConverter)
+
+
 def encrypting(converter: DataConverter, codec: EncryptionCodec) -> DataConverter:
     return dataclasses.replace(
         converter, payload_codec=codec, failure_converter_class=DefaultFailureConverterWithEncodedAttributes
     )
 
 
-def data_converter(environ: Mapping[str, str] = os.environ) -> DataConverter:
-    """The pydantic converter, encrypting when RUNBOOK_ENCRYPTION_KEYS is set."""
-    codec = EncryptionCodec.from_environment(environ)
-    return pydantic_data_converter if codec is None else encrypting(pydantic_data_converter, codec)
+def data_converter(environ: Mapping[str, str] = os.environ, *, worker: bool = False) -> DataConverter:
+    """The pydantic converter, encrypting when RUNBOOK_ENCRYPTION_KEYS is set. A worker's reads a
+    payload it cannot decrypt or parse as a refusal for the handler; a client's (the CLI's) raises,
+    even for a value asked for untyped, so that its user is told."""
+    if worker:
+        plain, codec = WORKER_DATA_CONVERTER, WorkerEncryptionCodec.from_environment(environ)
+    else:
+        plain, codec = pydantic_data_converter, EncryptionCodec.from_environment(environ)
+    return plain if codec is None else encrypting(plain, codec)

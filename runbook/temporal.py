@@ -1,5 +1,6 @@
-"""One way to reach Temporal, for the worker and the CLI alike: the pydantic converter, always,
-encrypting payloads when RUNBOOK_ENCRYPTION_KEYS is set (runbook/codec.py).
+"""One way to reach Temporal, for the worker and the CLI alike: the project's pydantic converter,
+always, encrypting payloads when RUNBOOK_ENCRYPTION_KEYS is set (runbook/codec.py); the worker's
+turns a payload it cannot decrypt into a refusal, where the CLI's says so at once.
 
 The address, namespace and TLS files come from runbook.toml, overridden by the environment
 variables Temporal's own tools read (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_*), and an
@@ -73,11 +74,11 @@ def _read(path: Path | None) -> bytes | None:
         raise ConfigError(f"{path}: cannot read TLS file: {error.strerror}") from None
 
 
-async def connect(config: RunbookConfig, **extra: Any) -> Client:
+async def connect(config: RunbookConfig, *, worker: bool = False, **extra: Any) -> Client:
     temporal = effective_temporal(config)
     options = connection_options(temporal) | extra
     try:
-        return await Client.connect(temporal.address, data_converter=data_converter(), **options)
+        return await Client.connect(temporal.address, data_converter=data_converter(worker=worker), **options)
     except RuntimeError as error:
         raise TemporalUnreachable(
             f"cannot reach Temporal at {temporal.address}: {error} (is the stack up? make up)"
