@@ -5,16 +5,23 @@ Temporal's codec server protocol: POST /encode and POST /decode (also under a na
 /NAMESPACE/decode, as the CLI's endpoint template makes them) take and answer `{"payloads": [...]}`,
 each payload in protobuf JSON (metadata values and data base64). The UI calls from the browser, so
 its origin gets CORS answers. With RUNBOOK_CODEC_SERVER_TOKEN set, a request must carry
-`Authorization: Bearer <token>` (the UI's codec settings can pass one).
+`Authorization: Bearer <token>` (the UI's codec settings can pass one; the scheme in any case).
+
+A bad request is answered 400 with the reason. A request not received within the timeout is
+answered 408, and past a bound on connections served at once (a thread each) a new one is
+answered 503 at once: clients that stall cannot pile up threads.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hmac
 import json
 import os
+import socket
 import sys
+import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -31,6 +38,15 @@ TOKEN_VARIABLE = "RUNBOOK_CODEC_SERVER_TOKEN"
 # A whole history page decodes in one request; far beyond it is a mistake or an attack.
 MAX_BODY_BYTES = 64 * 1024 * 1024
 ALLOWED_HEADERS = "Content-Type, X-Namespace, Authorization"
+# Time enough for a history page from a browser on a slow link; a client that takes longer stalls.
+REQUEST_TIMEOUT_S = 30.0
+# The UI decodes a page in a few requests at once; a few users of one server stay far below this.
+MAX_CONNECTIONS = 32
+_BUSY_REASON = b"too many connections at once; try again"
+_BUSY = (
+    b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\n"
+    b"Content-Length: " + str(len(_BUSY_REASON)).encode() + b"\r\n\r\n" + _BUSY_REASON
+)
 
 
 def ui_origins(ui_url: str) -> set[str]:
@@ -45,14 +61,70 @@ def ui_origins(ui_url: str) -> set[str]:
 class CodecServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int, codec: EncryptionCodec, origins: set[str], token: str | None) -> None:
+    def __init__(
+        self,
+        port: int,
+        codec: EncryptionCodec,
+        origins: set[str],
+        token: str | None,
+        *,
+        request_timeout_s: float = REQUEST_TIMEOUT_S,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         self.codec, self.origins, self.token = codec, origins, token
+        self.request_timeout_s = request_timeout_s
+        self._slots = threading.BoundedSemaphore(max_connections)
         super().__init__(("127.0.0.1", port), CodecRequestHandler)
+
+    # A TCP server's request is a socket (typeshed allows a UDP server's too).
+    def process_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:  # type: ignore[override]
+        if not self._slots.acquire(blocking=False):
+            # Answered on the accepting thread: a few bytes into a new socket's buffer do not block.
+            with contextlib.suppress(OSError):
+                request.sendall(_BUSY)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: socket.socket, client_address: tuple[str, int]) -> None:  # type: ignore[override]
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class CodecRequestHandler(BaseHTTPRequestHandler):
     server: CodecServer
     server_version = "runbook-codec"
+
+    def setup(self) -> None:
+        super().setup()
+        # Each read and write waits at most the timeout ...
+        self.connection.settimeout(self.server.request_timeout_s)
+        # ... and so does the whole request: a client sending a byte at a time never waits for long.
+        self.timed_out = False
+        self._deadline = threading.Timer(self.server.request_timeout_s, self._stop_reading)
+        self._deadline.daemon = True
+        self._deadline.start()
+
+    def handle(self) -> None:
+        # A client that went away before its answer is no fault of the server's: no traceback.
+        with contextlib.suppress(ConnectionError):
+            super().handle()
+
+    def finish(self) -> None:
+        self._deadline.cancel()
+        super().finish()
+
+    def _stop_reading(self) -> None:
+        """Past the deadline: a blocked read returns, and the answer (408) can still be written."""
+        self.timed_out = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RD)
 
     def do_OPTIONS(self) -> None:
         self._answer(HTTPStatus.NO_CONTENT if self._operation() else HTTPStatus.NOT_FOUND)
@@ -64,14 +136,25 @@ class CodecRequestHandler(BaseHTTPRequestHandler):
         if not self._authorized():
             return self._answer(HTTPStatus.UNAUTHORIZED, f"Authorization: Bearer <{TOKEN_VARIABLE}> required")
         declared = self.headers.get("Content-Length", "0")
-        if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
+        # ASCII digits only: str.isdigit() also takes '²', which int() refuses.
+        if not (declared.isascii() and declared.isdigit()) or int(declared) > MAX_BODY_BYTES:
             return self._answer(
                 HTTPStatus.BAD_REQUEST, f"a Content-Length of at most {MAX_BODY_BYTES} bytes is required"
             )
+        length = int(declared)
+        received = b""
         try:
-            payloads = json_format.Parse(
-                self.rfile.read(int(declared)) or b"{}", Payloads(), ignore_unknown_fields=True
+            received = self.rfile.read(length)
+        except TimeoutError:  # stalled for a whole timeout between two reads
+            self.timed_out = True
+        if self.timed_out:
+            return self._answer(
+                HTTPStatus.REQUEST_TIMEOUT, f"the request was not received within {self.server.request_timeout_s:g} s"
             )
+        if len(received) < length:
+            return self._answer(HTTPStatus.BAD_REQUEST, f"the body ended before its Content-Length of {length} bytes")
+        try:
+            payloads = json_format.Parse(received or b"{}", Payloads(), ignore_unknown_fields=True)
             transform = self.server.codec.encrypt if operation == "encode" else self.server.codec.decrypt
             answer = Payloads(payloads=[transform(payload) for payload in payloads.payloads])
         except (json_format.ParseError, DecodeError, UnicodeDecodeError) as error:
@@ -89,8 +172,10 @@ class CodecRequestHandler(BaseHTTPRequestHandler):
     def _authorized(self) -> bool:
         if not self.server.token:
             return True
-        return hmac.compare_digest(
-            self.headers.get("Authorization", "").encode(), f"Bearer {self.server.token}".encode()
+        # An auth scheme is case-insensitive (RFC 9110, 11.1); the token is not.
+        scheme, _, credentials = self.headers.get("Authorization", "").strip().partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            credentials.strip().encode(), self.server.token.encode()
         )
 
     def _answer(self, status: HTTPStatus, body: str = "", content_type: str = "text/plain; charset=utf-8") -> None:
