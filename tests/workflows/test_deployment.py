@@ -246,6 +246,7 @@ async def test_a_cpu_spike_scales_up_first(client, e2e_stack, aws):
     target = e2e_stack.config.scaling.scale_up_target(desired_before)
     assert e2e_stack.running("production", "auth-svc").desired == target
     assert any(f"scaled up auth-svc to {target} tasks first" in text for text in slack_texts(e2e_stack))
+    await keep_history(handle, "standard_deployment_scaled_up")
 
 
 async def test_a_second_deployment_to_production_is_refused_naming_the_first(client, e2e_stack):
