@@ -133,7 +133,7 @@ class Incident(IncidentHandlers):
             workflow.upsert_search_attributes([search.SEVERITY.value_set(state.severity.value)])
             if await self._post(self._request.channel, texts.initial_alert(state.services, state.summary)):
                 self._procedure.record("runbook", "initial alert posted", self._request.channel)
-            if await self._page(self._page_request(f"{self._id} {state.severity.value}: {state.summary}")):
+            if await self._page(self._page_request(texts.page_declared(self._id, state))):
                 self._procedure.record("runbook", "on-call paged", f"dedup key {self._id}")
         if not policy.opens_war_room(state.severity, self._policy):
             for step in WAR_ROOM_STEPS:
@@ -452,7 +452,7 @@ class Incident(IncidentHandlers):
         )
         await self._page(
             self._page_request(
-                f"{self._id} {state.severity.value} escalated to {target}: {state.summary}",
+                texts.page_escalated(self._id, state, target),
                 escalated_to=target,
                 level=str(level + 1),
             )
@@ -501,7 +501,7 @@ class Incident(IncidentHandlers):
             if notice.kind == "acknowledged":
                 await self._page_event(PagerActivities.acknowledge_page)
             elif notice.kind == "regraded":
-                await self._page(self._page_request(f"{self._id} regraded to {state.severity.value}: {state.summary}"))
+                await self._page(self._page_request(texts.page_regraded(self._id, state)))
             await self._post(self._room(), notice.text)
 
     def _room(self) -> str:

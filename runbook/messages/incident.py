@@ -102,6 +102,21 @@ def status_page_resolved(services: list[str], minutes: int, resolution: Resoluti
 # The other messages ----------------------------------------------------------------------------
 
 
+# What the pager says: one plain line each (activities/pager.py bounds it to PagerDuty's 1,024).
+
+
+def page_declared(incident_id: str, state: IncidentState) -> str:
+    return f"{incident_id} {state.severity.value}: {state.summary}"
+
+
+def page_escalated(incident_id: str, state: IncidentState, target: str) -> str:
+    return f"{incident_id} {state.severity.value} escalated to {target}: {state.summary}"
+
+
+def page_regraded(incident_id: str, state: IncidentState) -> str:
+    return f"{incident_id} regraded to {state.severity.value}: {state.summary}"
+
+
 def war_room_name(incident_id: str) -> str:
     # Slack channel names: lower case, no spaces, at most 80 characters.
     return incident_id.lower()[:80]
