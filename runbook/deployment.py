@@ -60,8 +60,8 @@ class DecidePayload(Payload):
 
 
 class PreemptPayload(Payload):
-    by: str = Field(min_length=1)
-    reason: str = ""
+    by: str = Field(min_length=1, max_length=limits.USER)
+    reason: str = Field("", max_length=limits.NOTE)
 
 
 class Approval(BaseModel):

@@ -3,6 +3,8 @@ same name. Bounded and strict: an unknown field is refused, never dropped."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 
 from runbook import limits
@@ -36,7 +38,7 @@ class MitigatePayload(Payload):
 
     user: str = Field(min_length=1, max_length=limits.USER)
     action: CommanderMitigation
-    services: list[str] = Field(default_factory=list)
+    services: list[Annotated[str, Field(max_length=limits.NAME)]] = Field(default_factory=list)
     reason: str = Field("", max_length=limits.NOTE)
 
 
@@ -47,7 +49,7 @@ class ResolvePayload(Payload):
     resolution: str = Field(min_length=1, max_length=limits.POSTMORTEM)
     root_cause: str = Field(min_length=1, max_length=limits.POSTMORTEM)
     impact: str = Field("", max_length=limits.POSTMORTEM)
-    follow_up: list[str] = Field(default_factory=list)
+    follow_up: list[Annotated[str, Field(min_length=1, max_length=limits.POSTMORTEM)]] = Field(default_factory=list)
 
 
 class SeverityPayload(Payload):

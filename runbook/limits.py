@@ -11,3 +11,4 @@ CHECKLIST_ITEM = 200
 ETA = 200  # an incident update's estimated time to resolution
 SUMMARY = 500  # an incident's summary, as it is declared
 POSTMORTEM = 4000  # a resolution, root cause or impact: a paragraph of the post-mortem
+NAME = 63  # a service's or environment's name: a DNS label

@@ -59,6 +59,7 @@ from starter.console import (
     UsageError,
     print_json,
     visible,
+    visible_lines,
 )
 from starter.render import render_status
 from workflows.deployment import HotfixDeployment, StandardDeployment
@@ -91,7 +92,8 @@ async def health_check(args: argparse.Namespace) -> int:
     if args.json:
         print_json({**report.model_dump(mode="json"), "healthy": report.healthy})
     else:
-        print(render_report(report))
+        # The fleet's answers are outside text too.
+        print(visible_lines(render_report(report)))
     return EXIT_OK if report.healthy else EXIT_FAILED
 
 

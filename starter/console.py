@@ -65,3 +65,9 @@ def visible(text: str) -> str:
     start a new one is shown escaped (ESC as \\x1b, U+202E as \\u202e); ordinary Unicode (→,
     emoji, accents) is kept."""
     return "".join(_escape(char) if _hidden(char) else char for char in text)
+
+
+def visible_lines(text: str) -> str:
+    """A document of many lines made visible line by line: its own line breaks are kept, whatever
+    else is in its lines is not."""
+    return "\n".join(map(visible, text.split("\n")))

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from runbook.models import ProcedureStatus, StepRecord
 from starter.console import visible as v
+from starter.console import visible_lines
 
 
 def _clock(moment: datetime | None) -> str:
@@ -43,6 +44,9 @@ def render_status(status: ProcedureStatus, now: datetime | None = None, timeline
         lines += [f"  {_clock(r.at)} {v(r.handler)}: {v(r.reason)}" for r in status.refusals]
     if status.timeline:
         lines += ["", "timeline:"]
+        hidden = len(status.timeline) - timeline_tail
+        if hidden > 0:
+            lines.append(f"  ({hidden} earlier entries: `runbook status {v(status.id)} --json` has them all)")
         lines += [
             f"  {_clock(e.at)} {v(e.actor):<12} {v(e.event)}" + (f": {v(e.detail)}" if e.detail else "")
             for e in status.timeline[-timeline_tail:]
@@ -54,6 +58,5 @@ def render_status(status: ProcedureStatus, now: datetime | None = None, timeline
         lines += ["", "reasons:"] + [f"  - {v(str(reason))}" for reason in result["reasons"]]
     postmortem = status.details.get("postmortem")
     if postmortem:
-        # A document of many lines: its line breaks are kept, whatever else is in them is not.
-        lines += ["", *map(v, postmortem.rstrip().split("\n"))]
+        lines += ["", visible_lines(postmortem.rstrip())]
     return "\n".join(lines)
