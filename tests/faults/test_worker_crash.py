@@ -12,24 +12,17 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from activities.aws import build_aws_clients
-from runbook.config import load_config
 from runbook.models import HandlerOutcome, State
-from runbook.search import ALL_KEYS
 from starter.commands import deployment_request, launch_deployment
-from tests.conftest import Stack, stack_config_text, temporal_binary
+from tests.conftest import Stack
 from tests.support import eventually, reach, start_worker, stop
 
 VERSION = "v8.1.0"
@@ -37,25 +30,6 @@ SERVICES = ["api-gateway", "market-svc", "payment-svc"]
 # Long enough for the kill to land well inside it. The killed worker's rollout waits are tried
 # again once their heartbeat is overdue (ROLLOUT_HEARTBEAT, 15 s, in workflows/deployment.py).
 PRODUCTION_ROLLOUT_S = 8.0
-
-
-@pytest.fixture
-async def own_server() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_binary(), data_converter=pydantic_data_converter, search_attributes=ALL_KEYS
-    )
-    async with env:
-        yield env
-
-
-@pytest.fixture
-def own_stack(own_server: WorkflowEnvironment, sandbox_stack: Stack, tmp_path: Path) -> Stack:
-    """The session's sandbox, with this test's server and task queue."""
-    sandbox = sandbox_stack.config.sandbox
-    target = own_server.client.service_client.config.target_host
-    path = tmp_path / "runbook.toml"
-    path.write_text(stack_config_text(target, f"crash-{uuid.uuid4()}", sandbox.fleet_port, sandbox.aws_port))
-    return Stack(config=load_config(path), config_path=path, env={**sandbox_stack.env, "RUNBOOK_CONFIG": str(path)})
 
 
 @pytest.fixture
