@@ -28,6 +28,8 @@ _FAILED_STATUSES = {"failure", "error"}
 _ON_BASE = {"identical", "behind"}
 # A reviewer's later comment neither withdraws an approval nor answers a change request.
 _DECISIONS = {"APPROVED", "CHANGES_REQUESTED"}
+# GitHub turns a dismissed review's state into this: its author's decision no longer counts.
+_DISMISSED = "DISMISSED"
 
 
 class PrerequisiteRequest(BaseModel):
@@ -73,10 +75,12 @@ def judge_ci(combined_status: dict[str, Any], check_runs: list[dict[str, Any]]) 
             failing.append(f"{run.get('name')} ({run.get('conclusion')})")
     # GitHub reports "pending" for a commit no status was ever posted to.
     state = combined_status.get("state")
-    statuses_pass = state == "success" or combined_status.get("total_count", len(statuses)) == 0
+    no_statuses = combined_status.get("total_count", len(statuses)) == 0
+    if no_statuses and not check_runs:
+        # A commit CI never ran on is unknown, not green.
+        return Prerequisite(name=CI, passed=False, detail="no CI reported on this commit: no statuses, no check runs")
+    statuses_pass = state == "success" or no_statuses
     if statuses_pass and not failing and not pending:
-        if not statuses and not check_runs:
-            return Prerequisite(name=CI, passed=True, detail="no CI checks reported on this commit")
         return Prerequisite(
             name=CI, passed=True, detail=f"{len(check_runs)} check runs and {len(statuses)} statuses passed"
         )
@@ -86,7 +90,8 @@ def judge_ci(combined_status: dict[str, Any], check_runs: list[dict[str, Any]]) 
 
 
 def judge_review(reviews: list[dict[str, Any]]) -> Prerequisite:
-    """Each reviewer's latest approval or change request stands; reviews come oldest first."""
+    """GitHub's merge rule: each reviewer's latest approval or change request stands, a dismissal
+    withdraws it, and one change request blocks every approval. Reviews come oldest first."""
     decisions: dict[str, str] = {}
     reviewers: list[str] = []
     for review in reviews:
@@ -95,16 +100,24 @@ def judge_review(reviews: list[dict[str, Any]]) -> Prerequisite:
             reviewers.append(login)
         if review.get("state") in _DECISIONS:
             decisions[login] = review["state"]
+        elif review.get("state") == _DISMISSED:
+            decisions.pop(login, None)
     approvers = [login for login in reviewers if decisions.get(login) == "APPROVED"]
-    if approvers:
+    requested = [login for login in reviewers if decisions.get(login) == "CHANGES_REQUESTED"]
+    if approvers and not requested:
         return Prerequisite(name=REVIEW, passed=True, detail=f"approved by {', '.join(approvers)}")
     if not reviews:
         return Prerequisite(name=REVIEW, passed=False, detail="no reviews")
-    requested = [login for login in reviewers if decisions.get(login) == "CHANGES_REQUESTED"]
     undecided = [login for login in reviewers if login not in decisions]
-    parts = [f"changes requested by {', '.join(requested)}"] if requested else []
-    if undecided:
-        parts.append(f"no decision from {', '.join(undecided)}")
+    parts = [
+        f"{label} {', '.join(logins)}"
+        for label, logins in (
+            ("changes requested by", requested),
+            ("approved by", approvers),
+            ("no decision from", undecided),
+        )
+        if logins
+    ]
     return Prerequisite(name=REVIEW, passed=False, detail=f"not approved: {'; '.join(parts)}")
 
 

@@ -115,6 +115,28 @@ async def test_a_review_that_only_comments_is_no_approval(github, activities):
     assert details(report) == {"review": "not approved: no decision from bob"}
 
 
+async def test_a_commit_ci_never_reported_on_fails_ci(github, activities):
+    well_run(github, check_runs=[])
+    # What GitHub answers for a commit no status was ever posted to.
+    github.get(f"/commits/{SHA}/status").respond(
+        json={"state": "pending", "sha": SHA, "total_count": 0, "statuses": []}
+    )
+    report = await activities.check_prerequisites(REQUEST)
+    assert details(report) == {"ci": "no CI reported on this commit: no statuses, no check runs"}
+
+
+async def test_a_change_request_blocks_another_reviewers_approval(github, activities):
+    well_run(
+        github,
+        reviews=[
+            {"id": 1, "state": "APPROVED", "user": {"login": "bob"}},
+            {"id": 2, "state": "CHANGES_REQUESTED", "user": {"login": "dave"}},
+        ],
+    )
+    report = await activities.check_prerequisites(REQUEST)
+    assert details(report) == {"review": "not approved: changes requested by dave; approved by bob"}
+
+
 async def test_a_commit_no_pull_request_brought_was_not_reviewed(github, activities):
     well_run(github)
     github.get(f"/commits/{SHA}/pulls").respond(json=[])

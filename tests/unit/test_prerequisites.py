@@ -35,9 +35,9 @@ def test_ci_passes_with_check_runs_alone_though_github_calls_no_statuses_pending
     assert judge_ci(NO_STATUSES, [run("build")]).passed
 
 
-def test_ci_says_so_when_a_commit_has_no_checks_at_all():
+def test_a_commit_no_ci_reported_on_fails_ci():
     assert judge_ci(NO_STATUSES, []) == Prerequisite(
-        name="ci", passed=True, detail="no CI checks reported on this commit"
+        name="ci", passed=False, detail="no CI reported on this commit: no statuses, no check runs"
     )
 
 
@@ -89,6 +89,19 @@ def test_comments_and_dismissed_reviews_are_no_approval():
         False,
         "not approved: changes requested by dave; no decision from bob, carol",
     )
+
+
+def test_one_reviewers_change_request_blocks_anothers_approval():
+    verdict = judge_review(
+        [review("dave", "CHANGES_REQUESTED"), review("bob", "APPROVED"), review("dave", "COMMENTED")]
+    )
+    assert (verdict.passed, verdict.detail) == (False, "not approved: changes requested by dave; approved by bob")
+
+
+def test_a_dismissed_review_withdraws_its_authors_decision():
+    assert judge_review([review("dave", "DISMISSED"), review("bob", "APPROVED")]).passed
+    verdict = judge_review([review("bob", "APPROVED"), review("bob", "DISMISSED"), review("bob", "COMMENTED")])
+    assert (verdict.passed, verdict.detail) == (False, "not approved: no decision from bob")
 
 
 def test_no_reviews_and_a_deleted_reviewer():
