@@ -68,5 +68,20 @@ def resolve_integrations(config: RunbookConfig, environ: Mapping[str, str] = os.
         pager=endpoint(
             "pager", config.pager.provider, config.pager.events_url, "/pagerduty/v2/enqueue", "PAGERDUTY_ROUTING_KEY"
         ),
-        ops_token=SecretStr(environ.get("OPS_API_TOKEN", _SANDBOX_SECRET)),
+        ops_token=_ops_token(config, environ),
     )
+
+
+def _ops_token(config: RunbookConfig, environ: Mapping[str, str]) -> SecretStr:
+    """An environment the sandbox does not serve has a real operations API, which wants the token."""
+    token = environ.get("OPS_API_TOKEN", "")
+    if token:
+        return SecretStr(token)
+    sandbox = sandbox_url(config, "/")
+    for name, environment in config.environments.items():
+        if not environment.base_url.startswith(sandbox):
+            raise ConfigError(
+                f'[environments.{name}] base_url = "{environment.base_url}" is not the sandbox\'s:'
+                " its operations API needs OPS_API_TOKEN in the environment; it is not set"
+            )
+    return SecretStr(_SANDBOX_SECRET)

@@ -62,6 +62,15 @@ def test_a_real_provider_without_its_secret_is_refused_at_start_naming_the_varia
         resolve_integrations(REAL, {name: value for name, value in SECRETS.items() if name != missing})
 
 
+def test_a_real_environment_needs_the_operations_token_and_the_sandboxs_do_not():
+    deployed = load_config(DEFAULT_CONFIG_PATH.parent / "deploy" / "runbook.toml")
+    with pytest.raises(ConfigError, match=r'\[environments.staging\] base_url = "https://.*needs OPS_API_TOKEN in the'):
+        resolve_integrations(deployed, SECRETS)
+    token = resolve_integrations(deployed, {**SECRETS, "OPS_API_TOKEN": "ops-secret"}).ops_token
+    assert token.get_secret_value() == "ops-secret"
+    assert resolve_integrations(SANDBOX, {}).ops_token.get_secret_value() == "sandbox"
+
+
 def test_an_unknown_provider_is_refused_with_the_allowed_ones():
     with pytest.raises(ConfigError, match="slack.provider: Input should be 'sandbox' or 'slack' \\(got 'teams'\\)"):
         parse_config(
