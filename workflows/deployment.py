@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, NoReturn
 
 from temporalio import workflow
@@ -110,6 +111,9 @@ class DeploymentProcedure:
         self._scaled: set[str] = set()
         self._alerted: set[str] = set()
         self._last_assessment: Assessment | None = None
+        # A question put to a human by the monitor (investigate, consider rollback): answer due by.
+        self._question_deadline: datetime | None = None
+        self._question_about = ""
         self._desired: dict[str, int] = {}
         self._staging_verified: bool | None = None
         if request.environment == request.staging_environment:
@@ -223,14 +227,16 @@ class DeploymentProcedure:
         await self._deploy(self._request.environment, "deploy_production")
 
     async def monitor(self) -> None:
-        """Watch production for the window: the decision matrix applied, not just displayed."""
+        """Watch production for the window: the decision matrix applied, not just displayed, and
+        never paused while a human is asked; past the window while a question is open."""
         async with self._procedure.step("monitor") as step:
             end = workflow.now() + self._request.monitor_window
             while True:
                 await self._act_on(await self._assess(), step)
-                if workflow.now() >= end:
+                if workflow.now() >= end and self._question_deadline is None:
                     break
-                await workflow.sleep(min(self._request.monitor_interval, end - workflow.now()))
+                await self._until_next_look(end)
+                self._take_the_answer(step)
 
     async def verify_production(self) -> None:
         async with self._procedure.step("verify_production") as step:
@@ -432,7 +438,10 @@ class DeploymentProcedure:
                 "veto", "database errors: NOT rolling back, investigate. " + "; ".join(evidence[s] for s in vetoing)
             )
         if assessment.rollback_services:
-            self._halt(step, State.FAILED, [evidence[s] for s in assessment.rollback_services], only=_only(assessment))
+            reasons = [evidence[s] for s in assessment.rollback_services]
+            if self._question_deadline is not None:
+                self._procedure.record("runbook", "question answered by the decision matrix", "; ".join(reasons))
+            self._halt(step, State.FAILED, reasons, only=_only(assessment))
         for service in assessment.scale_up_services:
             await self._scale_up(service, evidence[service])
         if assessment.needs_human:
@@ -472,14 +481,46 @@ class DeploymentProcedure:
             f"investigate, rollback proposed ({'; '.join(evidence[s] for s in proposed)}). "
             f"Decide: `runbook decide {self._id} rollback|continue` or signal `decide`",
         )
+        about = "; ".join(evidence[s] for s in proposed)
+        if workflow.patched("monitor-while-asking"):
+            # Asked once; the monitor loop keeps assessing and takes the answer (_take_the_answer).
+            if self._question_deadline is None:
+                self._question_deadline = workflow.now() + self._request.decision_timeout
+                self._question_about = about
+            return
         try:
             await workflow.wait_condition(lambda: self._decision is not None, timeout=self._request.decision_timeout)
         except TimeoutError:
-            self._halt(
-                step,
-                State.FAILED,
-                [f"no decision within {self._request.decision_timeout} on: {'; '.join(evidence[s] for s in proposed)}"],
-            )
+            self._halt(step, State.FAILED, [f"no decision within {self._request.decision_timeout} on: {about}"])
+        self._take_the_decision(step)
+
+    async def _until_next_look(self, end: datetime) -> None:
+        """The monitor's interval, cut short by the window's end, the open question's deadline, or
+        its answer."""
+        now = workflow.now()
+        if self._question_deadline is None:
+            await workflow.sleep(min(self._request.monitor_interval, end - now))
+            return
+        wake = min(self._request.monitor_interval, self._question_deadline - now)
+        if now < end:
+            wake = min(wake, end - now)
+        try:
+            await workflow.wait_condition(lambda: self._decision is not None, timeout=wake)
+        except TimeoutError:
+            pass
+
+    def _take_the_answer(self, step: StepRecord) -> None:
+        """The open question's answer, or its deadline passing unanswered."""
+        if self._question_deadline is None:
+            return
+        if self._decision is not None:
+            self._question_deadline = None
+            self._take_the_decision(step)
+        elif workflow.now() >= self._question_deadline:
+            timeout = self._request.decision_timeout
+            self._halt(step, State.FAILED, [f"no decision within {timeout} on: {self._question_about}"])
+
+    def _take_the_decision(self, step: StepRecord) -> None:
         decision = self._decision
         if decision is not None and decision.action == "rollback":
             self._halt(

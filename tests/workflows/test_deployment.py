@@ -22,7 +22,7 @@ from runbook.temporal import connect
 from starter.cli import UsageError
 from starter.commands import deployment_request, launch_deployment
 from tests.conftest import keep_history, temporal_binary
-from tests.support import reach, status
+from tests.support import reach, status, until
 from worker import running_worker
 from workflows.deployment import StandardDeployment
 
@@ -227,6 +227,26 @@ async def test_a_preempt_signal_that_the_lock_does_not_back_is_refused_and_the_r
     assert e2e_stack.running("production", "market-svc").version == before
     refusals = (await status(handle)).refusals
     assert [r.handler for r in refusals] == ["preempt"] and "'nobody'" in refusals[0].reason
+
+
+async def test_the_matrix_keeps_watching_while_a_human_is_asked_and_a_5xx_rolls_back_at_once(client, e2e_stack, aws):
+    before = e2e_stack.running("production", "payment-svc").version
+    handle = await approved_with_fault(client, e2e_stack, "payment-svc", "slow")
+    asked = await until(
+        handle,
+        lambda s: any("rollback proposed" in e.detail for e in s.timeline),
+        "the question: investigate, consider rollback",
+    )
+    assert asked.step == "monitor"
+    e2e_stack.fault("production", "payment-svc", "5xx")
+    # Nobody answers (the question waits up to 30 minutes): the matrix acts on its own.
+    outcome = await asyncio.wait_for(result(handle), timeout=120)
+    assert outcome.state == State.ROLLED_BACK
+    assert e2e_stack.running("production", "payment-svc").version == before
+    # An "immediate rollback" row (5xx, or the one failing service) answered the open question.
+    answered = [e for e in (await status(handle)).timeline if e.event == "question answered by the decision matrix"]
+    assert len(answered) == 1 and answered[0].detail == outcome.reasons[0]
+    assert not any("decided" in reason for reason in outcome.reasons)
 
 
 async def test_database_errors_veto_the_rollback_and_alert(client, e2e_stack, aws):
