@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.aws import AwsClients
+from runbook.appendix import LogEvent, LogQuery, LogTail
 from runbook.config import RunbookConfig
 from runbook.models import LogMatches, LogSearchRequest, MetricsReport, MetricsRequest, ServiceMetrics
 
@@ -77,6 +79,33 @@ def _matching_events(logs: Any, group: str, word: str, since_ms: int) -> list[di
         return [event for page in pages for event in page.get("events", [])]
     except logs.exceptions.ResourceNotFoundException:
         return []
+
+
+def log_group(config: RunbookConfig, environment: str, service: str) -> str:
+    return f"{config.environment(environment).log_group_prefix}{service}"
+
+
+def tail_logs(logs: Any, config: RunbookConfig, query: LogQuery) -> LogTail:
+    """The service's log lines since `query.start` that contain `query.text`, oldest first."""
+    group = log_group(config, query.environment, query.service)
+    pages = logs.get_paginator("filter_log_events").paginate(
+        logGroupName=group, startTime=round(query.start.timestamp() * 1000)
+    )
+    try:
+        events = [
+            LogEvent(
+                id=event["eventId"],
+                at=datetime.fromtimestamp(event["timestamp"] / 1000, UTC),
+                stream=event.get("logStreamName", ""),
+                message=event["message"],
+            )
+            for page in pages
+            for event in page.get("events", [])
+            if query.text in event["message"]
+        ]
+    except logs.exceptions.ResourceNotFoundException:
+        raise ApplicationError(f"no log group {group} in {config.aws.region}", non_retryable=True) from None
+    return LogTail(log_group=group, events=sorted(events, key=lambda event: event.at))
 
 
 class CloudWatchActivities:

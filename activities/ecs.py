@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.aws import AwsClients
 from activities.records import RecordStore
+from runbook.appendix import EcsDeployment, EcsService, ServiceEvent, ServiceQuery
 from runbook.config import RunbookConfig
 from runbook.deployment import PreparedRevision, PrepareRevisionRequest
 from runbook.models import (
@@ -28,6 +29,7 @@ from runbook.models import (
     UpdateServiceRequest,
     UpdateServiceResult,
 )
+from runbook.redeploy import ForcedDeployment, ForceDeploymentRequest
 
 
 def image_version(task_definition: dict[str, Any]) -> str:
@@ -82,6 +84,71 @@ def plan_rollback(ecs: Any, config: RunbookConfig, records: RecordStore, request
                 )
             )
     return plan
+
+
+# The service's newest events shown beside its deployments, as the ECS console shows them.
+SERVICE_EVENTS = 5
+
+
+def describe_ecs_service(ecs: Any, config: RunbookConfig, query: ServiceQuery) -> EcsService:
+    """The service, its deployments with their revisions' versions, rollout states and task counts."""
+    cluster = config.environment(query.environment).cluster
+    described = describe_service(ecs, cluster, query.service)
+    revisions: dict[str, Revision] = {}
+
+    def revision(arn: str) -> Revision:
+        if arn not in revisions:
+            revisions[arn] = describe_revision(ecs, arn)
+        return revisions[arn]
+
+    return EcsService(
+        environment=query.environment,
+        cluster=cluster,
+        service=query.service,
+        status=described.get("status", ""),
+        revision=revision(described["taskDefinition"]),
+        desired=described.get("desiredCount", 0),
+        running=described.get("runningCount", 0),
+        pending=described.get("pendingCount", 0),
+        deployments=[
+            EcsDeployment(
+                id=deployment["id"],
+                status=deployment.get("status", ""),
+                revision=revision(deployment["taskDefinition"]),
+                rollout_state=deployment.get("rolloutState", ""),
+                rollout_reason=deployment.get("rolloutStateReason", ""),
+                desired=deployment.get("desiredCount", 0),
+                running=deployment.get("runningCount", 0),
+                pending=deployment.get("pendingCount", 0),
+                failed=deployment.get("failedTasks", 0),
+                created_at=deployment.get("createdAt"),
+                updated_at=deployment.get("updatedAt"),
+            )
+            for deployment in described.get("deployments", [])
+        ],
+        events=[
+            ServiceEvent(at=event["createdAt"], message=event["message"])
+            for event in described.get("events", [])[:SERVICE_EVENTS]
+        ],
+    )
+
+
+def force_new_deployment(ecs: Any, config: RunbookConfig, request: ForceDeploymentRequest) -> ForcedDeployment:
+    """A new deployment of the revision the service runs. Once: a PRIMARY deployment of that
+    revision other than the one it replaces is this call's own, made before a retry."""
+    cluster = config.environment(request.environment).cluster
+    primary = primary_deployment(describe_service(ecs, cluster, request.service))
+    if (
+        primary
+        and primary["id"] != request.replaces_deployment
+        and primary["taskDefinition"] == request.task_definition_arn
+    ):
+        return ForcedDeployment(deployment_id=primary["id"], already_applied=True)
+    answer = ecs.update_service(
+        cluster=cluster, service=request.service, taskDefinition=request.task_definition_arn, forceNewDeployment=True
+    )
+    forced = primary_deployment(answer["service"]) or {"id": ""}
+    return ForcedDeployment(deployment_id=forced["id"], already_applied=False)
 
 
 class EcsActivities:
@@ -183,6 +250,23 @@ class EcsActivities:
                     non_retryable=True,
                 )
             time.sleep(self._config.deployments.rollout_poll_seconds)
+
+    @activity.defn
+    def describe_ecs_service(self, query: ServiceQuery) -> EcsService:
+        return describe_ecs_service(self._ecs, self._config, query)
+
+    @activity.defn
+    def force_new_deployment(self, request: ForceDeploymentRequest) -> ForcedDeployment:
+        forced = force_new_deployment(self._ecs, self._config, request)
+        activity.logger.info(
+            "%s in %s: new deployment %s of %s%s",
+            request.service,
+            request.environment,
+            forced.deployment_id,
+            request.task_definition_arn,
+            " (already forced)" if forced.already_applied else "",
+        )
+        return forced
 
     @activity.defn
     def set_desired_count(self, request: DesiredCountRequest) -> int:

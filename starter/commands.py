@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import secrets
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -11,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from botocore.exceptions import ConnectionError as AwsConnectionError
 from temporalio.client import (
     Client,
     WorkflowExecutionDescription,
@@ -19,15 +21,17 @@ from temporalio.client import (
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.aws import build_aws_clients
-from activities.cloudwatch import collect_metrics
-from activities.ecs import plan_rollback
+from activities.cloudwatch import collect_metrics, tail_logs
+from activities.ecs import describe_ecs_service, plan_rollback
 from activities.health import check_environment, check_service
 from activities.lock import acquire_environment, preempt_environment
 from activities.records import RecordStore
 from runbook import search, validate
+from runbook.appendix import EcsService, LogEvent, LogQuery, ServiceQuery
 from runbook.assessment import assess
 from runbook.config import ConfigError, RunbookConfig, load_config
 from runbook.deployment import DeploymentRequest, DeploymentResult
@@ -41,6 +45,7 @@ from runbook.models import (
     PlanRequest,
     PreemptRequest,
     ProcedureStatus,
+    Revision,
     RollbackRequest,
     RollbackResult,
     ServiceHealthRequest,
@@ -633,6 +638,110 @@ HANDLERS.update(
         ("sandbox", "github"): sandbox_github,
     }
 )
+
+
+# `logs --follow` asks CloudWatch Logs this often: new lines within seconds, far below the API's limits.
+LOGS_POLL_SECONDS = 2.0
+
+
+async def read_aws(call: Callable[..., Any], *args: Any) -> Any:
+    """A plain function of an activities module that reads AWS, off the event loop; Unreachable
+    when AWS cannot be reached."""
+    try:
+        return await asyncio.to_thread(call, *args)
+    except AwsConnectionError as error:
+        raise Unreachable(f"cannot reach AWS: {error} (is the stack up? make up)") from None
+
+
+def service_query(config: RunbookConfig, environment: str, service: str) -> ServiceQuery:
+    config.environment(environment)
+    config.check_services([service])
+    return ServiceQuery(environment=environment, service=service)
+
+
+def _moment(moment: datetime | None) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z" if moment else "-"
+
+
+def render_ecs(view: EcsService) -> str:
+    def revision_text(revision: Revision) -> str:
+        return f"{revision.family}:{revision.revision} ({visible(revision.version)})"
+
+    lines = [
+        f"{view.service} in {view.environment} ({view.cluster}): {visible(view.status)},"
+        f" {view.desired} desired, {view.running} running, {view.pending} pending",
+        f"task definition: {revision_text(view.revision)}",
+        "deployments:",
+    ]
+    for d in view.deployments:
+        lines.append(
+            f"  {visible(d.status):<8} {visible(d.id)}  {revision_text(d.revision)}  {visible(d.rollout_state)}"
+            f"  tasks {d.desired} desired, {d.running} running, {d.pending} pending, {d.failed} failed"
+            f"  created {_moment(d.created_at)}, updated {_moment(d.updated_at)}"
+        )
+        if d.rollout_reason:
+            lines.append(f"           {visible(d.rollout_reason)}")
+    if view.events:
+        lines.append("recent events:")
+        lines += [f"  {_moment(event.at)}  {visible(event.message)}" for event in view.events]
+    return "\n".join(lines)
+
+
+async def ecs_command(args: argparse.Namespace) -> int:
+    config = load_config()
+    query = service_query(config, args.environment, args.service)
+    try:
+        view: EcsService = await read_aws(describe_ecs_service, build_aws_clients(config).ecs, config, query)
+    except ApplicationError as error:
+        print(f"runbook: error: {visible(error.message)}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        print_json(view.model_dump(mode="json"))
+    else:
+        print(render_ecs(view))
+    return EXIT_OK
+
+
+def _log_line(event: LogEvent) -> str:
+    return f"{_moment(event.at)} {visible(event.stream)} {visible(event.message)}"
+
+
+async def logs_command(args: argparse.Namespace) -> int:
+    """`aws logs tail`: the lines since --since, then with --follow every new one until Ctrl-C."""
+    config = load_config()
+    query = service_query(config, args.environment, args.service)
+    since = parse_duration(args.since)
+    request = LogQuery(**query.model_dump(), start=datetime.now(UTC) - since, text=args.filter)
+    logs = build_aws_clients(config).logs
+    # Lines at the moment the next read starts from, already printed: that read returns them again.
+    printed: set[str] = set()
+    while True:
+        try:
+            tail = await read_aws(tail_logs, logs, config, request)
+        except ApplicationError as error:
+            print(f"runbook: error: {visible(error.message)}", file=sys.stderr)
+            return EXIT_FAILED
+        fresh = [event for event in tail.events if event.id not in printed]
+        if args.json and not args.follow:
+            print_json({**tail.model_dump(mode="json"), "since": request.start.isoformat(), "filter": args.filter})
+        elif args.json:
+            for event in fresh:
+                print(json.dumps(event.model_dump(mode="json")), flush=True)
+        elif fresh:
+            for event in fresh:
+                print(_log_line(event), flush=True)
+        elif not args.follow:
+            containing = f" containing {args.filter!r}" if args.filter else ""
+            print(f"no lines in {tail.log_group} in the last {args.since}{visible(containing)}")
+        if not args.follow:
+            return EXIT_OK
+        if tail.events:
+            request.start = tail.events[-1].at
+            printed = {event.id for event in tail.events if event.at == request.start}
+        await asyncio.sleep(LOGS_POLL_SECONDS)
+
+
+HANDLERS.update({("ecs", None): ecs_command, ("logs", None): logs_command})
 
 
 def run(coroutine_factory: Callable[[], Coroutine[Any, Any, int]]) -> int:

@@ -136,6 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--kind", choices=KINDS, metavar="KIND", help="only this kind: " + ", ".join(KINDS))
     listing.add_argument("--open", action="store_true", help="only running ones")
 
+    ecs = command("ecs", "a service's ECS deployments: task definitions, rollout states and task counts")
+    ecs.add_argument("environment")
+    ecs.add_argument("service")
+
+    logs = command("logs", "a service's task logs from CloudWatch Logs, oldest first")
+    logs.add_argument("environment")
+    logs.add_argument("service")
+    logs.add_argument("--since", default="10m", help="from this long ago (default 10m): 30s, 10m, 1h, 2d")
+    logs.add_text("--filter", limit=limits.NOTE, default="", help="only lines containing this text (case-sensitive)")
+    logs.add_argument(
+        "--follow", action="store_true", help="keep printing new lines until Ctrl-C (--json: one object per line)"
+    )
+
     add_incident_parser(command_parsers)
 
     sandbox = command_parsers.add_parser("sandbox", help="control the local sandbox")
