@@ -36,24 +36,31 @@ async def probe(http: httpx.AsyncClient, spec: CheckSpec, timeout_s: float) -> P
 
 
 async def _probe_all(
-    http: httpx.AsyncClient, config: RunbookConfig, environment: str, full: bool, specs: list[CheckSpec]
+    http: httpx.AsyncClient,
+    config: RunbookConfig,
+    environment: str,
+    full: bool,
+    specs: list[CheckSpec],
+    expected_integrations: list[str],
 ) -> HealthReport:
     started = time.perf_counter()
     probes = await asyncio.gather(*(probe(http, spec, config.thresholds.request_timeout_s) for spec in specs))
-    return build_report(environment, full, list(probes), (time.perf_counter() - started) * 1000)
+    wall_ms = (time.perf_counter() - started) * 1000
+    return build_report(environment, full, list(probes), wall_ms, expected_integrations)
 
 
 async def check_environment(
     http: httpx.AsyncClient, config: RunbookConfig, request: HealthCheckRequest
 ) -> HealthReport:
-    return await _probe_all(
-        http, config, request.environment, request.full, plan_checks(config, request.environment, request.full)
-    )
+    specs = plan_checks(config, request.environment, request.full)
+    expected = config.environment(request.environment).integrations
+    return await _probe_all(http, config, request.environment, request.full, specs, expected)
 
 
 async def check_service(http: httpx.AsyncClient, config: RunbookConfig, request: ServiceHealthRequest) -> HealthReport:
     specs = plan_service_checks(config, request.environment, request.service)
-    return await _probe_all(http, config, request.environment, False, specs)
+    # A service's own endpoints are no readiness of the environment: no integrations expected of them.
+    return await _probe_all(http, config, request.environment, False, specs, [])
 
 
 class HealthActivities:

@@ -7,6 +7,7 @@ file. Secrets are never read from here: integrations take them from the environm
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from datetime import time, timedelta
 from functools import lru_cache
@@ -82,6 +83,44 @@ class EnvironmentConfig(_Section):
     cluster: str
     base_url: str
     log_group_prefix: str
+    # The runbook's Integrations checklist, named as readiness reports them in its `checks`: one it
+    # leaves out is "not reported", never healthy.
+    integrations: list[Annotated[str, Field(min_length=1)]] = ["database", "redis", "externalApis"]
+
+
+# Below the environment's base_url; a service's own paths name it where {service} stands.
+_PATH = re.compile(r"/[^\s{}]*")
+_SERVICE_PATH = re.compile(r"/[^\s{}]*\{service\}[^\s{}]*")
+
+
+class HealthConfig(_Section):
+    """Where each health check GETs: the runbook's verification script (dashboard, liveness, readiness,
+    circuit breakers, auth status), the API status and the homepage, and each service's own."""
+
+    liveness: str = "/health/live"
+    readiness: str = "/health/ready"
+    api_status: str = "/api/v1/status"
+    dashboard: str = "/health/dashboard"
+    circuits: str = "/health/circuits"
+    auth_status: str = "/api/v1/auth/status"
+    homepage: str = "/"
+    service_liveness: str = "/svc/{service}/health/live"
+    service_readiness: str = "/svc/{service}/health/ready"
+    service_api: str = "/svc/{service}/status"
+
+    @field_validator("liveness", "readiness", "api_status", "dashboard", "circuits", "auth_status", "homepage")
+    @classmethod
+    def _environment_path(cls, path: str) -> str:
+        if not _PATH.fullmatch(path):
+            raise ValueError("a path below base_url: '/' then no spaces or braces (e.g. /health/live)")
+        return path
+
+    @field_validator("service_liveness", "service_readiness", "service_api")
+    @classmethod
+    def _service_path(cls, path: str) -> str:
+        if not _SERVICE_PATH.fullmatch(path):
+            raise ValueError("a path below base_url with {service} once, no spaces (e.g. /svc/{service}/health/live)")
+        return path
 
 
 class ServicesConfig(_Section):
@@ -230,6 +269,7 @@ class RunbookConfig(_Section):
     channels: ChannelsConfig = ChannelsConfig()
     approvers: ApproversConfig = ApproversConfig()
     thresholds: ThresholdsConfig = ThresholdsConfig()
+    health: HealthConfig = HealthConfig()
     scaling: ScalingConfig = ScalingConfig()
     deployments: DeploymentsConfig = DeploymentsConfig()
     verification: VerificationConfig

@@ -14,6 +14,9 @@ from pydantic import BaseModel
 from runbook.config import RunbookConfig
 from runbook.models import CheckResult, HealthReport
 
+# An integration readiness should report and does not: unknown, which is never healthy.
+NOT_REPORTED = "not reported"
+
 
 class CheckSpec(BaseModel):
     name: str
@@ -33,38 +36,47 @@ class Probe(BaseModel):
 
 def plan_checks(config: RunbookConfig, environment: str, full: bool) -> list[CheckSpec]:
     base = config.environment(environment).base_url.rstrip("/")
-    thresholds = config.thresholds
+    thresholds, paths = config.thresholds, config.health
     api_budget = thresholds.api_latency_ms if full else None
 
     def check(name: str, path: str, budget: float | None = api_budget) -> CheckSpec:
         return CheckSpec(name=name, url=f"{base}{path}", budget_ms=budget)
 
     specs = [
-        check("liveness", "/health/live"),
-        check("readiness", "/health/ready"),
-        check("api-status", "/api/v1/status"),
+        check("liveness", paths.liveness),
+        check("readiness", paths.readiness),
+        check("api-status", paths.api_status),
     ]
     for service in config.services.names:
-        specs.append(check(f"{service} liveness", f"/svc/{service}/health/live"))
-        specs.append(check(f"{service} readiness", f"/svc/{service}/health/ready"))
+        specs.append(check(f"{service} liveness", _of(paths.service_liveness, service)))
+        specs.append(check(f"{service} readiness", _of(paths.service_readiness, service)))
     if full:
         specs += [
-            check("dashboard", "/health/dashboard"),
-            check("circuits", "/health/circuits"),
-            check("auth-status", "/api/v1/auth/status"),
-            check("homepage", "/", thresholds.homepage_latency_ms),
+            check("dashboard", paths.dashboard),
+            check("circuits", paths.circuits),
+            check("auth-status", paths.auth_status),
+            check("homepage", paths.homepage, thresholds.homepage_latency_ms),
         ]
-        specs += [check(f"{service} api", f"/svc/{service}/status") for service in config.services.names]
+        specs += [check(f"{service} api", _of(paths.service_api, service)) for service in config.services.names]
     return specs
 
 
 def plan_service_checks(config: RunbookConfig, environment: str, service: str) -> list[CheckSpec]:
     """One service's own liveness, readiness and API status: what a rollback verifies."""
     base = config.environment(environment).base_url.rstrip("/")
+    paths = config.health
     return [
-        CheckSpec(name=f"{service} {name}", url=f"{base}/svc/{service}/{path}")
-        for name, path in (("liveness", "health/live"), ("readiness", "health/ready"), ("api", "status"))
+        CheckSpec(name=f"{service} {name}", url=f"{base}{_of(path, service)}")
+        for name, path in (
+            ("liveness", paths.service_liveness),
+            ("readiness", paths.service_readiness),
+            ("api", paths.service_api),
+        )
     ]
+
+
+def _of(path: str, service: str) -> str:
+    return path.replace("{service}", service)
 
 
 def judge(probe: Probe) -> CheckResult:
@@ -124,26 +136,37 @@ def _open_circuits(body: Any) -> list[str]:
     )
 
 
-def integrations_from(probes: list[Probe]) -> dict[str, str]:
-    """Database, Redis and external APIs, as readiness and the dashboard report them."""
-    states: dict[str, str] = {}
+def integrations_from(probes: list[Probe], expected: list[str]) -> dict[str, str]:
+    """Each expected integration as readiness reports it ("not reported" when it does not), and
+    the dashboard's other dependencies beside them."""
+    readiness: dict[str, str] = {}
+    dashboard: dict[str, str] = {}
     for probe in probes:
         body = probe.body if isinstance(probe.body, dict) else {}
         if probe.spec.name == "readiness":
-            for name, check in (body.get("checks") or {}).items():
-                states[name] = str(check.get("status", "unknown")) if isinstance(check, dict) else str(check)
+            readiness = _states(body.get("checks"))
         if probe.spec.name == "dashboard":
-            for name, check in (body.get("moatServices") or {}).items():
-                states.setdefault(name, str(check.get("status", "unknown")) if isinstance(check, dict) else str(check))
-    return states
+            dashboard = _states(body.get("moatServices"))
+    return {**dashboard, **dict.fromkeys(expected, NOT_REPORTED), **readiness}
 
 
-def build_report(environment: str, full: bool, probes: list[Probe], wall_ms: float) -> HealthReport:
+def _states(checks: Any) -> dict[str, str]:
+    if not isinstance(checks, dict):
+        return {}
+    return {
+        name: str(check.get("status", "unknown")) if isinstance(check, dict) else str(check)
+        for name, check in checks.items()
+    }
+
+
+def build_report(
+    environment: str, full: bool, probes: list[Probe], wall_ms: float, expected_integrations: list[str]
+) -> HealthReport:
     return HealthReport(
         environment=environment,
         full=full,
         checks=[judge(probe) for probe in probes],
-        integrations=integrations_from(probes),
+        integrations=integrations_from(probes, expected_integrations),
         wall_ms=wall_ms,
     )
 

@@ -9,6 +9,7 @@ import respx
 from activities.health import check_environment
 from runbook.config import DEFAULT_CONFIG_PATH, load_config
 from runbook.models import HealthCheckRequest
+from runbook.verification import integration_reasons
 
 CONFIG = load_config(DEFAULT_CONFIG_PATH)
 BASE = "http://127.0.0.1:8080/staging"
@@ -31,6 +32,18 @@ async def test_a_healthy_environment(fleet):
         report = await check_environment(http, CONFIG, HealthCheckRequest(environment="staging"))
     assert report.healthy and len(report.checks) == 13
     assert all(check.http_status == 200 and check.latency_ms is not None for check in report.checks)
+
+
+async def test_readiness_without_its_checks_leaves_the_integrations_not_reported(fleet):
+    fleet.get(f"{BASE}/health/ready").mock(return_value=httpx.Response(200, json={"status": "ready"}))
+    everything_else_ok(fleet)
+    async with httpx.AsyncClient() as http:
+        report = await check_environment(http, CONFIG, HealthCheckRequest(environment="staging"))
+    assert integration_reasons(report) == [
+        "database is not reported",
+        "externalApis is not reported",
+        "redis is not reported",
+    ]
 
 
 async def test_refused_timeout_and_status_are_told_apart(fleet):

@@ -17,6 +17,14 @@ def test_the_shipped_file_describes_the_sandbox():
     assert config.verification.reminder_every == timedelta(minutes=15)
 
 
+def test_the_deployed_file_checks_the_runbooks_endpoints_at_the_runbooks_base_url():
+    config = load_config(DEFAULT_CONFIG_PATH.parent / "deploy" / "runbook.toml")
+    assert config.environment("production").base_url == "https://api.skillancer.com"
+    script = {"/health/dashboard", "/health/live", "/health/ready", "/health/circuits", "/api/v1/auth/status"}
+    assert script <= set(config.health.model_dump().values())
+    assert config.environment("production").integrations == ["database", "redis", "externalApis"]
+
+
 def test_runbook_config_points_to_another_file(tmp_path: Path, monkeypatch):
     other = tmp_path / "other.toml"
     other.write_text(DEFAULT_CONFIG_PATH.read_text().replace('deadline = "2h"', 'deadline = "3d"'))
@@ -36,6 +44,20 @@ def test_runbook_config_points_to_another_file(tmp_path: Path, monkeypatch):
         (
             ('cluster = "skillancer-prod"', "cluster = 7"),
             "environments.production.cluster: Input should be a valid string (got 7)",
+        ),
+        (
+            ('liveness = "/health/live"', 'liveness = "health/live"'),
+            "health.liveness: Value error, a path below base_url: '/' then no spaces or braces"
+            " (e.g. /health/live) (got 'health/live')",
+        ),
+        (
+            ('service_api = "/svc/{service}/status"', 'service_api = "/svc/status"'),
+            "health.service_api: Value error, a path below base_url with {service} once, no spaces"
+            " (e.g. /svc/{service}/health/live) (got '/svc/status')",
+        ),
+        (
+            ('integrations = ["database", "redis", "externalApis"]\n\n[services]', 'integrations = [""]\n\n[services]'),
+            "environments.production.integrations.0: String should have at least 1 character (got '')",
         ),
     ],
 )

@@ -1,5 +1,5 @@
-from runbook.config import DEFAULT_CONFIG_PATH, load_config
-from runbook.health import CheckSpec, Probe, build_report, judge, plan_checks, render_report
+from runbook.config import DEFAULT_CONFIG_PATH, HealthConfig, load_config
+from runbook.health import CheckSpec, Probe, build_report, judge, plan_checks, plan_service_checks, render_report
 
 CONFIG = load_config(DEFAULT_CONFIG_PATH)
 
@@ -16,6 +16,27 @@ def test_full_adds_the_verification_script_and_latency_budgets():
     assert {"dashboard", "circuits", "auth-status", "homepage", "market-svc api"} <= set(specs)
     assert specs["homepage"].budget_ms == 3000 and specs["auth-status"].budget_ms == 500
     assert specs["circuits"].url == "http://127.0.0.1:8080/production/health/circuits"
+
+
+def test_the_paths_checked_are_configured():
+    config = CONFIG.model_copy(
+        update={
+            "health": HealthConfig(
+                liveness="/livez", homepage="/home", service_readiness="/internal/{service}/ready?deep=1"
+            )
+        }
+    )
+    urls = {spec.name: spec.url for spec in plan_checks(config, "staging", full=True)}
+    assert urls["liveness"] == "http://127.0.0.1:8080/staging/livez"
+    assert urls["homepage"] == "http://127.0.0.1:8080/staging/home"
+    assert urls["auth-svc readiness"] == "http://127.0.0.1:8080/staging/internal/auth-svc/ready?deep=1"
+    assert urls["readiness"] == "http://127.0.0.1:8080/staging/health/ready"
+    service = {spec.name: spec.url for spec in plan_service_checks(config, "staging", "auth-svc")}
+    assert service == {
+        "auth-svc liveness": "http://127.0.0.1:8080/staging/svc/auth-svc/health/live",
+        "auth-svc readiness": "http://127.0.0.1:8080/staging/internal/auth-svc/ready?deep=1",
+        "auth-svc api": "http://127.0.0.1:8080/staging/svc/auth-svc/status",
+    }
 
 
 def probe(name="api-status", status=200, latency=20.0, body=None, error="", budget=500.0) -> Probe:
@@ -69,13 +90,25 @@ def test_integrations_come_from_readiness_and_the_dashboard():
             },
         ),
     ]
-    report = build_report("staging", True, probes, 12.0)
+    report = build_report("staging", True, probes, 12.0, ["database", "redis"])
     assert report.integrations == {"database": "down", "redis": "up", "search": "healthy"}
+
+
+def test_an_integration_readiness_does_not_report_is_not_reported_whatever_the_dashboard_says():
+    probes = [
+        probe("readiness", body={"status": "ready", "checks": {"redis": {"status": "up"}}}),
+        probe("dashboard", body={"overall": "healthy", "moatServices": {"database": {"status": "healthy"}}}),
+    ]
+    report = build_report("staging", True, probes, 12.0, ["database", "redis", "externalApis"])
+    assert report.integrations == {"database": "not reported", "redis": "up", "externalApis": "not reported"}
+    assert build_report(
+        "staging", False, [probe("readiness", body={"status": "ready"})], 1.0, ["database"]
+    ).integrations == {"database": "not reported"}
 
 
 def test_the_table_ends_with_a_verdict_naming_each_failure():
     report = build_report(
-        "production", False, [probe("liveness"), probe("readiness", status=503, body={"status": "not_ready"})], 40.0
+        "production", False, [probe("liveness"), probe("readiness", status=503, body={"status": "not_ready"})], 40.0, []
     )
     text = render_report(report)
     assert "readiness  503" in text
@@ -83,4 +116,6 @@ def test_the_table_ends_with_a_verdict_naming_each_failure():
         text.splitlines()[-1]
         == "production: UNHEALTHY: 1 failing: readiness (HTTP 503 (not_ready)) (2 checks in 40 ms)"
     )
-    assert render_report(build_report("staging", False, [probe()], 3.0)).endswith("staging: HEALTHY (1 checks in 3 ms)")
+    assert render_report(build_report("staging", False, [probe()], 3.0, [])).endswith(
+        "staging: HEALTHY (1 checks in 3 ms)"
+    )
