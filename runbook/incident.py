@@ -158,6 +158,9 @@ class IncidentState(BaseModel):
     posted_updates: int = 0
     last_posted_at: datetime | None = None
     commander_news: bool = False
+    # What the runbook itself did since the last update (a rollback done, a scale-up): told on
+    # lines of their own beside the commander's words.
+    done_since_update: list[str] = Field(default_factory=list)
     resolution: Resolution | None = None
     postmortem_url: str = ""
     runs: int = 1

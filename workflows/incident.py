@@ -305,7 +305,8 @@ class Incident(IncidentHandlers):
             mitigation.by, f"mitigation {mitigation.number} {mitigation.state}: {mitigation.action}", mitigation.detail
         )
         if succeeded:
-            self._state.action = (
+            # Told beside the commander's words, never in their place.
+            self._state.done_since_update.append(
                 f"{mitigation.action} of {texts.service_label(mitigation.services)}: {mitigation.detail}"
             )
             if self._state.status == "Investigating":
@@ -424,6 +425,12 @@ class Incident(IncidentHandlers):
         state, now = self._state, workflow.now()
         if state.acknowledged is None and state.respond_by is not None and now >= state.respond_by:
             await self.escalate()
+        interval = self._update_interval()
+        if state.commander_news and interval and workflow.patched("commander-update-at-once"):
+            # The commander's update goes out as it is given; the longest silence counts from it.
+            await self.post_update()
+            state.next_update_at = workflow.now() + interval
+            return
         if state.next_update_at is not None and now >= state.next_update_at:
             await self.post_update()
             interval = self._update_interval()
@@ -475,7 +482,10 @@ class Incident(IncidentHandlers):
             self._procedure.record(
                 "runbook", "commander reminded", f"@{state.commander}: nothing new since the last update"
             )
-        await self._post(self._room(), texts.update_message(state.services, state.status, state.action, state.eta))
+        await self._post(
+            self._room(),
+            texts.update_message(state.services, state.status, state.action, state.eta, done=state.done_since_update),
+        )
         if state.status_page:
             public = texts.status_page_update(state.services, state.status, state.action, state.eta)
             await self._status_page(
@@ -483,6 +493,7 @@ class Incident(IncidentHandlers):
             )
         state.posted_updates += 1
         state.last_posted_at, state.commander_news = workflow.now(), False
+        state.done_since_update = []
         self._procedure.record(
             "runbook", f"update {state.posted_updates} posted", f"{state.status}: {state.action} (ETA {state.eta})"
         )

@@ -3,7 +3,7 @@ templates word for word, and the other messages."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from runbook.config import IncidentsConfig
@@ -34,11 +34,19 @@ def initial_alert(services: list[str], impact: str, line: Callable[[str], str] =
 
 
 def update_message(
-    services: list[str], status: str, action: str, eta: str, line: Callable[[str], str] = slack_line
+    services: list[str],
+    status: str,
+    action: str,
+    eta: str,
+    line: Callable[[str], str] = slack_line,
+    done: Sequence[str] = (),
 ) -> str:
+    """The runbook's Update template; `done`, what the runbook itself did since the last one, on
+    lines of their own after the commander's action."""
+    done_lines = "".join(f"- Done: {line(item)}\n" for item in done)
     return (
         f"📍 UPDATE: {service_label(services)} incident\n- Status: {status}\n- Action: {line(action)}\n"
-        f"- ETA: {line(eta)}"
+        f"{done_lines}- ETA: {line(eta)}"
     )
 
 

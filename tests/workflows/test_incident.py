@@ -424,11 +424,23 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
     assert len(world.said(WAR_ROOM, ":eyes:")) == 1
     assert len(world.said(WAR_ROOM, ":rewind: ROLLBACK started")) == 1
     # Four updates in the hour; the commander reminded before the two with nothing new said.
+    # The commander's two updates go out as given, each restarting the 15 minutes; a silent 15
+    # minutes repeats the last one after reminding the commander. The rollback the runbook did is
+    # told on a line of its own, beside the commander's words.
     updates = world.said(WAR_ROOM, "📍 UPDATE")
     mitigating = "📍 UPDATE: market-svc incident\n- Status: Mitigating\n- Action: rolled back market-svc to v1.1.0\n"
     monitoring = "📍 UPDATE: market-svc incident\n- Status: Monitoring\n- Action: watching error rates\n"
-    assert updates == [mitigating + "- ETA: 30 minutes"] * 2 + [monitoring + "- ETA: 30 minutes"] * 2
+    done = (
+        f"- Done: rollback of market-svc: {incident_id}-rollback-1 COMPLETED: market-svc v1.2.0 → v1.1.0 rolled_back\n"
+    )
+    eta = "- ETA: 30 minutes"
+    assert updates == [mitigating + done + eta, mitigating + eta, monitoring + eta, monitoring + eta]
     assert len(world.said(WAR_ROOM, ":bell: @alice")) == 2
+    given = [e.at for e in final.timeline if e.event.startswith("update: ")]
+    posted = [e.at for e in final.timeline if e.event.startswith("update ") and e.event.endswith(" posted")]
+    assert len(given) == 2 and len(posted) == 4
+    assert posted[0] - given[0] < timedelta(minutes=1) and posted[2] - given[1] < timedelta(minutes=1)  # at once
+    assert posted[1] - posted[0] >= timedelta(minutes=15) and posted[3] - posted[2] >= timedelta(minutes=15)
     assert world.said(WAR_ROOM, ":memo: Post-mortem") == [
         f":memo: Post-mortem for {incident_id}: s3://records/postmortems/{incident_id}.md"
     ]
@@ -598,7 +610,8 @@ async def test_continue_as_new_keeps_history_bounded_and_carries_everything(temp
         assert [u["action"] for u in state["updates"]] == [f"step {n}" for n in range(1, 61)]
         assert events(current)[0] == "declared P1" and events(current).count("acknowledged") == 1
         # Carried, not redone: one war room, one status page incident, one page.
-        assert world.channels == [handle.id.lower()] and len(world.status_page) == 1
+        opened = [call for call in world.status_page if isinstance(call, StatusPageOpen)]
+        assert world.channels == [handle.id.lower()] and len(opened) == 1
         assert (await handle.describe()).typed_search_attributes.get(search.SEVERITY) == "P1"
         assert (
             await answer(handle, "resolve", {"user": "alice", "resolution": "fixed", "root_cause": "load"})
