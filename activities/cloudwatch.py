@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 from activities.aws import AwsClients
 from runbook.appendix import LogEvent, LogQuery, LogTail
 from runbook.config import RunbookConfig
+from runbook.durations import format_duration
 from runbook.models import LogMatches, LogSearchRequest, MetricsReport, MetricsRequest, ServiceMetrics
 
 # metric name → (statistic, ServiceMetrics field)
@@ -35,28 +36,45 @@ def collect_metrics(cloudwatch: Any, config: RunbookConfig, request: MetricsRequ
         environment=request.environment,
         window=request.window,
         services=[
-            _service_metrics(cloudwatch, config.aws.metrics_namespace, request.environment, service, start, end)
+            _service_metrics(cloudwatch, config, request.environment, service, start, end)
             for service in request.services
         ],
     )
 
 
 def _service_metrics(
-    cloudwatch: Any, namespace: str, environment: str, service: str, start: datetime, end: datetime
+    cloudwatch: Any, config: RunbookConfig, environment: str, service: str, start: datetime, end: datetime
 ) -> ServiceMetrics:
+    namespace = config.aws.metrics_namespace
+    dimensions = {"Environment": environment, "Service": service}
+    named = ", ".join(f"{name}={value}" for name, value in dimensions.items())
+
+    def where(metric: str) -> str:
+        return f"{metric} in {namespace} {{{named}}} over {format_duration(end - start)}"
+
     figures: dict[str, float] = {}
+    no_data: dict[str, str] = {}
     for metric, (statistic, field) in _METRICS.items():
         answer = cloudwatch.get_metric_statistics(
             Namespace=namespace,
             MetricName=metric,
-            Dimensions=[{"Name": "Environment", "Value": environment}, {"Name": "Service", "Value": service}],
+            Dimensions=[{"Name": name, "Value": value} for name, value in dimensions.items()],
             StartTime=start,
             EndTime=end,
             Period=int((end - start).total_seconds()),
             Statistics=[statistic],
         )
-        figures[field] = _combine(statistic, answer.get("Datapoints", []))
-    return ServiceMetrics(service=service, **figures)
+        value = _combine(statistic, answer.get("Datapoints", []))
+        if value is None:
+            no_data[field] = f"{where(metric)}: no datapoints"
+        figures[field] = value or 0.0
+    minimum = config.thresholds.min_requests
+    if "requests" not in no_data and figures["requests"] < minimum:
+        # A 5xx rate over a handful of requests says nothing; over none it would read 0%.
+        no_data["requests"] = (
+            f"{where('RequestCount')}: {figures['requests']:g} requests, fewer than the {minimum} a 5xx rate needs"
+        )
+    return ServiceMetrics(service=service, no_data=no_data, **figures)
 
 
 def search_logs(logs: Any, config: RunbookConfig, request: LogSearchRequest) -> LogMatches:
@@ -123,10 +141,10 @@ class CloudWatchActivities:
         return search_logs(self._logs, self._config, request)
 
 
-def _combine(statistic: str, datapoints: list[dict[str, Any]]) -> float:
+def _combine(statistic: str, datapoints: list[dict[str, Any]]) -> float | None:
     values = [point[statistic] for point in datapoints if statistic in point]
     if not values:
-        return 0.0
+        return None
     if statistic == "Sum":
         return float(sum(values))
     if statistic == "Maximum":

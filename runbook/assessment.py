@@ -30,6 +30,7 @@ def snapshots(metrics: MetricsReport, health: dict[str, HealthReport]) -> list[S
             cpu_percent=figures.cpu_percent,
             memory_percent=figures.memory_percent,
             healthy=_healthy(health.get(figures.service)),
+            no_data=figures.no_data,
         )
         for figures in metrics.services
     ]

@@ -146,6 +146,8 @@ class ThresholdsConfig(_Section):
     homepage_latency_ms: float = Field(3000, gt=0)
     request_timeout_s: float = Field(5.0, gt=0)
     error_rate_percent: float = Field(1.0, ge=0, le=100)
+    # Fewer requests than this in a window leave the 5xx rate unjudged: "no data", never 0%.
+    min_requests: int = Field(1, ge=1)
     response_time_ms: float = Field(5000, gt=0)
     cpu_percent: float = Field(85.0, gt=0, le=100)
     memory_percent: float = Field(85.0, gt=0, le=100)

@@ -6,6 +6,7 @@
 | Single service failing | Rollback that service            |
 | Database errors        | DO NOT rollback, investigate     |
 | Memory/CPU spike       | Scale up first, then investigate |
+| No data                | Alert and ask                    |
 
 No I/O, clock or randomness: Temporal workflows call `decide` and must get the same answer on
 replay. The figures in the table are defaults; the real limits come from ThresholdsConfig.
@@ -27,6 +28,7 @@ SINGLE_SERVICE_RULE = "Single service failing"
 DATABASE_RULE = "Database errors"
 SPIKE_RULE = "Memory/CPU spike"
 UNHEALTHY_RULE = "Service unhealthy"
+NO_DATA_RULE = "No data"
 NO_SYMPTOM_RULE = "No symptom"
 
 
@@ -45,6 +47,8 @@ class ServiceSnapshot(_Model):
     cpu_percent: float = Field(ge=0)
     memory_percent: float = Field(ge=0)
     healthy: bool = True
+    # Figures that could not be observed, by field, with the reason: their zeros above are unknown.
+    no_data: dict[str, str] = Field(default_factory=dict)
 
     # A plain property rather than a computed field: a dumped snapshot must validate again under
     # extra="forbid" when Temporal hands it between workflow and activity.
@@ -59,6 +63,7 @@ class Action(StrEnum):
     ROLLBACK_SERVICE = "rollback_service"
     DO_NOT_ROLLBACK = "do_not_rollback_alert"
     SCALE_UP = "scale_up"
+    NO_DATA = "no_data_alert_and_ask"
     NONE = "none"
 
 
@@ -67,6 +72,7 @@ class Action(StrEnum):
 _SEVERITY = (
     Action.NONE,
     Action.SCALE_UP,
+    Action.NO_DATA,
     Action.PROPOSE_ROLLBACK,
     Action.ROLLBACK_SERVICE,
     Action.ROLLBACK_NOW,
@@ -93,13 +99,17 @@ class Assessment(_Model):
         return self._services(Action.SCALE_UP)
 
     @property
+    def no_data_services(self) -> list[str]:
+        return self._services(Action.NO_DATA)
+
+    @property
     def vetoed(self) -> bool:
         """Database errors somewhere: only they produce DO_NOT_ROLLBACK."""
         return bool(self._services(Action.DO_NOT_ROLLBACK))
 
     @property
     def needs_human(self) -> bool:
-        return bool(self._services(Action.PROPOSE_ROLLBACK))
+        return bool(self._services(Action.PROPOSE_ROLLBACK, Action.NO_DATA))
 
     @property
     def worst(self) -> Action:
@@ -121,10 +131,12 @@ def decide(snapshots: list[ServiceSnapshot], thresholds: ThresholdsConfig) -> As
        rollback: DO_NOT_ROLLBACK, as the veto covers every rollback of the release.
     3. It is failing: ROLLBACK_SERVICE when it is the only failing one among several services
        (the others may still be slow or spiking, those are not failures), else ROLLBACK_NOW.
-    4. CPU or memory above its limit: SCALE_UP, also under the veto and also when slow, since the
+    4. A figure could not be observed: NO_DATA, for a human, naming each missing figure and what
+       the observed ones show. Unknown is never NONE, and never a rollback or scale-up by itself.
+    5. CPU or memory above its limit: SCALE_UP, also under the veto and also when slow, since the
        runbook says to scale up first.
-    5. Average response time above its limit: PROPOSE_ROLLBACK, for a human to decide.
-    6. Otherwise NONE, the evidence summarising the figures.
+    6. Average response time above its limit: PROPOSE_ROLLBACK, for a human to decide.
+    7. Otherwise NONE, the evidence summarising the figures.
     """
     failing = [s.service for s in snapshots if _failure(s, thresholds)]
     database_failing = [s.service for s in snapshots if s.database_errors]
@@ -152,6 +164,7 @@ def _decide_one(
         (Action.DO_NOT_ROLLBACK, DATABASE_RULE, own_database),
         (Action.DO_NOT_ROLLBACK, DATABASE_RULE, vetoed),
         (rollback_action, rollback_rule, failure),
+        (Action.NO_DATA, NO_DATA_RULE, _join(*snapshot.no_data.values(), spike, slow) if snapshot.no_data else None),
         (Action.SCALE_UP, SPIKE_RULE, _join(spike, slow) if spike else None),
         (Action.PROPOSE_ROLLBACK, SLOW_RULE, slow),
     ]

@@ -148,6 +148,9 @@ class ServiceMetrics(BaseModel):
     cpu_percent: float = 0.0
     memory_percent: float = 0.0
     database_errors: float = 0.0
+    # Unknown is not healthy: a figure that could not be observed keeps its 0.0 above and is named
+    # here, by field, with the reason (metric, dimensions, window). Empty in results recorded before.
+    no_data: dict[str, str] = Field(default_factory=dict)
 
     @property
     def error_rate_percent(self) -> float:

@@ -11,6 +11,8 @@ from runbook import limits
 from runbook.models import HealthReport, LogMatches, MetricsReport, Payload
 
 HEALTHY_INTEGRATION_STATES = {"up", "ok", "healthy", "connected"}
+# The ServiceMetrics fields the 5xx rate is computed from.
+_ERROR_RATE_FIGURES = ("requests", "errors_5xx")
 
 
 class ItemState(StrEnum):
@@ -76,12 +78,18 @@ def integration_reasons(report: HealthReport) -> list[str]:
 
 
 def error_rate_reasons(metrics: MetricsReport, limit_percent: float) -> list[str]:
-    return [
-        f"{service.service}: 5xx {service.error_rate_percent:.1f}% of {service.requests:.0f} requests"
-        f" > {limit_percent:g}%"
-        for service in metrics.services
-        if service.error_rate_percent > limit_percent
-    ]
+    """A rate above the limit fails, and so does one that could not be computed: unknown is not 0%."""
+    reasons = []
+    for service in metrics.services:
+        unknown = [service.no_data[field] for field in _ERROR_RATE_FIGURES if field in service.no_data]
+        if unknown:
+            reasons += [f"{service.service}: 5xx rate unknown, no data: {why}" for why in unknown]
+        elif service.error_rate_percent > limit_percent:
+            reasons.append(
+                f"{service.service}: 5xx {service.error_rate_percent:.1f}% of {service.requests:.0f} requests"
+                f" > {limit_percent:g}%"
+            )
+    return reasons
 
 
 def timeout_reasons(matches: LogMatches) -> list[str]:

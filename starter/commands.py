@@ -453,7 +453,8 @@ async def assess_command(args: argparse.Namespace) -> int:
         for decision in assessment.decisions:
             print(f"{decision.service:<18} {decision.action.value:<30} {decision.rule:<24} {decision.evidence}")
         print(f"{args.environment}: worst action {assessment.worst.value}; no action taken")
-    return EXIT_OK
+    # Unknown is not healthy: figures that could not be observed fail the assessment.
+    return EXIT_FAILED if assessment.no_data_services else EXIT_OK
 
 
 HANDLERS.update({("rollback", None): rollback, ("assess", None): assess_command})

@@ -5,6 +5,7 @@ The fleet is healed after each case, and CloudWatch's short test window forgets 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -53,3 +54,20 @@ def test_assess_prints_a_readable_line_per_service_and_takes_no_action(sandbox_s
     lines = done.stdout.strip().splitlines()
     assert len(lines) == len(sandbox_stack.config.services.names) + 1
     assert lines[-1].endswith("no action taken")
+
+
+def test_a_namespace_without_data_is_no_data_for_every_service_and_exits_1(sandbox_stack, tmp_path):
+    """A typo in metrics_namespace: nothing in CloudWatch, which is no data, never "no symptom"."""
+    typo = tmp_path / "runbook.toml"
+    text = sandbox_stack.config_path.read_text()
+    typo.write_text(text.replace('metrics_namespace = "Skillancer"', 'metrics_namespace = "Skilancer"'))
+    stack = dataclasses.replace(sandbox_stack, config_path=typo, env={**sandbox_stack.env, "RUNBOOK_CONFIG": str(typo)})
+
+    done = stack.cli("assess", "production", "--services", "market-svc,auth-svc")
+
+    assert done.returncode == 1, done.stderr
+    *rows, last = done.stdout.strip().splitlines()
+    for row, service in zip(rows, ["market-svc", "auth-svc"], strict=True):
+        assert row.split()[:4] == [service, "no_data_alert_and_ask", "No", "data"]
+        assert f"RequestCount in Skilancer {{Environment=production, Service={service}}} over 2s: no datapoints" in row
+    assert last == "production: worst action no_data_alert_and_ask; no action taken"

@@ -47,3 +47,12 @@ def health(check: CheckResult) -> dict[str, HealthReport]:
 def test_which_health_failures_make_a_service_failing(check, healthy):
     (snapshot,) = snapshots(METRICS, health(check))
     assert snapshot.healthy is healthy
+
+
+def test_figures_without_data_reach_the_matrix_named():
+    why = "HTTPCode_5XX_Count in Skillancer {Environment=production, Service=market-svc} over 1m: no datapoints"
+    metrics = METRICS.model_copy(
+        update={"services": [ServiceMetrics(service="market-svc", requests=100, no_data={"errors_5xx": why})]}
+    )
+
+    assert snapshots(metrics, {})[0].no_data == {"errors_5xx": why}

@@ -332,3 +332,52 @@ def test_an_assessment_survives_a_json_round_trip():
 def test_negative_counts_are_rejected():
     with pytest.raises(ValidationError):
         snap("api-gateway", requests=-1)
+
+
+NO_REQUESTS = "RequestCount in Skillancer {Environment=production, Service=market-svc} over 1m: no datapoints"
+
+
+def test_no_data_is_its_own_row_naming_the_figure_never_none():
+    assessment = decide([snap("market-svc", requests=0, no_data={"requests": NO_REQUESTS})], DEFAULTS)
+
+    assert decision_for(assessment, "market-svc") == Decision(
+        service="market-svc", action=Action.NO_DATA, rule="No data", evidence=NO_REQUESTS
+    )
+    assert assessment.needs_human
+    assert assessment.no_data_services == ["market-svc"]
+    assert assessment.rollback_services == [] and assessment.scale_up_services == []
+
+
+def test_no_data_beside_a_real_5xx_rolls_back_only_the_failing_service():
+    assessment = decide(
+        [snap("market-svc", requests=0, no_data={"requests": NO_REQUESTS}), snap("payment-svc", errors_5xx=300)],
+        DEFAULTS,
+    )
+
+    assert actions(assessment) == {"market-svc": Action.NO_DATA, "payment-svc": Action.ROLLBACK_SERVICE}
+
+
+def test_a_failing_health_endpoint_still_rolls_back_a_service_without_figures():
+    assessment = decide([snap("market-svc", requests=0, no_data={"requests": NO_REQUESTS}, healthy=False)], DEFAULTS)
+
+    assert decision_for(assessment, "market-svc").action == Action.ROLLBACK_NOW
+
+
+def test_no_data_asks_a_human_before_scaling_up_and_names_what_was_seen():
+    missing = {"avg_response_ms": "ResponseTime in Skillancer {Service=auth-svc} over 1m: no datapoints"}
+
+    decision = decision_for(decide([snap("auth-svc", cpu_percent=97, no_data=missing)], DEFAULTS), "auth-svc")
+
+    assert decision.action == Action.NO_DATA
+    assert decision.evidence == f"{missing['avg_response_ms']}; CPU 97.0% > 85.0%"
+
+
+@pytest.mark.parametrize(
+    ("snapshots", "worst"),
+    [
+        ([snap("payment-svc", no_data={"requests": NO_REQUESTS}), SPIKING], Action.NO_DATA),
+        ([snap("payment-svc", no_data={"requests": NO_REQUESTS}), SLOW], Action.PROPOSE_ROLLBACK),
+    ],
+)
+def test_no_data_ranks_above_scaling_up_below_a_rollback_proposal(snapshots, worst):
+    assert decide(snapshots, DEFAULTS).worst == worst

@@ -33,3 +33,11 @@ def test_eleven_errors_in_a_thousand_requests_fail_naming_the_service_and_the_ra
 
 def test_no_requests_is_no_error_rate():
     assert error_rate_reasons(report(0, requests=0), LIMIT) == []
+
+
+def test_a_rate_without_data_fails_naming_the_metric_dimensions_and_window():
+    why = "RequestCount in Skillancer {Environment=production, Service=market-svc} over 5m: no datapoints"
+    quiet = ServiceMetrics(service="market-svc", no_data={"requests": why, "cpu_percent": "CPUUtilization: none"})
+    metrics = report(0).model_copy(update={"services": [quiet]})
+
+    assert error_rate_reasons(metrics, LIMIT) == [f"market-svc: 5xx rate unknown, no data: {why}"]

@@ -136,6 +136,19 @@ async def test_each_finding_fails_its_own_step_with_the_reason(temporal_env, wor
     }  # fmt: skip
 
 
+async def test_figures_without_data_fail_the_error_rate_step_naming_metric_dimensions_and_window(temporal_env, world):
+    where = "in Skilancer {Environment=staging, Service=api-gateway} over 5m: no datapoints"
+    world.metrics = [
+        ServiceMetrics(service="api-gateway", no_data={"requests": f"RequestCount {where}"}),
+    ]
+    async with verification(temporal_env, world) as handle:
+        result: VerificationResult = await handle.result()
+        current = await status(handle)
+    assert not result.passed
+    assert result.reasons == [f"api-gateway: 5xx rate unknown, no data: RequestCount {where}"]
+    assert {step.name for step in current.steps if step.state.value == "failed"} == {"error_rate"}
+
+
 async def test_the_manual_checklist_is_ticked_by_update_and_signal(temporal_env, world):
     async with verification(temporal_env, world, manual=True) as handle:
         items = CONFIG.verification.checklist
