@@ -38,12 +38,13 @@ from runbook.temporal import TemporalUnreachable, connect
 from workflows.deployment import HotfixDeployment, StandardDeployment
 from workflows.incident import Incident
 from workflows.lock import EnvironmentLock
+from workflows.redeploy import Redeploy
 from workflows.rollback import Rollback
 from workflows.verification import Verification
 
 logger = logging.getLogger("runbook.worker")
 
-WORKFLOWS = [Verification, Rollback, StandardDeployment, HotfixDeployment, EnvironmentLock, Incident]
+WORKFLOWS = [Verification, Rollback, StandardDeployment, HotfixDeployment, EnvironmentLock, Incident, Redeploy]
 
 
 def build_activities(config: RunbookConfig, client: Client, task_queue: str, http: httpx.AsyncClient) -> list:
@@ -73,6 +74,8 @@ def build_activities(config: RunbookConfig, client: Client, task_queue: str, htt
         ecs.update_service,
         ecs.wait_for_rollout,
         ecs.set_desired_count,
+        ecs.describe_ecs_service,
+        ecs.force_new_deployment,
         lock.acquire_lock,
         lock.preempt_lock,
         lock.lock_holder,

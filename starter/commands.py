@@ -52,6 +52,7 @@ from runbook.models import (
     State,
 )
 from runbook.records import verified_record
+from runbook.redeploy import RedeployRequest, RedeployResult
 from runbook.temporal import TemporalUnreachable, connect
 from runbook.verification import VerificationRequest, VerificationResult
 from starter.console import (
@@ -68,13 +69,14 @@ from starter.console import (
 )
 from starter.render import render_status
 from workflows.deployment import HotfixDeployment, StandardDeployment
+from workflows.redeploy import Redeploy
 from workflows.rollback import Rollback
 from workflows.verification import Verification
 
 FOLLOW_POLL_SECONDS = 1.0
 # The workflows that are runbook procedures, each answering `status`, by their registered names
 # (fixed: recorded histories replay against them). The environment lock is not one.
-PROCEDURE_TYPES = ("Verification", "StandardDeployment", "HotfixDeployment", "Rollback", "Incident")
+PROCEDURE_TYPES = ("Verification", "StandardDeployment", "HotfixDeployment", "Rollback", "Redeploy", "Incident")
 # A worker answers a query in milliseconds; the server would hold one that no worker takes for 30 s.
 QUERY_TIMEOUT = timedelta(seconds=5)
 # A workflow task is tried again after a worker died mid-task; failing beyond that, it is broken.
@@ -742,7 +744,49 @@ async def logs_command(args: argparse.Namespace) -> int:
         await asyncio.sleep(LOGS_POLL_SECONDS)
 
 
-HANDLERS.update({("ecs", None): ecs_command, ("logs", None): logs_command})
+async def redeploy_command(args: argparse.Namespace) -> int:
+    """A new deployment of the service's current revision, or refused at once naming what holds the environment."""
+    config = load_config()
+    query = service_query(config, args.environment, args.service)
+    request = RedeployRequest(
+        **query.model_dump(),
+        reason=validate.reason(args.reason),
+        requested_by=args.user,
+        channel=config.channels.deployments,
+        rollout_timeout=config.deployments.rollout_timeout,
+    )
+    client = await connect(config)
+    workflow_id = new_workflow_id(f"redeploy-{args.environment}-{args.service}")
+    lock = LockRequest(environment=args.environment, holder_id=workflow_id, kind="redeploy")
+    grant = await acquire_environment(client, config.temporal.task_queue, lock)
+    if not grant.granted and grant.holder:
+        raise UsageError(
+            f"{args.environment} is being changed by {grant.holder.id} ({grant.holder.kind}); wait for it or cancel it"
+        )
+    handle = await client.start_workflow(
+        Redeploy.run,
+        request,
+        id=workflow_id,
+        task_queue=config.temporal.task_queue,
+        search_attributes=search.start_attributes("redeploy", args.environment, [args.service]),
+    )
+    if not args.json:
+        print(workflow_id)
+        print(f"UI: {ui_link(config, workflow_id)}")
+    result: RedeployResult = await handle.result()
+    if args.json:
+        print_json({"id": workflow_id, **result.model_dump(mode="json")})
+    else:
+        revision = f"{result.version} (rev {result.revision})" if result.version else ""
+        deployment = f", deployment {result.deployment_id}" if result.deployment_id else ""
+        print(f"  {args.service}: {revision}{deployment}".rstrip())
+        for reason in result.reasons:
+            print(f"  {visible(reason)}")
+        print(f"redeploy {result.state.value}")
+    return EXIT_OK if result.state == State.COMPLETED else EXIT_FAILED
+
+
+HANDLERS.update({("ecs", None): ecs_command, ("logs", None): logs_command, ("redeploy", None): redeploy_command})
 
 
 def run(coroutine_factory: Callable[[], Coroutine[Any, Any, int]]) -> int:

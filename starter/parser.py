@@ -18,7 +18,7 @@ from starter.console import EXIT_USAGE, default_user, user_name
 
 FAULT_MODES = ["5xx", "slow", "db", "cpu", "down", "clear"]
 GITHUB_FAILURES = ["ci", "review", "release_notes", "none"]
-KINDS = ["verification", "deployment", "hotfix", "rollback", "incident"]
+KINDS = ["verification", "deployment", "hotfix", "rollback", "redeploy", "incident"]
 SEVERITIES = [severity.value for severity in Severity]
 
 
@@ -148,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument(
         "--follow", action="store_true", help="keep printing new lines until Ctrl-C (--json: one object per line)"
     )
+
+    redeploy = command(
+        "redeploy", "force a new deployment of a service's current revision, holding the environment's lock", user=True
+    )
+    redeploy.add_argument("environment")
+    redeploy.add_argument("service")
+    redeploy.add_text("--reason", limit=limits.NOTE, required=True, help="why")
 
     add_incident_parser(command_parsers)
 

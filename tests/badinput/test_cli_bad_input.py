@@ -162,6 +162,29 @@ CASES = [
         "list: unknown kind", ["list", "--kind", "deploys"], "invalid choice: 'deploys'", "'deployment'", "'incident'"
     ),
     case("list: kind with a query in it", ["list", "--kind", "x' OR 'a'='a"], "invalid choice: \"x' OR 'a'='a\""),
+    case("ecs: unknown environment", ["ecs", "prod", "api-gateway"], "unknown environment 'prod'", ENVIRONMENTS),
+    case("ecs: unknown service", ["ecs", "production", "billing"], "unknown service 'billing'", SERVICES),
+    case("logs: unknown service", ["logs", "staging", "billing"], "unknown service 'billing'", SERVICES),
+    case(
+        "logs: bad --since",
+        ["logs", "staging", "auth-svc", "--since", "10 minutes", "--follow"],
+        "bad duration '10 minutes'",
+        "one of s, m, h, d",
+    ),
+    case(
+        "redeploy: unknown environment",
+        ["redeploy", "prod", "auth-svc", "--reason", "r"],
+        "unknown environment 'prod'",
+        ENVIRONMENTS,
+    ),
+    case(
+        "redeploy: unknown service",
+        ["redeploy", "staging", "billing", "--reason", "r"],
+        "unknown service 'billing'",
+        SERVICES,
+    ),
+    case("redeploy: blank reason", ["redeploy", "staging", "auth-svc", "--reason", " "], "empty reason"),
+    case("redeploy: no reason", ["redeploy", "staging", "auth-svc"], "the following arguments are required: --reason"),
     case(
         "incident declare: unknown severity",
         ["incident", "declare", "--severity", "P5", "--summary", "s"],

@@ -3,6 +3,7 @@ user types them, against the sandbox."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
@@ -11,6 +12,9 @@ import time
 import uuid
 
 from activities.aws import build_aws_clients
+from activities.lock import acquire_environment, release_environment
+from runbook.models import LockRelease, LockRequest
+from runbook.temporal import connect
 from sandbox.aws import APP_STREAM
 from tests.support import PROJECT
 
@@ -101,3 +105,56 @@ def test_logs_follow_prints_new_lines_until_interrupted(sandbox_stack):
     mine = [message for message in seen if marker in message]
     assert mine == [f"INFO sent {number} {marker}" for number in range(3)]  # each once, in order
     assert follower.returncode == 130, err
+
+
+def test_redeploy_rolls_out_the_current_revision_anew(e2e_stack):
+    before = e2e_stack.running("staging", "auth-svc")
+    done = e2e_stack.cli("redeploy", "staging", "auth-svc", "--reason", "pick up the new TLS certificate")
+    assert done.returncode == 0, done.stdout + done.stderr
+    workflow_id, ui, summary, outcome = done.stdout.splitlines()
+    assert workflow_id.startswith("redeploy-staging-auth-svc-") and ui.startswith("UI: ")
+    view = json.loads(e2e_stack.cli("ecs", "staging", "auth-svc", "--json").stdout)
+    primary = next(d for d in view["deployments"] if d["status"] == "PRIMARY")
+    assert (
+        summary == f"  auth-svc: {before.version} (rev {primary['revision']['revision']}), deployment {primary['id']}"
+    )
+    assert outcome == "redeploy COMPLETED"
+    assert e2e_stack.running("staging", "auth-svc") == before
+    status = json.loads(e2e_stack.cli("status", workflow_id, "--json").stdout)
+    assert (status["kind"], status["state"], status["requested_by"]) == ("redeploy", "COMPLETED", "tester")
+    listed = json.loads(e2e_stack.cli("list", "--kind", "redeploy", "--json").stdout)
+    assert workflow_id in [row["id"] for row in listed]
+
+    again = e2e_stack.cli("redeploy", "staging", "auth-svc", "--reason", "once more", "--json")
+    assert again.returncode == 0, again.stdout + again.stderr  # the first released the lock
+    result = json.loads(again.stdout)
+    assert (result["state"], result["version"]) == ("COMPLETED", before.version)
+    assert result["deployment_id"] != primary["id"]
+
+
+def test_redeploy_is_refused_naming_what_holds_the_environment(e2e_stack):
+    held = e2e_stack.cli("verify", "production", "--manual", "--json")  # a running procedure to hold the lock
+    holder = json.loads(held.stdout)["id"]
+    lock = LockRequest(environment="production", holder_id=holder, kind="deployment")
+
+    async def take() -> None:
+        client = await connect(e2e_stack.config)
+        assert (await acquire_environment(client, e2e_stack.config.temporal.task_queue, lock)).granted
+
+    async def give_back() -> None:
+        client = await connect(e2e_stack.config)
+        await release_environment(client, LockRelease(environment="production", holder_id=holder))
+        await client.get_workflow_handle(holder).terminate("test over")
+
+    asyncio.run(take())
+    try:
+        before = e2e_stack.running("production", "market-svc")
+        done = e2e_stack.cli("redeploy", "production", "market-svc", "--reason", "r")
+    finally:
+        asyncio.run(give_back())
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"runbook: error: production is being changed by {holder} (deployment); wait for it or cancel it\n"
+    )
+    assert done.stdout == ""
+    assert e2e_stack.running("production", "market-svc") == before
