@@ -341,3 +341,5 @@ class RollbackResult(BaseModel):
     reason: str
     services: list[ServiceRollback] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list)
+    # The environment's health checks that still fail after the rollback (RUNBOOK.md: verify it).
+    unhealthy: list[str] = Field(default_factory=list)

@@ -419,7 +419,9 @@ async def rollback(args: argparse.Namespace) -> int:
             change = f"{outcome.from_version} → {outcome.to_version}"
             print(f"  {outcome.service}: {outcome.outcome} {change} {outcome.detail}".rstrip())
         for problem in result.problems:
-            print(f"  {problem}")
+            print(f"  {visible(problem)}")
+        for check in result.unhealthy:
+            print(f"  {args.environment} still failing: {visible(check)}")
         print(f"rollback {result.state.value}")
     return EXIT_OK if result.state == State.COMPLETED else EXIT_FAILED
 

@@ -280,6 +280,8 @@ class DeploymentProcedure:
                     if s.outcome == "failed"
                 ]
                 problems += result.problems
+                # Reverted, but the environment is not well: the deployment says so, and rolled back it is.
+                warnings += [f"{environment} after the rollback: {check}" for check in result.unhealthy]
                 warnings += [
                     f"{s.service} in {environment}: {s.detail}" for s in result.services if s.outcome == "unhealthy"
                 ]

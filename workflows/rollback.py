@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.records import RecordsActivities
     from runbook.messages import rollback as messages
     from runbook.models import (
+        HealthCheckRequest,
         HealthReport,
         LockRelease,
         PlanRequest,
@@ -35,7 +36,15 @@ with workflow.unsafe.imports_passed_through():
     from workflows.procedure import Procedure
     from workflows.steps import roll_out
 
-STEPS = ["lock_environment", "plan", "notify_started", "roll_back_services", "notify_finished", "record"]
+STEPS = [
+    "lock_environment",
+    "plan",
+    "notify_started",
+    "roll_back_services",
+    "verify_rollback",
+    "notify_finished",
+    "record",
+]
 
 
 @workflow.defn(name="Rollback")
@@ -61,12 +70,16 @@ class Rollback:
                 return self._finish(RollbackResult(state=State.FAILED, reason=request.reason, problems=plan.problems))
             await self.notify_started(plan)
             outcomes = await self.roll_back_services(plan)
-            await self.notify_finished(outcomes)
-            await self.record(plan, outcomes)
-            succeeded = all(outcome.succeeded for outcome in outcomes)
+            unhealthy = await self.verify_rollback()
+            await self.notify_finished(outcomes, unhealthy)
+            succeeded = all(outcome.succeeded for outcome in outcomes) and not unhealthy
+            await self.record(plan, outcomes, succeeded)
             return self._finish(
                 RollbackResult(
-                    state=State.COMPLETED if succeeded else State.FAILED, reason=request.reason, services=outcomes
+                    state=State.COMPLETED if succeeded else State.FAILED,
+                    reason=request.reason,
+                    services=outcomes,
+                    unhealthy=unhealthy,
                 )
             )
         finally:
@@ -160,16 +173,33 @@ class Rollback:
             **QUICK,
         )
 
-    async def notify_finished(self, outcomes: list[ServiceRollback]) -> None:
+    async def verify_rollback(self) -> list[str]:
+        """RUNBOOK.md's "Verify Rollback": the whole environment's health check, as
+        `health-check.sh production` runs it; what still fails, by check."""
+        if not workflow.patched("verify-rollback"):
+            self._procedure.skip("verify_rollback", "started before rollbacks were verified")
+            return []
+        async with self._procedure.step("verify_rollback") as step:
+            report = await workflow.execute_activity_method(
+                HealthActivities.check_health, HealthCheckRequest(environment=self._request.environment), **QUICK
+            )
+            unhealthy = [f"{check.name}: {check.reason}" for check in report.failures]
+            if unhealthy:
+                self._procedure.fail_step(
+                    step, [f"{self._request.environment} still unhealthy: {u}" for u in unhealthy]
+                )
+            return unhealthy
+
+    async def notify_finished(self, outcomes: list[ServiceRollback], unhealthy: list[str]) -> None:
         async with self._procedure.step("notify_finished"):
             summary = [(o.service, o.outcome, o.detail) for o in outcomes]
             await self._notify(
                 messages.rollback_finished(
-                    self._request.environment, summary, self._request.reason, self._request.requested_by
+                    self._request.environment, summary, self._request.reason, self._request.requested_by, unhealthy
                 )
             )
 
-    async def record(self, plan: RollbackPlan, outcomes: list[ServiceRollback]) -> None:
+    async def record(self, plan: RollbackPlan, outcomes: list[ServiceRollback], succeeded: bool) -> None:
         async with self._procedure.step("record"):
             by_service = {target.service: target for target in plan.targets}
             changes = [
@@ -187,7 +217,7 @@ class Rollback:
                 id=workflow.info().workflow_id,
                 kind="rollback",
                 environment=self._request.environment,
-                state=State.COMPLETED.value if all(o.succeeded for o in outcomes) else State.FAILED.value,
+                state=State.COMPLETED.value if succeeded else State.FAILED.value,
                 requested_by=self._request.requested_by,
                 started_at=workflow.info().start_time,
                 ended_at=workflow.now(),

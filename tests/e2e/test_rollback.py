@@ -132,3 +132,17 @@ def test_a_second_change_to_the_environment_is_refused_naming_the_first(e2e_stac
         assert f"production is being changed by {holder_id} (rollback)" in done.stderr
     finally:
         asyncio.run(hold(False))
+
+
+def test_a_rollback_that_leaves_the_environment_unhealthy_fails_and_says_so(e2e_stack, aws):
+    deploy(aws, e2e_stack, "staging", ["market-svc"], "v1.3.1")
+    deploy(aws, e2e_stack, "staging", ["market-svc"], "v1.3.2")
+    e2e_stack.fault("staging", "auth-svc", "down")
+    done = e2e_stack.cli("rollback", "-y", "staging", "market-svc", "--reason", "checkout errors")
+    # Reverted, but RUNBOOK.md's "Verify Rollback" (the environment's health check) fails.
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "market-svc: rolled_back v1.3.2 → v1.3.1" in done.stdout
+    assert "staging still failing:" in done.stdout and done.stdout.rstrip().endswith("rollback FAILED")
+    assert e2e_stack.running("staging", "market-svc").version == "v1.3.1"
+    finished = slack_texts(e2e_stack)[-1]
+    assert finished.startswith(":x: ROLLBACK finished, but staging is still unhealthy") and "still failing:" in finished

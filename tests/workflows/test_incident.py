@@ -52,6 +52,7 @@ from runbook.incident import (
 from runbook.models import (
     CheckResult,
     HandlerOutcome,
+    HealthCheckRequest,
     HealthReport,
     LockGrant,
     LockRelease,
@@ -239,6 +240,15 @@ class World:
         async def write_record(record: DeploymentRecord) -> DeploymentRecord:
             return record
 
+        # The environment's health check that verifies the rollback: what still fails, failing.
+        @activity.defn(name="check_health")
+        async def check_health(request: HealthCheckRequest) -> HealthReport:
+            checks = [
+                CheckResult(name=f"{service} liveness", url="u", http_status=503, verdict="fail")
+                for service in sorted(self.failing)
+            ]
+            return HealthReport(environment=request.environment, full=request.full, checks=checks)
+
         related = (
             IncidentActivities(visibility, build_aws_clients(CONFIG), CONFIG).related_deployments
             if visibility
@@ -248,7 +258,7 @@ class World:
             post_message, create_channel, invite, trigger_page, acknowledge_page, resolve_page, open_status_page,
             update_status_page, check_service_health, collect_metrics, service_states, related, store_postmortem,
             scale_up, rate_limit, maintenance_page, preempt_lock, release_lock, plan_rollback, update_service,
-            wait_for_rollout, write_record,
+            wait_for_rollout, write_record, check_health,
         ]  # fmt: skip
 
 
