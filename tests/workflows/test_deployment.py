@@ -26,7 +26,9 @@ from tests.support import reach, status, until
 from worker import running_worker
 from workflows.deployment import StandardDeployment
 
-VERSIONS = (f"v5.{n}.0" for n in itertools.count())
+# From v5.1.0: the happy path deploys v5.0.0 itself, and a version production already runs would
+# leave nothing changed (and nothing to roll back) for whichever test drew it next.
+VERSIONS = (f"v5.{n}.0" for n in itertools.count(1))
 
 
 @pytest.fixture
