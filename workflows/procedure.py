@@ -159,6 +159,9 @@ class Procedure:
         workflow.logger.info("step %s started", name)
         try:
             yield record
+        except GeneratorExit:
+            # The worker dropped this workflow from its cache (it replays elsewhere): no step ended.
+            raise
         except BaseException as error:
             record.state, record.ended_at = StepState.FAILED, workflow.now()
             record.detail = record.detail or str(error)
