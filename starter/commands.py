@@ -185,7 +185,8 @@ async def procedure_handle(client: Client, workflow_id: str, *, running: bool = 
     handle, description = await describe_procedure(client, workflow_id)
     if description.workflow_type not in PROCEDURE_TYPES:
         raise UsageError(
-            f"{workflow_id} is not a runbook procedure (a workflow of type {visible(description.workflow_type)}); see `runbook list`"
+            f"{workflow_id} is not a runbook procedure (a workflow of type {description.workflow_type});"
+            " see `runbook list`"
         )
     if running and description.status != WorkflowExecutionStatus.RUNNING:
         closed = description.status.name if description.status else "closed"
