@@ -85,3 +85,28 @@ def test_the_checker_finds_imports_wherever_they_hide(tmp_path):
         "workflows/deployment.py:2: imports sandbox (workflows/ must not import starter, sandbox)",
         "worker.py:1: imports sandbox (only starter, bench, tests import sandbox)",
     ]
+
+
+def activity_classes_used(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, name) of every activity class a module imports: a class whose methods are
+    activities, to be run by a worker, not called by the CLI."""
+    return [
+        (node.lineno, alias.name)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("activities")
+        for alias in node.names
+        if alias.name.endswith("Activities")
+    ]
+
+
+def test_the_cli_calls_plain_functions_never_an_activity_method():
+    # A heartbeat or activity.info() inside one would fail outside a worker.
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {name}"
+        for path in sorted((ROOT / "starter").rglob("*.py"))
+        for line, name in activity_classes_used(ast.parse(path.read_text()))
+    ]
+    assert found == []
+    assert activity_classes_used(ast.parse("def f():\n    from activities.ecs import EcsActivities\n")) == [
+        (2, "EcsActivities")
+    ]
