@@ -9,7 +9,7 @@ import secrets
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from botocore.exceptions import ConnectionError as AwsConnectionError
@@ -40,6 +40,7 @@ from runbook.health import render_report
 from runbook.models import (
     HandlerOutcome,
     HealthCheckRequest,
+    LockGrant,
     LockRequest,
     MetricsRequest,
     PlanRequest,
@@ -81,6 +82,9 @@ PROCEDURE_TYPES = ("Verification", "StandardDeployment", "HotfixDeployment", "Ro
 QUERY_TIMEOUT = timedelta(seconds=5)
 # A workflow task is tried again after a worker died mid-task; failing beyond that, it is broken.
 FAILING_TASK_ATTEMPTS = 3
+
+# What a procedure the CLI waits for ends with: a result that says its state.
+Finished = TypeVar("Finished", RollbackResult, RedeployResult)
 
 
 def new_workflow_id(prefix: str) -> str:
@@ -361,6 +365,36 @@ def confirm(question: str) -> bool:
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
+def refuse_when_busy(environment: str, grant: LockGrant) -> None:
+    """One change per environment: a refused lock names who is changing it (exit 2)."""
+    if not grant.granted and grant.holder:
+        raise UsageError(
+            f"{environment} is being changed by {grant.holder.id} ({grant.holder.kind}); wait for it or cancel it"
+        )
+
+
+async def to_the_end(
+    handle: WorkflowHandle[Any, Finished],
+    config: RunbookConfig,
+    args: argparse.Namespace,
+    kind: str,
+    outcome: Callable[[Finished], list[str]],
+) -> int:
+    """A procedure the CLI started and waits for: its ID and UI link at once, then its outcome as
+    lines (or one JSON object with its ID); exit 0 only if it COMPLETED."""
+    if not args.json:
+        print(handle.id)
+        print(f"UI: {ui_link(config, handle.id)}")
+    result = await handle.result()
+    if args.json:
+        print_json({"id": handle.id, **result.model_dump(mode="json")})
+    else:
+        for line in outcome(result):
+            print(f"  {line}")
+        print(f"{kind} {result.state.value}")
+    return EXIT_OK if result.state == State.COMPLETED else EXIT_FAILED
+
+
 async def rollback(args: argparse.Namespace) -> int:
     config = load_config()
     config.environment(args.environment)
@@ -389,11 +423,7 @@ async def rollback(args: argparse.Namespace) -> int:
     client = await connect(config)
     workflow_id = new_workflow_id(f"rollback-{args.environment}")
     preempt = PreemptRequest(environment=args.environment, holder_id=workflow_id, kind="rollback", reason=reason)
-    grant = await preempt_environment(client, config.temporal.task_queue, preempt)
-    if not grant.granted and grant.holder:
-        raise UsageError(
-            f"{args.environment} is being changed by {grant.holder.id} ({grant.holder.kind}); wait for it or cancel it"
-        )
+    refuse_when_busy(args.environment, await preempt_environment(client, config.temporal.task_queue, preempt))
     request = RollbackRequest(
         environment=args.environment,
         services=services,
@@ -409,22 +439,16 @@ async def rollback(args: argparse.Namespace) -> int:
         task_queue=config.temporal.task_queue,
         search_attributes=search.start_attributes("rollback", args.environment, services, version or ""),
     )
-    if not args.json:
-        print(workflow_id)
-        print(f"UI: {ui_link(config, workflow_id)}")
-    result: RollbackResult = await handle.result()
-    if args.json:
-        print_json({"id": workflow_id, **result.model_dump(mode="json")})
-    else:
-        for outcome in result.services:
-            change = f"{outcome.from_version} → {outcome.to_version}"
-            print(f"  {outcome.service}: {outcome.outcome} {change} {outcome.detail}".rstrip())
-        for problem in result.problems:
-            print(f"  {visible(problem)}")
-        for check in result.unhealthy:
-            print(f"  {args.environment} still failing: {visible(check)}")
-        print(f"rollback {result.state.value}")
-    return EXIT_OK if result.state == State.COMPLETED else EXIT_FAILED
+
+    def outcome(result: RollbackResult) -> list[str]:
+        lines = [
+            f"{o.service}: {o.outcome} {o.from_version} → {o.to_version} {visible(o.detail)}".rstrip()
+            for o in result.services
+        ]
+        lines += [visible(problem) for problem in result.problems]
+        return lines + [f"{args.environment} still failing: {visible(check)}" for check in result.unhealthy]
+
+    return await to_the_end(handle, config, args, "rollback", outcome)
 
 
 async def assess_command(args: argparse.Namespace) -> int:
@@ -514,12 +538,7 @@ async def launch_deployment(
         f"{'deploy' if kind == 'deployment' else kind}-{request.environment}-{request.version}"
     )
     lock = LockRequest(environment=request.environment, holder_id=workflow_id, kind=kind)
-    grant = await acquire_environment(client, config.temporal.task_queue, lock)
-    if not grant.granted and grant.holder:
-        raise UsageError(
-            f"{request.environment} is being changed by {grant.holder.id} ({grant.holder.kind}); "
-            "wait for it or cancel it"
-        )
+    refuse_when_busy(request.environment, await acquire_environment(client, config.temporal.task_queue, lock))
     return await client.start_workflow(
         DEPLOYMENT_RUNS[kind],
         request,
@@ -761,11 +780,7 @@ async def redeploy_command(args: argparse.Namespace) -> int:
     client = await connect(config)
     workflow_id = new_workflow_id(f"redeploy-{args.environment}-{args.service}")
     lock = LockRequest(environment=args.environment, holder_id=workflow_id, kind="redeploy")
-    grant = await acquire_environment(client, config.temporal.task_queue, lock)
-    if not grant.granted and grant.holder:
-        raise UsageError(
-            f"{args.environment} is being changed by {grant.holder.id} ({grant.holder.kind}); wait for it or cancel it"
-        )
+    refuse_when_busy(args.environment, await acquire_environment(client, config.temporal.task_queue, lock))
     handle = await client.start_workflow(
         Redeploy.run,
         request,
@@ -773,20 +788,13 @@ async def redeploy_command(args: argparse.Namespace) -> int:
         task_queue=config.temporal.task_queue,
         search_attributes=search.start_attributes("redeploy", args.environment, [args.service]),
     )
-    if not args.json:
-        print(workflow_id)
-        print(f"UI: {ui_link(config, workflow_id)}")
-    result: RedeployResult = await handle.result()
-    if args.json:
-        print_json({"id": workflow_id, **result.model_dump(mode="json")})
-    else:
+
+    def outcome(result: RedeployResult) -> list[str]:
         revision = f"{result.version} (rev {result.revision})" if result.version else ""
         deployment = f", deployment {result.deployment_id}" if result.deployment_id else ""
-        print(f"  {args.service}: {revision}{deployment}".rstrip())
-        for reason in result.reasons:
-            print(f"  {visible(reason)}")
-        print(f"redeploy {result.state.value}")
-    return EXIT_OK if result.state == State.COMPLETED else EXIT_FAILED
+        return [f"{args.service}: {revision}{deployment}".rstrip(), *map(visible, result.reasons)]
+
+    return await to_the_end(handle, config, args, "redeploy", outcome)
 
 
 HANDLERS.update({("ecs", None): ecs_command, ("logs", None): logs_command, ("redeploy", None): redeploy_command})
