@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import socket
 import subprocess
 import sys
@@ -198,3 +199,24 @@ def start_sandbox(env: dict[str, str], log: Path, fleet_url: str, timeout: float
     process = spawn([sys.executable, "-m", "sandbox"], env, log)
     wait_for(lambda: answers(f"{fleet_url}/_sandbox/health"), "the sandbox answering", timeout, process=process)
     return process
+
+
+CLI_FORKS = PROJECT / "tests" / "badinput" / "cli_forks.py"
+
+
+def cli_forked(env: dict[str, str], requests: list[dict]) -> list[dict]:
+    """Many `runbook` command lines, each in a process forked from one that imported the CLI once
+    (tests/badinput/cli_forks.py): [{"argv", "env"}] in, [{"returncode", "stdout", "stderr"}] out."""
+    done = subprocess.run(
+        [sys.executable, str(CLI_FORKS)],
+        cwd=PROJECT,
+        env=env,
+        input=json.dumps(requests),
+        capture_output=True,
+        text=True,
+        # Inside pytest-timeout's 240 s for the test whose setup this is, so that a hung case
+        # fails here, with the cases' output, rather than as a bare timeout.
+        timeout=200,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)

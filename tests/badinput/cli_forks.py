@@ -1,7 +1,8 @@
 """Run many `runbook` command lines, each in a process of its own, importing the CLI only once.
 
-`python -m starter` spends about 1.5 s of CPU importing before it reads its arguments; sixty bad
-command lines would cost a minute and a half on two cores. This driver imports the CLI, then forks
+A command that reaches Temporal imports the SDK, boto3 and the workflows first (about a second of
+CPU); sixty command lines would spend a minute on two cores just importing. This driver imports the
+CLI and its commands once, then forks
 one child per command line: the child runs starter.cli.main(argv), exactly what `python -m starter`
 runs, with its own environment, standard input (/dev/null: no terminal), output files and exit
 code. Forking is safe because nothing here has started a thread: the SDK's runtime and its threads

@@ -13,13 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import shlex
-import subprocess
-import sys
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import NamedTuple
 
 import httpx
@@ -29,15 +25,13 @@ from temporalio.client import Client
 from activities.aws import build_aws_clients
 from runbook import search
 from starter.commands import verification_request
-from tests.conftest import PROJECT
-from tests.support import eventually
+from tests.support import cli_forked, eventually
 from workflows.verification import Verification
 
 ENVIRONMENTS = "known: staging, production"
 SERVICES = "known: api-gateway, auth-svc, market-svc, payment-svc, notification-svc"
 NO_SUCH_INCIDENT = "INC-20000101-9999"
 NO_SUCH_ID = "deploy-production-v1.2.0-20000101-000000-dead"
-FORKS = Path(__file__).with_name("cli_forks.py")
 
 
 class Case(NamedTuple):
@@ -373,21 +367,6 @@ async def run(e2e_stack, temporal_env, tmp_path_factory) -> Run:
         for number, each in enumerate(CASES)
     ]
 
-    def forked() -> list[dict]:
-        done = subprocess.run(
-            [sys.executable, str(FORKS)],
-            cwd=PROJECT,
-            env=e2e_stack.env,
-            input=json.dumps(requests),
-            capture_output=True,
-            text=True,
-            # Inside pytest-timeout's 240 s for the test whose setup this is, so that a hung case
-            # fails here, with the cases' output, rather than as a bare timeout.
-            timeout=200,
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
-
     def typed(number: int) -> dict:
         stack = dataclasses.replace(e2e_stack, env={**e2e_stack.env, **requests[number]["env"]})
         done = stack.cli(*requests[number]["argv"])
@@ -397,7 +376,8 @@ async def run(e2e_stack, temporal_env, tmp_path_factory) -> Run:
     controls = [number for number, each in enumerate(CASES) if each.name in CONTROL]
     try:
         forks, *typed_results = await asyncio.gather(
-            asyncio.to_thread(forked), *(asyncio.to_thread(typed, number) for number in controls)
+            asyncio.to_thread(cli_forked, e2e_stack.env, requests),
+            *(asyncio.to_thread(typed, number) for number in controls),
         )
         done = [(result, "fork") for result in forks]
         for number, result in zip(controls, typed_results, strict=True):

@@ -23,7 +23,6 @@ import time
 import unicodedata
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import NamedTuple
 
 import pytest
@@ -33,10 +32,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from runbook import search
 from starter.commands import verification_request
-from tests.support import PROJECT, eventually, until
+from tests.support import PROJECT, cli_forked, eventually, until
 from workflows.verification import Verification
 
-FORKS = Path(__file__).with_name("cli_forks.py")
 COLUMNS = ("case", "input", "expected", "observed")
 ANSWERS_TABLE = "runbook CLI: workflows that cannot answer"
 NO_SUCH_INCIDENT = "INC-20000101-9999"
@@ -308,20 +306,6 @@ async def end(handle: WorkflowHandle) -> None:
             raise
 
 
-def forked(stack, requests: list[dict]) -> list[dict]:
-    done = subprocess.run(
-        [sys.executable, str(FORKS)],
-        cwd=PROJECT,
-        env=stack.env,
-        input=json.dumps(requests),
-        capture_output=True,
-        text=True,
-        timeout=200,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
 @pytest.fixture(scope="module")
 async def run(e2e_stack, temporal_env, tmp_path_factory) -> Run:
     client = temporal_env.client
@@ -361,7 +345,7 @@ async def run(e2e_stack, temporal_env, tmp_path_factory) -> Run:
         for number, each in enumerate(CASES)
     ]
     try:
-        results = await asyncio.to_thread(forked, e2e_stack, requests)
+        results = await asyncio.to_thread(cli_forked, e2e_stack.env, requests)
         marker = await start_verification(client, e2e_stack, "marker", task_queue=f"{queue}-hostile-marker")
         await marker.terminate("visibility marker")
 
