@@ -131,16 +131,14 @@ class DeploymentProcedure:
         except Halt as halt:
             state, reasons, only = halt.state, halt.reasons, halt.only
         except (asyncio.CancelledError, CancelledError):
-            self._preempted = await self._taken_from_us()
-            state, reasons = State.CANCELLED, [self._cancel_reason()]
+            state, reasons = State.CANCELLED, [await self._why_cancelled()]
         except (ActivityError, ChildWorkflowError) as error:
-            # Retries exhausted somewhere the runbook has no special word for: a failed
-            # deployment (rolled back below), never a failed workflow.
-            cancelled = isinstance(error.cause, CancelledError)
-            if cancelled:
-                self._preempted = await self._taken_from_us()
-            state = State.CANCELLED if cancelled else State.FAILED
-            reasons = [self._cancel_reason() if cancelled else f"{self._procedure.status.step}: {failure_text(error)}"]
+            if isinstance(error.cause, CancelledError):
+                state, reasons = State.CANCELLED, [await self._why_cancelled()]
+            else:
+                # Retries exhausted somewhere the runbook has no special word for: a failed
+                # deployment (rolled back below), never a failed workflow.
+                state, reasons = State.FAILED, [f"{self._procedure.status.step}: {failure_text(error)}"]
         rollback_id = ""
         if state in (State.FAILED, State.CANCELLED) and self._changed() and not self._preempted:
             if self._vetoed:
@@ -587,7 +585,8 @@ class DeploymentProcedure:
                 return lock.holder
         return None
 
-    def _cancel_reason(self) -> str:
+    async def _why_cancelled(self) -> str:
+        self._preempted = await self._taken_from_us()
         if self._preempted:
             return f"pre-empted by {self._preempted.id}: {self._preempted.reason}"
         return "cancelled"
@@ -658,9 +657,6 @@ def _only(assessment: Assessment) -> list[str] | None:
 
 @workflow.defn(name="StandardDeployment")
 class StandardDeployment(DeploymentProcedure):
-    kind = "deployment"
-    first_check = "prerequisites"
-
     @workflow.run
     async def run(self, request: DeploymentRequest) -> DeploymentResult:
         return await self._carry_out(self._standard)
