@@ -241,6 +241,11 @@ class IncidentsConfig(_Section):
     deployment_window: Duration = timedelta(hours=2)
     rollback_scope: Literal["affected", "all"] = "affected"
     rate_limit_rps: int = Field(50, ge=1)
+    # The P1 clock, from the declaration (war-room severities): acknowledged within respond_within,
+    # assessed within assess_within (RUNBOOK.md's Assess, 5-10 min), mitigation under way within
+    # mitigate_within (Mitigate, 10-30 min). A phase missed reminds the commander, once.
+    assess_within: Duration = timedelta(minutes=10)
+    mitigate_within: Duration = timedelta(minutes=30)
     # Continue-as-new bound: far below Temporal's 10,240-event hard limit per run.
     events_per_run: int = Field(2000, ge=100, le=8000)
 
@@ -262,6 +267,8 @@ class IncidentsConfig(_Section):
         return self
 
 
+        if self.assess_within <= timedelta(0) or self.mitigate_within <= timedelta(0):
+            raise ValueError("assess_within and mitigate_within must be positive")
 class RunbookConfig(_Section):
     temporal: TemporalConfig = TemporalConfig()
     aws: AwsConfig = AwsConfig()
