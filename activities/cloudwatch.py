@@ -4,7 +4,7 @@ truthfully, and all the runbook needs."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import activity
@@ -29,12 +29,19 @@ _METRICS = {
 }
 
 
+def window_start(end: datetime, window: timedelta, since: datetime | None) -> datetime:
+    """The last `window` before `end`, cut at `since` when that is later: what happened before a
+    change went live is not the change's doing."""
+    start = end - window
+    return max(start, since) if since is not None else start
+
+
 def collect_metrics(cloudwatch: Any, config: RunbookConfig, request: MetricsRequest) -> MetricsReport:
     end = datetime.now(UTC)
-    start = end - request.window
+    start = window_start(end, request.window, request.since)
     return MetricsReport(
         environment=request.environment,
-        window=request.window,
+        window=end - start,
         services=[
             _service_metrics(cloudwatch, config, request.environment, service, start, end)
             for service in request.services
@@ -61,7 +68,8 @@ def _service_metrics(
             Dimensions=[{"Name": name, "Value": value} for name, value in dimensions.items()],
             StartTime=start,
             EndTime=end,
-            Period=int((end - start).total_seconds()),
+            # One period spanning the window; CloudWatch refuses a period under a second.
+            Period=max(1, int((end - start).total_seconds())),
             Statistics=[statistic],
         )
         value = _combine(statistic, answer.get("Datapoints", []))
@@ -79,7 +87,7 @@ def _service_metrics(
 
 def search_logs(logs: Any, config: RunbookConfig, request: LogSearchRequest) -> LogMatches:
     prefix = config.environment(request.environment).log_group_prefix
-    since_ms = int((datetime.now(UTC) - request.window).timestamp() * 1000)
+    since_ms = int(window_start(datetime.now(UTC), request.window, request.since).timestamp() * 1000)
     counts: dict[str, int] = {}
     samples: list[str] = []
     for service in request.services:

@@ -153,6 +153,9 @@ class ThresholdsConfig(_Section):
     memory_percent: float = Field(85.0, gt=0, le=100)
     verification_window: Duration = timedelta(minutes=5)
     decision_window: Duration = timedelta(minutes=1)
+    # CloudWatch's period: a window that starts when a change went live is not judged before it
+    # spans one, or it would be "no data" only because it is young.
+    metrics_period: Duration = timedelta(minutes=1)
 
 
 class ScalingConfig(_Section):
@@ -238,14 +241,14 @@ class IncidentsConfig(_Section):
     responders: list[str] = []
     war_room_severities: list[Severity] = [Severity.P1]
     update_every: Duration = timedelta(minutes=15)
-    deployment_window: Duration = timedelta(hours=2)
-    rollback_scope: Literal["affected", "all"] = "affected"
-    rate_limit_rps: int = Field(50, ge=1)
     # The P1 clock, from the declaration (war-room severities): acknowledged within respond_within,
     # assessed within assess_within (RUNBOOK.md's Assess, 5-10 min), mitigation under way within
     # mitigate_within (Mitigate, 10-30 min). A phase missed reminds the commander, once.
     assess_within: Duration = timedelta(minutes=10)
     mitigate_within: Duration = timedelta(minutes=30)
+    deployment_window: Duration = timedelta(hours=2)
+    rollback_scope: Literal["affected", "all"] = "affected"
+    rate_limit_rps: int = Field(50, ge=1)
     # Continue-as-new bound: far below Temporal's 10,240-event hard limit per run.
     events_per_run: int = Field(2000, ge=100, le=8000)
 
@@ -264,11 +267,11 @@ class IncidentsConfig(_Section):
             raise ValueError('business_hours: opening must come before closing, e.g. ["09:00", "18:00"]')
         if any(window <= timedelta(0) for window in self.respond_within.values()):
             raise ValueError("respond_within: every window must be positive")
+        if self.assess_within <= timedelta(0) or self.mitigate_within <= timedelta(0):
+            raise ValueError("assess_within and mitigate_within must be positive")
         return self
 
 
-        if self.assess_within <= timedelta(0) or self.mitigate_within <= timedelta(0):
-            raise ValueError("assess_within and mitigate_within must be positive")
 class RunbookConfig(_Section):
     temporal: TemporalConfig = TemporalConfig()
     aws: AwsConfig = AwsConfig()

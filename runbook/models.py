@@ -138,6 +138,9 @@ class MetricsRequest(BaseModel):
     environment: str
     services: list[str]
     window: timedelta
+    # A deployment judges only what happened since its change went live: the window starts no
+    # earlier than this (and no earlier than `window` ago). None: the last `window`.
+    since: datetime | None = None
 
 
 class ServiceMetrics(BaseModel):
@@ -168,6 +171,8 @@ class LogSearchRequest(BaseModel):
     services: list[str]
     word: str
     window: timedelta
+    # As MetricsRequest.since: lines logged before the change went live are not its lines.
+    since: datetime | None = None
 
 
 class LogMatches(BaseModel):

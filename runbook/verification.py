@@ -50,6 +50,10 @@ class VerificationRequest(BaseModel):
     window: timedelta
     error_rate_percent: float
     channel: str
+    # A deployment's verification: only what happened since its change went live is judged, once
+    # that window spans one CloudWatch period. None: the last `window`, at once.
+    since: datetime | None = None
+    metrics_period: timedelta = timedelta(0)
 
 
 class VerificationResult(BaseModel):

@@ -7,6 +7,7 @@ manual checklist waits for `check` signals (UI) or updates (CLI), with reminders
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import workflow
@@ -14,6 +15,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.cloudwatch import CloudWatchActivities
     from activities.health import HealthActivities
+    from runbook.durations import format_duration
     from runbook.messages import verification as messages
     from runbook.models import (
         HealthCheckRequest,
@@ -27,7 +29,6 @@ with workflow.unsafe.imports_passed_through():
         StepRecord,
     )
     from runbook.verification import (
-        ChecklistItem,
         CheckPayload,
         ItemState,
         VerificationRequest,
@@ -39,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         performance_reasons,
         timeout_reasons,
     )
+    from workflows.checklist import ManualChecklist
     from workflows.options import READ_ONLY
     from workflows.procedure import Procedure, Refused, human_decision
 
@@ -53,7 +55,7 @@ class Verification:
     def __init__(self, request: VerificationRequest) -> None:
         self._request = request
         self._procedure = Procedure("verification", request.environment, request.requested_by, STEPS)
-        self._checklist = {name: ChecklistItem(name=name) for name in request.checklist} if request.manual else {}
+        self._checklist = ManualChecklist(self._procedure, request.checklist if request.manual else [])
         self._reasons: list[str] = []
 
     @workflow.run
@@ -73,7 +75,7 @@ class Verification:
             health=health,
             metrics=metrics,
             log_timeouts=timeouts,
-            checklist=list(self._checklist.values()),
+            checklist=list(self._checklist.items.values()),
         )
         self._procedure.finish(State.COMPLETED if result.passed else State.FAILED, result)
         return result
@@ -101,8 +103,12 @@ class Verification:
 
     async def error_rate(self) -> MetricsReport | None:
         async with self._procedure.step("error_rate") as step:
+            await self._until_the_window_spans_a_period()
             request = MetricsRequest(
-                environment=self._request.environment, services=self._request.services, window=self._request.window
+                environment=self._request.environment,
+                services=self._request.services,
+                window=self._request.window,
+                since=self._request.since,
             )
             metrics = await self._observe(
                 step, workflow.execute_activity_method(CloudWatchActivities.collect_metrics, request, **READ_ONLY)
@@ -118,6 +124,7 @@ class Verification:
                 services=self._request.services,
                 word="timeout",
                 window=self._request.window,
+                since=self._request.since,
             )
             matches = await self._observe(
                 step, workflow.execute_activity_method(CloudWatchActivities.search_logs, request, **READ_ONLY)
@@ -125,6 +132,22 @@ class Verification:
             if matches:
                 self._judge(step, timeout_reasons(matches))
             return matches
+
+    async def _until_the_window_spans_a_period(self) -> None:
+        """A deployment's verification judges only what happened since its change went live
+        (`since`). Right after a rollout that window is seconds old: CloudWatch has no datapoint
+        in it yet, which would read as "no data" and fail a healthy release. So it is judged once
+        it spans one metrics period, the shortest window CloudWatch can fill, rather than widened
+        back to before the change. A verification started without `since` (`runbook verify`, or
+        one started before `since` existed) looks back its window at once, as it always did."""
+        if self._request.since is None:
+            return
+        young_for = self._request.since + self._request.metrics_period - workflow.now()
+        if young_for > timedelta(0):
+            self._procedure.record(
+                "runbook", "window too young", f"judged once it spans {format_duration(self._request.metrics_period)}"
+            )
+            await workflow.sleep(young_for)
 
     async def _observe(self, step: StepRecord, call: Awaitable[T]) -> T | None:
         """The activity's report, or None with the step failed: an observation that cannot be
@@ -138,27 +161,17 @@ class Verification:
             self._procedure.skip("manual_checklist", "not requested (--manual)")
             return
         async with self._procedure.step("manual_checklist") as step:
-            deadline = workflow.now() + self._request.deadline
-            while self._pending() and workflow.now() < deadline:
-                wait = min(self._request.reminder_every, deadline - workflow.now())
-                try:
-                    await workflow.wait_condition(lambda: not self._pending(), timeout=wait)
-                except TimeoutError:
-                    if workflow.now() < deadline:
-                        await self._remind()
-            for item in self._pending():
+            self._checklist.open(self._request.deadline, self._request.reminder_every)
+            await self._checklist.wait(self._request.reminder_every, self._remind)
+            for item in self._checklist.pending():
                 item.state, item.note, item.at = ItemState.FAILED, "not checked before the deadline", workflow.now()
                 self._procedure.record("runbook", "checklist item expired", item.name)
-            self._judge(step, checklist_reasons(list(self._checklist.values())))
+            self._judge(step, checklist_reasons(list(self._checklist.items.values())))
 
-    async def _remind(self) -> None:
-        pending = [item.name for item in self._pending()]
+    async def _remind(self, pending: list[str]) -> None:
         text = messages.checklist_reminder(workflow.info().workflow_id, self._request.environment, pending)
         if await self._procedure.post(self._request.channel, text):
             self._procedure.record("runbook", "reminder sent", ", ".join(pending))
-
-    def _pending(self) -> list[ChecklistItem]:
-        return [item for item in self._checklist.values() if item.state == ItemState.PENDING]
 
     def _judge(self, step: StepRecord, reasons: list[str]) -> None:
         if reasons:
@@ -166,18 +179,12 @@ class Verification:
             self._reasons += reasons
 
     def _check(self, check: CheckPayload) -> None:
-        if not self._checklist:
+        if not self._checklist.items:
             raise Refused("this verification has no manual checklist (start it with --manual)")
-        if check.item not in self._checklist:
-            raise Refused(f"unknown checklist item {check.item!r}; known: {', '.join(self._checklist)}")
-        item = self._checklist[check.item]
-        item.state = ItemState.PASSED if check.passed else ItemState.FAILED
-        item.by, item.at, item.note = check.user, workflow.now(), check.note
-        self._procedure.record(check.user, f"checked {check.item}: {item.state.value}", check.note)
+        self._checklist.tick(check)
 
     check_signal, check_update = human_decision("check", CheckPayload, _check)
 
     @workflow.query(name="status")
     def status(self) -> ProcedureStatus:
-        checklist = [item.model_dump(mode="json") for item in self._checklist.values()]
-        return self._procedure.status.model_copy(update={"details": {"checklist": checklist}})
+        return self._procedure.status.model_copy(update={"details": {"checklist": self._checklist.status()}})
