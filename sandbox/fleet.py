@@ -24,6 +24,8 @@ class FaultMode(StrEnum):
     DB = "db"
     CPU = "cpu"
     DOWN = "down"
+    # Serves as usual, but writes no CloudWatch datapoints: a broken exporter, a wrong namespace.
+    SILENT = "silent"
 
 
 FAULT_CHOICES = [mode.value for mode in FaultMode] + [CLEAR]
@@ -85,6 +87,8 @@ class Profile:
     live: bool
     ready: bool
     serving: bool
+    # Writes its CloudWatch datapoints (not when silent).
+    reporting: bool = True
 
 
 HEALTHY_LATENCY_MS = 80.0
@@ -114,6 +118,7 @@ def profile(state: ServiceState) -> Profile:
         live=mode is not FaultMode.DOWN,
         ready=mode not in (FaultMode.DOWN, FaultMode.DB),
         serving=error_rate == 0.0,
+        reporting=mode is not FaultMode.SILENT,
     )
 
 

@@ -48,7 +48,7 @@ def metric_data(ref: ServiceRef, state: ServiceState, timestamp: datetime) -> li
 
 def log_lines(state: ServiceState) -> list[str]:
     lines = []
-    if state.fault is not None:
+    if state.fault is not None and state.fault.mode in FAULT_LINES:
         lines.append(FAULT_LINES[state.fault.mode].format(delay_ms=round(state.fault.delay_s * 1000)))
     if state.bad_version:
         lines.append(BAD_VERSION_LINE.format(version=state.version))
@@ -88,8 +88,14 @@ class Telemetry:
     def write_once(self) -> None:
         now = datetime.now(UTC)
         fleet = self._fleet.snapshot()
-        data = [datum for ref in self._refs for datum in metric_data(ref, fleet[ref.environment][ref.service], now)]
-        self._cloudwatch.put_metric_data(Namespace=self._namespace, MetricData=data)
+        data = [
+            datum
+            for ref in self._refs
+            if profile(fleet[ref.environment][ref.service]).reporting
+            for datum in metric_data(ref, fleet[ref.environment][ref.service], now)
+        ]
+        if data:  # CloudWatch refuses an empty MetricData, as when every service is silent
+            self._cloudwatch.put_metric_data(Namespace=self._namespace, MetricData=data)
         for ref in self._refs:
             lines = log_lines(fleet[ref.environment][ref.service])
             if lines:

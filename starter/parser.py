@@ -16,7 +16,7 @@ from runbook.incident_terms import MITIGATIONS, UPDATE_STATUSES
 from runbook.severity import Severity
 from starter.console import EXIT_USAGE, default_user, user_name
 
-FAULT_MODES = ["5xx", "slow", "db", "cpu", "down", "clear"]
+FAULT_MODES = ["5xx", "slow", "db", "cpu", "down", "silent", "clear"]
 GITHUB_FAILURES = ["ci", "review", "release_notes", "none"]
 KINDS = ["verification", "deployment", "hotfix", "rollback", "redeploy", "incident"]
 SEVERITIES = [severity.value for severity in Severity]

@@ -282,7 +282,7 @@ CASES = [
         "sandbox fault: unknown mode",
         ["sandbox", "fault", "staging", "auth-svc", "melt"],
         "invalid choice: 'melt'",
-        "'5xx', 'slow', 'db', 'cpu', 'down', 'clear'",
+        "'5xx', 'slow', 'db', 'cpu', 'down', 'silent', 'clear'",
     ),
     case(
         "sandbox fault: bad delay",

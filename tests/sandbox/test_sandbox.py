@@ -406,6 +406,24 @@ def test_cpu_fault_degrades_and_shows_in_cpu_and_memory(fleet: httpx.Client, aws
     assert statistic(aws("cloudwatch"), "staging", "market-svc", "MemoryUtilization", "Maximum", since) == 92
 
 
+def test_silent_fault_stops_the_services_datapoints_but_not_its_answers(
+    fleet: httpx.Client, aws: Callable[[str], Any]
+) -> None:
+    set_fault(fleet, "production", "payment-svc", "silent")
+    since = next_second()
+    # A few writes later: the other services' datapoints arrive, the silent one's do not.
+    wait_for(
+        lambda: statistic(aws("cloudwatch"), "production", "market-svc", "RequestCount", "Sum", since),
+        "market-svc's requests after the fault",
+        SETTLES_S,
+        accept=lambda value: value is not None and value >= 3000,
+    )
+
+    assert statistic(aws("cloudwatch"), "production", "payment-svc", "RequestCount", "Sum", since) is None
+    assert fleet.get("/production/svc/payment-svc/status").json()["status"] == "ok"
+    assert fleet.get("/production/health/dashboard").json()["coreServices"]["payment-svc"]["status"] == "healthy"
+
+
 def test_down_gateway_fails_liveness_and_clear_restores(fleet: httpx.Client) -> None:
     set_fault(fleet, "production", "api-gateway", "down")
 
@@ -431,7 +449,7 @@ def test_bad_fault_input_is_400_naming_the_allowed_values(fleet: httpx.Client) -
 
     bad_mode = post({"environment": "staging", "service": "auth-svc", "mode": "melt"})
     assert bad_mode.status_code == 400
-    assert "known: 5xx, slow, db, cpu, down, clear" in bad_mode.json()["error"]
+    assert "known: 5xx, slow, db, cpu, down, silent, clear" in bad_mode.json()["error"]
     bad_env = post({"environment": "qa", "service": "auth-svc", "mode": "5xx"})
     assert (bad_env.status_code, "known: staging, production" in bad_env.json()["error"]) == (400, True)
     bad_service = post({"environment": "staging", "service": "billing", "mode": "5xx"})
