@@ -35,6 +35,7 @@ from runbook.integrations import resolve_integrations
 from runbook.logs import configure_logging
 from runbook.observability import ObservabilityError, metrics_url, start_tracing, worker_runtime
 from runbook.temporal import TemporalUnreachable, connect
+from workflows.action_items import ActionItemFollowUp
 from workflows.deployment import HotfixDeployment, StandardDeployment
 from workflows.incident import Incident
 from workflows.lock import EnvironmentLock
@@ -44,7 +45,16 @@ from workflows.verification import Verification
 
 logger = logging.getLogger("runbook.worker")
 
-WORKFLOWS = [Verification, Rollback, StandardDeployment, HotfixDeployment, EnvironmentLock, Incident, Redeploy]
+WORKFLOWS = [
+    Verification,
+    Rollback,
+    StandardDeployment,
+    HotfixDeployment,
+    EnvironmentLock,
+    Incident,
+    Redeploy,
+    ActionItemFollowUp,
+]
 
 
 def build_activities(config: RunbookConfig, client: Client, task_queue: str, http: httpx.AsyncClient) -> list:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from runbook import validate
+from runbook.action_items import DEFAULT_DUE, DEFAULT_REMINDER_EVERY, LONGEST_DUE
 from runbook.durations import parse_duration
 from runbook.severity import Severity, Weekday
 from runbook.validate import InvalidInput
@@ -248,6 +249,10 @@ class IncidentsConfig(_Section):
     mitigate_within: Duration = timedelta(minutes=30)
     deployment_window: Duration = timedelta(hours=2)
     rollback_scope: Literal["affected", "all"] = "affected"
+    # A post-mortem's action item without a due date is due this long after the resolve; its owner
+    # is reminded in the incidents channel on the due date, then this often until it is done.
+    action_item_due: Duration = Field(DEFAULT_DUE, gt=timedelta(0), le=LONGEST_DUE)
+    action_item_reminder_every: Duration = Field(DEFAULT_REMINDER_EVERY, gt=timedelta(0))
     rate_limit_rps: int = Field(50, ge=1)
     # Continue-as-new bound: far below Temporal's 10,240-event hard limit per run.
     events_per_run: int = Field(2000, ge=100, le=8000)

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from runbook import limits
+from runbook.action_items import ActionItems
 from runbook.config import IncidentsConfig, ThresholdsConfig
 from runbook.decision import Action, Decision
 from runbook.incident_terms import UpdateStatus
@@ -112,7 +113,7 @@ class Resolution(BaseModel):
     resolution: str
     root_cause: str
     impact: str
-    follow_up: list[str] = Field(default_factory=list)
+    follow_up: ActionItems = Field(default_factory=list)
 
 
 class Notice(BaseModel):

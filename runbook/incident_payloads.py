@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from runbook import limits
+from runbook.action_items import MOST_ITEMS, ActionItemPayload
 from runbook.incident_terms import CommanderMitigation, UpdateStatus
 from runbook.models import Payload
 from runbook.severity import Severity
@@ -49,7 +50,8 @@ class ResolvePayload(Payload):
     resolution: str = Field(min_length=1, max_length=limits.POSTMORTEM)
     root_cause: str = Field(min_length=1, max_length=limits.POSTMORTEM)
     impact: str = Field("", max_length=limits.POSTMORTEM)
-    follow_up: list[Annotated[str, Field(min_length=1, max_length=limits.POSTMORTEM)]] = Field(default_factory=list)
+    # Action items: plain texts as before, or {"text", "owner", "due"} (runbook/action_items.py).
+    follow_up: list[ActionItemPayload] = Field(default_factory=list, max_length=MOST_ITEMS)
 
 
 class SeverityPayload(Payload):

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from runbook.config import IncidentsConfig
 from runbook.incident import IncidentState
+from runbook.messages.action_items import FOLLOWED_UP, described
 from runbook.messages.incident import duration_minutes, elapsed, minutes_text, service_label
 from runbook.models import TimelineEntry
 from runbook.severity import local_time
@@ -57,7 +58,9 @@ def render_postmortem(
         )
 
     rows = [f"| {clock(entry.at)} | {_cell(entry.actor)} | {_cell(_what_happened(entry))} |" for entry in timeline]
-    items = [f"- [ ] {item}" for item in resolution.follow_up] or ["- none recorded"]
+    items = [f"- [ ] {described(item, policy.timezone)}" for item in resolution.follow_up] or ["- none recorded"]
+    if any(item.id for item in resolution.follow_up):
+        items += ["", FOLLOWED_UP]
     return "\n".join(
         [
             f"# Post-mortem: {incident_id}, {state.summary}",

@@ -77,7 +77,15 @@ from workflows.verification import Verification
 FOLLOW_POLL_SECONDS = 1.0
 # The workflows that are runbook procedures, each answering `status`, by their registered names
 # (fixed: recorded histories replay against them). The environment lock is not one.
-PROCEDURE_TYPES = ("Verification", "StandardDeployment", "HotfixDeployment", "Rollback", "Redeploy", "Incident")
+PROCEDURE_TYPES = (
+    "Verification",
+    "StandardDeployment",
+    "HotfixDeployment",
+    "Rollback",
+    "Redeploy",
+    "Incident",
+    "ActionItem",
+)
 # A worker answers a query in milliseconds; the server would hold one that no worker takes for 30 s.
 QUERY_TIMEOUT = timedelta(seconds=5)
 # A workflow task is tried again after a worker died mid-task; failing beyond that, it is broken.
@@ -303,14 +311,31 @@ async def list_procedures(args: argparse.Namespace) -> int:
                 "started": execution.start_time.isoformat(timespec="seconds"),
             }
         )
+    if args.kind == "action-item":
+        await add_action_item_facts(client, rows)
     if args.json:
         print_json(rows)
     else:
         for row in rows:
             shown = {name: visible(value) for name, value in row.items()}
             where = f"{shown['kind']:<13} {shown['environment']:<11} {shown['stage']:<18}"
-            print(f"{shown['id']:<44} {where} {shown['status']:<10} {shown['started']}")
+            item = f"  owner {shown['owner']}, due {shown['due'][:16]}: {shown['text']}" if "owner" in row else ""
+            print(f"{shown['id']:<44} {where} {shown['status']:<10} {shown['started']}{item}")
     return EXIT_OK
+
+
+async def add_action_item_facts(client: Client, rows: list[dict[str, str]]) -> None:
+    """Each action item's owner, due date and text, as the item tells them; blank when it cannot answer."""
+
+    async def facts(workflow_id: str) -> dict[str, Any]:
+        try:
+            return (await query_status(client.get_workflow_handle(workflow_id))).details.get("action_item") or {}
+        except (RPCError, Unreachable, Stuck):
+            return {}
+
+    found = await asyncio.gather(*(facts(row["id"]) for row in rows))
+    for row, item in zip(rows, found, strict=True):
+        row.update(owner=item.get("owner", ""), due=item.get("due", ""), text=item.get("text", ""))
 
 
 async def sandbox_fault(args: argparse.Namespace) -> int:
@@ -622,6 +647,15 @@ async def decide_command(args: argparse.Namespace) -> int:
     )
 
 
+async def done_command(args: argparse.Namespace) -> int:
+    """A post-mortem's action item closed, with what was done; its owner is reminded no more."""
+    if not args.note.strip():
+        raise UsageError("empty --note: say what was done (a PR, a ticket)")
+    return await send_decision(
+        args, "done", {"user": args.user, "note": args.note.strip()}, f"{args.id} done by {args.user}"
+    )
+
+
 async def cancel(args: argparse.Namespace) -> int:
     config = load_config()
     client = await connect(config)
@@ -659,6 +693,7 @@ HANDLERS.update(
         ("approve", None): approve,
         ("reject", None): reject,
         ("decide", None): decide_command,
+        ("done", None): done_command,
         ("cancel", None): cancel,
         ("sandbox", "github"): sandbox_github,
     }

@@ -18,6 +18,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from runbook import search
+from runbook.action_items import parse_follow_up
 from runbook.config import RunbookConfig, load_config
 from runbook.durations import parse_duration
 from runbook.incident import IncidentRequest
@@ -133,7 +134,7 @@ async def resolve(args: argparse.Namespace) -> int:
         "resolution": args.resolution,
         "root_cause": args.root_cause,
         "impact": args.impact,
-        "follow_up": args.follow_up or [],
+        "follow_up": [parse_follow_up(item) for item in args.follow_up or []],
     }
     return await _tell(
         args, "resolve", payload, f"{args.id} resolved; the post-mortem follows in runbook status {args.id}"

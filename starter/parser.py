@@ -18,7 +18,7 @@ from starter.console import EXIT_USAGE, default_user, user_name
 
 FAULT_MODES = ["5xx", "slow", "db", "cpu", "down", "silent", "clear"]
 GITHUB_FAILURES = ["ci", "review", "release_notes", "none"]
-KINDS = ["verification", "deployment", "hotfix", "rollback", "redeploy", "incident"]
+KINDS = ["verification", "deployment", "hotfix", "rollback", "redeploy", "incident", "action-item"]
 SEVERITIES = [severity.value for severity in Severity]
 
 
@@ -123,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     decide_cmd.add_argument("id")
     decide_cmd.add_argument("action", choices=["rollback", "continue"], metavar="ACTION", help="rollback or continue")
     decide_cmd.add_text("--note", limit=limits.NOTE, default="", help="why")
+
+    done = command("done", "close a post-mortem's action item: its owner is reminded no more", user=True)
+    done.add_argument("id", help="the action item, e.g. INC-20261126-0001-item-1")
+    done.add_text("--note", limit=limits.NOTE, required=True, help="what was done (a PR, a ticket)")
 
     cancel = command("cancel", "cancel a procedure; a deployment rolls back what it changed")
     cancel.add_argument("id")
@@ -238,8 +242,9 @@ def add_incident_parser(commands: Any) -> None:
         "--follow-up",
         limit=limits.POSTMORTEM,
         action="append",
-        metavar="ITEM",
-        help="an action item; repeat for more",
+        metavar="TEXT[;owner=NAME][;due=DURATION]",
+        help="an action item, followed up until `runbook done`: owner (default: you) and due"
+        " (default: [incidents] action_item_due, 14d) optional; repeat for more",
     )
 
     severity = subcommand("severity", "regrade an incident at once: its timers and obligations follow")

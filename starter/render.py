@@ -32,6 +32,15 @@ def render_status(status: ProcedureStatus, now: datetime | None = None, timeline
     for step in status.steps:
         times = f"{_clock(step.started_at):>8} {_elapsed(step, now):>8}"
         lines.append(f"  {step.state.value:<8} {v(step.name):<22} {times}  {v(step.detail)}".rstrip())
+    item = status.details.get("action_item")
+    if item:
+        last = item.get("last_reminded_at")
+        reminded = f", the last at {v(last)}" if last else ""
+        lines += [
+            "",
+            f"action item of {v(item['incident'])}: {v(item['text'])}",
+            f"  owner: {v(item['owner'])}   due: {v(item['due'])}   reminders: {item['reminders']}{reminded}",
+        ]
     checklist = status.details.get("checklist") or []
     if checklist:
         lines += ["", "checklist:"]

@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
     from runbook.messages import incident as texts
     from runbook.models import LockRelease, PreemptRequest, RollbackRequest, RollbackResult, State, StepState
     from runbook.postmortem import render_postmortem
+    from workflows.action_items import track_action_items
     from workflows.incident_handlers import IncidentHandlers
     from workflows.options import QUICK
     from workflows.procedure import Procedure, failure_text, noted_in, raise_if_cancelled
@@ -118,6 +119,8 @@ class Incident(IncidentHandlers):
         resolution = self._state.resolution
         assert resolution is not None, "the loop above ends only once the incident is resolved"
         await self.resolve(resolution)
+        if resolution.follow_up and workflow.patched("action-items-followed-up"):
+            await track_action_items(self._procedure, self._id, self._request, self._state, resolution)
         return await self.post_mortem(resolution)
 
     # Alert -------------------------------------------------------------------------------------
@@ -566,9 +569,8 @@ class Incident(IncidentHandlers):
         state = self._state
         async with self._procedure.step("resolve"):
             minutes = texts.duration_minutes(state.declared_at, resolution.at)
-            text = texts.resolved_message(
-                state.services, minutes, resolution.impact, resolution.resolution, resolution.follow_up
-            )
+            items = [item.text for item in resolution.follow_up]
+            text = texts.resolved_message(state.services, minutes, resolution.impact, resolution.resolution, items)
             for channel in dict.fromkeys([self._room(), self._request.channel]):
                 await self._post(channel, text)
             if state.status_page:

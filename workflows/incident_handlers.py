@@ -13,6 +13,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from runbook import search
     from runbook import severity as policy
+    from runbook.action_items import action_items
     from runbook.config import IncidentsConfig
     from runbook.incident import (
         Acknowledgement,
@@ -107,7 +108,9 @@ class IncidentHandlers:
             resolution=resolve.resolution,
             root_cause=resolve.root_cause,
             impact=resolve.impact or state.summary,
-            follow_up=resolve.follow_up,
+            follow_up=action_items(
+                self._id, resolve.follow_up, resolve.user, workflow.now(), self._policy.action_item_due
+            ),
         )
         self._procedure.record(resolve.user, "resolved", resolve.resolution)
         self._changed = True

@@ -102,7 +102,7 @@ def status_page_update(services: list[str], status: str, action: str, eta: str) 
 def status_page_resolved(services: list[str], minutes: int, resolution: Resolution, internal: bool) -> str:
     """Follow-ups and the root cause are internal: on the page only where the configuration says
     so ([statuspage] public_details); otherwise it promises the post-mortem."""
-    follow_up = resolution.follow_up if internal else []
+    follow_up = [item.text for item in resolution.follow_up] if internal else []
     text = resolved_message(services, minutes, resolution.impact, resolution.resolution, follow_up, status_page_line)
     return f"{text}\n- Root cause: {status_page_line(resolution.root_cause)}" if internal else text
 

@@ -112,7 +112,7 @@ def test_the_post_mortem_holds_every_timeline_entry_with_time_and_who():
     ) in markdown
     assert "- Duration: 62 minutes" in markdown
     assert "## Root cause\n\na bad | migration\n" in markdown
-    assert "## Action items\n\n- [ ] add a canary\n" in markdown
+    assert "## Action items\n\n- [ ] add a canary (owner alice, due 2026-12-10 15:02 GMT)\n" in markdown
 
 
 def test_a_pipe_in_a_timeline_entry_does_not_break_the_table():
