@@ -32,6 +32,7 @@ ENVIRONMENTS = "known: staging, production"
 SERVICES = "known: api-gateway, auth-svc, market-svc, payment-svc, notification-svc"
 NO_SUCH_INCIDENT = "INC-20000101-9999"
 NO_SUCH_ID = "deploy-production-v1.2.0-20000101-000000-dead"
+RESOLVE = ["incident", "resolve", NO_SUCH_INCIDENT, "--resolution", "r", "--root-cause", "c"]
 
 
 class Case(NamedTuple):
@@ -147,6 +148,11 @@ CASES = [
         "decide: unknown action", ["decide", "{running}", "maybe"], "invalid choice: 'maybe'", "'rollback', 'continue'"
     ),
     case("decide: closed procedure", ["decide", "{closed}", "rollback"], "{closed} is closed (TERMINATED)"),
+    case("done: unknown ID", ["done", NO_SUCH_ID, "--note", "n"], f"no procedure with ID '{NO_SUCH_ID}'"),
+    case("done: a verification", ["done", "{running}", "--note", "n"], "{running} does not take `done`"),
+    case("done: closed procedure", ["done", "{closed}", "--note", "n"], "{closed} is closed (TERMINATED)"),
+    case("done: no note", ["done", NO_SUCH_ID], "the following arguments are required: --note"),
+    case("done: blank note", ["done", NO_SUCH_ID, "--note", "  "], "empty --note"),
     case("cancel: unknown ID", ["cancel", NO_SUCH_ID], f"no procedure with ID '{NO_SUCH_ID}'"),
     case("cancel: closed procedure", ["cancel", "{closed}"], "{closed} is closed (TERMINATED)"),
     case("status: unknown ID", ["status", NO_SUCH_ID], f"no procedure with ID '{NO_SUCH_ID}'"),
@@ -254,6 +260,28 @@ CASES = [
         "incident resolve: no root cause",
         ["incident", "resolve", NO_SUCH_INCIDENT, "--resolution", "r"],
         "required: --root-cause",
+    ),
+    case(
+        "incident resolve: unknown --follow-up field",
+        [*RESOLVE, "--follow-up", "x;colour=red"],
+        "bad --follow-up field 'colour'",
+        "the fields are owner and due",
+    ),
+    case(
+        "incident resolve: --follow-up due no duration",
+        [*RESOLVE, "--follow-up", "x;due=soon"],
+        "bad due 'soon'",
+        "30s, 5m, 1h or 14d",
+    ),
+    case(
+        "incident resolve: --follow-up empty owner",
+        [*RESOLVE, "--follow-up", "x;owner="],
+        "bad --follow-up owner in 'x;owner=': empty",
+    ),
+    case(
+        "incident resolve: --follow-up empty text",
+        [*RESOLVE, "--follow-up", " ;due=2d"],
+        "bad --follow-up ' ;due=2d': no text",
     ),
     case(
         "incident severity: unknown severity",
