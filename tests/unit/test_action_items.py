@@ -6,12 +6,22 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from runbook.action_items import ActionItem, ActionItemPayload, Completion, action_items, parse_due, parse_follow_up
+from runbook.action_items import (
+    ActionItem,
+    ActionItemPayload,
+    ActionItemState,
+    Completion,
+    action_items,
+    parse_due,
+    parse_follow_up,
+)
 from runbook.incident import Resolution
 from runbook.incident_payloads import ResolvePayload
 from runbook.messages.action_items import described, done_message, reminder_message
+from runbook.models import ProcedureStatus
 from runbook.postmortem import render_postmortem
 from runbook.validate import InvalidInput
+from starter.render import render_status
 from tests.unit.test_incident import POLICY, minutes, resolved_state
 
 RESOLVED = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
@@ -141,3 +151,17 @@ def test_reminders_and_the_done_message_name_the_owner_and_the_item():
         " canary &lt;!channel&gt;\n- Note: shipped"
     )
     assert described(item, "UTC") == "canary <!channel> (INC-1-item-1, owner bob, due 2026-11-30 10:00 UTC)"
+
+
+def test_the_status_of_an_item_shows_its_owner_due_date_and_reminders():
+    item = ActionItem(id="INC-1-item-1", text="canary deploys", owner="bob", due=RESOLVED)
+    state = ActionItemState(next_reminder_at=RESOLVED + timedelta(days=6), reminders=2, last_reminded_at=RESOLVED)
+    current = ProcedureStatus(
+        id=item.id,
+        kind="action-item",
+        details={"action_item": {**item.model_dump(mode="json"), "incident": "INC-1", **state.model_dump(mode="json")}},
+    )
+    shown = render_status(current)
+    assert shown.startswith("INC-1-item-1  action-item  RUNNING")
+    assert "action item of INC-1: canary deploys" in shown
+    assert "  owner: bob   due: 2026-11-30T10:00:00Z   reminders: 2, the last at 2026-11-30T10:00:00Z" in shown
