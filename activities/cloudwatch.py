@@ -31,9 +31,10 @@ _METRICS = {
 
 def window_start(end: datetime, window: timedelta, since: datetime | None) -> datetime:
     """The last `window` before `end`, cut at `since` when that is later: what happened before a
-    change went live is not the change's doing."""
+    change went live is not the change's doing. A `since` not before `end` comes from a clock
+    ahead of this one (another host's, or a test's skipped time): it cannot cut anything."""
     start = end - window
-    return max(start, since) if since is not None else start
+    return max(start, since) if since is not None and since < end else start
 
 
 def collect_metrics(cloudwatch: Any, config: RunbookConfig, request: MetricsRequest) -> MetricsReport:

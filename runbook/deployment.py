@@ -35,6 +35,8 @@ class DeploymentRequest(BaseModel):
     scaling: ScalingConfig
     staging_verification: VerificationRequest
     production_verification: VerificationRequest
+    # `--no-checklist --reason TEXT`: production's key user flows are not waited for, on record.
+    no_checklist_reason: str = Field("", max_length=limits.NOTE)
 
 
 class ApprovePayload(Payload):
@@ -92,6 +94,8 @@ class DeploymentResult(BaseModel):
     changes: list[ServiceChange] = Field(default_factory=list)
     approval: Approval | None = None
     rollback_id: str = ""
+    # The key user flows of the checklist nobody confirmed before its deadline.
+    unconfirmed: list[str] = Field(default_factory=list)
 
 
 def approval_refusal(approver: str, requested_by: str, approvers: list[str]) -> str:

@@ -8,7 +8,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from runbook import limits
-from runbook.models import HealthReport, LogMatches, MetricsReport, Payload
+from runbook.models import HealthReport, LogMatches, MetricsReport, Payload, ServiceMetrics
 
 HEALTHY_INTEGRATION_STATES = {"up", "ok", "healthy", "connected"}
 # The ServiceMetrics fields the 5xx rate is computed from.
@@ -85,15 +85,29 @@ def error_rate_reasons(metrics: MetricsReport, limit_percent: float) -> list[str
     """A rate above the limit fails, and so does one that could not be computed: unknown is not 0%."""
     reasons = []
     for service in metrics.services:
-        unknown = [service.no_data[field] for field in _ERROR_RATE_FIGURES if field in service.no_data]
+        unknown = _unknown_rate_reasons(service)
         if unknown:
-            reasons += [f"{service.service}: 5xx rate unknown, no data: {why}" for why in unknown]
+            reasons += unknown
         elif service.error_rate_percent > limit_percent:
             reasons.append(
                 f"{service.service}: 5xx {service.error_rate_percent:.1f}% of {service.requests:.0f} requests"
                 f" > {limit_percent:g}%"
             )
     return reasons
+
+
+def _unknown_rate_reasons(service: ServiceMetrics) -> list[str]:
+    unknown = [service.no_data[field] for field in _ERROR_RATE_FIGURES if field in service.no_data]
+    return [f"{service.service}: 5xx rate unknown, no data: {why}" for why in unknown]
+
+
+def failed_on_no_data_alone(result: VerificationResult) -> bool:
+    """Failed, and only because figures could not be observed: the decision matrix's No data row,
+    which never rolls back by itself."""
+    if result.passed or result.metrics is None:
+        return False
+    unknown = {reason for service in result.metrics.services for reason in _unknown_rate_reasons(service)}
+    return set(result.reasons) <= unknown
 
 
 def timeout_reasons(matches: LogMatches) -> list[str]:

@@ -522,6 +522,7 @@ def deployment_request(
     user: str,
     skip_staging: bool = False,
     incident: str = "",
+    no_checklist_reason: str = "",
 ) -> DeploymentRequest:
     config.environment(environment)
     deployments = config.deployments
@@ -545,6 +546,7 @@ def deployment_request(
         scaling=config.scaling,
         staging_verification=verification_request(config, "staging", True, False, user),
         production_verification=verification_request(config, environment, True, False, user),
+        no_checklist_reason=no_checklist_reason,
     )
 
 
@@ -576,7 +578,12 @@ async def launch_deployment(
 async def start_deployment(args: argparse.Namespace, kind: str, skip_staging: bool = False, incident: str = "") -> int:
     config = load_config()
     services = requested_services(config, args.services)
-    request = deployment_request(config, args.environment, args.version, services, args.user, skip_staging, incident)
+    skip_reason = no_checklist_reason(args)
+    request = deployment_request(
+        config, args.environment, args.version, services, args.user, skip_staging, incident, skip_reason
+    )
+    if skip_reason and request.environment == request.staging_environment:
+        raise UsageError(f"--no-checklist: a deployment to {request.environment} has no checklist to skip")
     if skip_staging:
         await refuse_unverified_skip(config, args.version)
     client = await connect(config)
@@ -591,6 +598,17 @@ async def start_deployment(args: argparse.Namespace, kind: str, skip_staging: bo
     if not args.follow:
         return EXIT_OK
     return await show(handle, args.json, follow=True)
+
+
+def no_checklist_reason(args: argparse.Namespace) -> str:
+    """Why production's key user flows are not waited for (--no-checklist --reason TEXT), or ""."""
+    if not args.no_checklist:
+        if args.reason is not None:
+            raise UsageError("--reason goes with --no-checklist: why the key user flows are not checked")
+        return ""
+    if args.reason is None:
+        raise UsageError("--no-checklist needs --reason TEXT: say why the key user flows are not checked")
+    return validate.reason(args.reason)
 
 
 async def deploy(args: argparse.Namespace) -> int:

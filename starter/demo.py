@@ -1,7 +1,8 @@
 """`make demo`: the main job on the local stack: a standard deployment of every service.
 
 It stops at the approval gate and shows both ways to approve, the UI's and the CLI's; with
-AUTO_APPROVE=1 a second demo user approves and the deployment runs to the end.
+AUTO_APPROVE=1 a second demo user approves, the demo user ticks production's key user flows
+(the manual checklist), and the deployment runs to the end.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ def runbook(*args: str, capture: bool = False) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "starter", *args], env=environment, text=True, capture_output=capture)
 
 
-def wait_for_gate(workflow_id: str) -> str:
-    """The deployment's state once it reaches the approval gate or ends before it."""
+def wait_for_step(workflow_id: str, step: str) -> str:
+    """The deployment's state once it reaches `step` or ends before it."""
     while True:
         status = json.loads(runbook("status", workflow_id, "--json", capture=True).stdout)
-        if status["step"] == "approval" or status["state"] != "RUNNING":
+        if status["step"] == step or status["state"] != "RUNNING":
             return status["state"]
         time.sleep(1)
 
@@ -42,18 +43,24 @@ def main() -> int:
         return started.returncode
     workflow_id = started.stdout.splitlines()[0]
     print("\nwaiting for prerequisites, staging deployment and staging verification ...", flush=True)
-    if wait_for_gate(workflow_id) != "RUNNING":
+    if wait_for_step(workflow_id, "approval") != "RUNNING":
         return runbook("status", workflow_id).returncode
     if os.environ.get("AUTO_APPROVE") == "1":
         runbook("approve", workflow_id, "--as", DEMO_APPROVER, "--comment", "demo: staging verified")
+        print("\nwaiting for production's rollout, monitoring and automated checks ...", flush=True)
+        if wait_for_step(workflow_id, "checklist") == "RUNNING":
+            for item in config.verification.checklist:
+                runbook("check", workflow_id, item, "--as", DEMO_USER, "--note", "demo: checked by hand")
         return runbook("status", workflow_id, "--follow").returncode
     print(
         f"\n{workflow_id} waits for approval. Approve it as someone other than {DEMO_USER!r}, either way:\n"
         f"  UI:  {config.temporal.ui_url}/namespaces/{config.temporal.namespace}/workflows/{workflow_id}\n"
         f'       "Send a Signal": name approve, input {{"approver": "{DEMO_APPROVER}", "comment": "looks good"}}\n'
         f"  CLI: runbook approve {workflow_id} --as {DEMO_APPROVER}\n"
-        f"then: runbook status {workflow_id} --follow\n"
-        f"(make demo AUTO_APPROVE=1 approves for you)"
+        f"then tick production's key user flows: runbook check {workflow_id} ITEM (items: "
+        f"{', '.join(config.verification.checklist)})\n"
+        f"and follow it: runbook status {workflow_id} --follow\n"
+        f"(make demo AUTO_APPROVE=1 approves and ticks for you)"
     )
     return 0
 

@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--version", required=True, help="the release tag to deploy, e.g. v1.2.0")
     deploy.add_argument("--services", default="all", help="all (default) or a,b")
     deploy.add_argument("--follow", action="store_true", help="follow it live until it ends")
+    add_no_checklist(deploy)
 
     hotfix = command(
         "hotfix", "Hotfix Deployment: fix on main with CI green, immediate approval, production", user=True
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hotfix.add_argument("--incident", default="", help="the incident this hotfix fixes, e.g. INC-20261126-0001")
     hotfix.add_argument("--follow", action="store_true", help="follow it live until it ends")
+    add_no_checklist(hotfix)
 
     approve = command("approve", "approve a deployment waiting at its approval gate", user=True)
     approve.add_argument("id")
@@ -177,6 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
         "failing", choices=GITHUB_FAILURES, metavar="PREREQUISITE", help="one of " + ", ".join(GITHUB_FAILURES)
     )
     return parser
+
+
+def add_no_checklist(deployment: _Parser) -> None:
+    """Production's key user flows (the manual checklist) skipped, on record: never without a reason."""
+    deployment.add_argument(
+        "--no-checklist", action="store_true", help="skip the key user flows after production (needs --reason)"
+    )
+    deployment.add_text("--reason", limit=limits.NOTE, help="why the checklist is skipped (with --no-checklist)")
 
 
 def add_incident_parser(commands: Any) -> None:

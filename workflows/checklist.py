@@ -45,22 +45,31 @@ class ManualChecklist:
         self._procedure.record(check.user, f"checked {check.item}: {item.state.value}", check.note)
         return item
 
+    def is_open(self) -> bool:
+        """Items pending and the deadline still ahead."""
+        return bool(self.pending()) and self.deadline is not None and workflow.now() < self.deadline
+
     async def wait(
         self,
         reminder_every: timedelta,
         remind: Callable[[list[str]], Awaitable[object]],
         interrupted: Callable[[], bool] = lambda: False,
+        wake_by: datetime | None = None,
     ) -> None:
-        """Until no item is pending, the deadline passes or `interrupted()` holds; `remind` is
-        called with the pending items' names at each interval meanwhile. Called again after an
-        interruption, the reminders keep their rhythm."""
+        """Until no item is pending, the deadline passes, `interrupted()` holds or `wake_by` comes;
+        `remind` is called with the pending items' names at each interval meanwhile. Called again
+        after an interruption, the reminders keep their rhythm."""
         assert self.deadline is not None and self._next_reminder is not None, "open() the checklist first"
-        while self.pending() and workflow.now() < self.deadline and not interrupted():
-            wait = min(self._next_reminder, self.deadline) - workflow.now()
+
+        def woken() -> bool:
+            return interrupted() or (wake_by is not None and workflow.now() >= wake_by)
+
+        while self.is_open() and not woken():
+            wait = min(self._next_reminder, self.deadline, wake_by or self.deadline) - workflow.now()
             try:
                 await workflow.wait_condition(lambda: not self.pending() or interrupted(), timeout=wait)
             except TimeoutError:
-                if workflow.now() < self.deadline:
+                if self._next_reminder <= workflow.now() < self.deadline:
                     self._next_reminder = workflow.now() + reminder_every
                     await remind([item.name for item in self.pending()])
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from temporalio import workflow
@@ -55,7 +55,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from runbook.prerequisites import PrerequisiteRequest
     from runbook.records import DeploymentRecord, ServiceChange, VerifiedQuery
-    from runbook.verification import VerificationRequest, VerificationResult
+    from runbook.verification import (
+        ChecklistItem,
+        CheckPayload,
+        VerificationRequest,
+        VerificationResult,
+        failed_on_no_data_alone,
+    )
+    from workflows.checklist import ManualChecklist
     from workflows.options import QUICK
     from workflows.procedure import Procedure, Refused, failure_text, human_decision, raise_if_cancelled
     from workflows.rollback import Rollback
@@ -73,20 +80,24 @@ STEPS = [
     "deploy_production",
     "monitor",
     "verify_production",
+    "checklist",
     "automatic_rollback",
     "record",
     "notify_completion",
 ]
-PRODUCTION_ONLY = ["approval", "deploy_production", "monitor", "verify_production"]
+PRODUCTION_ONLY = ["approval", "deploy_production", "monitor", "verify_production", "checklist"]
 STAGING_STEPS = ["verify_staging_health", "deploy_staging", "verify_staging"]
 
 
 class Halt(Exception):
-    """The runbook says stop here: the state to end in and why. `only` narrows a rollback."""
+    """The runbook says stop here: the state to end in and why. `only` narrows a rollback;
+    `no_data` says the only reason is figures nobody could observe, which never rolls back."""
 
-    def __init__(self, state: State, reasons: list[str], only: list[str] | None = None) -> None:
+    def __init__(
+        self, state: State, reasons: list[str], only: list[str] | None = None, *, no_data: bool = False
+    ) -> None:
         super().__init__("; ".join(reasons))
-        self.state, self.reasons, self.only = state, reasons, only
+        self.state, self.reasons, self.only, self.no_data = state, reasons, only, no_data
 
 
 class DeploymentProcedure:
@@ -114,6 +125,14 @@ class DeploymentProcedure:
         # A question put to a human by the monitor (investigate, consider rollback): answer due by.
         self._question_deadline: datetime | None = None
         self._question_about = ""
+        # ... and whether it is about figures nobody could observe, and nothing else.
+        self._question_no_data_only = False
+        # When each environment's change went live: what verification and monitoring judge starts there.
+        self._live_since: dict[str, datetime] = {}
+        # The runbook's "Verify key user flows", ticked with `check` after production's automated checks.
+        self._checklist = ManualChecklist(self._procedure, request.production_verification.checklist)
+        self._flows_asked_about: set[str] = set()
+        self._unconfirmed: list[str] = []
         self._desired: dict[str, int] = {}
         self._staging_verified: bool | None = None
         if request.environment == request.staging_environment:
@@ -125,11 +144,12 @@ class DeploymentProcedure:
     async def _carry_out(self, procedure: Callable[[], Awaitable[None]]) -> DeploymentResult:
         reasons: list[str] = []
         only: list[str] | None = None
+        no_data = False
         try:
             await procedure()
             state = State.COMPLETED
         except Halt as halt:
-            state, reasons, only = halt.state, halt.reasons, halt.only
+            state, reasons, only, no_data = halt.state, halt.reasons, halt.only, halt.no_data
         except (asyncio.CancelledError, CancelledError):
             state, reasons = State.CANCELLED, [await self._why_cancelled()]
         except (ActivityError, ChildWorkflowError) as error:
@@ -146,6 +166,15 @@ class DeploymentProcedure:
                 await self._notify(
                     messages.alert(self._request, "failed; NOT rolled back because of database errors: investigate")
                 )
+            elif no_data:
+                reasons.append("not rolled back: no data alone never rolls back (decision matrix); investigate")
+                await self._notify(
+                    messages.alert(
+                        self._request,
+                        f"failed on figures nobody could observe; NOT rolled back: investigate, "
+                        f"`runbook rollback {self._request.environment} ...` if it must go",
+                    )
+                )
             else:
                 state, rollback_id, more = await self.automatic_rollback("; ".join(reasons), only)
                 reasons += more
@@ -157,6 +186,7 @@ class DeploymentProcedure:
             changes=[change for changes in self._changes.values() for change in changes],
             approval=self._approval,
             rollback_id=rollback_id,
+            unconfirmed=self._unconfirmed,
         )
         await self.record(result)
         await self.notify_completion(result)
@@ -195,7 +225,7 @@ class DeploymentProcedure:
             result = await self._verify(self._request.staging_verification, "staging")
             self._staging_verified = result.passed
             if not result.passed:
-                self._halt(step, State.FAILED, [f"staging verification: {reason}" for reason in result.reasons])
+                self._verification_failed(step, result, "staging")
         if self._request.environment != self._request.staging_environment:
             await self._release(self._request.staging_environment)
 
@@ -228,6 +258,8 @@ class DeploymentProcedure:
         """Watch production for the window: the decision matrix applied, not just displayed, and
         never paused while a human is asked; past the window while a question is open."""
         async with self._procedure.step("monitor") as step:
+            if workflow.patched("judge-since-live"):
+                await self._until_the_window_spans_a_period()
             end = workflow.now() + self._request.monitor_window
             while True:
                 await self._act_on(await self._assess(), step)
@@ -240,7 +272,80 @@ class DeploymentProcedure:
         async with self._procedure.step("verify_production") as step:
             result = await self._verify(self._request.production_verification, "production")
             if not result.passed:
-                self._halt(step, State.FAILED, [f"production verification: {reason}" for reason in result.reasons])
+                self._verification_failed(step, result, "production")
+
+    async def checklist(self) -> None:
+        """The runbook's Post-Deployment "Verify key user flows": people tick each flow with
+        `check`, reminded in #deployments until the deadline. A failed flow asks for a human
+        `decide` (roll back or continue); a flow nobody confirmed by the deadline is reported in
+        #deployments and in the result, never a rollback by itself."""
+        if not workflow.patched("post-deployment-checklist"):
+            self._procedure.skip("checklist", "not part of deployments started before the checklist was")
+            return
+        if self._request.no_checklist_reason:
+            self._procedure.skip(
+                "checklist", f"--no-checklist by {self._request.requested_by}: {self._request.no_checklist_reason}"
+            )
+            self._procedure.record(self._request.requested_by, "checklist skipped", self._request.no_checklist_reason)
+            return
+        async with self._procedure.step("checklist") as step:
+            verification = self._request.production_verification
+            self._decision = None  # a `continue` given to the monitor answers nothing here
+            self._checklist.open(verification.deadline, verification.reminder_every)
+            await self._notify(messages.checklist_opened(self._id, self._request))
+            while True:
+                self._take_the_answer(step)
+                newly_failed = [i for i in self._checklist.failed() if i.name not in self._flows_asked_about]
+                if newly_failed:
+                    await self._ask_about_failed_flows(newly_failed)
+                if self._checklist.is_open():
+                    await self._checklist.wait(
+                        verification.reminder_every,
+                        self._remind_of_the_flows,
+                        interrupted=self._flow_failed_or_answered,
+                        wake_by=self._question_deadline,
+                    )
+                elif self._question_deadline is not None:
+                    try:
+                        await workflow.wait_condition(
+                            lambda: self._decision is not None, timeout=self._question_deadline - workflow.now()
+                        )
+                    except TimeoutError:
+                        pass
+                else:
+                    break
+            self._unconfirmed = [item.name for item in self._checklist.pending()]
+            for item in self._checklist.pending():
+                item.note = "nobody confirmed it before the deadline"
+            failed = [f"{i.name} failed ({i.by}: {i.note or 'no note'})" for i in self._checklist.failed()]
+            unconfirmed = [f"nobody confirmed {', '.join(self._unconfirmed)}"] if self._unconfirmed else []
+            step.detail = "; ".join(failed + unconfirmed) or "every key user flow confirmed"
+            if self._unconfirmed:
+                self._procedure.record("runbook", "checklist deadline", ", ".join(self._unconfirmed))
+                await self._notify(messages.checklist_unconfirmed(self._id, self._request, self._unconfirmed))
+
+    async def _ask_about_failed_flows(self, failed: list[ChecklistItem]) -> None:
+        """A failed key user flow: roll back or continue is a human's call, asked in #deployments."""
+        self._flows_asked_about.update(item.name for item in failed)
+        about = "; ".join(f"checklist {i.name} failed ({i.by}: {i.note or 'no note'})" for i in failed)
+        self._decision = None
+        self._question_deadline = workflow.now() + self._request.decision_timeout
+        self._question_about, self._question_no_data_only = about, False
+        self._procedure.record("runbook", "alert", about)
+        await self._notify(
+            messages.alert(
+                self._request, f"{about}. Decide: `runbook decide {self._id} rollback|continue` or signal `decide`"
+            )
+        )
+
+    def _flow_failed_or_answered(self) -> bool:
+        newly_failed = any(i.name not in self._flows_asked_about for i in self._checklist.failed())
+        return newly_failed or (self._question_deadline is not None and self._decision is not None)
+
+    async def _remind_of_the_flows(self, pending: list[str]) -> None:
+        text = messages.checklist_reminder(self._id, self._request, pending)
+        if await self._procedure.post(self._request.channel, text):
+            self._procedure.record("runbook", "reminder sent", ", ".join(pending))
 
     async def automatic_rollback(self, reason: str, only: list[str] | None) -> tuple[State, str, list[str]]:
         """Every service this deployment changed goes back to the revision it replaced."""
@@ -323,7 +428,9 @@ class DeploymentProcedure:
         async with self._procedure.step("notify_completion"):
             if result.state == State.COMPLETED:
                 duration = workflow.now() - workflow.info().start_time
-                await self._notify(messages.completion(self._request, self._changes, duration, self._approval))
+                await self._notify(
+                    messages.completion(self._request, self._changes, duration, self._approval, self._unconfirmed)
+                )
             elif result.state != State.ROLLED_BACK:
                 await self._notify(
                     messages.alert(self._request, f"ended {result.state.value}: {'; '.join(result.reasons)}")
@@ -355,6 +462,7 @@ class DeploymentProcedure:
             ]
             if failures:
                 self._halt(step, State.FAILED, failures)
+            self._live_since[environment] = workflow.now()
             step.detail = "; ".join(
                 f"{c.service} {c.before_version} → {c.after_version}" for c in self._changes[environment]
             )
@@ -392,14 +500,46 @@ class DeploymentProcedure:
         return ""
 
     async def _verify(self, request: VerificationRequest, label: str) -> VerificationResult:
+        if workflow.patched("judge-since-live"):
+            # Only what happened since this change went live is the change's doing.
+            request = request.model_copy(
+                update={
+                    "since": self._live_since.get(request.environment),
+                    "metrics_period": self._request.thresholds.metrics_period,
+                }
+            )
         return await workflow.execute_child_workflow(Verification.run, request, id=f"{self._id}-verify-{label}")
+
+    def _verification_failed(self, step: StepRecord, result: VerificationResult, label: str) -> NoReturn:
+        reasons = [f"{label} verification: {reason}" for reason in result.reasons]
+        no_data = failed_on_no_data_alone(result) and workflow.patched("no-data-never-rolls-back")
+        self._procedure.fail_step(step, reasons)
+        raise Halt(State.FAILED, reasons, no_data=no_data)
+
+    async def _until_the_window_spans_a_period(self) -> None:
+        """The monitor judges only what happened since the change went live. Right after the
+        rollout that window is seconds old and CloudWatch has no datapoint in it yet, which would
+        read as "no data" and ask about a healthy release; so the first look waits until the
+        window spans one metrics period, the shortest window CloudWatch can fill (real symptoms
+        cannot show earlier either)."""
+        live = self._live_since.get(self._request.environment)
+        if live is None:
+            return
+        young_for = live + self._request.thresholds.metrics_period - workflow.now()
+        if young_for > timedelta(0):
+            await workflow.sleep(young_for)
 
     async def _assess(self) -> Assessment:
         environment, services = self._request.environment, self._request.services
         if workflow.patched("observe-health-then-metrics"):
             problems: list[str] = []
             metrics, health = await observe_services(
-                self._procedure, environment, services, self._request.decision_window, problems
+                self._procedure,
+                environment,
+                services,
+                self._request.decision_window,
+                problems,
+                since=self._live_since.get(environment) if workflow.patched("judge-since-live") else None,
             )
             if metrics is None or problems:
                 # Unknown is not healthy: a production that cannot be watched is not passed.
@@ -446,6 +586,8 @@ class DeploymentProcedure:
             await self._scale_up(service, evidence[service])
         if assessment.needs_human:
             await self._ask_human(assessment, evidence, step)
+        elif self._question_no_data_only and self._question_deadline is not None:
+            await self._withdraw_the_no_data_question()
 
     async def _scale_up(self, service: str, evidence: str) -> None:
         if service in self._scaled:
@@ -474,19 +616,23 @@ class DeploymentProcedure:
 
     async def _ask_human(self, assessment: Assessment, evidence: dict[str, str], step: StepRecord) -> None:
         proposed = [d.service for d in assessment.decisions if d.action == Action.PROPOSE_ROLLBACK]
+        no_data = assessment.no_data_services
         if self._decision and self._decision.action == "continue":
             return
         await self._alert_once(
             "propose",
-            f"investigate, rollback proposed ({'; '.join(evidence[s] for s in proposed)}). "
-            f"Decide: `runbook decide {self._id} rollback|continue` or signal `decide`",
+            f"{messages.question(proposed, no_data, evidence)}. Decide: "
+            f"`runbook decide {self._id} rollback|continue` or signal `decide`",
         )
-        about = "; ".join(evidence[s] for s in proposed)
+        about = "; ".join(f"{s}: {evidence[s]}" for s in proposed + no_data)
         if workflow.patched("monitor-while-asking"):
             # Asked once; the monitor loop keeps assessing and takes the answer (_take_the_answer).
             if self._question_deadline is None:
                 self._question_deadline = workflow.now() + self._request.decision_timeout
-                self._question_about = about
+                self._question_about, self._question_no_data_only = about, not proposed
+            elif proposed and self._question_no_data_only:
+                # Now a symptom too: unanswered, it ends as a slow-response question does.
+                self._question_about, self._question_no_data_only = about, False
             return
         try:
             await workflow.wait_condition(lambda: self._decision is not None, timeout=self._request.decision_timeout)
@@ -518,14 +664,30 @@ class DeploymentProcedure:
             self._take_the_decision(step)
         elif workflow.now() >= self._question_deadline:
             timeout = self._request.decision_timeout
-            self._halt(step, State.FAILED, [f"no decision within {timeout} on: {self._question_about}"])
+            reasons = [f"no decision within {timeout} on: {self._question_about}"]
+            # The matrix's No data row alerts and asks; unanswered, the deployment fails (nothing
+            # vouches for the release) but is not rolled back: no data alone never rolls back.
+            no_data = self._question_no_data_only and workflow.patched("no-data-never-rolls-back")
+            self._procedure.fail_step(step, reasons)
+            raise Halt(State.FAILED, reasons, no_data=no_data)
+
+    async def _withdraw_the_no_data_question(self) -> None:
+        """Every figure observed again and nothing to ask about: the open question about no data
+        is withdrawn on the record, rather than failing the deployment at its deadline."""
+        if not workflow.patched("no-data-never-rolls-back"):
+            return
+        self._procedure.record("runbook", "question withdrawn", f"figures observed again: {self._question_about}")
+        self._question_deadline, self._question_no_data_only = None, False
+        self._alerted.discard("propose")
+        await self._notify(
+            messages.alert(self._request, "figures observed again; the question about no data is withdrawn")
+        )
 
     def _take_the_decision(self, step: StepRecord) -> None:
         decision = self._decision
         if decision is not None and decision.action == "rollback":
-            self._halt(
-                step, State.FAILED, [f"{decision.user} decided to roll back: {decision.note or 'slow responses'}"]
-            )
+            why = decision.note or self._question_about or "slow responses"
+            self._halt(step, State.FAILED, [f"{decision.user} decided to roll back: {why}"])
 
     async def _alert_once(self, key: str, text: str) -> None:
         if key not in self._alerted:
@@ -616,14 +778,23 @@ class DeploymentProcedure:
         allowed = [*self._request.approvers, self._request.requested_by]
         if decision.user not in allowed:
             raise Refused(f"{decision.user!r} may not decide; allowed: {', '.join(allowed)}")
-        if self._procedure.status.step != "monitor":
-            raise Refused(f"nothing to decide now (step: {self._procedure.status.step or 'finished'})")
+        step = self._procedure.status.step
+        asked_about_a_flow = step == "checklist" and self._question_deadline is not None
+        if step != "monitor" and not asked_about_a_flow:
+            raise Refused(f"nothing to decide now (step: {step or 'finished'})")
         self._decision = decision
         self._procedure.record(decision.user, f"decided: {decision.action}", decision.note)
+
+    def _check(self, check: CheckPayload) -> None:
+        if self._procedure.status.step != "checklist":
+            opens = "" if self._checklist.deadline else " (it opens after verify_production)"
+            raise Refused(f"the checklist is not open{opens}; step now: {self._procedure.status.step or 'finished'}")
+        self._checklist.tick(check)
 
     approve_signal, approve_update = human_decision("approve", ApprovePayload, _approve)
     reject_signal, reject_update = human_decision("reject", RejectPayload, _reject)
     decide_signal, decide_update = human_decision("decide", DecidePayload, _decide)
+    check_signal, check_update = human_decision("check", CheckPayload, _check)
 
     def _preempt(self, claim: PreemptPayload) -> None:
         raise Refused(
@@ -645,6 +816,9 @@ class DeploymentProcedure:
             "assessment": [d.model_dump(mode="json") for d in self._last_assessment.decisions]
             if self._last_assessment
             else [],
+            # Production's key user flows, once the checklist is open: each item's state, and those pending.
+            "checklist": self._checklist.status() if self._checklist.deadline else [],
+            "pending": [item.name for item in self._checklist.pending()] if self._checklist.deadline else [],
         }
         return self._procedure.status.model_copy(update={"details": details})
 
@@ -674,6 +848,7 @@ class StandardDeployment(DeploymentProcedure):
         await self.deploy_production()
         await self.monitor()
         await self.verify_production()
+        await self.checklist()
 
     async def prerequisites(self) -> None:
         """CI green on main, reviewed and approved, release notes; the team is told next."""
@@ -705,6 +880,7 @@ class HotfixDeployment(DeploymentProcedure):
         await self.deploy_production()
         await self.monitor()
         await self.verify_production()
+        await self.checklist()
 
     async def hotfix_ready(self) -> None:
         """The fix is merged to main and CI is green on it."""

@@ -4,7 +4,7 @@ and observing services for the decision matrix (deployment monitoring, incident 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -41,10 +41,16 @@ async def roll_out(environment: str, service: str, task_definition_arn: str, tim
 
 
 async def observe_services(
-    procedure: Procedure, environment: str, services: list[str], window: timedelta, problems: list[str]
+    procedure: Procedure,
+    environment: str,
+    services: list[str],
+    window: timedelta,
+    problems: list[str],
+    since: datetime | None = None,
 ) -> tuple[MetricsReport | None, dict[str, HealthReport]]:
-    """Each service's health, then CloudWatch's figures. What could not be observed is left out
-    and named in `problems`: no data, never a healthy answer."""
+    """Each service's health, then CloudWatch's figures over the last `window` (from `since` at the
+    earliest). What could not be observed is left out and named in `problems`: no data, never a
+    healthy answer."""
     reports = await asyncio.gather(
         *(
             procedure.attempt(
@@ -62,7 +68,7 @@ async def observe_services(
     metrics = await procedure.attempt(
         workflow.execute_activity_method(
             CloudWatchActivities.collect_metrics,
-            MetricsRequest(environment=environment, services=services, window=window),
+            MetricsRequest(environment=environment, services=services, window=window, since=since),
             **QUICK,
         ),
         noted_in(problems, "metrics"),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from runbook.deployment import Approval, DeploymentRequest
+from runbook.durations import format_duration
 from runbook.messages.escape import slack_line
 from runbook.records import ServiceChange
 
@@ -41,12 +43,42 @@ def approval_reminder(workflow_id: str, request: DeploymentRequest, ui_hint: str
 
 
 def completion(
-    request: DeploymentRequest, changes: dict[str, list[ServiceChange]], duration: timedelta, approval: Approval | None
+    request: DeploymentRequest,
+    changes: dict[str, list[ServiceChange]],
+    duration: timedelta,
+    approval: Approval | None,
+    unconfirmed: Sequence[str] = (),
 ) -> str:
     approver = f"\n- Approved by: {slack_line(approval.approver)}" if approval else ""
+    nobody = f"\n- Key user flows nobody confirmed: {', '.join(unconfirmed)}" if unconfirmed else ""
     return (
         f":white_check_mark: {request.version} deployed to {request.environment} in {int(duration.total_seconds())} s\n"
-        f"{changes_text(changes)}{approver}"
+        f"{changes_text(changes)}{approver}{nobody}"
+    )
+
+
+def checklist_opened(workflow_id: str, request: DeploymentRequest) -> str:
+    verification = request.production_verification
+    return (
+        f":clipboard: {request.version} is live in {request.environment}: verify the key user flows ({workflow_id})\n"
+        f"- Tick each: `runbook check {workflow_id} ITEM [--fail --note TEXT]` or signal `check`\n"
+        f"- Items: {', '.join(verification.checklist)}\n"
+        f"- Deadline: {format_duration(verification.deadline)}; what nobody confirms is reported, not rolled back"
+    )
+
+
+def checklist_reminder(workflow_id: str, request: DeploymentRequest, pending: list[str]) -> str:
+    return (
+        f":hourglass: {request.version} in {request.environment} waits for the key user flows ({workflow_id}): "
+        f"{', '.join(pending)}"
+    )
+
+
+def checklist_unconfirmed(workflow_id: str, request: DeploymentRequest, unconfirmed: list[str]) -> str:
+    return (
+        f":grey_question: {request.version} in {request.environment}: nobody confirmed "
+        f"{', '.join(unconfirmed)} within {format_duration(request.production_verification.deadline)} "
+        f"({workflow_id}); completing without them"
     )
 
 
@@ -59,3 +91,17 @@ def rolled_back(request: DeploymentRequest, reason: str, changes: dict[str, list
 
 def alert(request: DeploymentRequest, what: str) -> str:
     return f":warning: {request.version} in {request.environment}: {slack_line(what)}"
+
+
+def question(proposed: list[str], no_data: list[str], evidence: dict[str, str]) -> str:
+    """What the monitor asks a human: slow services (investigate, rollback proposed) and services
+    whose figures could not be observed (no data: nothing judged there)."""
+    asked = []
+    if proposed:
+        asked.append(f"investigate, rollback proposed ({'; '.join(f'{s}: {evidence[s]}' for s in proposed)})")
+    if no_data:
+        asked.append(
+            f"no data for {', '.join(no_data)}, so nothing judged there"
+            f" ({'; '.join(f'{s}: {evidence[s]}' for s in no_data)}); no data alone is never rolled back"
+        )
+    return ". ".join(asked)

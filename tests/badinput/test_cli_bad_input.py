@@ -117,6 +117,21 @@ CASES = [
     case("deploy: 200-character version", ["deploy", "production", "--version", "v" + "1" * 199], "bad version 'v111"),
     case("deploy: no version", ["deploy", "production"], "the following arguments are required: --version"),
     case(
+        "deploy: --no-checklist without a reason",
+        ["deploy", "production", "--version", "v1.2.0", "--no-checklist"],
+        "--no-checklist needs --reason TEXT",
+    ),
+    case(
+        "hotfix: --reason without --no-checklist",
+        ["hotfix", "production", "--version", "v1.2.1", "--services", "auth-svc", "--reason", "late"],
+        "--reason goes with --no-checklist",
+    ),
+    case(
+        "deploy: --no-checklist to staging",
+        ["deploy", "staging", "--version", "v1.2.0", "--no-checklist", "--reason", "x"],
+        "a deployment to staging has no checklist to skip",
+    ),
+    case(
         "deploy: empty --as", ["deploy", "production", "--version", "v1.2.0", "--as", ""], "argument --as: empty user"
     ),
     case(

@@ -15,14 +15,16 @@ import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from activities.aws import build_aws_clients
+from activities.cloudwatch import search_logs
 from activities.records import RecordStore
 from runbook.deployment import DeploymentResult
-from runbook.models import HandlerOutcome, State
+from runbook.models import HandlerOutcome, LogSearchRequest, State
 from runbook.temporal import connect
+from runbook.verification import VerificationResult
 from starter.cli import UsageError
 from starter.commands import deployment_request, launch_deployment
 from tests.conftest import keep_history, temporal_binary
-from tests.support import reach, status, until
+from tests.support import reach, status, until, wait_for
 from worker import running_worker
 from workflows.deployment import StandardDeployment
 
@@ -41,11 +43,39 @@ def aws(e2e_stack):
     return build_aws_clients(e2e_stack.config)
 
 
+# The time-skipping server's tests share one task queue: the environment's lock workflow, started
+# there by the first of them, is served by each one's worker in turn.
+SKIPPING_QUEUE = f"skipping-{uuid.uuid4()}"
+
+# Most tests are about what comes before production's key user flows: they skip the checklist,
+# on record, as `runbook deploy --no-checklist --reason TEXT` does.
+NO_CHECKLIST = "the key user flows are the checklist tests' business"
+
+
 async def launch(
-    client: Client, stack, services: list[str], *, version: str | None = None, kind: str = "deployment", **options
+    client: Client,
+    stack,
+    services: list[str],
+    *,
+    version: str | None = None,
+    kind: str = "deployment",
+    checklist: bool = False,
+    **options,
 ) -> WorkflowHandle:
-    request = deployment_request(stack.config, "production", version or next(VERSIONS), services, "alice", **options)
+    request = deployment_request(
+        stack.config,
+        "production",
+        version or next(VERSIONS),
+        services,
+        "alice",
+        no_checklist_reason="" if checklist else NO_CHECKLIST,
+        **options,
+    )
     return await launch_deployment(client, stack.config, kind, request)
+
+
+async def check(handle: WorkflowHandle, item: str, user: str = "carol", **fields) -> HandlerOutcome:
+    return await handle.execute_update("check", {"item": item, "user": user, **fields}, result_type=HandlerOutcome)
 
 
 async def approve(handle: WorkflowHandle, approver: str = "bob") -> HandlerOutcome:
@@ -64,11 +94,19 @@ def slack_texts(stack) -> list[str]:
 
 async def test_the_happy_path_from_prerequisites_to_the_deployment_log(client, e2e_stack, aws):
     services = ["api-gateway", "market-svc"]
-    handle = await launch(client, e2e_stack, services, version="v5.0.0")
+    handle = await launch(client, e2e_stack, services, version="v5.0.0", checklist=True)
     await reach(handle, "approval")
     assert e2e_stack.running("staging", "market-svc").version == "v5.0.0"
     assert e2e_stack.running("production", "market-svc").version != "v5.0.0"
+    early = await check(handle, "user-can-log-in")
+    assert not early.accepted and "the checklist is not open (it opens after verify_production)" in early.reason
     assert (await approve(handle)).accepted
+    # After production's automated checks, the deployment waits for the runbook's key user flows.
+    waiting = await reach(handle, "checklist")
+    items = e2e_stack.config.verification.checklist
+    assert waiting.details["pending"] == items
+    for item in items:
+        assert (await check(handle, item)).accepted
     outcome = await result(handle)
     await keep_history(handle, "standard_deployment")
     await keep_history(client.get_workflow_handle(f"{handle.id}-verify-production"), "verification")
@@ -77,10 +115,18 @@ async def test_the_happy_path_from_prerequisites_to_the_deployment_log(client, e
     assert outcome.approval.approver == "bob"
     steps = {step.name: step.state.value for step in (await status(handle)).steps}
     assert (
-        steps["prerequisites"] == steps["verify_staging"] == steps["monitor"] == steps["verify_production"] == "passed"
+        steps["prerequisites"]
+        == steps["verify_staging"]
+        == steps["monitor"]
+        == steps["verify_production"]
+        == steps["checklist"]
+        == "passed"
     )
     assert steps["automatic_rollback"] == "pending"
+    assert outcome.unconfirmed == []
     texts = slack_texts(e2e_stack)
+    assert any(text.startswith(f":clipboard: v5.0.0 is live in production: verify the key user flows ({handle.id})")
+               for text in texts)  # fmt: skip
     assert any(text.startswith(":rocket: DEPLOYMENT v5.0.0 to production") for text in texts)
     completion = next(text for text in texts if text.startswith(":white_check_mark: v5.0.0 deployed to production"))
     assert "- market-svc: " in completion and "→ v5.0.0" in completion and "Approved by: bob" in completion
@@ -133,7 +179,7 @@ async def test_the_gate_expires_after_its_timeout_with_production_untouched(
     skipping_env, e2e_stack, aws, healthy_fleet
 ):
     config = e2e_stack.config
-    async with running_worker(skipping_env.client, config, f"expiry-{uuid.uuid4()}") as worker:
+    async with running_worker(skipping_env.client, config, SKIPPING_QUEUE) as worker:
         # Reminders every 8 hours keep the test short; the 24-hour default timeout is the one tested.
         request = deployment_request(config, "production", "v5.99.0", ["payment-svc"], "alice").model_copy(
             update={"approval_reminder_every": timedelta(hours=8)}
@@ -268,6 +314,8 @@ async def test_a_cpu_spike_scales_up_first(client, e2e_stack, aws):
     target = e2e_stack.config.scaling.scale_up_target(desired_before)
     assert e2e_stack.running("production", "auth-svc").desired == target
     assert any(f"scaled up auth-svc to {target} tasks first" in text for text in slack_texts(e2e_stack))
+    checklist = next(step for step in (await status(handle)).steps if step.name == "checklist")
+    assert (checklist.state.value, checklist.detail) == ("skipped", f"--no-checklist by alice: {NO_CHECKLIST}")
     await keep_history(handle, "standard_deployment_scaled_up")
 
 
@@ -346,3 +394,128 @@ async def test_a_hotfix_without_skip_goes_through_staging(client, e2e_stack, aws
         == e2e_stack.running("production", "api-gateway").version
         == version
     )
+
+
+async def test_flows_nobody_confirmed_by_the_deadline_complete_the_deployment_and_are_named(
+    skipping_env, e2e_stack, aws, healthy_fleet
+):
+    config = e2e_stack.config
+    async with running_worker(skipping_env.client, config, SKIPPING_QUEUE) as worker:
+        version = next(VERSIONS)
+        request = deployment_request(config, "production", version, ["market-svc"], "alice")
+        handle = await skipping_env.client.start_workflow(
+            StandardDeployment.run, request, id=f"deploy-checklist-{uuid.uuid4()}", task_queue=worker.task_queue
+        )
+        await reach(handle, "approval")
+        assert (await approve(handle)).accepted
+        await reach(handle, "checklist")
+        assert (await check(handle, "user-can-log-in")).accepted
+        # Nobody ticks the other four: the virtual clock runs on through the reminders to the 2-hour deadline.
+        await skipping_env.fast_forward(handle)
+        outcome = await result(handle)
+        current = await status(handle)
+    unconfirmed = [item for item in config.verification.checklist if item != "user-can-log-in"]
+    assert outcome.state == State.COMPLETED, outcome.reasons
+    assert outcome.unconfirmed == unconfirmed
+    assert e2e_stack.running("production", "market-svc").version == version
+    texts = [text for text in slack_texts(e2e_stack) if handle.id in text or f"{version} deployed" in text]
+    # A reminder every 15 minutes of the two hours (the last one is the deadline itself).
+    reminders = [text for text in texts if text.startswith(f":hourglass: {version} in production waits for the key")]
+    assert len(reminders) == 7 and all(", ".join(unconfirmed) in text for text in reminders)
+    assert any(f"nobody confirmed {', '.join(unconfirmed)} within 2h" in text for text in texts)
+    completion = next(text for text in texts if text.startswith(f":white_check_mark: {version} deployed"))
+    assert f"Key user flows nobody confirmed: {', '.join(unconfirmed)}" in completion
+    checklist = next(step for step in current.steps if step.name == "checklist")
+    assert checklist.state.value == "passed" and checklist.detail == f"nobody confirmed {', '.join(unconfirmed)}"
+
+
+async def test_a_failed_flow_asks_a_human_who_decides_to_roll_back(client, e2e_stack, aws):
+    before = e2e_stack.running("production", "payment-svc").version
+    handle = await launch(client, e2e_stack, ["payment-svc"], checklist=True)
+    await reach(handle, "approval")
+    assert (await approve(handle)).accepted
+    await reach(handle, "checklist")
+    assert (await check(handle, "payments-process-correctly", passed=False, note="card declined")).accepted
+    asked = await until(
+        handle,
+        lambda s: any(e.event == "alert" and "payments-process-correctly failed" in e.detail for e in s.timeline),
+        "the question: roll back or continue",
+    )
+    assert asked.step == "checklist"
+    assert any(
+        "checklist payments-process-correctly failed (carol: card declined). Decide: `runbook decide" in text
+        for text in slack_texts(e2e_stack)
+    )
+    decided = await handle.execute_update("decide", {"user": "bob", "action": "rollback"}, result_type=HandlerOutcome)
+    assert decided.accepted
+    outcome = await result(handle)
+    assert outcome.state == State.ROLLED_BACK
+    assert (
+        outcome.reasons[0]
+        == "bob decided to roll back: checklist payments-process-correctly failed (carol: card declined)"
+    )
+    assert e2e_stack.running("production", "payment-svc").version == before
+
+
+async def test_a_slow_fault_cleared_before_the_deployment_is_not_held_against_it(client, e2e_stack, aws, healthy_fleet):
+    """The issue's case: timeout errors logged, and slow figures written, before the version went
+    live are not the version's doing, though the windows (10 minutes here) still hold them."""
+    e2e_stack.fault("production", "market-svc", "slow", delay_s=0.1)
+    # 100 ms responses are "slow" to the fleet's healthy 80 ms, not to the decision matrix: what
+    # matters is the "upstream request timeout" lines the fault logs.
+    await asyncio.to_thread(e2e_stack.wait_for_figures, "production", "market-svc", "slow")
+    e2e_stack.clear_faults()
+    long_windows = {"window": timedelta(minutes=10)}
+    request = deployment_request(
+        e2e_stack.config, "production", next(VERSIONS), ["market-svc"], "alice", no_checklist_reason=NO_CHECKLIST
+    )
+    request = request.model_copy(
+        update={
+            "decision_window": timedelta(minutes=10),
+            "production_verification": request.production_verification.model_copy(update=long_windows),
+        }
+    )
+    logged = search_logs(
+        aws.logs,
+        e2e_stack.config,
+        LogSearchRequest(
+            environment="production", services=["market-svc"], word="timeout", window=timedelta(minutes=10)
+        ),
+    )
+    assert logged.counts["market-svc"] > 0, "the fault's timeout lines are in the window"
+    handle = await launch_deployment(client, e2e_stack.config, "deployment", request)
+    await reach(handle, "approval")
+    assert (await approve(handle)).accepted
+    outcome = await asyncio.wait_for(result(handle), timeout=90)
+    assert outcome.state == State.COMPLETED, outcome.reasons
+    verified = await client.get_workflow_handle(
+        f"{handle.id}-verify-production", result_type=VerificationResult
+    ).result()
+    assert verified.log_timeouts.counts["market-svc"] == 0
+
+
+async def test_a_service_without_figures_is_asked_about_and_never_rolled_back_for_it_alone(client, e2e_stack, aws):
+    request = deployment_request(
+        e2e_stack.config, "production", next(VERSIONS), ["payment-svc"], "alice", no_checklist_reason=NO_CHECKLIST
+    ).model_copy(update={"decision_timeout": timedelta(seconds=3)})
+    handle = await launch_deployment(client, e2e_stack.config, "deployment", request)
+    await reach(handle, "approval")
+    e2e_stack.fault("production", "payment-svc", "silent")
+    await asyncio.to_thread(
+        wait_for,
+        lambda: e2e_stack.figures("production", "payment-svc", e2e_stack.config.thresholds.decision_window),
+        "payment-svc's figures gone",
+        30,
+        accept=lambda figures: "requests" in figures.no_data,
+    )
+    assert (await approve(handle)).accepted
+    outcome = await result(handle)
+    # Nobody answered: the deployment failed (nothing vouches for it), and it was not rolled back.
+    assert outcome.state == State.FAILED
+    assert outcome.reasons[0].startswith("no decision within 0:00:03 on: payment-svc: No data: RequestCount in ")
+    assert outcome.reasons[-1] == "not rolled back: no data alone never rolls back (decision matrix); investigate"
+    assert outcome.rollback_id == ""
+    assert e2e_stack.running("production", "payment-svc").version == outcome.changes[-1].after_version
+    question = next(text for text in slack_texts(e2e_stack) if handle.id in text and "Decide:" in text)
+    assert "no data for payment-svc, so nothing judged there (payment-svc: No data: RequestCount in" in question
+    assert "rollback proposed ()" not in question
