@@ -14,8 +14,9 @@ from runbook import limits
 from runbook.action_items import ActionItems
 from runbook.config import IncidentsConfig, ThresholdsConfig
 from runbook.decision import Action, Decision
+from runbook.incident_payloads import ResolvePayload
 from runbook.incident_terms import UpdateStatus
-from runbook.models import ProcedureStatus
+from runbook.models import HandlerOutcome, ProcedureStatus
 from runbook.severity import PagerSeverity, Severity, StatusPageImpact
 
 MitigationAction = Literal["rollback", "scale_up", "rate_limit", "maintenance_page"]
@@ -61,6 +62,7 @@ class Mitigation(BaseModel):
     by: str
     reason: str = ""
     requested_at: datetime
+    started_at: datetime | None = None
     state: Literal["pending", "running", "done", "failed"] = "pending"
     detail: str = ""
     ended_at: datetime | None = None
@@ -114,6 +116,40 @@ class Resolution(BaseModel):
     root_cause: str
     impact: str
     follow_up: ActionItems = Field(default_factory=list)
+    improvements: list[str] = Field(default_factory=list)
+    # What the verification of the resolution found wrong; resolved all the same only by force.
+    unverified: list[str] = Field(default_factory=list)
+    forced_reason: str = ""
+
+
+class ResolveRequest(BaseModel):
+    """A resolve being verified: the main loop checks the services before it is taken or refused."""
+
+    number: int
+    at: datetime
+    payload: ResolvePayload
+
+
+class ResolveOutcome(HandlerOutcome):
+    """The answer to `resolve`: refused with `unverified` when the services are not seen healthy."""
+
+    unverified: list[str] = Field(default_factory=list)
+
+
+ClockPhase = Literal["acknowledged", "assessed", "mitigating"]
+CLOCK_PHASES: dict[ClockPhase, str] = {
+    "acknowledged": "acknowledged",
+    "assessed": "assessed",
+    "mitigating": "mitigation under way",
+}
+
+
+class PhaseTime(BaseModel):
+    """One phase of the P1 clock: when it was due, and when (if ever) it was reached."""
+
+    phase: ClockPhase
+    due: datetime
+    reached: datetime | None
 
 
 class Notice(BaseModel):
@@ -162,12 +198,38 @@ class IncidentState(BaseModel):
     # What the runbook itself did since the last update (a rollback done, a scale-up): told on
     # lines of their own beside the commander's words.
     done_since_update: list[str] = Field(default_factory=list)
+    resolve_request: ResolveRequest | None = None
+    resolve_requests: int = 0
+    # The P1 clock's phases whose miss the commander was reminded of (once each).
+    clock_missed: list[ClockPhase] = Field(default_factory=list)
     resolution: Resolution | None = None
     postmortem_url: str = ""
     runs: int = 1
 
     def last_update(self) -> CommanderUpdate | None:
         return self.updates[-1] if self.updates else None
+
+    def clock(self, policy: IncidentsConfig) -> list[PhaseTime]:
+        """The P1 clock from the declaration: acknowledged within the severity's response time,
+        assessed and a mitigation under way within [incidents] assess_within, mitigate_within."""
+        # A mitigation started before started_at was kept: the moment it was asked for.
+        legacy = [m.requested_at for m in self.mitigations if not m.started_at and m.state in ("running", "done")]
+        started = [m.started_at for m in self.mitigations if m.started_at] + legacy
+        return [
+            PhaseTime(
+                phase="acknowledged",
+                due=self.target_respond_by,
+                reached=self.acknowledged.at if self.acknowledged else None,
+            ),
+            PhaseTime(
+                phase="assessed",
+                due=self.declared_at + policy.assess_within,
+                reached=self.assessment.at if self.assessment else None,
+            ),
+            PhaseTime(
+                phase="mitigating", due=self.declared_at + policy.mitigate_within, reached=min(started, default=None)
+            ),
+        ]
 
 
 # Request and result ----------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from runbook import limits
 from runbook.action_items import MOST_ITEMS, ActionItemPayload
@@ -44,7 +44,10 @@ class MitigatePayload(Payload):
 
 
 class ResolvePayload(Payload):
-    """`resolve`: `{"user": "alice", "resolution": "rolled back", "root_cause": "...", "follow_up": ["..."]}`."""
+    """`resolve`: `{"user": "alice", "resolution": "rolled back", "root_cause": "...", "follow_up": ["..."]}`.
+
+    Taken once the affected services are seen healthy; `"force": true` with a `force_reason`
+    resolves all the same, on the record. `improvements`: what the post-mortem should improve."""
 
     user: str = Field(min_length=1, max_length=limits.USER)
     resolution: str = Field(min_length=1, max_length=limits.POSTMORTEM)
@@ -52,6 +55,17 @@ class ResolvePayload(Payload):
     impact: str = Field("", max_length=limits.POSTMORTEM)
     # Action items: plain texts as before, or {"text", "owner", "due"} (runbook/action_items.py).
     follow_up: list[ActionItemPayload] = Field(default_factory=list, max_length=MOST_ITEMS)
+    improvements: list[Annotated[str, Field(min_length=1, max_length=limits.POSTMORTEM)]] = Field(default_factory=list)
+    force: bool = False
+    force_reason: str = Field("", max_length=limits.NOTE)
+
+    @model_validator(mode="after")
+    def _force_has_a_reason(self) -> ResolvePayload:
+        if self.force and not self.force_reason.strip():
+            raise ValueError("force needs a force_reason: why resolve what is not seen healthy")
+        if self.force_reason and not self.force:
+            raise ValueError('force_reason without "force": true')
+        return self
 
 
 class SeverityPayload(Payload):

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from runbook.config import IncidentsConfig
-from runbook.incident import IncidentState
+from runbook.incident import CLOCK_PHASES, IncidentState, PhaseTime
 from runbook.messages.action_items import FOLLOWED_UP, described
 from runbook.messages.incident import duration_minutes, elapsed, minutes_text, service_label
 from runbook.models import TimelineEntry
-from runbook.severity import local_time
+from runbook.severity import local_time, opens_war_room
 
 # The post-mortem -------------------------------------------------------------------------------
 
@@ -18,7 +18,8 @@ from runbook.severity import local_time
 def render_postmortem(
     incident_id: str, state: IncidentState, timeline: list[TimelineEntry], policy: IncidentsConfig
 ) -> str:
-    """Markdown: the facts, impact, root cause, resolution, the timeline entry by entry, action items."""
+    """Markdown: the P1 clock, the facts, the timeline entry by entry, impact, root cause,
+    resolution, improvements, action items."""
     resolution = state.resolution
     if resolution is None:
         raise ValueError("an incident is rendered as a post-mortem once it is resolved")
@@ -58,6 +59,12 @@ def render_postmortem(
         )
 
     rows = [f"| {clock(entry.at)} | {_cell(entry.actor)} | {_cell(_what_happened(entry))} |" for entry in timeline]
+    resolved = [resolution.resolution]
+    if resolution.forced_reason:
+        resolved += ["", f"Resolved by force by {resolution.by}: {resolution.forced_reason}", "", "Not verified:"]
+        resolved += [f"- {_line(reason)}" for reason in resolution.unverified]
+    improvements = [f"- {_line(improvement)}" for improvement in resolution.improvements] or ["- none recorded"]
+    phases = _clock_section(state, policy) if opens_war_room(state.severity, policy) else []
     items = [f"- [ ] {described(item, policy.timezone)}" for item in resolution.follow_up] or ["- none recorded"]
     if any(item.id for item in resolution.follow_up):
         items += ["", FOLLOWED_UP]
@@ -65,7 +72,14 @@ def render_postmortem(
         [
             f"# Post-mortem: {incident_id}, {state.summary}",
             "",
+            *phases,
             *facts,
+            "",
+            "## Timeline",
+            "",
+            f"| Time ({policy.timezone}) | Who | What |",
+            "|---|---|---|",
+            *rows,
             "",
             "## Impact",
             "",
@@ -77,13 +91,11 @@ def render_postmortem(
             "",
             "## Resolution",
             "",
-            resolution.resolution,
+            *resolved,
             "",
-            "## Timeline",
+            "## Improvements",
             "",
-            f"| Time ({policy.timezone}) | Who | What |",
-            "|---|---|---|",
-            *rows,
+            *improvements,
             "",
             "## Action items",
             "",
@@ -91,6 +103,25 @@ def render_postmortem(
             "",
         ]
     )
+
+
+def _clock_section(state: IncidentState, policy: IncidentsConfig) -> list[str]:
+    """The P1 procedure's phases against their targets, counted from the declaration."""
+    rows = [_phase_row(phase, state.declared_at) for phase in state.clock(policy)]
+    return ["## P1 clock", "", "| Phase | Target | Reached | |", "|---|---|---|---|", *rows, ""]
+
+
+def _phase_row(phase: PhaseTime, declared_at: datetime) -> str:
+    name, target = CLOCK_PHASES[phase.phase].capitalize(), f"by {elapsed(phase.due - declared_at)}"
+    if phase.reached is None:
+        return f"| {name} | {target} | never | missed |"
+    verdict = "met" if phase.reached <= phase.due else f"missed by {elapsed(phase.reached - phase.due)}"
+    return f"| {name} | {target} | {elapsed(phase.reached - declared_at)} | {verdict} |"
+
+
+def _line(text: str) -> str:
+    """What people wrote, as one line of a Markdown list."""
+    return " ".join(text.split())
 
 
 def _cell(text: str) -> str:

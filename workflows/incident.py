@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from runbook.assessment import assess
     from runbook.decision import Action
     from runbook.incident import (
+        CLOCK_PHASES,
         STATUSPAGE_STATUS,
         AssessmentRecord,
         CarriedIncident,
@@ -44,9 +45,12 @@ with workflow.unsafe.imports_passed_through():
         PageAccepted,
         PageAction,
         PageRequest,
+        PhaseTime,
         PostmortemDocument,
         RelatedDeploymentsQuery,
         Resolution,
+        ResolveOutcome,
+        ResolveRequest,
         ScaleUpRequest,
         ServiceStatesRequest,
         StatusPageChange,
@@ -54,7 +58,15 @@ with workflow.unsafe.imports_passed_through():
         WarRoom,
     )
     from runbook.messages import incident as texts
-    from runbook.models import LockRelease, PreemptRequest, RollbackRequest, RollbackResult, State, StepState
+    from runbook.models import (
+        LockRelease,
+        PreemptRequest,
+        RollbackRequest,
+        RollbackResult,
+        State,
+        StepRecord,
+        StepState,
+    )
     from runbook.postmortem import render_postmortem
     from workflows.action_items import track_action_items
     from workflows.incident_handlers import IncidentHandlers
@@ -64,7 +76,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.steps import observe_services
 
 
-STEPS = ["alert", "war_room", "status_page", "assess", "mitigate", "resolve", "post_mortem"]
+STEPS = ["alert", "war_room", "status_page", "assess", "mitigate", "verify_resolution", "resolve", "post_mortem"]
 WAR_ROOM_STEPS = ("war_room", "status_page", "assess")
 
 
@@ -79,6 +91,7 @@ class Incident(IncidentHandlers):
         if request.carried:
             self._procedure.status = request.carried.status
             self._state = request.carried.state
+            self._add_steps_added_since()
         else:
             now = workflow.now()
             due = policy.respond_by(request.severity, now, self._policy, request.ack_within)
@@ -96,6 +109,9 @@ class Incident(IncidentHandlers):
         self._mitigating: set[asyncio.Task[None]] = set()
         self._finished: list[asyncio.Task[None]] = []
         self._postmortem = ""
+        self._verdict = None
+        # Decided once, as the run starts, so that every replay of it takes the same side.
+        self._keeps_clock = workflow.patched("p1-clock")
 
     @workflow.run
     async def run(self, request: IncidentRequest) -> IncidentResult:
@@ -106,11 +122,17 @@ class Incident(IncidentHandlers):
             self._surface_mitigation_errors()
             await self._meet_obligations()
             await self._on_deadlines()
+            if self._state.resolve_request is not None:
+                await self.verify_resolution(self._state.resolve_request)
             if self._state.resolution is not None:
                 break
             if self._history_is_long():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(self._carried())
+                # A resolve asked meanwhile waits for its verdict: verified in this run, not carried.
+                await workflow.wait_condition(
+                    lambda: workflow.all_handlers_finished() or self._state.resolve_request is not None
+                )
+                if self._state.resolve_request is None:
+                    workflow.continue_as_new(self._carried())
             await self._wait_for_change_or_deadline()
         await workflow.wait_condition(lambda: not self._mitigating)
         self._surface_mitigation_errors()
@@ -157,7 +179,7 @@ class Incident(IncidentHandlers):
         self._roll_back_when_deployment_related()
         for mitigation in self._state.mitigations:
             if mitigation.state == "pending":
-                mitigation.state = "running"
+                mitigation.state, mitigation.started_at = "running", workflow.now()
                 task = asyncio.create_task(self.mitigate(mitigation))
                 self._mitigating.add(task)
                 task.add_done_callback(self._mitigation_finished)
@@ -411,6 +433,7 @@ class Incident(IncidentHandlers):
         deadlines = [state.next_update_at]
         if state.acknowledged is None:
             deadlines.append(state.respond_by)
+        deadlines += [phase.due for phase in self._clock_running()]
         return min((deadline for deadline in deadlines if deadline is not None), default=None)
 
     async def _wait_for_change_or_deadline(self) -> None:
@@ -428,6 +451,9 @@ class Incident(IncidentHandlers):
         state, now = self._state, workflow.now()
         if state.acknowledged is None and state.respond_by is not None and now >= state.respond_by:
             await self.escalate()
+        for phase in self._clock_running():
+            if now >= phase.due:
+                await self.remind_of_the_clock(phase)
         interval = self._update_interval()
         if state.commander_news and interval and workflow.patched("commander-update-at-once"):
             # The commander's update goes out as it is given; the longest silence counts from it.
@@ -470,6 +496,28 @@ class Incident(IncidentHandlers):
         if state.war_room:
             await self._invite([target])
         await self._post(self._room(), texts.escalation_message(self._id, state.severity, target, window))
+
+    def _clock_running(self) -> list[PhaseTime]:
+        """The P1 clock's phases not reached yet, and not yet reminded of: each has a deadline."""
+        state = self._state
+        if not (self._keeps_clock and policy.opens_war_room(state.severity, self._policy)):
+            return []
+        return [
+            phase
+            for phase in state.clock(self._policy)
+            if phase.reached is None and phase.phase not in state.clock_missed
+        ]
+
+    async def remind_of_the_clock(self, phase: PhaseTime) -> None:
+        """A phase of the P1 procedure missed its target: the commander is reminded, once."""
+        state = self._state
+        state.clock_missed.append(phase.phase)
+        self._procedure.record(
+            "runbook",
+            f"P1 clock missed: {CLOCK_PHASES[phase.phase]}",
+            f"due {texts.elapsed(phase.due - state.declared_at)} after the declaration; @{state.commander} reminded",
+        )
+        await self._post(self._room(), texts.clock_missed_message(self._id, state.commander, phase, state.declared_at))
 
     async def post_update(self) -> None:
         """The Update template to the war room and the status page; the commander is reminded
@@ -565,6 +613,50 @@ class Incident(IncidentHandlers):
 
     # Resolve and post-mortem ---------------------------------------------------------------------
 
+    async def verify_resolution(self, asked: ResolveRequest) -> None:
+        """The runbook's "Verify resolution": the affected services' health and CloudWatch figures,
+        read as the assessment reads them. Unhealthy or unseen refuses the resolve, unless forced."""
+        payload = asked.payload
+        async with self._procedure.step("verify_resolution") as step:
+            unverified = await self._unverified()
+            if not unverified:
+                step.detail = f"{texts.service_label(self._request.affected)} healthy, figures within thresholds"
+                self._procedure.record("runbook", "resolution verified", step.detail)
+                self._take_resolution(payload)
+                verdict = ResolveOutcome(accepted=True)
+            elif payload.force:
+                self._procedure.fail_step(step, [*unverified, f"resolved by force: {payload.force_reason}"])
+                self._procedure.record(
+                    payload.user, "resolved by force", f"{payload.force_reason}; not verified: {'; '.join(unverified)}"
+                )
+                self._take_resolution(payload, unverified)
+                verdict = ResolveOutcome(accepted=True, unverified=unverified)
+            else:
+                self._procedure.fail_step(step, unverified)
+                self._procedure.refuse(
+                    "resolve", payload.model_dump(mode="json"), "not verified: " + "; ".join(unverified)
+                )
+                await self._post(self._room(), texts.resolve_refused_message(self._id, payload.user, unverified))
+                verdict = ResolveOutcome(
+                    accepted=False, reason=self._procedure.status.refusals[-1].reason, unverified=unverified
+                )
+        self._state.resolve_request = None
+        self._verdict = (asked.number, verdict)
+
+    async def _unverified(self) -> list[str]:
+        """What keeps the resolution from being verified, one reason each: failing health checks,
+        the decision matrix's rows other than "No symptom", and what could not be observed."""
+        request = self._request
+        problems: list[str] = []
+        metrics, health = await observe_services(
+            self._procedure, request.environment, request.affected, request.thresholds.decision_window, problems
+        )
+        reasons = [f"{check.name}: {check.reason}" for report in health.values() for check in report.failures]
+        if metrics:
+            matrix = assess(metrics, health, request.thresholds)
+            reasons += [f"{d.service}: {d.rule}: {d.evidence}" for d in matrix.decisions if d.action != Action.NONE]
+        return reasons + [f"no data: {problem}" for problem in problems]
+
     async def resolve(self, resolution: Resolution) -> None:
         state = self._state
         async with self._procedure.step("resolve"):
@@ -613,6 +705,11 @@ class Incident(IncidentHandlers):
         return result
 
     # Continue-as-new -----------------------------------------------------------------------------
+
+    def _add_steps_added_since(self) -> None:
+        """A run carried from older code lacks the steps added since (verify_resolution)."""
+        carried = {step.name: step for step in self._procedure.status.steps}
+        self._procedure.status.steps = [carried.get(name) or StepRecord(name=name) for name in STEPS]
 
     def _history_is_long(self) -> bool:
         info = workflow.info()

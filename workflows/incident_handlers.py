@@ -24,6 +24,8 @@ with workflow.unsafe.imports_passed_through():
         MitigationAction,
         Notice,
         Resolution,
+        ResolveOutcome,
+        ResolveRequest,
     )
     from runbook.incident_payloads import (
         AcknowledgePayload,
@@ -46,6 +48,8 @@ class IncidentHandlers:
     # Set by a handler, cleared by the workflow's loop: something new to act on.
     _changed: bool
     _postmortem: str
+    # The verdict on the last resolve verified (its number, the answer), for the update that waits.
+    _verdict: tuple[int, ResolveOutcome] | None
 
     def _acknowledge(self, ack: AcknowledgePayload) -> None:
         self._require_open()
@@ -102,6 +106,24 @@ class IncidentHandlers:
     def _resolve(self, resolve: ResolvePayload) -> None:
         self._require_open()
         state = self._state
+        if not workflow.patched("verified-resolution"):
+            self._take_resolution(resolve)
+            return
+        # One at a time: the main loop verifies it (workflows/incident.py verify_resolution).
+        if state.resolve_request is not None:
+            raise Refused(f"a resolve by {state.resolve_request.payload.user} is being verified first")
+        state.resolve_requests += 1
+        state.resolve_request = ResolveRequest(number=state.resolve_requests, at=workflow.now(), payload=resolve)
+        self._procedure.record(
+            resolve.user,
+            "resolve asked",
+            f"verifying the health and figures of {texts.service_label(self._request.affected)}"
+            + (f"; forced: {resolve.force_reason}" if resolve.force else ""),
+        )
+        self._changed = True
+
+    def _take_resolution(self, resolve: ResolvePayload, unverified: list[str] | None = None) -> None:
+        state = self._state
         state.resolution = Resolution(
             by=resolve.user,
             at=workflow.now(),
@@ -111,6 +133,9 @@ class IncidentHandlers:
             follow_up=action_items(
                 self._id, resolve.follow_up, resolve.user, workflow.now(), self._policy.action_item_due
             ),
+            improvements=resolve.improvements,
+            unverified=unverified or [],
+            forced_reason=resolve.force_reason if unverified else "",
         )
         self._procedure.record(resolve.user, "resolved", resolve.resolution)
         self._changed = True
@@ -144,7 +169,22 @@ class IncidentHandlers:
     acknowledge_signal, acknowledge_update = human_decision("acknowledge", AcknowledgePayload, _acknowledge)
     update_signal, update_update = human_decision("update", UpdatePayload, _update)
     mitigate_signal, mitigate_update = human_decision("mitigate", MitigatePayload, _mitigate)
-    resolve_signal, resolve_update = human_decision("resolve", ResolvePayload, _resolve)
+
+    @workflow.signal(name="resolve")
+    def resolve_signal(self, payload: Any = None) -> None:
+        self._procedure.decide("resolve", ResolvePayload, payload, self._resolve)
+
+    @workflow.update(name="resolve")
+    async def resolve_update(self, payload: Any = None) -> ResolveOutcome:
+        """Answered once the resolution is verified: taken, or refused with what is not healthy."""
+        outcome = self._procedure.decide("resolve", ResolvePayload, payload, self._resolve)
+        asked = self._state.resolve_request
+        if not outcome.accepted or asked is None:
+            return ResolveOutcome(accepted=outcome.accepted, reason=outcome.reason)
+        await workflow.wait_condition(lambda: self._verdict is not None and self._verdict[0] == asked.number)
+        assert self._verdict is not None
+        return self._verdict[1]
+
     severity_signal, severity_update = human_decision("severity", SeverityPayload, _regrade)
 
     def _require_open(self) -> None:

@@ -9,7 +9,14 @@ from datetime import datetime, timedelta
 from runbook.config import IncidentsConfig
 from runbook.decision import Action
 from runbook.durations import format_duration
-from runbook.incident import Acknowledgement, AssessmentRecord, IncidentState, Mitigation, Resolution
+from runbook.incident import (
+    Acknowledgement,
+    AssessmentRecord,
+    IncidentState,
+    Mitigation,
+    PhaseTime,
+    Resolution,
+)
 from runbook.incident_terms import MITIGATIONS
 from runbook.messages.escape import slack_line, status_page_line
 from runbook.severity import DESCRIPTIONS, Severity, local_time
@@ -207,6 +214,28 @@ def mitigation_message(incident_id: str, mitigation: Mitigation) -> str:
         f":hammer_and_wrench: {incident_id} mitigation {mitigation.number} {mitigation.action} of {services}"
         f" by {slack_line(mitigation.by)} {mitigation.state}{detail}"
     )
+
+
+def clock_missed_message(incident_id: str, commander: str, phase: PhaseTime, declared_at: datetime) -> str:
+    """The P1 clock: a phase not reached by its target, and what the commander can do about it."""
+    what = {
+        "acknowledged": f"acknowledge: runbook incident ack {incident_id}",
+        "assessed": f"the assessment has not finished: runbook status {incident_id}",
+        "mitigating": f"mitigate: runbook incident mitigate {incident_id} {'|'.join(MITIGATIONS)}",
+    }[phase.phase]
+    missed = {"acknowledged": "is not acknowledged", "assessed": "is not assessed", "mitigating": "has no mitigation"}
+    return (
+        f":alarm_clock: @{slack_line(commander)}: {incident_id} {missed[phase.phase]}"
+        f" {elapsed(phase.due - declared_at)} after it was declared (the P1 procedure's target); {what}"
+    )
+
+
+def resolve_refused_message(incident_id: str, by: str, unverified: list[str]) -> str:
+    """A resolve the verification refused: why, one line each, and how to resolve anyway."""
+    lines = [f":no_entry: {incident_id} not resolved: @{slack_line(by)} asked, but the resolution is not verified"]
+    lines += [f"- {slack_line(reason)}" for reason in unverified]
+    lines.append(f"- Resolve anyway: runbook incident resolve {incident_id} ... --force --reason TEXT")
+    return "\n".join(lines)
 
 
 def postmortem_message(incident_id: str, url: str) -> str:

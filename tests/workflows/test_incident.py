@@ -7,6 +7,7 @@ the deployment-related check is the real visibility query, against a stand-in de
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,6 +40,7 @@ from runbook.incident import (
     PageRequest,
     PostmortemDocument,
     RelatedDeployment,
+    ResolveOutcome,
     RelatedDeploymentsQuery,
     ScaleChange,
     ScaleUpRequest,
@@ -91,6 +93,8 @@ class World:
     def __init__(self) -> None:
         self.failing = {"market-svc"}
         self.database_errors: set[str] = set()
+        # Services whose figures CloudWatch has no datapoints for.
+        self.silent: set[str] = set()
         self.slack: list[SlackMessage] = []
         self.channels: list[str] = []
         self.invites: list[list[str]] = []
@@ -100,6 +104,8 @@ class World:
         self.rolled_back: list[str] = []
         self.mitigations: list[str] = []
         self.postmortems: list[PostmortemDocument] = []
+        # While set, health checks wait for it: a verification held open.
+        self.health_gate: asyncio.Event | None = None
 
     def said(self, channel: str, start: str = "") -> list[str]:
         return [m.text for m in self.slack if m.channel == channel and m.text.startswith(start)]
@@ -147,12 +153,15 @@ class World:
 
         @activity.defn(name="check_service_health")
         async def check_service_health(request: ServiceHealthRequest) -> HealthReport:
+            if self.health_gate:
+                await self.health_gate.wait()
             failing = request.service in self.failing
             check = CheckResult(
                 name=f"{request.service} liveness",
                 url="u",
                 http_status=503 if failing else 200,
                 verdict="fail" if failing else "pass",
+                reason="HTTP 503" if failing else "",
             )
             return HealthReport(environment=request.environment, full=False, checks=[check])
 
@@ -164,6 +173,7 @@ class World:
                     requests=1000,
                     errors_5xx=300 if s in self.failing else 0,
                     database_errors=12 if s in self.database_errors else 0,
+                    no_data={"requests": "no datapoints for RequestCount"} if s in self.silent else {},
                 )
                 for s in request.services
             ]
@@ -320,6 +330,10 @@ async def answer(handle: WorkflowHandle, name: str, payload: Any) -> HandlerOutc
     return await handle.execute_update(name, payload, result_type=HandlerOutcome)
 
 
+async def resolve(handle: WorkflowHandle, payload: dict[str, Any]) -> ResolveOutcome:
+    return await handle.execute_update("resolve", payload, result_type=ResolveOutcome)
+
+
 @workflow.defn(name="StandInDeployment")
 class StandInDeployment:
     """A deployment in flight, as the search attributes of the real ones show it."""
@@ -399,8 +413,10 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
                 "resolution": "rolled back to v1.1.0",
                 "root_cause": "v1.2.0 broke the checkout query",
                 "follow_up": ["canary deploys"],
+                "improvements": ["page the secondary sooner", "a smoke test\nbefore production"],
             }
-            assert (await answer(handle, "resolve", resolution)).accepted
+            verdict = await answer(handle, "resolve", resolution)
+            assert (verdict.accepted, verdict.reason) == (True, "")
             result: IncidentResult = await handle.result()
             final = await status(handle)
             await keep_history(handle, "incident")
@@ -491,6 +507,23 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
         assert f"| {expected}" in document.markdown
     assert "## Root cause\n\nv1.2.0 broke the checkout query" in document.markdown
     assert "- [ ] canary deploys" in document.markdown
+    assert "## Improvements\n\n- page the secondary sooner\n- a smoke test before production\n" in document.markdown
+    sections = [line for line in document.markdown.splitlines() if line.startswith("## ")]
+    assert sections == [
+        "## P1 clock", "## Timeline", "## Impact", "## Root cause", "## Resolution", "## Improvements", "## Action items"
+    ]  # fmt: skip
+    # Verified before it was taken: the rolled-back service answers, its figures within thresholds.
+    assert events(final).index("resolution verified") < events(final).index("resolved")
+    # The P1 clock: nobody acknowledged by minute 5 (the commander reminded, once); assessed at
+    # once; the rollback under way as soon as it was acknowledged, well before minute 30.
+    (reminder,) = world.said(WAR_ROOM, ":alarm_clock:")
+    assert reminder.startswith(f":alarm_clock: @alice: {incident_id} is not acknowledged 5 min after it was declared")
+    assert events(final).count("P1 clock missed: acknowledged") == 1
+    opening = document.markdown.split("\n\n- Severity")[0]
+    assert opening.startswith(f"# Post-mortem: {incident_id}, checkout failing\n\n## P1 clock\n")
+    assert "| Acknowledged | by 5 min | 11 min | missed by 6 min |" in opening
+    assert "| Assessed | by 10 min | 0 s | met |" in opening
+    assert "| Mitigation under way | by 30 min | 11 min | met |" in opening
 
 
 async def test_database_errors_veto_the_rollback_of_an_acknowledged_deployment_related_p1(skipping_env, world):
@@ -503,6 +536,8 @@ async def test_database_errors_veto_the_rollback_of_an_acknowledged_deployment_r
             assert (await answer(handle, "acknowledge", {"user": "bob", "note": "on it"})).accepted
             # Told on the war room: the loop went on from the acknowledgement to what it obliges.
             await until(handle, lambda s: world.said(WAR_ROOM, ":eyes:"), "the acknowledgement told")
+            world.failing.clear()
+            world.database_errors.clear()
             resolution = {"user": "alice", "resolution": "fixed the migration", "root_cause": "a lock on orders"}
             assert (await answer(handle, "resolve", resolution)).accepted
             result: IncidentResult = await handle.result()
@@ -553,6 +588,93 @@ async def test_regrading_p3_to_p1_opens_the_war_room_and_starts_the_updates(skip
         assert len(world.said(WAR_ROOM, "📍 UPDATE: auth-svc incident\n- Status: Investigating")) == 1
         assert len(world.said(WAR_ROOM, ":bell: @alice")) == 1
         assert [getattr(change, "status", "opened") for change in world.status_page] == ["opened", "investigating"]
+
+
+async def test_a_resolve_is_verified_one_at_a_time_refused_while_unhealthy_or_unseen_and_forced_on_record(
+    temporal_env, world
+):
+    async with incident(temporal_env, world, request("P3", ["market-svc"])) as handle:
+        await until(handle, lambda s: "on-call paged" in events(s), "the page")
+        resolution = {"user": "alice", "resolution": "restarted checkout", "root_cause": "a stuck pool"}
+        # Two at once: the second is refused while the first is being verified.
+        world.health_gate = asyncio.Event()
+        first = asyncio.create_task(resolve(handle, resolution))
+        await until(handle, lambda s: "resolve asked" in events(s), "the first resolve asked")
+        second = await resolve(handle, {**resolution, "user": "bob"})
+        assert not second.accepted and second.reason == "a resolve by alice is being verified first"
+        world.health_gate.set()
+        unhealthy = await first
+        assert (unhealthy.accepted, unhealthy.unverified) == (
+            False,
+            [
+                "market-svc liveness: HTTP 503",
+                "market-svc: 5xx errors > 1%: 5xx 30.0% of 1000 requests > 1.0%; health endpoint not answering 200",
+            ],
+        )
+        assert unhealthy.reason == "not verified: " + "; ".join(unhealthy.unverified)
+
+        # Answering again, but CloudWatch has no datapoints: unknown is not healthy.
+        world.failing.clear()
+        world.silent = {"market-svc"}
+        unseen = await resolve(handle, resolution)
+        assert not unseen.accepted
+        assert unseen.unverified == ["market-svc: No data: no datapoints for RequestCount"]
+        current = await status(handle)
+        assert current.state.value == "RUNNING" and incident_state(current)["resolution"] is None
+        assert {step.name: step.state.value for step in current.steps}["verify_resolution"] == "failed"
+        assert [r.handler for r in current.refusals] == ["resolve"] * 3
+        assert events(current).count("resolve refused") == 3
+        told = world.said("#incidents", f":no_entry: {handle.id} not resolved: @alice asked")
+        assert len(told) == 2 and "\n- market-svc liveness: HTTP 503\n" in told[0]
+
+        # Forced, with a reason: taken, and what was not verified goes on the record.
+        forced = await resolve(handle, {**resolution, "force": True, "force_reason": "a broken exporter"})
+        assert (forced.accepted, forced.unverified) == (True, unseen.unverified)
+        await handle.result()
+        final = await status(handle)
+    assert final.state.value == "RESOLVED"
+    forced_at = events(final).index("resolved by force")
+    assert events(final)[forced_at - 1 : forced_at + 2] == ["resolve asked", "resolved by force", "resolved"]
+    (document,) = world.postmortems
+    assert (
+        "## Resolution\n\nrestarted checkout\n\nResolved by force by alice: a broken exporter\n\n"
+        "Not verified:\n- market-svc: No data: no datapoints for RequestCount\n"
+    ) in document.markdown
+    assert "## P1 clock" not in document.markdown  # a P3 has no P1 procedure
+
+
+async def test_the_p1_clock_reminds_the_commander_once_per_missed_phase_across_continue_as_new(skipping_env, world):
+    async with incident(skipping_env, world, request("P1", ["market-svc"], policy={"events_per_run": 100})) as handle:
+        await until(handle, lambda s: incident_state(s)["assessment"] is not None, "the assessment")
+        assert (await answer(handle, "acknowledge", {"user": "bob"})).accepted
+        # Enough said to continue as new before minute 30: the clock is carried.
+        for number in range(1, 31):
+            await handle.signal("update", {"user": "alice", "status": "Identified", "action": f"looking {number}"})
+        await until(handle, lambda s: len(incident_state(s)["updates"]) == 30, "thirty updates")
+        assert incident_state(await status(handle))["runs"] >= 2
+
+        # Nobody mitigates by minute 30: the commander is reminded in the war room, once.
+        await skipping_env.fast_forward(handle, timedelta(minutes=31))
+        await until(handle, lambda s: world.said(WAR_ROOM, ":alarm_clock:"), "the reminder")
+        await skipping_env.fast_forward(handle, timedelta(minutes=30))
+        (reminder,) = world.said(WAR_ROOM, ":alarm_clock:")
+        assert reminder == (
+            f":alarm_clock: @alice: {handle.id} has no mitigation 30 min after it was declared (the P1 procedure's"
+            f" target); mitigate: runbook incident mitigate {handle.id} scale_up|rate_limit|maintenance_page"
+        )
+        assert (await answer(handle, "mitigate", {"user": "alice", "action": "scale_up"})).accepted
+        await until(handle, lambda s: incident_state(s)["mitigations"][0]["state"] == "done", "the mitigation")
+        world.failing.clear()
+        assert (await resolve(handle, {"user": "alice", "resolution": "scaled up", "root_cause": "load"})).accepted
+        await handle.result()
+        final = await status(handle)
+    assert incident_state(final)["runs"] >= 2
+    assert events(final).count("P1 clock missed: mitigation under way") == 1
+    assert "P1 clock missed: acknowledged" not in events(final) and "P1 clock missed: assessed" not in events(final)
+    (document,) = world.postmortems
+    assert "| Acknowledged | by 5 min | 0 s | met |" in document.markdown
+    assert "| Assessed | by 10 min | 0 s | met |" in document.markdown
+    assert "| Mitigation under way | by 30 min | 1 h 1 min | missed by 31 min |" in document.markdown
 
 
 def next_friday_evening(now: datetime) -> datetime:
@@ -623,6 +745,7 @@ async def test_continue_as_new_keeps_history_bounded_and_carries_everything(temp
         opened = [call for call in world.status_page if isinstance(call, StatusPageOpen)]
         assert world.channels == [handle.id.lower()] and len(opened) == 1
         assert (await handle.describe()).typed_search_attributes.get(search.SEVERITY) == "P1"
+        world.failing.clear()
         assert (
             await answer(handle, "resolve", {"user": "alice", "resolution": "fixed", "root_cause": "load"})
         ).accepted
@@ -657,6 +780,11 @@ BAD_PAYLOADS = [
     ),
     ("resolve", {"user": "alice", "resolution": "fixed"}, "root_cause: Field required"),
     ("resolve", [], "expected a JSON object"),
+    (
+        "resolve",
+        {"user": "alice", "resolution": "fixed", "root_cause": "load", "force": True},
+        "force needs a force_reason",
+    ),
     ("severity", {"user": "alice", "severity": "P9"}, "severity: Input should be 'P1', 'P2', 'P3' or 'P4'"),
     ("severity", {"user": "alice", "severity": "P3"}, "is P3 already"),
     ("severity", {"user": 7, "severity": "P2"}, "user: Input should be a valid string"),
