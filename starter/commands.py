@@ -207,11 +207,13 @@ async def procedure_handle(client: Client, workflow_id: str, *, running: bool = 
     return handle
 
 
-async def execute_decision(handle: WorkflowHandle, name: str, payload: dict[str, Any]) -> HandlerOutcome:
-    """The decision as an update of the same name as the signal; a procedure of another kind, or
-    one that closed meanwhile, is a UsageError, not a traceback."""
+async def execute_decision(
+    handle: WorkflowHandle, name: str, payload: dict[str, Any], answer: type[HandlerOutcome] = HandlerOutcome
+) -> HandlerOutcome:
+    """The decision as an update of the same name as the signal, answered as `answer`; a procedure
+    of another kind, or one that closed meanwhile, is a UsageError, not a traceback."""
     try:
-        return await handle.execute_update(name, payload, result_type=HandlerOutcome)
+        return await handle.execute_update(name, payload, result_type=answer)
     except WorkflowUpdateFailedError as error:
         raise UsageError(
             f"{handle.id} does not take `{name}`: {getattr(error.cause, 'message', error.cause)}"

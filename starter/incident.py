@@ -17,16 +17,24 @@ from temporalio.common import SearchAttributePair, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from runbook import search
+from runbook import search, validate
 from runbook.action_items import parse_follow_up
 from runbook.config import RunbookConfig, load_config
 from runbook.durations import parse_duration
-from runbook.incident import IncidentRequest
+from runbook.incident import IncidentRequest, ResolveOutcome
 from runbook.messages.incident import elapsed
 from runbook.severity import Severity
 from runbook.temporal import connect
-from starter.commands import list_procedures, query_status, send_decision, ui_link
-from starter.console import EXIT_OK, Stuck, Unreachable, UsageError, print_json, visible
+from starter.commands import (
+    execute_decision,
+    list_procedures,
+    procedure_handle,
+    query_status,
+    report_outcome,
+    send_decision,
+    ui_link,
+)
+from starter.console import EXIT_FAILED, EXIT_OK, Stuck, Unreachable, UsageError, print_json, visible
 from workflows.incident import Incident
 
 # Incident IDs are INC-<day>-<number>; this many numbers are tried past the day's count.
@@ -135,10 +143,39 @@ async def resolve(args: argparse.Namespace) -> int:
         "root_cause": args.root_cause,
         "impact": args.impact,
         "follow_up": [parse_follow_up(item) for item in args.follow_up or []],
+        "improvements": args.improvement or [],
+        **_forced(args),
     }
-    return await _tell(
-        args, "resolve", payload, f"{args.id} resolved; the post-mortem follows in runbook status {args.id}"
-    )
+    handle = await procedure_handle(await connect(load_config()), args.id, running=True)
+    # Answered once the incident has checked the affected services' health and figures.
+    outcome = await execute_decision(handle, "resolve", payload, ResolveOutcome)
+    unverified = outcome.unverified if isinstance(outcome, ResolveOutcome) else []
+    if outcome.accepted or not unverified:
+        forced = "".join(f"\n  not verified: {visible(reason)}" for reason in unverified)
+        how = "resolved by force" if unverified else "resolved, its services seen healthy"
+        return report_outcome(
+            args, outcome, f"{args.id} {how}; the post-mortem follows in runbook status {args.id}{forced}"
+        )
+    # Refused on what was seen, not on what was typed: unhealthy (1), not bad input (2).
+    if args.json:
+        print_json(outcome.model_dump(mode="json"))
+    else:
+        print(f"runbook: {args.id} not resolved: the resolution is not verified", file=sys.stderr)
+        for reason in unverified:
+            print(f"  {visible(reason)}", file=sys.stderr)
+        print("resolve anyway, on the record: --force --reason TEXT", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _forced(args: argparse.Namespace) -> dict[str, Any]:
+    """`--force --reason TEXT`: resolved though not seen healthy, on the record and in the post-mortem."""
+    if not args.force:
+        if args.reason is not None:
+            raise UsageError("--reason goes with --force: why resolve what is not seen healthy")
+        return {}
+    if args.reason is None:
+        raise UsageError("--force needs --reason TEXT: why resolve what is not seen healthy")
+    return {"force": True, "force_reason": validate.reason(args.reason)}
 
 
 async def severity(args: argparse.Namespace) -> int:

@@ -238,7 +238,9 @@ def add_incident_parser(commands: Any) -> None:
     mitigate.add_text("--reason", limit=limits.NOTE, default="", help="why")
 
     resolve = subcommand(
-        "resolve", "resolve: the Resolved message, status page and page resolved, the post-mortem written"
+        "resolve",
+        "resolve once the services are seen healthy: the Resolved message, status page and page resolved,"
+        " the post-mortem written",
     )
     resolve.add_text("--resolution", limit=limits.POSTMORTEM, required=True, help="what fixed it")
     resolve.add_text("--root-cause", limit=limits.POSTMORTEM, required=True, help="why it happened")
@@ -256,6 +258,18 @@ def add_incident_parser(commands: Any) -> None:
         help="an action item, followed up until `runbook done`: owner (default: you) and due"
         " (default: [incidents] action_item_due, 14d) optional; repeat for more",
     )
+
+    resolve.add_text(
+        "--improvement",
+        limit=limits.POSTMORTEM,
+        action="append",
+        metavar="TEXT",
+        help="what the post-mortem should improve; repeat for more",
+    )
+    resolve.add_argument(
+        "--force", action="store_true", help="resolve though the services are not seen healthy (needs --reason)"
+    )
+    resolve.add_text("--reason", limit=limits.NOTE, help="why --force: on the record and in the post-mortem")
 
     severity = subcommand("severity", "regrade an incident at once: its timers and obligations follow")
     severity.add_argument("severity", choices=SEVERITIES, metavar="SEVERITY", help=", ".join(SEVERITIES))
