@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio import activity
@@ -44,6 +44,7 @@ class World:
         self.metrics = [ServiceMetrics(service="api-gateway", requests=1000, errors_5xx=0)]
         self.timeouts = {"api-gateway": 0}
         self.slack: list[SlackMessage] = []
+        self.asked: list[MetricsRequest | LogSearchRequest] = []
 
     def activities(self) -> list:
         @activity.defn(name="check_health")
@@ -54,10 +55,12 @@ class World:
 
         @activity.defn(name="collect_metrics")
         async def collect_metrics(request: MetricsRequest) -> MetricsReport:
+            self.asked.append(request)
             return MetricsReport(environment=request.environment, window=request.window, services=self.metrics)
 
         @activity.defn(name="search_logs")
         async def search_logs(request: LogSearchRequest) -> LogMatches:
+            self.asked.append(request)
             return LogMatches(counts=self.timeouts)
 
         @activity.defn(name="post_message")
@@ -199,3 +202,23 @@ async def test_reminders_then_the_deadline_fail_unchecked_items(skipping_env, wo
     assert not result.passed
     assert len(result.reasons) == 4
     assert all("not checked before the deadline" in reason for reason in result.reasons)
+
+
+async def test_a_deployments_verification_judges_from_when_its_change_went_live(skipping_env, world):
+    """Right after the rollout the window is seconds old: it is judged once it spans a metrics
+    period (a minute here, under time skipping), and never reaches back before the change."""
+    went_live = datetime.now(UTC)
+    async with verification(
+        skipping_env, world, since=went_live, metrics_period=timedelta(minutes=1), window=timedelta(minutes=15)
+    ) as handle:
+        result: VerificationResult = await handle.result()
+        current = await status(handle)
+    assert result.passed, result.reasons
+    assert [(type(r).__name__, r.since, r.window) for r in world.asked] == [
+        ("MetricsRequest", went_live, timedelta(minutes=15)),
+        ("LogSearchRequest", went_live, timedelta(minutes=15)),
+    ]
+    young = next(e for e in current.timeline if e.event == "window too young")
+    assert young.detail == "judged once it spans 1m" and young.at >= went_live
+    error_rate = next(step for step in current.steps if step.name == "error_rate")
+    assert error_rate.ended_at - went_live >= timedelta(minutes=1)
