@@ -298,6 +298,9 @@ CASES = [
         [*RESOLVE, "--follow-up", " ;due=2d"],
         "bad --follow-up ' ;due=2d': no text",
     ),
+    case("incident resolve: --force without --reason", [*RESOLVE, "--force"], "--force needs --reason TEXT"),
+    case("incident resolve: --reason without --force", [*RESOLVE, "--reason", "r"], "--reason goes with --force"),
+    case("incident resolve: --force, blank reason", [*RESOLVE, "--force", "--reason", " "], "empty reason"),
     case(
         "incident severity: unknown severity",
         ["incident", "severity", NO_SUCH_INCIDENT, "P0"],

@@ -115,6 +115,46 @@ def test_the_post_mortem_holds_every_timeline_entry_with_time_and_who():
     assert "## Action items\n\n- [ ] add a canary (owner alice, due 2026-12-10 15:02 GMT)\n" in markdown
 
 
+def test_the_post_mortem_opens_with_the_p1_clock_met_missed_by_how_much_or_never():
+    state = resolved_state()  # acknowledged at 11 min, no assessment, the rollback asked at 11 min
+    mitigation = state.mitigations[0].model_copy(update={"started_at": minutes(12)})
+    clocked = state.model_copy(update={"mitigations": [mitigation]})
+    markdown = render_postmortem("INC-1", clocked, [], POLICY)
+    assert markdown.startswith(
+        "# Post-mortem: INC-1, checkout failing\n\n## P1 clock\n\n| Phase | Target | Reached | |\n|---|---|---|---|\n"
+        "| Acknowledged | by 5 min | 11 min | missed by 6 min |\n"
+        "| Assessed | by 10 min | never | missed |\n"
+        "| Mitigation under way | by 30 min | 12 min | met |\n\n- Severity: P1"
+    )
+    # A P3 (no war room) has no P1 procedure to be timed against.
+    p3 = clocked.model_copy(update={"severity": Severity.P3})
+    assert "## P1 clock" not in render_postmortem("INC-1", p3, [], POLICY)
+
+
+def test_the_post_mortem_keeps_the_runbooks_sections_improvements_and_a_forced_resolution():
+    state = resolved_state()
+    assert state.resolution is not None
+    resolution = state.resolution.model_copy(
+        update={
+            "improvements": ["page the secondary\nsooner", "## not a heading"],
+            "unverified": ["market-svc: No data: no datapoints for RequestCount"],
+            "forced_reason": "the exporter is down",
+        }
+    )
+    markdown = render_postmortem("INC-1", state.model_copy(update={"resolution": resolution}), [], POLICY)
+    sections = [line for line in markdown.splitlines() if line.startswith("## ")]
+    assert sections == ["## P1 clock", "## Timeline", "## Impact", "## Root cause", "## Resolution"] + [
+        "## Improvements",
+        "## Action items",
+    ]
+    assert "## Improvements\n\n- page the secondary sooner\n- ## not a heading\n" in markdown
+    assert (
+        "## Resolution\n\nrolled back\n\nResolved by force by alice: the exporter is down\n\n"
+        "Not verified:\n- market-svc: No data: no datapoints for RequestCount\n"
+    ) in markdown
+    assert "## Improvements\n\n- none recorded" in render_postmortem("INC-1", resolved_state(), [], POLICY)
+
+
 def test_a_pipe_in_a_timeline_entry_does_not_break_the_table():
     timeline = [TimelineEntry(at=DECLARED, actor="alice", event="update: Mitigating", detail="a | b")]
     markdown = render_postmortem("INC-1", resolved_state(), timeline, POLICY)

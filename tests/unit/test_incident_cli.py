@@ -4,6 +4,8 @@ import pytest
 
 from starter.cli import EXIT_USAGE, build_parser, dispatch
 
+RESOLVE = ["incident", "resolve", "INC-1", "--resolution", "r", "--root-cause", "c"]
+
 
 def test_every_subcommand_as_a_user_types_it():
     parse = build_parser().parse_args
@@ -66,6 +68,11 @@ def test_every_subcommand_as_a_user_types_it():
         ]
     )
     assert resolved.follow_up == ["a", "b"]
+    assert (resolved.improvement, resolved.force, resolved.reason) == (None, False, None)
+    forced = parse(
+        [*RESOLVE, "--improvement", "alert on p99", "--improvement", "canary", "--force", "--reason", "exporter down"]
+    )
+    assert (forced.improvement, forced.force, forced.reason) == (["alert on p99", "canary"], True, "exporter down")
     assert parse(["incident", "severity", "INC-1", "P2"]).severity == "P2"
     assert parse(["incident", "mitigate", "INC-1", "rate_limit"]).action == "rate_limit"
 
@@ -101,3 +108,18 @@ def test_bad_input_is_refused_before_anything_starts(args, message, capsys):
     argv = ["incident", "declare"] + [part for key, value in {**base, **pairs}.items() for part in (key, value)]
     assert dispatch(argv) == EXIT_USAGE
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--force"], "--force needs --reason TEXT: why resolve what is not seen healthy"),
+        (["--reason", "flapping"], "--reason goes with --force"),
+        (["--force", "--reason", "  "], "empty reason"),
+    ],
+)
+def test_a_forced_resolve_needs_a_reason_and_nothing_is_sent_without_one(args, message, capsys):
+    # Refused before connecting: no stack is up here, so reaching it would exit 3, not 2.
+    assert dispatch([*RESOLVE, *args]) == EXIT_USAGE
+    error = capsys.readouterr().err
+    assert message in error and len(error.strip().splitlines()) == 1

@@ -40,8 +40,8 @@ from runbook.incident import (
     PageRequest,
     PostmortemDocument,
     RelatedDeployment,
-    ResolveOutcome,
     RelatedDeploymentsQuery,
+    ResolveOutcome,
     ScaleChange,
     ScaleUpRequest,
     ServiceStatesRequest,
@@ -509,9 +509,10 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
     assert "- [ ] canary deploys" in document.markdown
     assert "## Improvements\n\n- page the secondary sooner\n- a smoke test before production\n" in document.markdown
     sections = [line for line in document.markdown.splitlines() if line.startswith("## ")]
-    assert sections == [
-        "## P1 clock", "## Timeline", "## Impact", "## Root cause", "## Resolution", "## Improvements", "## Action items"
-    ]  # fmt: skip
+    assert sections == ["## P1 clock", "## Timeline", "## Impact", "## Root cause", "## Resolution"] + [
+        "## Improvements",
+        "## Action items",
+    ]
     # Verified before it was taken: the rolled-back service answers, its figures within thresholds.
     assert events(final).index("resolution verified") < events(final).index("resolved")
     # The P1 clock: nobody acknowledged by minute 5 (the commander reminded, once); assessed at
