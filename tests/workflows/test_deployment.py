@@ -519,3 +519,27 @@ async def test_a_service_without_figures_is_asked_about_and_never_rolled_back_fo
     question = next(text for text in slack_texts(e2e_stack) if handle.id in text and "Decide:" in text)
     assert "no data for payment-svc, so nothing judged there (payment-svc: No data: RequestCount in" in question
     assert "rollback proposed ()" not in question
+
+
+async def test_a_question_about_no_data_is_withdrawn_when_the_figures_return(client, e2e_stack, aws):
+    handle = await launch(client, e2e_stack, ["notification-svc"])
+    await reach(handle, "approval")
+    e2e_stack.fault("production", "notification-svc", "silent")
+    await asyncio.to_thread(
+        wait_for,
+        lambda: e2e_stack.figures("production", "notification-svc", e2e_stack.config.thresholds.decision_window),
+        "notification-svc's figures gone",
+        30,
+        accept=lambda figures: "requests" in figures.no_data,
+    )
+    assert (await approve(handle)).accepted
+    await until(
+        handle,
+        lambda s: any(e.event == "alert" and "no data for notification-svc" in e.detail for e in s.timeline),
+        "the question about no data",
+    )
+    e2e_stack.fault("production", "notification-svc", "clear")
+    outcome = await asyncio.wait_for(result(handle), timeout=60)
+    assert outcome.state == State.COMPLETED, outcome.reasons
+    withdrawn = [e for e in (await status(handle)).timeline if e.event == "question withdrawn"]
+    assert len(withdrawn) == 1 and withdrawn[0].detail.startswith("figures observed again: notification-svc: No data")
