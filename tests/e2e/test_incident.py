@@ -269,3 +269,39 @@ def test_mitigations_reach_ecs_and_the_operations_api(e2e_stack, aws):
     wait_for(lambda: procedure_status(e2e_stack, incident_id).state.value == "RESOLVED", "the resolution")
     late = e2e_stack.cli("incident", "ack", incident_id)
     assert late.returncode == 2 and f"{incident_id} is closed" in late.stderr, late.stderr
+
+
+def test_a_resolve_is_refused_while_the_service_is_down_and_forced_only_with_a_reason(e2e_stack, healthy_fleet):
+    incident_id = declare(e2e_stack, "--severity", "P3", "--summary", "logins fail", "--services", "auth-svc")
+    assert e2e_stack.cli("sandbox", "fault", "production", "auth-svc", "down").returncode == 0
+    resolve = ["incident", "resolve", incident_id, "--resolution", "restarted auth", "--root-cause", "a stuck pool"]
+
+    refused = e2e_stack.cli(*resolve)
+    # Unhealthy, not bad input: exit 1, why on one line each, how to resolve anyway.
+    assert refused.returncode == 1 and refused.stdout == "", refused.stdout + refused.stderr
+    first, *reasons, last = refused.stderr.splitlines()
+    assert first == f"runbook: {incident_id} not resolved: the resolution is not verified"
+    assert reasons and all(line.startswith("  ") for line in reasons)
+    assert any(line.startswith("  auth-svc liveness: ") for line in reasons), reasons
+    assert last == "resolve anyway, on the record: --force --reason TEXT"
+    assert procedure_status(e2e_stack, incident_id).state.value == "RUNNING"
+
+    unexplained = e2e_stack.cli(*resolve, "--force")
+    assert unexplained.returncode == 2 and unexplained.stderr.count("\n") == 1
+    assert "--force needs --reason TEXT" in unexplained.stderr
+
+    forced = e2e_stack.cli(*resolve, "--force", "--reason", "customers can log in again", "--improvement", "alert")
+    assert forced.returncode == 0, forced.stderr
+    assert forced.stdout.startswith(f"accepted: {incident_id} resolved by force;")
+    assert "\n  not verified: auth-svc liveness: " in forced.stdout
+    final = wait_for(
+        lambda: procedure_status(e2e_stack, incident_id),
+        "the post-mortem",
+        accept=lambda s: s.state.value == "RESOLVED",
+    )
+    postmortem = final.details["postmortem"]
+    assert (
+        "Resolved by force by tester: customers can log in again\n\nNot verified:\n- auth-svc liveness: " in postmortem
+    )
+    assert "## Improvements\n\n- alert\n" in postmortem
+    assert [r.handler for r in final.refusals] == ["resolve"]
