@@ -105,7 +105,13 @@ async def test_the_happy_path_from_prerequisites_to_the_deployment_log(client, e
     waiting = await reach(handle, "checklist")
     items = e2e_stack.config.verification.checklist
     assert waiting.details["pending"] == items
-    for item in items:
+    shown = await asyncio.to_thread(e2e_stack.cli, "status", handle.id)
+    assert "step: checklist" in shown.stdout
+    assert all(f"pending  {item}" in shown.stdout for item in items), shown.stdout
+    # As a user ticks it: `runbook check` on the deployment's ID; the UI's signal and the update do the same.
+    ticked = await asyncio.to_thread(e2e_stack.cli, "check", handle.id, items[0], "--as", "carol")
+    assert ticked.returncode == 0 and ticked.stdout.strip() == f"accepted: {items[0]}: passed", ticked.stderr
+    for item in items[1:]:
         assert (await check(handle, item)).accepted
     outcome = await result(handle)
     await keep_history(handle, "standard_deployment")
