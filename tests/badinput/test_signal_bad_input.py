@@ -4,7 +4,8 @@ procedure keeps running and answering, and no workflow task fails; a good payloa
 still does what it says.
 
 The procedures run on the e2e stack, by its worker: a Verification waiting for its manual
-checklist, a StandardDeployment at its approval gate, a P1 Incident. The signals are raw, as the
+checklist, a StandardDeployment at its approval gate, a P1 Incident, an ActionItem before its due
+date. The signals are raw, as the
 UI sends them: plain JSON, no CLI in between.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import pytest
@@ -22,12 +23,14 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 
 from runbook import search
+from runbook.action_items import ActionItem, ActionItemRequest
 from runbook.incident import IncidentRequest
 from runbook.models import ProcedureStatus, State, StepState
 from runbook.severity import Severity
 from starter.commands import deployment_request, launch_deployment, verification_request
 from starter.incident import start_incident
 from tests.support import status, until
+from workflows.action_items import ActionItemFollowUp
 from workflows.incident import Incident
 from workflows.verification import Verification
 
@@ -70,6 +73,7 @@ SIGNALS = [
     Signal("deployment", "reject", {"approver": "bob", "reason": "checkout slow on staging"}, "reason"),
     Signal("deployment", "decide", {"user": "bob", "action": "continue", "note": "p99 is fine"}, "note"),
     Signal("deployment", "preempt", {"by": "rollback-production-badinput", "reason": "incident rollback"}, "reason"),
+    Signal("action-item", "done", {"user": "bob", "note": "alerts added in PR 412"}, "note"),
 ]
 
 
@@ -117,7 +121,7 @@ def step_state(current: ProcedureStatus, name: str) -> StepState:
 
 @pytest.fixture(scope="module")
 async def procedures(e2e_stack, temporal_env) -> dict[str, WorkflowHandle]:
-    """The three procedures, started at once; each test waits for its own to be where humans act."""
+    """The four procedures, started at once; each test waits for its own to be where humans act."""
     client: Client = temporal_env.client
     config = e2e_stack.config
     verification = verification_request(config, "staging", False, True, "alice")
@@ -134,6 +138,15 @@ async def procedures(e2e_stack, temporal_env) -> dict[str, WorkflowHandle]:
         policy=config.incidents,
         thresholds=config.thresholds,
     )
+    item_id = f"INC-badinput-{uuid.uuid4().hex[:8]}-item-1"
+    action_item = ActionItemRequest(
+        item=ActionItem(id=item_id, text="alert on 5xx", owner="bob", due=datetime.now(UTC) + timedelta(days=14)),
+        incident_id=item_id.removesuffix("-item-1"),
+        incident_summary="checkout failing (bad-input drill)",
+        environment="production",
+        created_by="alice",
+        channel=config.channels.incidents,
+    )
     handles = {
         "verification": await client.start_workflow(
             Verification.run,
@@ -145,6 +158,13 @@ async def procedures(e2e_stack, temporal_env) -> dict[str, WorkflowHandle]:
         ),
         "deployment": await launch_deployment(client, config, "deployment", deployment),
         "incident": client.get_workflow_handle_for(Incident.run, await start_incident(client, config, incident)),
+        "action-item": await client.start_workflow(
+            ActionItemFollowUp.run,
+            action_item,
+            id=action_item.item.id,
+            task_queue=config.temporal.task_queue,
+            search_attributes=search.start_attributes("action-item", "production", ["market-svc"]),
+        ),
     }
     yield handles
     for handle in handles.values():
@@ -159,6 +179,7 @@ WAITING = {
     "verification": ("at its manual checklist", lambda s: s.step == "manual_checklist"),
     "deployment": ("at its approval gate", lambda s: s.step == "approval"),
     "incident": ("assessed", lambda s: step_state(s, "assess") in (StepState.PASSED, StepState.FAILED)),
+    "action-item": ("waiting for its due date", lambda s: s.step == "wait_until_due"),
 }
 
 # What a human decision would have changed: a bad payload must leave it as it was.
@@ -168,6 +189,7 @@ DECISIONS: dict[str, Callable[[ProcedureStatus], Any]] = {
     "incident": lambda s: {
         key: s.details["incident"][key] for key in ("severity", "acknowledged", "updates", "mitigations", "resolution")
     },
+    "action-item": lambda s: s.details["action_item"]["done"],
 }
 
 
@@ -241,11 +263,14 @@ async def test_after_the_bad_payloads_good_ones_still_work_and_no_workflow_task_
         await verification.signal("check", {"item": item, "user": "bob"})
     await deployment.signal("reject", {"approver": "bob", "reason": "bad-input drill over"})
     await incident.signal("resolve", {"user": "alice", "resolution": "drill over", "root_cause": "none: a drill"})
-    passed, rejected, resolved = await asyncio.wait_for(
-        asyncio.gather(verification.result(), deployment.result(), incident.result()), timeout=120
+    item = procedures["action-item"]
+    await item.signal("done", {"user": "bob", "note": "drill over"})
+    passed, rejected, resolved, done = await asyncio.wait_for(
+        asyncio.gather(verification.result(), deployment.result(), incident.result(), item.result()), timeout=120
     )
     assert passed.passed, passed.reasons
     assert rejected.state == State.REJECTED and rejected.reasons == ["rejected by bob: bad-input drill over"]
     assert resolved.id == incident.id
+    assert (done.done_by, done.note) == ("bob", "drill over")
     for handle in procedures.values():
         assert await workflow_task_failures(client, handle.id) == [], handle.id
