@@ -549,3 +549,32 @@ async def test_a_question_about_no_data_is_withdrawn_when_the_figures_return(cli
     assert outcome.state == State.COMPLETED, outcome.reasons
     withdrawn = [e for e in (await status(handle)).timeline if e.event == "question withdrawn"]
     assert len(withdrawn) == 1 and withdrawn[0].detail.startswith("figures observed again: notification-svc: No data")
+
+
+async def test_a_verification_failed_on_no_data_alone_is_not_rolled_back(client, e2e_stack, aws):
+    handle = await launch(client, e2e_stack, ["auth-svc"])
+    await reach(handle, "approval")
+    e2e_stack.fault("production", "auth-svc", "silent")
+    await asyncio.to_thread(
+        wait_for,
+        lambda: e2e_stack.figures("production", "auth-svc", e2e_stack.config.thresholds.decision_window),
+        "auth-svc's figures gone",
+        30,
+        accept=lambda figures: "requests" in figures.no_data,
+    )
+    assert (await approve(handle)).accepted
+    await until(
+        handle,
+        lambda s: any(e.event == "alert" and "no data for auth-svc" in e.detail for e in s.timeline),
+        "the question about no data",
+    )
+    # Someone says go on; production's verification then cannot judge auth-svc's 5xx rate either.
+    decided = await handle.execute_update("decide", {"user": "bob", "action": "continue"}, result_type=HandlerOutcome)
+    assert decided.accepted
+    outcome = await result(handle)
+    assert outcome.state == State.FAILED
+    assert outcome.reasons[0].startswith("production verification: auth-svc: 5xx rate unknown, no data: RequestCount")
+    assert outcome.reasons[-1] == "not rolled back: no data alone never rolls back (decision matrix); investigate"
+    assert e2e_stack.running("production", "auth-svc").version == outcome.changes[-1].after_version
+    assert any(f"{outcome.version} in production: failed on figures nobody could observe; NOT rolled back" in text
+               for text in slack_texts(e2e_stack))  # fmt: skip
