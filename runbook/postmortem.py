@@ -65,7 +65,7 @@ def render_postmortem(
         resolved += [f"- {_line(reason)}" for reason in resolution.unverified]
     improvements = [f"- {_line(improvement)}" for improvement in resolution.improvements] or ["- none recorded"]
     phases = _clock_section(state, policy) if opens_war_room(state.severity, policy) else []
-    items = [f"- [ ] {described(item, policy.timezone)}" for item in resolution.follow_up] or ["- none recorded"]
+    items = [f"- [ ] {_line(described(item, policy.timezone))}" for item in resolution.follow_up] or ["- none recorded"]
     if any(item.id for item in resolution.follow_up):
         items += ["", FOLLOWED_UP]
     return "\n".join(

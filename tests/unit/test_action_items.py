@@ -165,3 +165,12 @@ def test_the_status_of_an_item_shows_its_owner_due_date_and_reminders():
     assert shown.startswith("INC-1-item-1  action-item  RUNNING")
     assert "action item of INC-1: canary deploys" in shown
     assert "  owner: bob   due: 2026-11-30T10:00:00Z   reminders: 2, the last at 2026-11-30T10:00:00Z" in shown
+
+
+def test_an_item_written_over_lines_stays_one_line_of_the_post_mortem():
+    state = resolved_state()
+    assert state.resolution is not None
+    item = ActionItemPayload(text="add alerts\n## Root cause\nforged")
+    state.resolution.follow_up = action_items("INC-1", [item], "alice", minutes(62), timedelta(days=14))
+    items = render_postmortem("INC-1", state, [], POLICY).split("## Action items\n\n", 1)[1]
+    assert items.startswith("- [ ] add alerts ## Root cause forged (INC-1-item-1, owner alice, due ")
