@@ -15,6 +15,11 @@ def _clock(moment: datetime | None) -> str:
     return moment.strftime("%H:%M:%S") if moment else "-"
 
 
+def _day(moment: str) -> str:
+    """A moment days or weeks away, with its date (a status's JSON holds it as ISO 8601)."""
+    return datetime.fromisoformat(moment).strftime("%Y-%m-%d %H:%M %Z")
+
+
 def _elapsed(step: StepRecord, now: datetime | None) -> str:
     if not step.started_at:
         return ""
@@ -35,11 +40,11 @@ def render_status(status: ProcedureStatus, now: datetime | None = None, timeline
     item = status.details.get("action_item")
     if item:
         last = item.get("last_reminded_at")
-        reminded = f", the last at {v(last)}" if last else ""
+        reminded = f", the last {_day(last)}" if last else ""
         lines += [
             "",
             f"action item of {v(item['incident'])}: {v(item['text'])}",
-            f"  owner: {v(item['owner'])}   due: {v(item['due'])}   reminders: {item['reminders']}{reminded}",
+            f"  owner: {v(item['owner'])}   due: {_day(item['due'])}   reminders: {item['reminders']}{reminded}",
         ]
     checklist = status.details.get("checklist") or []
     if checklist:

@@ -164,7 +164,7 @@ def test_the_status_of_an_item_shows_its_owner_due_date_and_reminders():
     shown = render_status(current)
     assert shown.startswith("INC-1-item-1  action-item  RUNNING")
     assert "action item of INC-1: canary deploys" in shown
-    assert "  owner: bob   due: 2026-11-30T10:00:00Z   reminders: 2, the last at 2026-11-30T10:00:00Z" in shown
+    assert "  owner: bob   due: 2026-11-30 10:00 UTC   reminders: 2, the last 2026-11-30 10:00 UTC" in shown
 
 
 def test_an_item_written_over_lines_stays_one_line_of_the_post_mortem():
