@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--manual", action="store_true", help="also wait for the manual checklist (ticked with `runbook check`)"
     )
 
-    check = command("check", "tick a manual checklist item of a running verification", user=True)
+    check = command("check", "tick a checklist item of a running verification or production deployment", user=True)
     check.add_argument("id")
     check.add_text("item", limit=limits.CHECKLIST_ITEM)
     check.add_argument("--fail", action="store_true", help="the item failed")
@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     reject.add_argument("id")
     reject.add_text("--reason", limit=limits.NOTE, required=True, help="why")
 
-    decide_cmd = command("decide", "answer a deployment whose monitoring proposes a rollback", user=True)
+    decide_cmd = command("decide", "answer a deployment that asks: monitoring (slow, no data), failed flow", user=True)
     decide_cmd.add_argument("id")
     decide_cmd.add_argument("action", choices=["rollback", "continue"], metavar="ACTION", help="rollback or continue")
     decide_cmd.add_text("--note", limit=limits.NOTE, default="", help="why")
