@@ -65,13 +65,15 @@ class ManualChecklist:
             return interrupted() or (wake_by is not None and workflow.now() >= wake_by)
 
         while self.is_open() and not woken():
+            if workflow.now() >= self._next_reminder:
+                self._next_reminder = workflow.now() + reminder_every
+                await remind([item.name for item in self.pending()])
+                continue
             wait = min(self._next_reminder, self.deadline, wake_by or self.deadline) - workflow.now()
             try:
                 await workflow.wait_condition(lambda: not self.pending() or interrupted(), timeout=wait)
             except TimeoutError:
-                if self._next_reminder <= workflow.now() < self.deadline:
-                    self._next_reminder = workflow.now() + reminder_every
-                    await remind([item.name for item in self.pending()])
+                pass  # a reminder is due, or the deadline or `wake_by` came: the loop says which
 
     def status(self) -> list[dict[str, object]]:
         return [item.model_dump(mode="json") for item in self.items.values()]
