@@ -578,3 +578,25 @@ async def test_a_verification_failed_on_no_data_alone_is_not_rolled_back(client,
     assert e2e_stack.running("production", "auth-svc").version == outcome.changes[-1].after_version
     assert any(f"{outcome.version} in production: failed on figures nobody could observe; NOT rolled back" in text
                for text in slack_texts(e2e_stack))  # fmt: skip
+
+
+async def test_a_failed_flow_a_human_lets_pass_completes_the_deployment_on_record(client, e2e_stack, aws):
+    handle = await launch(client, e2e_stack, ["market-svc"], checklist=True)
+    await reach(handle, "approval")
+    assert (await approve(handle)).accepted
+    await reach(handle, "checklist")
+    items = e2e_stack.config.verification.checklist
+    assert (await check(handle, "notifications-are-delivered", passed=False, note="one push late")).accepted
+    await until(handle, lambda s: any(e.event == "alert" for e in s.timeline), "the question: roll back or continue")
+    decided = await handle.execute_update(
+        "decide", {"user": "bob", "action": "continue", "note": "known provider delay"}, result_type=HandlerOutcome
+    )
+    assert decided.accepted
+    for item in items[:-1]:
+        assert (await check(handle, item)).accepted
+    outcome = await result(handle)
+    assert outcome.state == State.COMPLETED, outcome.reasons
+    current = await status(handle)
+    checklist = next(step for step in current.steps if step.name == "checklist")
+    assert checklist.detail == "notifications-are-delivered failed (carol: one push late)"
+    assert any(e.actor == "bob" and e.event == "decided: continue" for e in current.timeline)
