@@ -10,8 +10,10 @@ keep them, via tests.conftest.keep_history:
 
 (a new workflow: a test that runs it calls `await keep_history(handle, "its_name")`).
 
-tests/histories/earlier/ keeps histories recorded by earlier code and is never re-recorded: they
-replay through the old side of each `workflow.patched` branch, the fresh recordings through the new.
+tests/histories/earlier/ keeps histories recorded by earlier code, a folder per generation
+(before_g, before_i), and is never re-recorded: they replay through the old side of each
+`workflow.patched` branch, the fresh recordings through the new. Before re-recording, copy the
+current recordings into a new folder there.
 """
 
 from __future__ import annotations
