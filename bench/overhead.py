@@ -47,7 +47,9 @@ class Run:
 
 
 async def one_deployment(stack: BenchStack, client, version: str) -> Run:
-    request = deployment_request(stack.config, "production", version, SERVICES, "bench")
+    request = deployment_request(
+        stack.config, "production", version, SERVICES, "bench", no_checklist_reason="bench: the automated path"
+    )
     handle = await launch_deployment(client, stack.config, "deployment", request)
     while True:
         status = await handle.query("status", result_type=ProcedureStatus)

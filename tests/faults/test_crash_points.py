@@ -62,7 +62,9 @@ async def test_a_worker_killed_after_a_change_leaves_one_deployed_entry_per_serv
     first = start_worker({**stack.env, "RUNBOOK_CRASH_AT": f"{activity}:after:production"}, log, CRASHING_WORKER)
     second = None
     try:
-        request = deployment_request(stack.config, "production", version, SERVICES, "alice")
+        request = deployment_request(
+            stack.config, "production", version, SERVICES, "alice", no_checklist_reason="crash test: the automated path"
+        )
         handle = await launch_deployment(own_server.client, stack.config, "deployment", request)
         await reach(handle, "approval")
         approval = await handle.execute_update("approve", {"approver": "bob"}, result_type=HandlerOutcome)
