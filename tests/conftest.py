@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple
 
@@ -21,7 +22,7 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.aws import build_aws_clients
+from activities.aws import AwsClients, build_aws_clients
 from activities.cloudwatch import collect_metrics
 from runbook.config import DEFAULT_CONFIG_PATH, RunbookConfig, load_config
 from runbook.models import MetricsRequest, ServiceMetrics
@@ -104,6 +105,8 @@ def stack_config_text(temporal_address: str, task_queue: str, fleet_port: int, a
         'decision_window = "1m"': 'decision_window = "2s"',
         'monitor_window = "30s"': 'monitor_window = "1s"',
         'monitor_interval = "10s"': 'monitor_interval = "1s"',
+        # The sandbox writes figures every metrics_interval (0.5 s here): a second-old window holds some.
+        'metrics_period = "2s"': 'metrics_period = "1s"',
         # Each test worker serves metrics on its own port: 9464 belongs to `make up`, and xdist
         # runs two stacks at once.
         'metrics_address = "127.0.0.1:9464"': f'metrics_address = "127.0.0.1:{free_port()}"',
@@ -158,6 +161,12 @@ class Stack:
     tainted: set[tuple[str, str]] = field(default_factory=set)
     worker_log: Path | None = None  # the worker process's output, once e2e_stack started it
 
+    @cached_property
+    def aws(self) -> AwsClients:
+        """Built once: a boto3 session loads its service models anew, which made polling the
+        figures the suite's largest CPU cost."""
+        return build_aws_clients(self.config)
+
     @property
     def fleet_url(self) -> str:
         return f"http://127.0.0.1:{self.config.sandbox.fleet_port}"
@@ -180,7 +189,7 @@ class Stack:
     def figures(self, environment: str, service: str, window: timedelta) -> ServiceMetrics:
         """The service's figures over the last `window`, as the workflows' collect_metrics reads them."""
         request = MetricsRequest(environment=environment, services=[service], window=window)
-        return collect_metrics(build_aws_clients(self.config).cloudwatch, self.config, request).services[0]
+        return collect_metrics(self.aws.cloudwatch, self.config, request).services[0]
 
     def wait_for_figures(self, environment: str, service: str, mode: str, timeout: float = 30.0) -> ServiceMetrics:
         """Until CloudWatch's window shows a fault's `mode` in the service's figures, or healthy
@@ -202,7 +211,7 @@ class Stack:
 
     def running(self, environment: str, service: str) -> RunningService:
         """What ECS runs for a service: its image tag, revision and desired count."""
-        ecs = build_aws_clients(self.config).ecs
+        ecs = self.aws.ecs
         described = ecs.describe_services(cluster=self.config.environment(environment).cluster, services=[service])[
             "services"
         ][0]

@@ -155,10 +155,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# One client for every probe: each new one builds a TLS context, a CPU cost paid per poll.
+_PROBE = httpx.Client(timeout=1)
+
+
 def answers(url: str) -> bool:
     """Whether `url` answers 200 now."""
     try:
-        return httpx.get(url, timeout=1).status_code == 200
+        return _PROBE.get(url).status_code == 200
     except httpx.HTTPError:
         return False
 

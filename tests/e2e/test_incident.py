@@ -12,7 +12,6 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.common import SearchAttributePair
 
-from activities.aws import build_aws_clients
 from activities.incident import postmortem_key
 from activities.lock import acquire_environment
 from runbook import search
@@ -25,7 +24,7 @@ INCIDENT_ID = re.compile(r"^INC-\d{8}-\d{4}$")
 
 @pytest.fixture
 def aws(e2e_stack):
-    return build_aws_clients(e2e_stack.config)
+    return e2e_stack.aws
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import subprocess
 
 import pytest
 
-from activities.aws import build_aws_clients
 from activities.lock import acquire_environment, release_environment
 from activities.records import RecordStore
 from runbook.config import DEFAULT_CONFIG_PATH
@@ -19,7 +18,7 @@ from tests.support import wait_for
 
 @pytest.fixture
 def aws(e2e_stack):
-    return build_aws_clients(e2e_stack.config)
+    return e2e_stack.aws
 
 
 def deploy(aws, stack, environment: str, services: list[str], version: str) -> None:

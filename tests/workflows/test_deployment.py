@@ -14,7 +14,6 @@ from datetime import timedelta
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
-from activities.aws import build_aws_clients
 from activities.cloudwatch import search_logs
 from activities.records import RecordStore
 from runbook.deployment import DeploymentResult
@@ -40,7 +39,7 @@ async def client(e2e_stack, healthy_fleet) -> Client:
 
 @pytest.fixture
 def aws(e2e_stack):
-    return build_aws_clients(e2e_stack.config)
+    return e2e_stack.aws
 
 
 # The time-skipping server's tests share one task queue: the environment's lock workflow, started
