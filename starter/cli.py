@@ -17,16 +17,23 @@ from starter.parser import build_parser
 # Besides main and dispatch, named here for callers of the CLI module (tests among them).
 __all__ = ["EXIT_USAGE", "UsageError", "build_parser", "dispatch", "main"]
 
+# The commands carried out by starter/aws_commands.py (a test holds this to its HANDLERS).
+AWS_COMMANDS = frozenset({"rollback", "assess", "ecs", "logs"})
+
 
 def dispatch(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Deferred for start-up time, not to hide a cycle (nothing in starter/ imports this module):
-    # the commands import temporalio, boto3, the workflows and activities, about 1 s that
-    # `--help` and a usage error (both end in parse_args) do without.
+    # the commands import temporalio and pydantic's models, which `--help` and a usage error (both
+    # end in parse_args) do without; only the commands that read AWS themselves import boto3.
     from starter import commands, incident
 
     # Each (command, subcommand) and what does it; the incident commands extend `list`.
     handlers = commands.HANDLERS | incident.HANDLERS
+    if args.command in AWS_COMMANDS:
+        from starter import aws_commands
+
+        handlers = handlers | aws_commands.HANDLERS
     handler = handlers[(args.command, getattr(args, "sandbox_command", None))]
     return commands.run(lambda: handler(args))
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import secrets
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
-from botocore.exceptions import ConnectionError as AwsConnectionError
 from temporalio.client import (
     Client,
     WorkflowExecutionDescription,
@@ -21,18 +19,12 @@ from temporalio.client import (
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.aws import build_aws_clients
-from activities.cloudwatch import collect_metrics, tail_logs
-from activities.ecs import describe_ecs_service, plan_rollback
-from activities.health import check_environment, check_service
-from activities.lock import acquire_environment, preempt_environment
-from activities.records import RecordStore
+from activities.health import check_environment
+from activities.lock import acquire_environment
 from runbook import search, validate
-from runbook.appendix import EcsService, LogEvent, LogQuery, ServiceQuery
-from runbook.assessment import assess
+from runbook.appendix import ServiceQuery
 from runbook.config import ConfigError, RunbookConfig, load_config
 from runbook.deployment import DeploymentRequest, DeploymentResult
 from runbook.durations import parse_duration
@@ -42,17 +34,10 @@ from runbook.models import (
     HealthCheckRequest,
     LockGrant,
     LockRequest,
-    MetricsRequest,
-    PlanRequest,
-    PreemptRequest,
     ProcedureStatus,
-    Revision,
-    RollbackRequest,
     RollbackResult,
-    ServiceHealthRequest,
     State,
 )
-from runbook.records import verified_record
 from runbook.redeploy import RedeployRequest, RedeployResult
 from runbook.temporal import TemporalUnreachable, connect
 from runbook.verification import VerificationRequest, VerificationResult
@@ -69,10 +54,6 @@ from starter.console import (
     visible_lines,
 )
 from starter.render import render_status
-from workflows.deployment import HotfixDeployment, StandardDeployment
-from workflows.redeploy import Redeploy
-from workflows.rollback import Rollback
-from workflows.verification import Verification
 
 FOLLOW_POLL_SECONDS = 1.0
 # The workflows that are runbook procedures, each answering `status`, by their registered names
@@ -141,9 +122,10 @@ async def verify(args: argparse.Namespace) -> int:
     client = await connect(config)
     workflow_id = new_workflow_id(f"verify-{args.environment}")
     handle = await client.start_workflow(
-        Verification.run,
+        "Verification",
         request,
         id=workflow_id,
+        result_type=VerificationResult,
         task_queue=config.temporal.task_queue,
         search_attributes=search.start_attributes("verification", args.environment, request.services),
     )
@@ -161,7 +143,7 @@ async def verify(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"id": workflow_id, **result.model_dump(mode="json")})
     else:
-        print(render_status(await handle.query(Verification.status), datetime.now(UTC)))
+        print(render_status(await query_status(handle), datetime.now(UTC)))
     return EXIT_OK if result.passed else EXIT_FAILED
 
 
@@ -422,100 +404,6 @@ async def to_the_end(
     return EXIT_OK if result.state == State.COMPLETED else EXIT_FAILED
 
 
-async def rollback(args: argparse.Namespace) -> int:
-    config = load_config()
-    config.environment(args.environment)
-    services = requested_services(config, args.service)
-    version = validate.version(args.version) if args.version else None
-    reason = validate.reason(args.reason) if args.reason is not None else f"manual rollback by {args.user}"
-    aws = build_aws_clients(config)
-    plan = await asyncio.to_thread(
-        plan_rollback,
-        aws.ecs,
-        config,
-        RecordStore(aws.s3, config.aws.records_bucket),
-        PlanRequest(environment=args.environment, services=services, version=version),
-    )
-    if plan.problems:
-        raise UsageError("; ".join(plan.problems))
-    if not args.json:
-        print(f"rollback plan for {args.environment} ({reason}):")
-        for target in plan.targets:
-            current = f"{target.current.version} (rev {target.current.revision})"
-            wanted = f"{target.target.version} (rev {target.target.revision})"
-            print(f"  {target.service}: {current} → {wanted}")
-    if not args.yes and not confirm(f"Roll back {len(plan.targets)} service(s) in {args.environment}?"):
-        print("not confirmed; nothing changed")
-        return EXIT_USAGE
-    client = await connect(config)
-    workflow_id = new_workflow_id(f"rollback-{args.environment}")
-    preempt = PreemptRequest(environment=args.environment, holder_id=workflow_id, kind="rollback", reason=reason)
-    refuse_when_busy(args.environment, await preempt_environment(client, config.temporal.task_queue, preempt))
-    request = RollbackRequest(
-        environment=args.environment,
-        services=services,
-        version=version,
-        reason=reason,
-        requested_by=args.user,
-        channel=config.channels.deployments,
-    )
-    handle = await client.start_workflow(
-        Rollback.run,
-        request,
-        id=workflow_id,
-        task_queue=config.temporal.task_queue,
-        search_attributes=search.start_attributes("rollback", args.environment, services, version or ""),
-    )
-
-    def outcome(result: RollbackResult) -> list[str]:
-        lines = [
-            f"{o.service}: {o.outcome} {o.from_version} → {o.to_version} {visible(o.detail)}".rstrip()
-            for o in result.services
-        ]
-        lines += [visible(problem) for problem in result.problems]
-        return lines + [f"{args.environment} still failing: {visible(check)}" for check in result.unhealthy]
-
-    return await to_the_end(handle, config, args, "rollback", outcome)
-
-
-async def assess_command(args: argparse.Namespace) -> int:
-    config = load_config()
-    config.environment(args.environment)
-    services = requested_services(config, args.services)
-    aws = build_aws_clients(config)
-    metrics_request = MetricsRequest(
-        environment=args.environment, services=services, window=config.thresholds.decision_window
-    )
-    async with httpx.AsyncClient() as http:
-        metrics, reports = await asyncio.gather(
-            asyncio.to_thread(collect_metrics, aws.cloudwatch, config, metrics_request),
-            asyncio.gather(
-                *(
-                    check_service(http, config, ServiceHealthRequest(environment=args.environment, service=service))
-                    for service in services
-                )
-            ),
-        )
-    assessment = assess(metrics, dict(zip(services, reports, strict=True)), config.thresholds)
-    if args.json:
-        print_json(
-            {
-                "environment": args.environment,
-                "decisions": [d.model_dump(mode="json") for d in assessment.decisions],
-                "worst": assessment.worst,
-            }
-        )
-    else:
-        for decision in assessment.decisions:
-            print(f"{decision.service:<18} {decision.action.value:<30} {decision.rule:<24} {decision.evidence}")
-        print(f"{args.environment}: worst action {assessment.worst.value}; no action taken")
-    # Unknown is not healthy: figures that could not be observed fail the assessment.
-    return EXIT_FAILED if assessment.no_data_services else EXIT_OK
-
-
-HANDLERS.update({("rollback", None): rollback, ("assess", None): assess_command})
-
-
 def deployment_request(
     config: RunbookConfig,
     environment: str,
@@ -552,11 +440,8 @@ def deployment_request(
     )
 
 
-# Each kind's workflow run method: what start_workflow takes to type the start and the result.
-DEPLOYMENT_RUNS: dict[str, Callable[[Any, DeploymentRequest], Awaitable[DeploymentResult]]] = {
-    "deployment": StandardDeployment.run,
-    "hotfix": HotfixDeployment.run,
-}
+# Each kind's workflow, by its registered name: the CLI starts workflows without importing them.
+DEPLOYMENT_TYPES = {"deployment": "StandardDeployment", "hotfix": "HotfixDeployment"}
 
 
 async def launch_deployment(
@@ -569,9 +454,10 @@ async def launch_deployment(
     lock = LockRequest(environment=request.environment, holder_id=workflow_id, kind=kind)
     refuse_when_busy(request.environment, await acquire_environment(client, config.temporal.task_queue, lock))
     return await client.start_workflow(
-        DEPLOYMENT_RUNS[kind],
+        DEPLOYMENT_TYPES[kind],
         request,
         id=workflow_id,
+        result_type=DeploymentResult,
         task_queue=config.temporal.task_queue,
         search_attributes=search.start_attributes(kind, request.environment, request.services, request.version),
     )
@@ -587,6 +473,9 @@ async def start_deployment(args: argparse.Namespace, kind: str, skip_staging: bo
     if skip_reason and request.environment == request.staging_environment:
         raise UsageError(f"--no-checklist: a deployment to {request.environment} has no checklist to skip")
     if skip_staging:
+        # Deferred: only --skip-staging reads the deployment log, and with it boto3 (start-up time).
+        from starter.deployment_log import refuse_unverified_skip
+
         await refuse_unverified_skip(config, args.version)
     client = await connect(config)
     if incident:
@@ -619,15 +508,6 @@ async def deploy(args: argparse.Namespace) -> int:
 
 async def hotfix(args: argparse.Namespace) -> int:
     return await start_deployment(args, "hotfix", skip_staging=args.skip_staging, incident=args.incident)
-
-
-async def refuse_unverified_skip(config: RunbookConfig, version: str) -> None:
-    aws = build_aws_clients(config)
-    index = await asyncio.to_thread(RecordStore(aws.s3, config.aws.records_bucket).index, "staging")
-    if not verified_record(index, version):
-        raise UsageError(
-            f"--skip-staging refused: {version} has not passed verification on staging; deploy it there first"
-        )
 
 
 async def refuse_unknown_incident(client: Client, incident_id: str) -> None:
@@ -720,105 +600,10 @@ HANDLERS.update(
 )
 
 
-# `logs --follow` asks CloudWatch Logs this often: new lines within seconds, far below the API's limits.
-LOGS_POLL_SECONDS = 2.0
-
-
-async def read_aws(call: Callable[..., Any], *args: Any) -> Any:
-    """A plain function of an activities module that reads AWS, off the event loop; Unreachable
-    when AWS cannot be reached."""
-    try:
-        return await asyncio.to_thread(call, *args)
-    except AwsConnectionError as error:
-        raise Unreachable(f"cannot reach AWS: {error} (is the stack up? make up)") from None
-
-
 def service_query(config: RunbookConfig, environment: str, service: str) -> ServiceQuery:
     config.environment(environment)
     config.check_services([service])
     return ServiceQuery(environment=environment, service=service)
-
-
-def _moment(moment: datetime | None) -> str:
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z" if moment else "-"
-
-
-def render_ecs(view: EcsService) -> str:
-    def revision_text(revision: Revision) -> str:
-        return f"{revision.family}:{revision.revision} ({visible(revision.version)})"
-
-    lines = [
-        f"{view.service} in {view.environment} ({view.cluster}): {visible(view.status)},"
-        f" {view.desired} desired, {view.running} running, {view.pending} pending",
-        f"task definition: {revision_text(view.revision)}",
-        "deployments:",
-    ]
-    for d in view.deployments:
-        lines.append(
-            f"  {visible(d.status):<8} {visible(d.id)}  {revision_text(d.revision)}  {visible(d.rollout_state)}"
-            f"  tasks {d.desired} desired, {d.running} running, {d.pending} pending, {d.failed} failed"
-            f"  created {_moment(d.created_at)}, updated {_moment(d.updated_at)}"
-        )
-        if d.rollout_reason:
-            lines.append(f"           {visible(d.rollout_reason)}")
-    if view.events:
-        lines.append("recent events:")
-        lines += [f"  {_moment(event.at)}  {visible(event.message)}" for event in view.events]
-    return "\n".join(lines)
-
-
-async def ecs_command(args: argparse.Namespace) -> int:
-    config = load_config()
-    query = service_query(config, args.environment, args.service)
-    try:
-        view: EcsService = await read_aws(describe_ecs_service, build_aws_clients(config).ecs, config, query)
-    except ApplicationError as error:
-        print(f"runbook: error: {visible(error.message)}", file=sys.stderr)
-        return EXIT_FAILED
-    if args.json:
-        print_json(view.model_dump(mode="json"))
-    else:
-        print(render_ecs(view))
-    return EXIT_OK
-
-
-def _log_line(event: LogEvent) -> str:
-    return f"{_moment(event.at)} {visible(event.stream)} {visible(event.message)}"
-
-
-async def logs_command(args: argparse.Namespace) -> int:
-    """`aws logs tail`: the lines since --since, then with --follow every new one until Ctrl-C."""
-    config = load_config()
-    query = service_query(config, args.environment, args.service)
-    since = parse_duration(args.since)
-    request = LogQuery(**query.model_dump(), start=datetime.now(UTC) - since, text=args.filter)
-    logs = build_aws_clients(config).logs
-    # Lines at the moment the next read starts from, already printed: that read returns them again.
-    printed: set[str] = set()
-    while True:
-        try:
-            tail = await read_aws(tail_logs, logs, config, request)
-        except ApplicationError as error:
-            print(f"runbook: error: {visible(error.message)}", file=sys.stderr)
-            return EXIT_FAILED
-        fresh = [event for event in tail.events if event.id not in printed]
-        if args.json and not args.follow:
-            print_json({**tail.model_dump(mode="json"), "since": request.start.isoformat(), "filter": args.filter})
-        elif args.json:
-            for event in fresh:
-                print(json.dumps(event.model_dump(mode="json")), flush=True)
-        elif fresh:
-            for event in fresh:
-                print(_log_line(event), flush=True)
-        elif not args.follow:
-            containing = f" containing {args.filter!r}" if args.filter else ""
-            print(f"no lines in {tail.log_group} in the last {args.since}{visible(containing)}")
-        if not args.follow:
-            return EXIT_OK
-        if tail.events:
-            request.start = tail.events[-1].at
-            printed = {event.id for event in tail.events if event.at == request.start}
-        await asyncio.sleep(LOGS_POLL_SECONDS)
 
 
 async def redeploy_command(args: argparse.Namespace) -> int:
@@ -837,9 +622,10 @@ async def redeploy_command(args: argparse.Namespace) -> int:
     lock = LockRequest(environment=args.environment, holder_id=workflow_id, kind="redeploy")
     refuse_when_busy(args.environment, await acquire_environment(client, config.temporal.task_queue, lock))
     handle = await client.start_workflow(
-        Redeploy.run,
+        "Redeploy",
         request,
         id=workflow_id,
+        result_type=RedeployResult,
         task_queue=config.temporal.task_queue,
         search_attributes=search.start_attributes("redeploy", args.environment, [args.service]),
     )
@@ -852,7 +638,7 @@ async def redeploy_command(args: argparse.Namespace) -> int:
     return await to_the_end(handle, config, args, "redeploy", outcome)
 
 
-HANDLERS.update({("ecs", None): ecs_command, ("logs", None): logs_command, ("redeploy", None): redeploy_command})
+HANDLERS.update({("redeploy", None): redeploy_command})
 
 
 def run(coroutine_factory: Callable[[], Coroutine[Any, Any, int]]) -> int:

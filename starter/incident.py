@@ -35,7 +35,6 @@ from starter.commands import (
     ui_link,
 )
 from starter.console import EXIT_FAILED, EXIT_OK, Stuck, Unreachable, UsageError, print_json, visible
-from workflows.incident import Incident
 
 # Incident IDs are INC-<day>-<number>; this many numbers are tried past the day's count.
 ID_ATTEMPTS = 50
@@ -98,7 +97,7 @@ async def start_incident(client: Client, config: RunbookConfig, request: Inciden
         incident_id = f"{prefix}{number:04d}"
         try:
             await client.start_workflow(
-                Incident.run,
+                "Incident",
                 request,
                 id=incident_id,
                 task_queue=config.temporal.task_queue,

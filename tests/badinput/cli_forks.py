@@ -22,8 +22,9 @@ import threading
 import time
 import traceback
 
+import starter.aws_commands  # noqa: F401  the imports a command pays for, paid once here
 import starter.cli
-import starter.commands  # noqa: F401  the import a command pays for, paid once here
+import starter.commands  # noqa: F401
 import starter.incident  # noqa: F401
 
 PARALLEL = int(os.environ.get("BADINPUT_PARALLEL", "4"))

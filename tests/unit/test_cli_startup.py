@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -77,3 +78,40 @@ def test_starter_modules_import_one_another_without_a_cycle():
     for module in graph:
         cycle = cycle_from(module, [])
         assert cycle is None, "import cycle: " + " → ".join(cycle or [])
+
+
+# An address nothing listens on: the command fails to connect (exit 3) after its imports are done.
+NOWHERE = {"TEMPORAL_ADDRESS": "127.0.0.1:9"}
+AWS_LIBRARIES = ("boto3", "botocore", "workflows")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status", "deploy-production-v1"],
+        ["approve", "deploy-production-v1", "--as", "bob"],
+        ["list", "--open"],
+        ["deploy", "production", "--version", "v1.2.3"],
+        ["incident", "ack", "INC-1"],
+    ],
+    ids=lambda argv: argv[0] if argv[0] != "incident" else "incident ack",
+)
+def test_commands_that_only_talk_to_temporal_do_not_import_boto3_or_the_workflows(argv):
+    """About half of a command's start-up was boto3 and the workflow modules: only the commands that
+    read AWS themselves pay for it."""
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(argv), json.dumps(AWS_LIBRARIES)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **NOWHERE},
+    )
+    result = json.loads(done.stderr.strip().splitlines()[-1])
+    assert result["loaded"] == [], done.stderr
+
+
+def test_the_cli_knows_which_commands_read_aws():
+    from starter import aws_commands, cli
+
+    assert {command for command, _ in aws_commands.HANDLERS} == cli.AWS_COMMANDS
