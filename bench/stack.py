@@ -45,11 +45,12 @@ def port_open(port: int) -> bool:
         return False
 
 
-def merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+def merged(base: dict[str, Any], overrides: dict[str, Any], top: bool = True) -> dict[str, Any]:
+    """A section ([thresholds]) is merged key by key, keeping what the overrides leave out."""
     result = dict(base)
     for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict) and not _inline(value):
-            result[key] = merged(result[key], value)
+        if isinstance(value, dict) and isinstance(result.get(key), dict) and (top or not _inline(value)):
+            result[key] = merged(result[key], value, top=False)
         else:
             result[key] = value
     return result
