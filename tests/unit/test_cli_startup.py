@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("temporalio", "boto3", "botocore", "workflows", "activities", "starter.commands", "starter.incident")
 
 PROBE = """
-import json, sys
+import json, os, sys
 import starter.cli
 try:
     starter.cli.dispatch(json.loads(sys.argv[1]))
@@ -25,7 +25,9 @@ try:
 except SystemExit as done:
     code = done.code
 loaded = [name for name in json.loads(sys.argv[2]) if name in sys.modules]
-print(json.dumps({"code": code, "loaded": loaded}), file=sys.stderr)
+print(json.dumps({"code": code, "loaded": loaded}), file=sys.stderr, flush=True)
+# As starter.cli.main leaves: the SDK's threads may abort an interpreter that finalizes.
+os._exit(0)
 """
 
 
