@@ -40,6 +40,8 @@ class DeploymentRecord(BaseModel):
     incident: str = ""
     verification_passed: bool | None = None
     changes: list[ServiceChange] = Field(default_factory=list)
+    # Production's key user flows nobody confirmed before the checklist's deadline.
+    unconfirmed: list[str] = Field(default_factory=list)
 
 
 class RecordIndex(BaseModel):

@@ -421,6 +421,7 @@ class DeploymentProcedure:
                     incident=self._request.incident,
                     verification_passed=self._staging_verified if staging else result.state == State.COMPLETED,
                     changes=self._changes.get(environment, []),
+                    unconfirmed=[] if staging else result.unconfirmed,
                 )
                 await workflow.execute_activity_method(RecordsActivities.write_record, record, **QUICK)
 

@@ -423,6 +423,10 @@ async def test_flows_nobody_confirmed_by_the_deadline_complete_the_deployment_an
     assert outcome.state == State.COMPLETED, outcome.reasons
     assert outcome.unconfirmed == unconfirmed
     assert e2e_stack.running("production", "market-svc").version == version
+    # The deployment log says so too: completed, with the flows nobody confirmed.
+    index = RecordStore(aws.s3, config.aws.records_bucket).index("production")
+    logged = next(record for record in index.records if record.id == handle.id)
+    assert (logged.state, logged.unconfirmed) == ("COMPLETED", unconfirmed)
     texts = [text for text in slack_texts(e2e_stack) if handle.id in text or f"{version} deployed" in text]
     # A reminder every 15 minutes of the two hours (the last one is the deadline itself).
     reminders = [text for text in texts if text.startswith(f":hourglass: {version} in production waits for the key")]
