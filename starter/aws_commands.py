@@ -21,7 +21,7 @@ from activities.ecs import describe_ecs_service, plan_rollback
 from activities.health import check_service
 from activities.lock import preempt_environment
 from activities.records import RecordStore
-from runbook import search, validate
+from runbook import validate
 from runbook.appendix import EcsService, LogEvent, LogQuery
 from runbook.assessment import assess
 from runbook.config import load_config
@@ -42,6 +42,7 @@ from starter.commands import (
     refuse_when_busy,
     requested_services,
     service_query,
+    start_procedure,
     to_the_end,
 )
 from starter.console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Unreachable, UsageError, print_json, visible
@@ -87,13 +88,14 @@ async def rollback(args: argparse.Namespace) -> int:
         requested_by=args.user,
         channel=config.channels.deployments,
     )
-    handle = await client.start_workflow(
+    handle = await start_procedure(
+        client,
+        config,
         "Rollback",
         request,
-        id=workflow_id,
-        result_type=RollbackResult,
-        task_queue=config.temporal.task_queue,
-        search_attributes=search.start_attributes("rollback", args.environment, services, version or ""),
+        workflow_id,
+        RollbackResult,
+        ("rollback", args.environment, services, version or ""),
     )
 
     def outcome(result: RollbackResult) -> list[str]:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel
 from temporalio.client import (
     Client,
     WorkflowExecutionDescription,
@@ -74,10 +75,33 @@ FAILING_TASK_ATTEMPTS = 3
 
 # What a procedure the CLI waits for ends with: a result that says its state.
 Finished = TypeVar("Finished", RollbackResult, RedeployResult)
+# Any procedure's result, as start_procedure types its handle.
+Result = TypeVar("Result", bound=BaseModel)
 
 
 def new_workflow_id(prefix: str) -> str:
     return f"{prefix}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+async def start_procedure(
+    client: Client,
+    config: RunbookConfig,
+    workflow_type: str,
+    request: BaseModel,
+    workflow_id: str,
+    result_type: type[Result],
+    attributes: tuple[str, str, list[str], str],
+) -> WorkflowHandle[Any, Result]:
+    """A procedure started by its registered name on the runbook's task queue; `attributes` are
+    its search attributes (kind, environment, services, version), so the UI can list it."""
+    return await client.start_workflow(
+        workflow_type,
+        request,
+        id=workflow_id,
+        result_type=result_type,
+        task_queue=config.temporal.task_queue,
+        search_attributes=search.start_attributes(*attributes),
+    )
 
 
 def ui_link(config: RunbookConfig, workflow_id: str) -> str:
@@ -121,13 +145,14 @@ async def verify(args: argparse.Namespace) -> int:
     request = verification_request(config, args.environment, args.full, args.manual, args.user)
     client = await connect(config)
     workflow_id = new_workflow_id(f"verify-{args.environment}")
-    handle = await client.start_workflow(
+    handle = await start_procedure(
+        client,
+        config,
         "Verification",
         request,
-        id=workflow_id,
-        result_type=VerificationResult,
-        task_queue=config.temporal.task_queue,
-        search_attributes=search.start_attributes("verification", args.environment, request.services),
+        workflow_id,
+        VerificationResult,
+        ("verification", args.environment, request.services, ""),
     )
     if not args.json:
         print(workflow_id)
@@ -453,13 +478,14 @@ async def launch_deployment(
     )
     lock = LockRequest(environment=request.environment, holder_id=workflow_id, kind=kind)
     refuse_when_busy(request.environment, await acquire_environment(client, config.temporal.task_queue, lock))
-    return await client.start_workflow(
+    return await start_procedure(
+        client,
+        config,
         DEPLOYMENT_TYPES[kind],
         request,
-        id=workflow_id,
-        result_type=DeploymentResult,
-        task_queue=config.temporal.task_queue,
-        search_attributes=search.start_attributes(kind, request.environment, request.services, request.version),
+        workflow_id,
+        DeploymentResult,
+        (kind, request.environment, request.services, request.version),
     )
 
 
@@ -621,13 +647,14 @@ async def redeploy_command(args: argparse.Namespace) -> int:
     workflow_id = new_workflow_id(f"redeploy-{args.environment}-{args.service}")
     lock = LockRequest(environment=args.environment, holder_id=workflow_id, kind="redeploy")
     refuse_when_busy(args.environment, await acquire_environment(client, config.temporal.task_queue, lock))
-    handle = await client.start_workflow(
+    handle = await start_procedure(
+        client,
+        config,
         "Redeploy",
         request,
-        id=workflow_id,
-        result_type=RedeployResult,
-        task_queue=config.temporal.task_queue,
-        search_attributes=search.start_attributes("redeploy", args.environment, [args.service]),
+        workflow_id,
+        RedeployResult,
+        ("redeploy", args.environment, [args.service], ""),
     )
 
     def outcome(result: RedeployResult) -> list[str]:

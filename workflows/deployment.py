@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, NoReturn
 
 from temporalio import workflow
@@ -66,7 +66,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.options import QUICK
     from workflows.procedure import Procedure, Refused, failure_text, human_decision, raise_if_cancelled
     from workflows.rollback import Rollback
-    from workflows.steps import observe_services, roll_out
+    from workflows.steps import observe_services, roll_out, young_for
     from workflows.verification import Verification
 
 STEPS = [
@@ -518,17 +518,10 @@ class DeploymentProcedure:
         raise Halt(State.FAILED, reasons, no_data=no_data)
 
     async def _until_the_window_spans_a_period(self) -> None:
-        """The monitor judges only what happened since the change went live. Right after the
-        rollout that window is seconds old and CloudWatch has no datapoint in it yet, which would
-        read as "no data" and ask about a healthy release; so the first look waits until the
-        window spans one metrics period, the shortest window CloudWatch can fill (real symptoms
-        cannot show earlier either)."""
-        live = self._live_since.get(self._request.environment)
-        if live is None:
-            return
-        young_for = live + self._request.thresholds.metrics_period - workflow.now()
-        if young_for > timedelta(0):
-            await workflow.sleep(young_for)
+        """The monitor's first look judges only what happened since the change went live."""
+        wait = young_for(self._live_since.get(self._request.environment), self._request.thresholds.metrics_period)
+        if wait:
+            await workflow.sleep(wait)
 
     async def _assess(self) -> Assessment:
         environment, services = self._request.environment, self._request.services

@@ -24,6 +24,19 @@ with workflow.unsafe.imports_passed_through():
     from workflows.procedure import Procedure, noted_in
 
 
+def young_for(since: datetime | None, period: timedelta) -> timedelta:
+    """How long a window that starts when a change went live (`since`) is still too young to judge.
+
+    Right after a rollout that window is seconds old: CloudWatch has no datapoint in it yet,
+    which would read as "no data" about a healthy release. So it is judged once it spans one
+    metrics period, the shortest window CloudWatch can fill (real symptoms cannot show earlier),
+    rather than widened back to before the change. Without `since` (`runbook verify`, or a
+    procedure started before `since` existed) the window is judged at once, as it always was."""
+    if since is None:
+        return timedelta(0)
+    return max(since + period - workflow.now(), timedelta(0))
+
+
 async def roll_out(environment: str, service: str, task_definition_arn: str, timeout: timedelta) -> None:
     """The service updated to the revision, and its rollout followed to the end (or `timeout`)."""
     await workflow.execute_activity_method(

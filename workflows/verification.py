@@ -7,7 +7,6 @@ manual checklist waits for `check` signals (UI) or updates (CLI), with reminders
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import workflow
@@ -43,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.checklist import ManualChecklist
     from workflows.options import READ_ONLY
     from workflows.procedure import Procedure, Refused, human_decision
+    from workflows.steps import young_for
 
 T = TypeVar("T")
 
@@ -134,20 +134,13 @@ class Verification:
             return matches
 
     async def _until_the_window_spans_a_period(self) -> None:
-        """A deployment's verification judges only what happened since its change went live
-        (`since`). Right after a rollout that window is seconds old: CloudWatch has no datapoint
-        in it yet, which would read as "no data" and fail a healthy release. So it is judged once
-        it spans one metrics period, the shortest window CloudWatch can fill, rather than widened
-        back to before the change. A verification started without `since` (`runbook verify`, or
-        one started before `since` existed) looks back its window at once, as it always did."""
-        if self._request.since is None:
-            return
-        young_for = self._request.since + self._request.metrics_period - workflow.now()
-        if young_for > timedelta(0):
+        """A deployment's verification judges only what happened since its change went live."""
+        wait = young_for(self._request.since, self._request.metrics_period)
+        if wait:
             self._procedure.record(
                 "runbook", "window too young", f"judged once it spans {format_duration(self._request.metrics_period)}"
             )
-            await workflow.sleep(young_for)
+            await workflow.sleep(wait)
 
     async def _observe(self, step: StepRecord, call: Awaitable[T]) -> T | None:
         """The activity's report, or None with the step failed: an observation that cannot be

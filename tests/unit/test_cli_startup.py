@@ -36,15 +36,20 @@ os._exit(0)
     [(["--help"], 0), (["incident", "update", "--help"], 0), (["deploy"], 2), (["incident", "mitigate", "I", "x"], 2)],
 )
 def test_help_and_usage_errors_do_not_import_the_commands(argv, code):
+    assert probe(argv, HEAVY) == {"code": code, "loaded": []}
+
+
+def probe(argv: list[str], modules: tuple[str, ...], env: dict[str, str] | None = None) -> dict:
+    """`runbook ARGV` in a fresh interpreter: its exit code, and which of `modules` it imported."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(argv), json.dumps(HEAVY)],
+        [sys.executable, "-c", PROBE, json.dumps(argv), json.dumps(modules)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
+        env={**os.environ, **(env or {})},
     )
-    result = json.loads(done.stderr.strip().splitlines()[-1])
-    assert result == {"code": code, "loaded": []}
+    return json.loads(done.stderr.strip().splitlines()[-1])
 
 
 def starter_imports() -> dict[str, set[str]]:
@@ -101,16 +106,7 @@ AWS_LIBRARIES = ("boto3", "botocore", "workflows")
 def test_commands_that_only_talk_to_temporal_do_not_import_boto3_or_the_workflows(argv):
     """About half of a command's start-up was boto3 and the workflow modules: only the commands that
     read AWS themselves pay for it."""
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(argv), json.dumps(AWS_LIBRARIES)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **NOWHERE},
-    )
-    result = json.loads(done.stderr.strip().splitlines()[-1])
-    assert result["loaded"] == [], done.stderr
+    assert probe(argv, AWS_LIBRARIES, NOWHERE)["loaded"] == []
 
 
 def test_the_cli_knows_which_commands_read_aws():
