@@ -503,21 +503,34 @@ async def test_a_slow_fault_cleared_before_the_deployment_is_not_held_against_it
     assert verified.log_timeouts.counts["market-svc"] == 0
 
 
+async def silence_then_approve(stack, handle: WorkflowHandle, service: str) -> None:
+    """The service's figures stop before production is approved: what the monitor reads is no data."""
+    stack.fault("production", service, "silent")
+    await asyncio.to_thread(
+        wait_for,
+        lambda: stack.figures("production", service, stack.config.thresholds.decision_window),
+        f"{service}'s figures gone",
+        30,
+        accept=lambda figures: "requests" in figures.no_data,
+    )
+    assert (await approve(handle)).accepted
+
+
+async def until_asked_about_no_data(handle: WorkflowHandle, service: str) -> None:
+    await until(
+        handle,
+        lambda s: any(e.event == "alert" and f"no data for {service}" in e.detail for e in s.timeline),
+        "the question about no data",
+    )
+
+
 async def test_a_service_without_figures_is_asked_about_and_never_rolled_back_for_it_alone(client, e2e_stack, aws):
     request = deployment_request(
         e2e_stack.config, "production", next(VERSIONS), ["payment-svc"], "alice", no_checklist_reason=NO_CHECKLIST
     ).model_copy(update={"decision_timeout": timedelta(seconds=3)})
     handle = await launch_deployment(client, e2e_stack.config, "deployment", request)
     await reach(handle, "approval")
-    e2e_stack.fault("production", "payment-svc", "silent")
-    await asyncio.to_thread(
-        wait_for,
-        lambda: e2e_stack.figures("production", "payment-svc", e2e_stack.config.thresholds.decision_window),
-        "payment-svc's figures gone",
-        30,
-        accept=lambda figures: "requests" in figures.no_data,
-    )
-    assert (await approve(handle)).accepted
+    await silence_then_approve(e2e_stack, handle, "payment-svc")
     outcome = await result(handle)
     # Nobody answered: the deployment failed (nothing vouches for it), and it was not rolled back.
     assert outcome.state == State.FAILED
@@ -533,20 +546,8 @@ async def test_a_service_without_figures_is_asked_about_and_never_rolled_back_fo
 async def test_a_question_about_no_data_is_withdrawn_when_the_figures_return(client, e2e_stack, aws):
     handle = await launch(client, e2e_stack, ["notification-svc"])
     await reach(handle, "approval")
-    e2e_stack.fault("production", "notification-svc", "silent")
-    await asyncio.to_thread(
-        wait_for,
-        lambda: e2e_stack.figures("production", "notification-svc", e2e_stack.config.thresholds.decision_window),
-        "notification-svc's figures gone",
-        30,
-        accept=lambda figures: "requests" in figures.no_data,
-    )
-    assert (await approve(handle)).accepted
-    await until(
-        handle,
-        lambda s: any(e.event == "alert" and "no data for notification-svc" in e.detail for e in s.timeline),
-        "the question about no data",
-    )
+    await silence_then_approve(e2e_stack, handle, "notification-svc")
+    await until_asked_about_no_data(handle, "notification-svc")
     e2e_stack.fault("production", "notification-svc", "clear")
     outcome = await asyncio.wait_for(result(handle), timeout=60)
     assert outcome.state == State.COMPLETED, outcome.reasons
@@ -557,20 +558,8 @@ async def test_a_question_about_no_data_is_withdrawn_when_the_figures_return(cli
 async def test_a_verification_failed_on_no_data_alone_is_not_rolled_back(client, e2e_stack, aws):
     handle = await launch(client, e2e_stack, ["auth-svc"])
     await reach(handle, "approval")
-    e2e_stack.fault("production", "auth-svc", "silent")
-    await asyncio.to_thread(
-        wait_for,
-        lambda: e2e_stack.figures("production", "auth-svc", e2e_stack.config.thresholds.decision_window),
-        "auth-svc's figures gone",
-        30,
-        accept=lambda figures: "requests" in figures.no_data,
-    )
-    assert (await approve(handle)).accepted
-    await until(
-        handle,
-        lambda s: any(e.event == "alert" and "no data for auth-svc" in e.detail for e in s.timeline),
-        "the question about no data",
-    )
+    await silence_then_approve(e2e_stack, handle, "auth-svc")
+    await until_asked_about_no_data(handle, "auth-svc")
     # Someone says go on; production's verification then cannot judge auth-svc's 5xx rate either.
     decided = await handle.execute_update("decide", {"user": "bob", "action": "continue"}, result_type=HandlerOutcome)
     assert decided.accepted
