@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from runbook import validate
 from runbook.action_items import DEFAULT_DUE, DEFAULT_REMINDER_EVERY, LONGEST_DUE
 from runbook.durations import parse_duration
+from runbook.people import People
 from runbook.severity import Severity, Weekday
 from runbook.validate import InvalidInput
 
@@ -205,15 +206,25 @@ class StatusPageConfig(_Section):
     # "statuspage": the Statuspage REST API with STATUSPAGE_API_KEY.
     provider: Literal["sandbox", "statuspage"] = "sandbox"
     api_url: str = "https://api.statuspage.io/v1"
-    page_id: str = Field("skillancer", min_length=1)
+    # Statuspage's IDs are opaque: the page's and each component's, as its API and dashboard show them.
+    page_id: str = Field("skillancer", pattern=r"^[a-z0-9]+$")
     # The page is public: an incident's root cause and follow-ups reach it only when this says so.
     public_details: bool = False
+    # Service name to the component that shows it: an incident marks its services' components
+    # degraded or down by severity, and operational again on resolve.
+    components: dict[str, Annotated[str, Field(pattern=r"^[a-z0-9]+$")]] = {}
 
 
 class PagerConfig(_Section):
-    # "pagerduty": Events API v2 with PAGERDUTY_ROUTING_KEY.
+    # "pagerduty": Events API v2 with PAGERDUTY_ROUTING_KEY to trigger, acknowledge and resolve;
+    # the REST API with PAGERDUTY_API_TOKEN to escalate and to read acknowledgements.
     provider: Literal["sandbox", "pagerduty"] = "sandbox"
     events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    api_url: str = "https://api.pagerduty.com"
+    # PagerDuty's REST API wants a user's email in `From` on every change it makes.
+    requester_email: str = "runbook@skillancer.com"
+    # How often an unacknowledged incident's status is read back from PagerDuty.
+    acknowledgement_poll: Duration = Field(timedelta(seconds=30), ge=timedelta(seconds=1))
 
 
 class ObservabilityConfig(_Section):
@@ -238,7 +249,8 @@ class IncidentsConfig(_Section):
         Severity.P2: timedelta(minutes=15),
         Severity.P3: timedelta(hours=1),
     }
-    escalation: list[str] = ["secondary-oncall", "devops-lead"]
+    # People ([people]): who is called, in order, and who joins the war room.
+    escalation: list[str] = []
     responders: list[str] = []
     war_room_severities: list[Severity] = [Severity.P1]
     update_every: Duration = timedelta(minutes=15)
@@ -248,7 +260,9 @@ class IncidentsConfig(_Section):
     assess_within: Duration = timedelta(minutes=10)
     mitigate_within: Duration = timedelta(minutes=30)
     deployment_window: Duration = timedelta(hours=2)
-    rollback_scope: Literal["affected", "all"] = "affected"
+    # RUNBOOK.md's P1 step is `rollback.sh -y production all`; "affected" rolls back only the
+    # deployed services that the incident names.
+    rollback_scope: Literal["affected", "all"] = "all"
     # A post-mortem's action item without a due date is due this long after the resolve; its owner
     # is reminded in the incidents channel on the due date, then this often until it is done.
     action_item_due: Duration = Field(DEFAULT_DUE, gt=timedelta(0), le=LONGEST_DUE)
@@ -296,6 +310,33 @@ class RunbookConfig(_Section):
     pager: PagerConfig = PagerConfig()
     incidents: IncidentsConfig = IncidentsConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
+    people: People = People({})
+
+    @field_validator("people")
+    @classmethod
+    def _strict_person_names(cls, people: People) -> People:
+        for name in people.root:
+            validate.name("person", name)
+        return people
+
+    @model_validator(mode="after")
+    def _people_named_are_configured(self) -> RunbookConfig:
+        named = {
+            "approvers.users": self.approvers.users,
+            "incidents.responders": self.incidents.responders,
+            "incidents.escalation": self.incidents.escalation,
+        }
+        known = list(self.people.root) or ["(none: [people] is empty)"]
+        for key, names in named.items():
+            for name in names:
+                if name not in self.people.root:
+                    raise ValueError(f"{key}: unknown person {name!r}; [people] has {', '.join(known)}")
+        for service in self.statuspage.components:
+            if service not in self.services.names:
+                raise ValueError(
+                    f"statuspage.components: unknown service {service!r}; known: {', '.join(self.services.names)}"
+                )
+        return self
 
     @field_validator("environments")
     @classmethod

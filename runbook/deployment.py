@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from runbook import limits
 from runbook.config import ScalingConfig, ThresholdsConfig
 from runbook.models import Payload, Revision, State
+from runbook.people import People
 from runbook.records import ServiceChange
 from runbook.verification import VerificationRequest
 
@@ -37,6 +38,8 @@ class DeploymentRequest(BaseModel):
     production_verification: VerificationRequest
     # `--no-checklist --reason TEXT`: production's key user flows are not waited for, on record.
     no_checklist_reason: str = Field("", max_length=limits.NOTE)
+    # [people]: approvers are mentioned by their Slack IDs, so the request reaches them.
+    people: People = People({})
 
 
 class ApprovePayload(Payload):

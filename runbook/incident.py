@@ -17,7 +17,8 @@ from runbook.decision import Action, Decision
 from runbook.incident_payloads import ResolvePayload
 from runbook.incident_terms import UpdateStatus
 from runbook.models import HandlerOutcome, ProcedureStatus
-from runbook.severity import PagerSeverity, Severity, StatusPageImpact
+from runbook.people import People
+from runbook.severity import ComponentStatus, PagerSeverity, Severity, StatusPageImpact
 
 MitigationAction = Literal["rollback", "scale_up", "rate_limit", "maintenance_page"]
 
@@ -86,11 +87,16 @@ class RelatedDeployment(BaseModel):
     running: bool
     started_at: datetime
     closed_at: datetime | None = None
+    # Where it was found: "runbook" (a workflow of this program) or "ecs" (the service's own
+    # deployment list, so CI and console deploys count too).
+    source: str = "runbook"
+    task_definition: str = ""
 
     def describe(self) -> str:
         what = " ".join(part for part in (self.kind, self.version) if part)
         when = "running" if self.running else "finished" + (f" ({self.stage})" if self.stage else "")
-        return f"{self.id} ({what} of {', '.join(self.services)}, {when})"
+        found = f", found in {self.source}" if self.source != "runbook" else ""
+        return f"{self.id} ({what} of {', '.join(self.services)}, {when}{found})"
 
 
 class AssessmentRecord(BaseModel):
@@ -255,6 +261,8 @@ class IncidentRequest(BaseModel):
     ack_within: timedelta | None = None
     update_every: timedelta | None = None
     carried: CarriedIncident | None = None
+    # [people]: whom a name mentions in Slack, invites, and adds in PagerDuty.
+    people: People = People({})
 
     @property
     def environment(self) -> str:
@@ -289,6 +297,7 @@ class SlackChannel(BaseModel):
 
 class InviteRequest(BaseModel):
     channel: str
+    # Slack user IDs: conversations.invite takes nothing else.
     users: list[str]
 
 
@@ -300,6 +309,8 @@ class PageRequest(BaseModel):
     severity: PagerSeverity
     component: str = ""
     custom_details: dict[str, str] = Field(default_factory=dict)
+    # The affected environment: the alert's `source` is its host, as the Events API asks.
+    environment: str = ""
 
 
 class PageAction(BaseModel):
@@ -314,6 +325,9 @@ class StatusPageOpen(BaseModel):
     name: str
     body: str
     impact: StatusPageImpact
+    # The services whose components ([statuspage] components) the incident marks, and how.
+    services: list[str] = Field(default_factory=list)
+    component_status: ComponentStatus | None = None
 
 
 class StatusPageChange(BaseModel):
@@ -323,6 +337,8 @@ class StatusPageChange(BaseModel):
     # The body with internal details (root cause, follow-ups): sent instead of it only where
     # [statuspage] public_details says so.
     internal_body: str = ""
+    services: list[str] = Field(default_factory=list)
+    component_status: ComponentStatus | None = None
 
 
 class ServiceStatesRequest(BaseModel):

@@ -15,8 +15,10 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from runbook.config import ConfigError, RunbookConfig
 
 SANDBOX_HOST = "127.0.0.1"
-# The sandbox fakes' placeholder credential: it records calls and checks no secret.
+# The sandbox fakes' placeholder credentials, shaped as the real ones are (the fakes refuse a
+# malformed one, as the services do): a Slack bot token, a 32-character Events API routing key.
 _SANDBOX_SECRET = "sandbox"
+_SANDBOX_SECRETS = {"SLACK_BOT_TOKEN": "xoxb-sandbox", "PAGERDUTY_ROUTING_KEY": "sandbox" + "0" * 25}
 
 
 class Endpoint(BaseModel):
@@ -38,6 +40,8 @@ class Integrations(BaseModel):
     github: Endpoint
     statuspage: Endpoint
     pager: Endpoint
+    # PagerDuty's REST API: escalation and acknowledgements, beside the Events API's `pager`.
+    pager_api: Endpoint
     # The environments' operations API (rate limiting, maintenance page) beside their health endpoints.
     ops_token: SecretStr
 
@@ -51,7 +55,9 @@ def resolve_integrations(config: RunbookConfig, environ: Mapping[str, str] = os.
         secret = environ.get(secret_name, "")
         if provider == "sandbox":
             return Endpoint(
-                provider=provider, url=sandbox_url(config, sandbox_path), secret=SecretStr(secret or _SANDBOX_SECRET)
+                provider=provider,
+                url=sandbox_url(config, sandbox_path),
+                secret=SecretStr(secret or _SANDBOX_SECRETS.get(secret_name, _SANDBOX_SECRET)),
             )
         if not secret:
             raise ConfigError(
@@ -67,6 +73,9 @@ def resolve_integrations(config: RunbookConfig, environ: Mapping[str, str] = os.
         ),
         pager=endpoint(
             "pager", config.pager.provider, config.pager.events_url, "/pagerduty/v2/enqueue", "PAGERDUTY_ROUTING_KEY"
+        ),
+        pager_api=endpoint(
+            "pager", config.pager.provider, config.pager.api_url, "/pagerduty/api", "PAGERDUTY_API_TOKEN"
         ),
         ops_token=_ops_token(config, environ),
     )

@@ -56,6 +56,15 @@ STATUSPAGE_IMPACT: dict[Severity, StatusPageImpact] = {
     Severity.P3: "minor",
     Severity.P4: "none",
 }
+# Statuspage's component statuses: an open incident marks its services' components by severity,
+# a resolved one marks them operational again.
+ComponentStatus = Literal["operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"]
+COMPONENT_STATUS: dict[Severity, ComponentStatus] = {
+    Severity.P1: "major_outage",
+    Severity.P2: "partial_outage",
+    Severity.P3: "degraded_performance",
+    Severity.P4: "degraded_performance",
+}
 
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 WEEKDAYS: tuple[str, ...] = get_args(Weekday)

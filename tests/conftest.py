@@ -68,7 +68,9 @@ STACK_SECRETS = {
     "SLACK_BOT_TOKEN": "xoxb-stack-secret-slack",
     "GITHUB_TOKEN": "ghp_stack_secret_github",
     "STATUSPAGE_API_KEY": "stack-secret-statuspage",
-    "PAGERDUTY_ROUTING_KEY": "stack-secret-pagerduty",
+    # The Events API's integration keys are 32 characters.
+    "PAGERDUTY_ROUTING_KEY": "stacksecretpagerdutyrouting00032",
+    "PAGERDUTY_API_TOKEN": "stack-secret-pagerduty-api",
     "OPS_API_TOKEN": "stack-secret-ops",
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

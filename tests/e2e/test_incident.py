@@ -198,7 +198,7 @@ def test_a_bad_deployment_becomes_a_p1_rolled_back_resolved_and_written_up(e2e_s
         c["body"]["users"]
         for c in slack
         if c["path"].endswith("conversations.invite") and c["body"]["channel"] == war_room
-    ] == ["tester,oncall-primary,backend-lead"]
+    ] == ["tester,dana,erin"]
     in_incidents = [text for channel, text in posted if channel == "#incidents"]
     assert (
         "🚨 INCIDENT: market-svc experiencing issues\n"

@@ -67,7 +67,7 @@ def resolved_state() -> IncidentState:
         target_respond_by=minutes(5),
         respond_by=None,
         acknowledged=Acknowledgement(by="bob", at=minutes(11), within_target=False),
-        escalations=[Escalation(level=1, to="secondary-oncall", at=minutes(5))],
+        escalations=[Escalation(level=1, to="frank", at=minutes(5))],
         mitigations=[
             Mitigation(
                 number=1,
@@ -92,9 +92,7 @@ def resolved_state() -> IncidentState:
 def test_the_post_mortem_holds_every_timeline_entry_with_time_and_who():
     timeline = [
         TimelineEntry(at=DECLARED, actor="alice", event="declared P3", detail="checkout failing"),
-        TimelineEntry(
-            at=minutes(5), actor="runbook", event="escalated to secondary-oncall", detail="not acknowledged\nwithin 5m"
-        ),
+        TimelineEntry(at=minutes(5), actor="runbook", event="escalated to frank", detail="not acknowledged\nwithin 5m"),
         TimelineEntry(at=minutes(11), actor="bob", event="acknowledged"),
     ]
     markdown = render_postmortem("INC-20261126-0001", resolved_state(), timeline, POLICY)
@@ -102,9 +100,7 @@ def test_the_post_mortem_holds_every_timeline_entry_with_time_and_who():
     assert "- Severity: P1 (declared P3)" in markdown
     # Times in the configured zone: 14:00 UTC is 14:00 GMT in November.
     assert "| 2026-11-26 14:00:00 GMT | alice | declared P3: checkout failing |" in markdown
-    assert (
-        "| 2026-11-26 14:05:00 GMT | runbook | escalated to secondary-oncall: not acknowledged within 5m |" in markdown
-    )
+    assert "| 2026-11-26 14:05:00 GMT | runbook | escalated to frank: not acknowledged within 5m |" in markdown
     assert "| 2026-11-26 14:11:00 GMT | bob | acknowledged |" in markdown
     assert (
         "- Acknowledged: 2026-11-26 14:11:00 GMT by bob, 11 min after declaration "

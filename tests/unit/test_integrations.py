@@ -20,6 +20,7 @@ SECRETS = {
     "GITHUB_TOKEN": "ghp_secret",
     "STATUSPAGE_API_KEY": "sp-secret",
     "PAGERDUTY_ROUTING_KEY": "pd-secret",
+    "PAGERDUTY_API_TOKEN": "pd-api-secret",
 }
 REAL = SANDBOX.model_copy(
     update={
@@ -36,9 +37,16 @@ def test_the_sandbox_providers_call_the_local_fakes_and_need_no_secret():
     assert integrations.slack.url == "http://127.0.0.1:8080/slack/api"
     assert integrations.github.url == "http://127.0.0.1:8080/github"
     assert integrations.pager.url == "http://127.0.0.1:8080/pagerduty/v2/enqueue"
+    assert integrations.pager_api.url == "http://127.0.0.1:8080/pagerduty/api"
     assert all(
         endpoint.is_sandbox
-        for endpoint in (integrations.slack, integrations.github, integrations.statuspage, integrations.pager)
+        for endpoint in (
+            integrations.slack,
+            integrations.github,
+            integrations.statuspage,
+            integrations.pager,
+            integrations.pager_api,
+        )
     )
 
 
@@ -48,7 +56,9 @@ def test_real_providers_call_the_documented_apis_with_the_secrets_from_the_envir
     assert integrations.github.url == "https://api.github.com"
     assert integrations.statuspage.url == "https://api.statuspage.io/v1"
     assert integrations.pager.url == "https://events.pagerduty.com/v2/enqueue"
+    assert integrations.pager_api.url == "https://api.pagerduty.com"
     assert integrations.slack.secret.get_secret_value() == "xoxb-secret"
+    assert integrations.pager_api.secret.get_secret_value() == "pd-api-secret"
 
 
 def test_a_secret_never_prints():

@@ -64,7 +64,7 @@ def test_a_drill_overrides_any_severity_window():
 
 
 def test_the_escalation_list_in_order_then_nobody():
-    assert [escalation_target(level, POLICY) for level in range(3)] == ["secondary-oncall", "devops-lead", None]
+    assert [escalation_target(level, POLICY) for level in range(3)] == ["frank", "grace", None]
 
 
 def test_p1_opens_a_war_room_with_updates_every_15_minutes_and_p2_when_configured():

@@ -380,7 +380,7 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
             # Nobody acknowledges: the secondary on-call at 5 minutes, the DevOps lead at 10.
             await skipping_env.fast_forward(handle, timedelta(minutes=11))
             escalated = await status(handle)
-            assert [e["to"] for e in incident_state(escalated)["escalations"]] == ["secondary-oncall", "devops-lead"]
+            assert [e["to"] for e in incident_state(escalated)["escalations"]] == ["frank", "grace"]
             assert incident_state(escalated)["mitigations"] == []
 
             assert (await answer(handle, "acknowledge", {"user": "bob", "note": "on it"})).accepted
@@ -425,7 +425,7 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
     assert final.state.value == "RESOLVED"
     assert (result.acknowledged_by, result.escalated_to, result.duration_minutes) == (
         "bob",
-        ["secondary-oncall", "devops-lead"],
+        ["frank", "grace"],
         62,
     )
 
@@ -441,11 +441,11 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
     )
     # The war room: created, responders invited, then the escalated people as they were called.
     assert world.channels == [incident_id.lower()]
-    assert world.invites == [["alice", "oncall-primary", "backend-lead"], ["secondary-oncall"], ["devops-lead"]]
+    assert world.invites == [["alice", "dana", "erin"], ["frank"], ["grace"]]
     assert len(world.said(WAR_ROOM, ":rotating_light: War room")) == 1
     assert len(world.said(WAR_ROOM, ":mag: Assessment")) == 1
     escalations = world.said(WAR_ROOM, ":rotating_light: @")
-    assert [text.split(":")[2] for text in escalations] == [" @secondary-oncall", " @devops-lead"]
+    assert [text.split(":")[2] for text in escalations] == [" @frank", " @grace"]
     assert all("not acknowledged within 5m" in text for text in escalations)
     assert len(world.said(WAR_ROOM, ":eyes:")) == 1
     assert len(world.said(WAR_ROOM, ":rewind: ROLLBACK started")) == 1
@@ -475,8 +475,8 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
     assert {event.dedup_key for _, event in world.pages} == {incident_id}
     assert [event.custom_details.get("escalated_to") for action, event in world.pages if action == "trigger"] == [
         None,
-        "secondary-oncall",
-        "devops-lead",
+        "frank",
+        "grace",
     ]
     # The status page: opened, one change per update, resolved.
     assert [getattr(change, "status", "opened") for change in world.status_page] == [
@@ -501,7 +501,7 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
     for entry in final.timeline[:written]:
         when = entry.at.astimezone(LONDON).strftime("%Y-%m-%d %H:%M:%S %Z")
         assert f"| {when} | {entry.actor} | {entry.event}" in document.markdown, entry
-    for expected in ("declared P1", "initial alert posted", "escalated to secondary-oncall", "escalated to devops-lead",
+    for expected in ("declared P1", "initial alert posted", "escalated to frank", "escalated to grace",
                      "acknowledged", "assessed", "deployment-related", "mitigation 1 done: rollback",
                      "update: Mitigating", "update: Monitoring", "update 4 posted", "resolved"):  # fmt: skip
         assert f"| {expected}" in document.markdown
@@ -570,11 +570,11 @@ async def test_regrading_p3_to_p1_opens_the_war_room_and_starts_the_updates(skip
         # P1 was due 5 minutes after the declaration: 20 minutes late, escalated at once.
         regraded = await until(handle, lambda s: world.said(WAR_ROOM, ":rotating_light: @"), "the escalation told")
         assert world.channels == [handle.id.lower()]
-        assert world.invites == [["alice", "oncall-primary", "backend-lead"], ["secondary-oncall"]]
-        assert len(world.said(WAR_ROOM, ":rotating_light: @secondary-oncall")) == 1
+        assert world.invites == [["alice", "dana", "erin"], ["frank"]]
+        assert len(world.said(WAR_ROOM, ":rotating_light: @frank")) == 1
         assert isinstance(world.status_page[0], StatusPageOpen) and world.status_page[0].impact == "critical"
         assert incident_state(regraded)["assessment"]["unhealthy"] == []
-        assert [e["to"] for e in incident_state(regraded)["escalations"]] == ["secondary-oncall"]
+        assert [e["to"] for e in incident_state(regraded)["escalations"]] == ["frank"]
         (regrade_told,) = world.said("#incidents", ":arrows_counterclockwise:")
         assert regrade_told.endswith("regraded P3 → P1 by @alice: every login fails")
         assert [(action, getattr(event, "severity", "")) for action, event in world.pages] == [

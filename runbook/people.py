@@ -1,0 +1,81 @@
+"""People, not strings: who approves, responds and is escalated to, with the IDs each service knows
+them by. Slack notifies a `<@U…>` mention and invites user IDs only; PagerDuty adds a user by ID;
+a name without an ID is shown as typed and reaches nobody, so it says so.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, RootModel, field_validator
+
+from runbook.messages.escape import slack_line
+
+# Slack user IDs: U or W (Enterprise Grid) then capitals and digits (api.slack.com/types/user).
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{8,}$")
+# PagerDuty object IDs, as its REST API shows them: P then six capitals or digits (e.g. PXPGF42).
+PAGERDUTY_USER_ID = re.compile(r"^P[A-Z0-9]{6}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class Person(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    slack_id: str | None = None
+    email: str | None = None
+    pagerduty_id: str | None = None
+
+    @field_validator("slack_id")
+    @classmethod
+    def _slack_user_id(cls, value: str | None) -> str | None:
+        if value is not None and not SLACK_USER_ID.match(value):
+            raise ValueError("a Slack user ID: U or W then 8 or more capitals and digits (e.g. U024BE7LH)")
+        return value
+
+    @field_validator("pagerduty_id")
+    @classmethod
+    def _pagerduty_user_id(cls, value: str | None) -> str | None:
+        if value is not None and not PAGERDUTY_USER_ID.match(value):
+            raise ValueError("a PagerDuty user ID: P then 6 capitals and digits (e.g. PXPGF42)")
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value):
+            raise ValueError("an email address (e.g. alice@example.com)")
+        return value
+
+
+class People(RootModel[dict[str, Person]]):
+    """runbook.toml's [people], by name. Public IDs only: this travels in workflow inputs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    def get(self, name: str) -> Person | None:
+        return self.root.get(name)
+
+    def mention(self, name: str) -> str:
+        """A Slack mention that notifies `name`, or the name as text when Slack cannot reach them."""
+        person = self.root.get(name)
+        if person is not None and person.slack_id:
+            return f"<@{person.slack_id}>"
+        return slack_line(name)
+
+    def slack_ids(self, names: list[str]) -> tuple[list[str], list[str]]:
+        """The Slack user IDs of `names`, and the names of those who have none (cannot be invited)."""
+        ids: list[str] = []
+        missing: list[str] = []
+        for name in dict.fromkeys(names):
+            person = self.root.get(name)
+            if person is not None and person.slack_id:
+                ids.append(person.slack_id)
+            else:
+                missing.append(name)
+        return list(dict.fromkeys(ids)), missing
+
+    def by_pagerduty_id(self, user_id: str) -> str | None:
+        return next((name for name, person in self.root.items() if person.pagerduty_id == user_id), None)
+
+    def by_slack_id(self, user_id: str) -> str | None:
+        return next((name for name, person in self.root.items() if person.slack_id == user_id), None)
