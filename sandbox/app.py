@@ -53,7 +53,7 @@ class Sandbox:
         self._metrics_interval = settings.metrics_interval if metrics_interval is None else metrics_interval
         self._rollout_seconds = settings.rollout_seconds if rollout_seconds is None else rollout_seconds
         self.fleet = Fleet(list(self.config.environments), self.config.services.names, aws.RUNNING_VERSION)
-        self.fakes = Fakes()
+        self.fakes = Fakes(self.config)
         self._moto = aws.MotoServer(self._aws_port)
         self._driver: RolloutDriver | None = None
         self._web: WebServer | None = None

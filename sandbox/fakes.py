@@ -10,7 +10,7 @@ import logging
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from runbook.config import UnknownName
+from runbook.config import RunbookConfig, UnknownName
 from sandbox.github import GitHubFake
 from sandbox.pagerduty import PagerFake
 from sandbox.recorder import Recorder
@@ -26,7 +26,7 @@ log = logging.getLogger("sandbox")
 class Fakes:
     """All fakes, their shared call recorder, and the control endpoints that inspect them."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: RunbookConfig) -> None:
         self.recorder = Recorder()
         self.outages = self.recorder.outages
         self.github = GitHubFake()

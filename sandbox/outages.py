@@ -6,6 +6,9 @@ outage. So a user (or a test) can watch the worker wait, retry, and still delive
 ECS answers with the throttling error boto3 retries; `"action": "UpdateService"` narrows an ECS
 outage to one API action, so reads made by onlookers do not use it up. `{"system": "slack", "error":
 "invalid_auth"}` answers as Slack refuses a call: HTTP 200 with `ok: false` and that error.
+`"mode": "drop"` applies the call and then drops the connection before answering: the reply is
+lost, as on a network failure, so a retry must find what the first attempt did instead of doing it
+again.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
@@ -22,6 +26,8 @@ from sandbox.web import ApiError, json_response, request_json
 # What each system answers when it is down or limiting, unless the outage names a status.
 DEFAULT_STATUS = {"slack": 429, "github": 502, "statuspage": 503, "pagerduty": 503, "ops": 503, "ecs": 400}
 SYSTEMS = list(DEFAULT_STATUS)
+OutageMode = Literal["refuse", "drop"]
+MODES = ("refuse", "drop")
 # ECS's throttling error: boto3 classifies it by the __type, whatever the HTTP status.
 ECS_THROTTLING = {"__type": "ThrottlingException", "message": "Rate exceeded"}
 
@@ -36,6 +42,7 @@ class Outage:
     retry_after: float | None = None
     action: str | None = None
     error: str | None = None  # Slack's error code, answered with HTTP 200 as Slack does
+    mode: OutageMode = "refuse"
 
     def response(self) -> Response:
         if self.system == "ecs":
@@ -71,9 +78,10 @@ class Outages:
         retry_after: float | None = None,
         action: str | None = None,
         error: str | None = None,
+        mode: OutageMode = "refuse",
     ) -> Outage:
-        default = 200 if error else DEFAULT_STATUS[system]
-        outage = Outage(system, default if status is None else status, times, retry_after, action, error)
+        default = 200 if error or mode == "drop" else DEFAULT_STATUS[system]
+        outage = Outage(system, default if status is None else status, times, retry_after, action, error, mode)
         with self._lock:
             self._pending.append(outage)
         return outage
@@ -112,11 +120,11 @@ class Outages:
     def start_outage(self, request: Request) -> Response:
         outage = self.add(**_outage_fields(request_json(request)))
         log.info(
-            "outage: the next %d call(s) to %s%s answer HTTP %d",
+            "outage: the next %d call(s) to %s%s %s",
             outage.times,
             outage.system,
             f" {outage.action}" if outage.action else "",
-            outage.status,
+            "are applied, then their connection dropped" if outage.mode == "drop" else f"answer HTTP {outage.status}",
         )
         return json_response(asdict(outage), 201)
 
@@ -128,11 +136,10 @@ class Outages:
 
 
 def _outage_fields(body: dict[str, object]) -> dict[str, object]:
-    unknown = sorted(set(body) - {"system", "status", "times", "retry_after", "action", "error"})
+    allowed = ("system", "status", "times", "retry_after", "action", "error", "mode")
+    unknown = sorted(set(body) - set(allowed))
     if unknown:
-        raise ApiError(
-            400, f"unknown field(s) {', '.join(unknown)}; allowed: system, status, times, retry_after, action, error"
-        )
+        raise ApiError(400, f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
     system = body.get("system")
     if system not in DEFAULT_STATUS:
         raise ApiError(400, f"unknown system {system!r}; known: {', '.join(SYSTEMS)}")
@@ -160,7 +167,13 @@ def _outage_fields(body: dict[str, object]) -> dict[str, object]:
             400,
             f"error names a Slack error code (such as invalid_auth), for slack only, without status; got {error!r}",
         )
+    mode = body.get("mode", "refuse")
+    if mode not in MODES:
+        raise ApiError(400, f"unknown mode {mode!r}; known: {', '.join(MODES)}")
+    if mode == "drop" and (system == "ecs" or any(body.get(field) is not None for field in ("status", "error"))):
+        raise ApiError(400, "mode drop applies the call and loses its answer: not for ecs, and without status or error")
     return {
+        "mode": mode,
         "system": system,
         "status": status,
         "times": times,

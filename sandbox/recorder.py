@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -52,6 +53,11 @@ class Recorder:
     def recorded(self, system: str, handler: Handler) -> Handler:
         def handle(request: Request, **arguments: Any) -> Response:
             outage = self.outages.take(system)
+            if outage is not None and outage.mode == "drop":
+                self.record(system, request, injected="dropped")
+                response = handler(request, **arguments)
+                _drop_connection(request)
+                return response
             if outage is not None:
                 # Refused calls stay on the record, marked, so delivered and refused can be told apart.
                 self.record(system, request, injected=outage.status)
@@ -60,3 +66,11 @@ class Recorder:
             return handler(request, **arguments)
 
         return handle
+
+
+def _drop_connection(request: Request) -> None:
+    """The call is applied; its answer is lost, as when a connection breaks before the reply: the
+    client sees the server disconnect and cannot tell whether anything happened."""
+    connection = request.environ.get("werkzeug.socket")
+    if isinstance(connection, socket.socket):
+        connection.shutdown(socket.SHUT_RDWR)

@@ -18,7 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from werkzeug.test import Client
 
-from runbook.config import RunbookConfig
+from runbook.config import RunbookConfig, load_config
 from sandbox import Sandbox
 from sandbox.fakes import Fakes
 from sandbox.web import WebApp
@@ -68,6 +68,20 @@ def test_slack_rate_limits_as_slack_does_then_delivers(clean: httpx.Client) -> N
         ("third try", None),
     ]
     assert fleet.get("/_sandbox/outages").json() == []
+
+
+def test_a_dropped_call_is_applied_and_its_answer_lost(clean: httpx.Client) -> None:
+    fleet = clean
+    started = fleet.post("/_sandbox/outages", json={"system": "pagerduty", "mode": "drop"})
+    assert started.status_code == 201 and started.json()["mode"] == "drop"
+    event = {"routing_key": "sandbox" + "0" * 25, "event_action": "trigger", "dedup_key": "INC-DROP"}
+    event["payload"] = {"summary": "checkout failing", "source": "api.skillancer.com", "severity": "critical"}
+    with pytest.raises(httpx.RemoteProtocolError):
+        fleet.post("/pagerduty/v2/enqueue", json=event)
+    answered = fleet.post("/pagerduty/v2/enqueue", json=event)
+    assert answered.status_code == 202
+    calls = fleet.get("/_sandbox/calls", params={"system": "pagerduty"}).json()
+    assert [call.get("injected") for call in calls] == ["dropped", None]
 
 
 def test_slack_refuses_a_call_with_an_error_code_as_slack_does(clean: httpx.Client) -> None:
@@ -185,12 +199,15 @@ def test_rollouts_can_be_slowed_down_while_the_sandbox_runs(
         ({"system": "slack", "action": "UpdateService"}, "for system ecs only"),
         (
             {"system": "slack", "count": 2},
-            "unknown field(s) count; allowed: system, status, times, retry_after, action, error",
+            "unknown field(s) count; allowed: system, status, times, retry_after, action, error, mode",
         ),
+        ({"system": "slack", "mode": "lose"}, "unknown mode 'lose'; known: refuse, drop"),
+        ({"system": "ecs", "mode": "drop"}, "mode drop applies the call and loses its answer: not for ecs"),
+        ({"system": "slack", "mode": "drop", "status": 500}, "without status or error"),
     ],
 )
 def test_a_bad_outage_is_refused_saying_why(body: dict[str, object], message: str) -> None:
-    fakes = Fakes()
+    fakes = Fakes(load_config())
     answer = Client(WebApp(fakes.rules())).post("/_sandbox/outages", json=body)
     assert answer.status_code == 400 and message in answer.json["error"]
     assert fakes.outages.pending() == []
