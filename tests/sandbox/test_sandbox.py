@@ -549,19 +549,21 @@ def test_github_fake_fails_the_chosen_prerequisite(fleet: httpx.Client) -> None:
     assert fleet.get(f"{repo}/releases/tags/v1.2.0").status_code == 200
 
 
-def test_statuspage_fake_creates_and_updates_incidents(fleet: httpx.Client) -> None:
-    incidents = "/statuspage/v1/pages/page1/incidents"
-    created = fleet.post(incidents, json={"incident": {"name": "Payments degraded", "status": "investigating"}})
+def test_statuspage_fake_creates_and_updates_incidents(fleet: httpx.Client, config: RunbookConfig) -> None:
+    incidents, auth = f"/statuspage/v1/pages/{config.statuspage.page_id}/incidents", {"Authorization": "OAuth k"}
+    created = fleet.post(
+        incidents, json={"incident": {"name": "Payments degraded", "status": "investigating"}}, headers=auth
+    )
     assert created.status_code == 201
     incident = created.json()
     assert (incident["name"], incident["status"]) == ("Payments degraded", "investigating")
 
-    resolved = fleet.patch(f"{incidents}/{incident['id']}", json={"incident": {"status": "resolved"}})
+    resolved = fleet.patch(f"{incidents}/{incident['id']}", json={"incident": {"status": "resolved"}}, headers=auth)
 
     assert resolved.status_code == 200
     assert resolved.json()["status"] == "resolved" and resolved.json()["resolved_at"]
-    assert fleet.patch(f"{incidents}/nope", json={"incident": {"status": "resolved"}}).status_code == 404
-    assert fleet.post(incidents, json={"name": "no envelope"}).status_code == 400
+    assert fleet.patch(f"{incidents}/nope", json={"incident": {"status": "resolved"}}, headers=auth).status_code == 404
+    assert fleet.post(incidents, json={"name": "no envelope"}, headers=auth).status_code == 400
     bodies = [call["body"] for call in fleet.get("/_sandbox/calls?system=statuspage").json()]
     assert {"incident": {"status": "resolved"}} in bodies
 
