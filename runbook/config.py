@@ -65,6 +65,10 @@ class TemporalConfig(_Section):
             raise ValueError("tls_client_cert_path and tls_client_key_path go together: give both or neither")
         return self
 
+    def workflow_link(self, workflow_id: str) -> str:
+        """Where people open a workflow in the Temporal UI."""
+        return f"{self.ui_url.rstrip('/')}/namespaces/{self.namespace}/workflows/{workflow_id}"
+
 
 class AwsConfig(_Section):
     # "sandbox": the sandbox's moto server; "aws": boto3's standard credential chain and region.

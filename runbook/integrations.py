@@ -50,6 +50,12 @@ def sandbox_url(config: RunbookConfig, path: str) -> str:
     return f"http://{SANDBOX_HOST}:{config.sandbox.fleet_port}{path}"
 
 
+def sandbox_secret(name: str, environ: Mapping[str, str] = os.environ) -> str:
+    """The credential a worker sends to the sandbox's fake: the environment's, else the placeholder.
+    The fakes know it, so they can refuse another as the service refuses an unknown one."""
+    return environ.get(name, "") or _SANDBOX_SECRETS.get(name, _SANDBOX_SECRET)
+
+
 def resolve_integrations(config: RunbookConfig, environ: Mapping[str, str] = os.environ) -> Integrations:
     def endpoint(section: str, provider: str, real_url: str, sandbox_path: str, secret_name: str) -> Endpoint:
         secret = environ.get(secret_name, "")
@@ -57,7 +63,7 @@ def resolve_integrations(config: RunbookConfig, environ: Mapping[str, str] = os.
             return Endpoint(
                 provider=provider,
                 url=sandbox_url(config, sandbox_path),
-                secret=SecretStr(secret or _SANDBOX_SECRETS.get(secret_name, _SANDBOX_SECRET)),
+                secret=SecretStr(sandbox_secret(secret_name, environ)),
             )
         if not secret:
             raise ConfigError(

@@ -30,7 +30,7 @@ class Fakes:
         self.recorder = Recorder()
         self.outages = self.recorder.outages
         self.github = GitHubFake()
-        self._fakes = [SlackFake(), self.github, StatusPageFake(config.statuspage), PagerFake()]
+        self._fakes = [SlackFake(config), self.github, StatusPageFake(config.statuspage), PagerFake()]
 
     def rules(self) -> list[Rule]:
         control = [

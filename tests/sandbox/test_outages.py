@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from werkzeug.test import Client
 
 from runbook.config import RunbookConfig, load_config
+from runbook.integrations import sandbox_secret
 from sandbox import Sandbox
 from sandbox.fakes import Fakes
 from sandbox.web import WebApp
@@ -46,7 +47,11 @@ def test_seeding_is_not_on_the_record(fleet: httpx.Client) -> None:
 
 
 def post_message(fleet: httpx.Client, text: str) -> httpx.Response:
-    return fleet.post("/slack/api/chat.postMessage", json={"channel": "#deployments", "text": text})
+    return fleet.post(
+        "/slack/api/chat.postMessage",
+        json={"channel": "#deployments", "text": text},
+        headers={"Authorization": "Bearer xoxb-sandbox"},
+    )
 
 
 def test_slack_rate_limits_as_slack_does_then_delivers(clean: httpx.Client) -> None:
@@ -110,7 +115,9 @@ def test_github_502_other_systems_and_delete_ends_every_outage(clean: httpx.Clie
     assert paged.status_code == 503
     assert [(o["system"], o["times"]) for o in fleet.get("/_sandbox/outages").json()] == [("pagerduty", 4)]
     assert fleet.delete("/_sandbox/outages").json() == {"cleared": 1}
-    assert fleet.post("/pagerduty/v2/enqueue", json={"routing_key": "k", "event_action": "trigger"}).status_code == 202
+    event = {"routing_key": sandbox_secret("PAGERDUTY_ROUTING_KEY"), "event_action": "trigger", "dedup_key": "INC-UP"}
+    event["payload"] = {"summary": "checkout failing", "source": "api.skillancer.com", "severity": "critical"}
+    assert fleet.post("/pagerduty/v2/enqueue", json=event).status_code == 202
     pages = fleet.get("/_sandbox/calls", params={"system": "pagerduty"}).json()
     assert [call.get("injected") for call in pages] == [503, None]
 

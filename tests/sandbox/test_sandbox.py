@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from runbook.config import RunbookConfig
+from runbook.integrations import sandbox_secret
 from sandbox import Sandbox
 from sandbox import aws as sandbox_aws
 from tests.support import wait_for
@@ -470,21 +471,27 @@ def test_sandbox_health_and_fleet_views(fleet: httpx.Client) -> None:
 # The recording fakes.
 
 
-def test_slack_fake_answers_and_records(fleet: httpx.Client) -> None:
+def test_slack_fake_answers_and_records(fleet: httpx.Client, config: RunbookConfig) -> None:
     fleet.delete("/_sandbox/calls")
+    bot = {"Authorization": "Bearer xoxb-sandbox"}
     posted = [
-        fleet.post("/slack/api/chat.postMessage", json={"channel": "#deployments", "text": f"hi {n}"}).json()
+        fleet.post(
+            "/slack/api/chat.postMessage", json={"channel": "#deployments", "text": f"hi {n}"}, headers=bot
+        ).json()
         for n in range(2)
     ]
-    created = fleet.post("/slack/api/conversations.create", data={"name": "inc-42"}).json()
-    unknown = fleet.post("/slack/api/users.list", json={}).json()
+    created = fleet.post("/slack/api/conversations.create", data={"name": "inc-42"}, headers=bot).json()
+    unknown = fleet.post("/slack/api/users.list", json={}, headers=bot).json()
 
-    assert posted[0]["ok"] and posted[0]["channel"] == "#deployments"
+    assert posted[0]["ok"] and posted[0]["channel"].startswith("C")
     assert posted[0]["ts"] != posted[1]["ts"]
     assert created["ok"] and created["channel"]["name"] == "inc-42" and created["channel"]["id"].startswith("C")
     assert unknown == {"ok": False, "error": "unknown_method"}
-    assert fleet.post("/slack/api/conversations.invite", json={"channel": "C1", "users": "U1"}).json()["ok"]
-    assert fleet.post("/slack/api/chat.update", json={"channel": "C1", "ts": "1.2", "text": "x"}).json()["ok"]
+    alice = config.people.root["alice"].slack_id
+    invite = {"channel": created["channel"]["id"], "users": alice}
+    assert fleet.post("/slack/api/conversations.invite", json=invite, headers=bot).json()["ok"]
+    update = {"channel": posted[0]["channel"], "ts": posted[0]["ts"], "text": "x"}
+    assert fleet.post("/slack/api/chat.update", json=update, headers=bot).json()["ok"]
 
     calls = fleet.get("/_sandbox/calls", params={"system": "slack"}).json()
     assert [call["path"] for call in calls[:3]] == [
@@ -568,23 +575,19 @@ def test_statuspage_fake_creates_and_updates_incidents(fleet: httpx.Client, conf
     assert {"incident": {"status": "resolved"}} in bodies
 
 
-def test_pagerduty_fake_accepts_events_v2(fleet: httpx.Client) -> None:
-    triggered = fleet.post(
-        "/pagerduty/v2/enqueue",
-        json={
-            "routing_key": "r1",
-            "event_action": "trigger",
-            "dedup_key": "deploy-v1.2.0",
-            "payload": {"summary": "rollback", "source": "runbook", "severity": "critical"},
-        },
-    )
+def test_pagerduty_fake_knows_the_workers_routing_key_only(fleet: httpx.Client) -> None:
+    # Its contract, rule by rule, is tests/sandbox/test_pagerduty_fake.py's.
+    event = {
+        "routing_key": sandbox_secret("PAGERDUTY_ROUTING_KEY"),
+        "event_action": "trigger",
+        "dedup_key": "deploy-v1.2.0",
+        "payload": {"summary": "rollback", "source": "api.skillancer.com", "severity": "critical"},
+    }
+    triggered = fleet.post("/pagerduty/v2/enqueue", json=event)
     assert triggered.status_code == 202
     assert triggered.json() == {"status": "success", "message": "Event processed", "dedup_key": "deploy-v1.2.0"}
-    generated = fleet.post("/pagerduty/v2/enqueue", json={"routing_key": "r1", "event_action": "trigger"})
-    assert generated.json()["dedup_key"]
-    invalid = fleet.post("/pagerduty/v2/enqueue", json={"routing_key": "r1", "event_action": "explode"})
-    assert invalid.status_code == 400 and invalid.json()["status"] == "invalid event"
-    assert fleet.post("/pagerduty/v2/enqueue", json={"routing_key": "r1", "event_action": "resolve"}).status_code == 400
+    unknown = fleet.post("/pagerduty/v2/enqueue", json={**event, "routing_key": "0" * 32})
+    assert unknown.status_code == 400 and unknown.json()["errors"] == ["Invalid routing key"]
 
 
 # Starting.

@@ -1,0 +1,54 @@
+"""PagerDuty's REST API as the incident uses it: escalation that reaches a person, and the
+acknowledgement a person makes in PagerDuty coming back to the workflow.
+
+The Events API's routing key selects a service, not a person: a second trigger only adds a log
+entry to the open alert. So escalation goes through the REST API (add the person as responder, or
+move the incident up its escalation policy), and the incident's status is read back from it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+# What escalate_page did, for the timeline.
+EscalationAction = Literal["responder_added", "escalated", "unchanged"]
+
+
+class PageEscalation(BaseModel):
+    """Escalate the PagerDuty incident whose incident_key is `dedup_key` to `to` ([people] name)."""
+
+    dedup_key: str
+    to: str
+    # The workflow's escalation number: 1 for the first after the on-call. A person without a
+    # PagerDuty ID is reached through the escalation policy instead: its level 1 is the on-call the
+    # trigger paged, so escalation N asks for level N + 1.
+    escalation: int = Field(ge=1)
+
+    @property
+    def policy_level(self) -> int:
+        return self.escalation + 1
+
+
+class PageEscalated(BaseModel):
+    action: EscalationAction
+    # In words for the timeline, e.g. "added frank (PFRANK6) as responder".
+    detail: str
+    incident_id: str
+
+
+class AcknowledgementWatch(BaseModel):
+    """Wait until the PagerDuty incident whose incident_key is `dedup_key` is acknowledged (or resolved)."""
+
+    dedup_key: str
+
+
+class PageAcknowledged(BaseModel):
+    status: Literal["acknowledged", "resolved"]
+    # The person ([people] name) whose PagerDuty user acknowledged; unmapped, the user's name in PagerDuty.
+    by: str
+    pagerduty_user: str
+    at: datetime
+    incident_id: str
