@@ -11,6 +11,7 @@ from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
 from runbook.config import RunbookConfig, UnknownName
+from runbook.integrations import sandbox_secret
 from sandbox.github import GitHubFake
 from sandbox.pagerduty import PagerFake
 from sandbox.recorder import Recorder
@@ -30,7 +31,12 @@ class Fakes:
         self.recorder = Recorder()
         self.outages = self.recorder.outages
         self.github = GitHubFake()
-        self._fakes = [SlackFake(config), self.github, StatusPageFake(config.statuspage), PagerFake()]
+        self._fakes = [SlackFake(config), self.github, StatusPageFake(config.statuspage), self._pager_fake(config)]
+
+    @staticmethod
+    def _pager_fake(config: RunbookConfig) -> PagerFake:
+        # The account knows the integration key and API token the sandbox's worker sends.
+        return PagerFake(config, sandbox_secret("PAGERDUTY_ROUTING_KEY"), sandbox_secret("PAGERDUTY_API_TOKEN"))
 
     def rules(self) -> list[Rule]:
         control = [
