@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, Field, ValidationInfo, field_va
 from runbook import limits
 from runbook.durations import parse_duration
 from runbook.models import Payload, ProcedureStatus
+from runbook.people import People
 from runbook.validate import InvalidInput
 
 KIND = "action-item"
@@ -215,6 +216,8 @@ class ActionItemRequest(BaseModel):
     # Continue-as-new bound: a reminder every few days for months stays a short history.
     events_per_run: int = Field(2000, ge=10)
     carried: CarriedActionItem | None = None
+    # [people]: the owner is mentioned by Slack ID, so the reminder reaches them.
+    people: People = People({})
 
 
 class ActionItemResult(BaseModel):

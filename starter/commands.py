@@ -462,6 +462,7 @@ def deployment_request(
         staging_verification=verification_request(config, "staging", True, False, user),
         production_verification=verification_request(config, environment, True, False, user),
         no_checklist_reason=no_checklist_reason,
+        people=config.people,
     )
 
 

@@ -71,6 +71,7 @@ async def declare(args: argparse.Namespace) -> int:
             thresholds=config.thresholds,
             ack_within=_drill_window("--ack-within", args.ack_within),
             update_every=_drill_window("--update-every", args.update_every),
+            people=config.people,
         )
     except ValidationError as error:
         first = error.errors()[0]

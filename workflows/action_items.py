@@ -75,7 +75,9 @@ class ActionItemFollowUp:
         (the worker was down for days) is sent once, not once for every period it missed."""
         state, now = self._state, workflow.now()
         async with self._procedure.step("remind_owner") as step:
-            text = texts.reminder_message(self._item, self._request.incident_id, now, self._request.timezone)
+            text = texts.reminder_message(
+                self._item, self._request.incident_id, now, self._request.timezone, self._request.people
+            )
             if await self._procedure.post(self._request.channel, text):
                 state.reminders += 1
                 state.last_reminded_at = now
@@ -89,7 +91,8 @@ class ActionItemFollowUp:
         assert done is not None, "an action item closes once it is done"
         async with self._procedure.step("close"):
             await self._procedure.post(
-                self._request.channel, texts.done_message(self._item, self._request.incident_id, done)
+                self._request.channel,
+                texts.done_message(self._item, self._request.incident_id, done, self._request.people),
             )
         result = ActionItemResult(
             id=self._item.id,
@@ -160,6 +163,7 @@ async def track_action_items(
             reminder_every=policy.action_item_reminder_every,
             timezone=policy.timezone,
             events_per_run=policy.events_per_run,
+            people=request.people,
         )
         try:
             await workflow.start_child_workflow(

@@ -86,6 +86,7 @@ class Incident(IncidentHandlers):
     def __init__(self, request: IncidentRequest) -> None:
         self._request = request
         self._policy = request.policy
+        self._people = request.people
         self._id = workflow.info().workflow_id
         self._procedure = Procedure("incident", request.environment, request.declared_by, STEPS)
         if request.carried:
@@ -201,13 +202,15 @@ class Incident(IncidentHandlers):
                 return
             state.war_room = WarRoom(id=channel.id, name=channel.name)
             self._procedure.record("runbook", "war room opened", f"#{channel.name}")
-            invited = list(
-                dict.fromkeys([state.commander, *self._policy.responders, *(e.to for e in state.escalations)])
+            invited = await self._invite(
+                list(dict.fromkeys([state.commander, *self._policy.responders, *(e.to for e in state.escalations)]))
             )
-            if await self._invite(invited):
+            if invited:
                 self._procedure.record("runbook", "responders invited", ", ".join(invited))
             window = policy.response_window_text(state.severity, self._policy, self._request.ack_within)
-            await self._post(channel.id, texts.war_room_opened(self._id, state, window, self._update_interval()))
+            await self._post(
+                channel.id, texts.war_room_opened(self._id, state, window, self._update_interval(), self._people)
+            )
 
     async def open_status_page(self) -> None:
         state = self._state
@@ -336,7 +339,7 @@ class Incident(IncidentHandlers):
             )
             if self._state.status == "Investigating":
                 self._state.status = "Mitigating"
-        await self._post(self._room(), texts.mitigation_message(self._id, mitigation))
+        await self._post(self._room(), texts.mitigation_message(self._id, mitigation, self._people))
 
     def _mitigation_finished(self, task: asyncio.Task[None]) -> None:
         self._mitigating.discard(task)
@@ -495,7 +498,7 @@ class Incident(IncidentHandlers):
         )
         if state.war_room:
             await self._invite([target])
-        await self._post(self._room(), texts.escalation_message(self._id, state.severity, target, window))
+        await self._post(self._room(), texts.escalation_message(self._id, state.severity, target, window, self._people))
 
     def _clock_running(self) -> list[PhaseTime]:
         """The P1 clock's phases not reached yet, and not yet reminded of: each has a deadline."""
@@ -517,7 +520,9 @@ class Incident(IncidentHandlers):
             f"P1 clock missed: {CLOCK_PHASES[phase.phase]}",
             f"due {texts.elapsed(phase.due - state.declared_at)} after the declaration; @{state.commander} reminded",
         )
-        await self._post(self._room(), texts.clock_missed_message(self._id, state.commander, phase, state.declared_at))
+        await self._post(
+            self._room(), texts.clock_missed_message(self._id, state.commander, phase, state.declared_at, self._people)
+        )
 
     async def post_update(self) -> None:
         """The Update template to the war room and the status page; the commander is reminded
@@ -527,7 +532,7 @@ class Incident(IncidentHandlers):
             await self._post(
                 self._room(),
                 texts.reminder_message(
-                    self._id, state.commander, state.last_posted_at or state.declared_at, self._policy
+                    self._id, state.commander, state.last_posted_at or state.declared_at, self._policy, self._people
                 ),
             )
             self._procedure.record(
@@ -583,12 +588,25 @@ class Incident(IncidentHandlers):
     async def _post(self, channel: str, text: str) -> bool:
         return await self._procedure.post(channel, text)
 
-    async def _invite(self, users: list[str]) -> bool:
+    async def _invite(self, names: list[str]) -> list[str]:
+        """Invites to the war room those of `names` whom Slack knows by ID ([people]); who has none
+        cannot be invited, and the timeline says so. Returns the names invited."""
+        if not workflow.patched("invite-by-slack-id"):
+            return names if await self._send_invite(names, names) else []
+        ids, uninvitable = self._people.slack_ids(names)
+        if uninvitable:
+            self._procedure.record(
+                "runbook", "could not be invited", f"{', '.join(uninvitable)}: no Slack user ID in [people]"
+            )
+        invitable = [name for name in names if name not in uninvitable]
+        return invitable if ids and await self._send_invite(ids, invitable) else []
+
+    async def _send_invite(self, user_ids: list[str], names: list[str]) -> bool:
         invited = await self._procedure.attempt(
             workflow.execute_activity_method(
-                SlackActivities.invite, InviteRequest(channel=self._room(), users=users), **QUICK
+                SlackActivities.invite, InviteRequest(channel=self._room(), users=user_ids), **QUICK
             ),
-            self._procedure.noting("war room invitation not delivered", ", ".join(users)),
+            self._procedure.noting("war room invitation not delivered", ", ".join(names)),
         )
         return invited is not None
 
@@ -636,7 +654,9 @@ class Incident(IncidentHandlers):
                 self._procedure.refuse(
                     "resolve", payload.model_dump(mode="json"), "not verified: " + "; ".join(unverified)
                 )
-                await self._post(self._room(), texts.resolve_refused_message(self._id, payload.user, unverified))
+                await self._post(
+                    self._room(), texts.resolve_refused_message(self._id, payload.user, unverified, self._people)
+                )
                 verdict = ResolveOutcome(
                     accepted=False, reason=self._procedure.status.refusals[-1].reason, unverified=unverified
                 )

@@ -36,12 +36,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from runbook.messages import incident as texts
     from runbook.models import ProcedureStatus
+    from runbook.people import People
     from workflows.procedure import Procedure, Refused, human_decision
 
 
 class IncidentHandlers:
     _request: IncidentRequest
     _policy: IncidentsConfig
+    _people: People
     _id: str
     _procedure: Procedure
     _state: IncidentState
@@ -67,7 +69,7 @@ class IncidentHandlers:
             Notice(
                 kind="acknowledged",
                 by=ack.user,
-                text=texts.acknowledged_message(self._id, state.acknowledged, state.declared_at),
+                text=texts.acknowledged_message(self._id, state.acknowledged, state.declared_at, self._people),
             )
         )
         self._changed = True
@@ -161,7 +163,9 @@ class IncidentHandlers:
             Notice(
                 kind="regraded",
                 by=regrade.user,
-                text=texts.regraded_message(self._id, before, regrade.severity, regrade.user, regrade.reason),
+                text=texts.regraded_message(
+                    self._id, before, regrade.severity, regrade.user, regrade.reason, self._people
+                ),
             )
         )
         self._changed = True

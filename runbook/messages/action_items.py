@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from runbook.action_items import ActionItem, Completion
 from runbook.messages.escape import slack_line
 from runbook.messages.incident import elapsed
+from runbook.people import People
 
 DONE_HINT = "runbook done {id} --note TEXT"
 # Under the post-mortem's action items, once they are followed up.
@@ -24,20 +25,20 @@ def due_text(item: ActionItem, timezone: str) -> str:
     return item.due.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def reminder_message(item: ActionItem, incident_id: str, now: datetime, timezone: str) -> str:
+def reminder_message(item: ActionItem, incident_id: str, now: datetime, timezone: str, people: People) -> str:
     late = now - item.due
     when = f"overdue by {elapsed(late)} (due {due_text(item, timezone)})" if late >= LATE else "due now"
     return (
-        f":alarm_clock: @{slack_line(item.owner)}: action item {item.id} of {incident_id} is {when}:"
+        f":alarm_clock: {people.mention(item.owner)}: action item {item.id} of {incident_id} is {when}:"
         f" {slack_line(item.text)}. Once it is done: {DONE_HINT.format(id=item.id)}"
     )
 
 
-def done_message(item: ActionItem, incident_id: str, done: Completion) -> str:
+def done_message(item: ActionItem, incident_id: str, done: Completion, people: People) -> str:
     late = done.at - item.due
     when = f", {elapsed(late)} after its due date" if late >= LATE else ""
     return (
-        f":white_check_mark: action item {item.id} of {incident_id} done by @{slack_line(done.by)}{when}:"
+        f":white_check_mark: action item {item.id} of {incident_id} done by {people.mention(done.by)}{when}:"
         f" {slack_line(item.text)}\n- Note: {slack_line(done.note)}"
     )
 

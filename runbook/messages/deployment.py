@@ -28,9 +28,10 @@ def announcement(kind: str, workflow_id: str, request: DeploymentRequest) -> str
         else f", via {request.staging_environment}"
     )
     incident = f"\n- Incident: {request.incident}" if request.incident else ""
+    requested_by = request.people.mention(request.requested_by)
     return (
         f":rocket: {kind.upper()} {request.version} to {request.environment}{staging} starting ({workflow_id})\n"
-        f"- Services: {', '.join(request.services)}\n- Requested by: {slack_line(request.requested_by)}{incident}"
+        f"- Services: {', '.join(request.services)}\n- Requested by: {requested_by}{incident}"
     )
 
 
@@ -38,7 +39,7 @@ def approval_reminder(workflow_id: str, request: DeploymentRequest, ui_hint: str
     return (
         f":hourglass: {request.version} to {request.environment} waits for approval ({workflow_id})\n"
         f"- Approve: `runbook approve {workflow_id}` or signal `approve` in the UI {ui_hint}\n"
-        f"- Approvers: {', '.join(a for a in request.approvers if a != request.requested_by)}"
+        f"- Approvers: {', '.join(request.people.mention(a) for a in request.approvers if a != request.requested_by)}"
     )
 
 
@@ -49,7 +50,7 @@ def completion(
     approval: Approval | None,
     unconfirmed: Sequence[str] = (),
 ) -> str:
-    approver = f"\n- Approved by: {slack_line(approval.approver)}" if approval else ""
+    approver = f"\n- Approved by: {request.people.mention(approval.approver)}" if approval else ""
     nobody = f"\n- Key user flows nobody confirmed: {', '.join(unconfirmed)}" if unconfirmed else ""
     return (
         f":white_check_mark: {request.version} deployed to {request.environment} in {int(duration.total_seconds())} s\n"

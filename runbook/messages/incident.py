@@ -19,6 +19,7 @@ from runbook.incident import (
 )
 from runbook.incident_terms import MITIGATIONS
 from runbook.messages.escape import slack_line, status_page_line
+from runbook.people import People
 from runbook.severity import DESCRIPTIONS, Severity, local_time
 
 # What the commander is asked to send when an update is due and nothing new was said.
@@ -137,12 +138,14 @@ def war_room_name(incident_id: str) -> str:
     return incident_id.lower()[:80]
 
 
-def war_room_opened(incident_id: str, state: IncidentState, window: str, interval: timedelta | None) -> str:
+def war_room_opened(
+    incident_id: str, state: IncidentState, window: str, interval: timedelta | None, people: People
+) -> str:
     lines = [
         f":rotating_light: War room for {incident_id} ({state.severity.value}: {DESCRIPTIONS[state.severity]})",
         f"- Summary: {slack_line(state.summary)}",
         f"- Services: {service_label(state.services)}",
-        f"- Commander: @{slack_line(state.commander)}",
+        f"- Commander: {people.mention(state.commander)}",
         f"- Acknowledge within {window}: runbook incident ack {incident_id}",
     ]
     if interval:
@@ -176,47 +179,50 @@ def assessment_message(incident_id: str, assessment: AssessmentRecord) -> str:
     return "\n".join(lines)
 
 
-def escalation_message(incident_id: str, severity: Severity, target: str, window: str) -> str:
+def escalation_message(incident_id: str, severity: Severity, target: str, window: str, people: People) -> str:
     return (
-        f":rotating_light: @{target}: {incident_id} ({severity.value}) is not acknowledged within {window};"
-        f" escalated to you. Acknowledge: runbook incident ack {incident_id}"
+        f":rotating_light: {people.mention(target)}: {incident_id} ({severity.value}) is not acknowledged"
+        f" within {window}; escalated to you. Acknowledge: runbook incident ack {incident_id}"
     )
 
 
-def acknowledged_message(incident_id: str, acknowledgement: Acknowledgement, declared_at: datetime) -> str:
+def acknowledged_message(
+    incident_id: str, acknowledgement: Acknowledgement, declared_at: datetime, people: People
+) -> str:
     verdict = "within" if acknowledgement.within_target else "outside"
     after = elapsed(acknowledgement.at - declared_at)
     return (
-        f":eyes: {incident_id} acknowledged by @{slack_line(acknowledgement.by)} {after} after it was declared"
+        f":eyes: {incident_id} acknowledged by {people.mention(acknowledgement.by)} {after} after it was declared"
         f" ({verdict} the response time)"
     )
 
 
-def regraded_message(incident_id: str, before: Severity, after: Severity, by: str, reason: str) -> str:
+def regraded_message(incident_id: str, before: Severity, after: Severity, by: str, reason: str, people: People) -> str:
     because = f": {slack_line(reason)}" if reason else ""
-    return (
-        f":arrows_counterclockwise: {incident_id} regraded {before.value} → {after.value} by @{slack_line(by)}{because}"
-    )
+    regraded = f"{incident_id} regraded {before.value} → {after.value}"
+    return f":arrows_counterclockwise: {regraded} by {people.mention(by)}{because}"
 
 
-def reminder_message(incident_id: str, commander: str, since: datetime, policy: IncidentsConfig) -> str:
+def reminder_message(incident_id: str, commander: str, since: datetime, policy: IncidentsConfig, people: People) -> str:
     at = local_time(since, policy).strftime("%H:%M %Z")
     return (
-        f":bell: @{slack_line(commander)}: the {incident_id} update is due and nothing new was said since {at}."
+        f":bell: {people.mention(commander)}: the {incident_id} update is due and nothing new was said since {at}."
         f" {UPDATE_HINT.format(id=incident_id)}"
     )
 
 
-def mitigation_message(incident_id: str, mitigation: Mitigation) -> str:
+def mitigation_message(incident_id: str, mitigation: Mitigation, people: People) -> str:
     detail = f": {slack_line(mitigation.detail)}" if mitigation.detail else ""
     services = service_label(mitigation.services)
     return (
         f":hammer_and_wrench: {incident_id} mitigation {mitigation.number} {mitigation.action} of {services}"
-        f" by {slack_line(mitigation.by)} {mitigation.state}{detail}"
+        f" by {people.mention(mitigation.by)} {mitigation.state}{detail}"
     )
 
 
-def clock_missed_message(incident_id: str, commander: str, phase: PhaseTime, declared_at: datetime) -> str:
+def clock_missed_message(
+    incident_id: str, commander: str, phase: PhaseTime, declared_at: datetime, people: People
+) -> str:
     """The P1 clock: a phase not reached by its target, and what the commander can do about it."""
     what = {
         "acknowledged": f"acknowledge: runbook incident ack {incident_id}",
@@ -225,14 +231,14 @@ def clock_missed_message(incident_id: str, commander: str, phase: PhaseTime, dec
     }[phase.phase]
     missed = {"acknowledged": "is not acknowledged", "assessed": "is not assessed", "mitigating": "has no mitigation"}
     return (
-        f":alarm_clock: @{slack_line(commander)}: {incident_id} {missed[phase.phase]}"
+        f":alarm_clock: {people.mention(commander)}: {incident_id} {missed[phase.phase]}"
         f" {elapsed(phase.due - declared_at)} after it was declared (the P1 procedure's target); {what}"
     )
 
 
-def resolve_refused_message(incident_id: str, by: str, unverified: list[str]) -> str:
+def resolve_refused_message(incident_id: str, by: str, unverified: list[str], people: People) -> str:
     """A resolve the verification refused: why, one line each, and how to resolve anyway."""
-    lines = [f":no_entry: {incident_id} not resolved: @{slack_line(by)} asked, but the resolution is not verified"]
+    lines = [f":no_entry: {incident_id} not resolved: {people.mention(by)} asked, but the resolution is not verified"]
     lines += [f"- {slack_line(reason)}" for reason in unverified]
     lines.append(f"- Resolve anyway: runbook incident resolve {incident_id} ... --force --reason TEXT")
     return "\n".join(lines)

@@ -24,7 +24,7 @@ from pydantic import SecretStr
 
 from activities.pager import PagerActivities
 from activities.statuspage import StatusPageActivities
-from runbook.config import DEFAULT_CONFIG_PATH, load_config
+from runbook.config import DEFAULT_CONFIG_PATH, StatusPageConfig, load_config
 from runbook.deployment import Approval
 from runbook.incident import PageRequest, Resolution, StatusPageChange
 from runbook.integrations import Endpoint
@@ -42,9 +42,13 @@ FORGED = "\n- Status: Resolved\n- ETA: none"
 PAGER_SUMMARY_LIMIT = 1024
 COLUMNS = ("case", "input", "expected", "observed")
 CONFIG = load_config(DEFAULT_CONFIG_PATH)
+PEOPLE = CONFIG.people
 
 
 def raw_markup(text: str) -> list[str]:
+    """Markup that came from what people typed: the mentions the runbook builds of [people] are its own."""
+    for person in PEOPLE.root.values():
+        text = text.replace(f"<@{person.slack_id}>", "")
     return [raw for raw in RAW if raw in text]
 
 
@@ -120,7 +124,7 @@ def test_every_template_escapes_what_people_typed(outcome_table):
     )
     escaped_row(table, "resolved: resolution", f"{CHANNEL} rolled back", resolved, "- Resolution:")
     escaped_row(table, "resolved: follow-ups", f"{USER} owns alerts; read {LINK}", resolved, "- Follow-up:")
-    regraded = incident.regraded_message("INC-1", Severity.P1, Severity.P2, HERE, f"{CHANNEL} fewer users")
+    regraded = incident.regraded_message("INC-1", Severity.P1, Severity.P2, HERE, f"{CHANNEL} fewer users", PEOPLE)
     escaped_row(table, "regraded: user and reason", f"--as {HERE}, --reason {CHANNEL} …", regraded, ":arrows")
     announced = deployment.announcement("deployment", "deploy-1", a_request(CHANNEL))
     escaped_row(table, "deployment announcement: --as", CHANNEL, announced, "- Requested by:")
@@ -227,7 +231,8 @@ async def test_the_activities_send_what_each_service_takes(outcome_table):
         paged = wire.post(PAGER.url).mock(return_value=httpx.Response(202, json={"dedup_key": "INC-1"}))
         async with httpx.AsyncClient() as http:
             for public_details in (False, True):
-                await StatusPageActivities(http, STATUS_PAGE, "skillancer", public_details).update_status_page(change)
+                page = StatusPageConfig(page_id="skillancer", public_details=public_details)
+                await StatusPageActivities(http, STATUS_PAGE, page).update_status_page(change)
             await PagerActivities(http, PAGER).trigger_page(
                 PageRequest(dedup_key="INC-1", summary=long_summary, severity="critical", component="market-svc")
             )

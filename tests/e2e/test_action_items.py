@@ -57,5 +57,7 @@ def test_action_items_are_listed_shown_and_closed_with_done(e2e_stack, healthy_f
 
     wait_for(still_open, "both items closed", accept=lambda ids: not ids & {first, second})
     said = [call["body"]["text"] for call in stack.calls("slack") if call["path"].endswith("chat.postMessage")]
-    closed = f":white_check_mark: action item {first} of {incident_id} done by @bob: alert on search latency\n"
+    closed = (
+        f":white_check_mark: action item {first} of {incident_id} done by <@U0BOB000002>: alert on search latency\n"
+    )
     assert [text for text in said if text.startswith(closed)] == [closed + "- Note: latency alert in PR 12"]

@@ -15,6 +15,7 @@ from runbook.action_items import (
     parse_due,
     parse_follow_up,
 )
+from runbook.config import load_config
 from runbook.incident import Resolution
 from runbook.incident_payloads import ResolvePayload
 from runbook.messages.action_items import described, done_message, reminder_message
@@ -25,6 +26,7 @@ from starter.render import render_status
 from tests.unit.test_incident import POLICY, minutes, resolved_state
 
 RESOLVED = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+PEOPLE = load_config().people
 
 
 def test_a_follow_up_takes_its_owner_and_due_after_the_text():
@@ -137,17 +139,18 @@ def test_the_post_mortem_lists_each_item_with_its_id_owner_and_due_date():
     assert "`runbook list --kind action-item --open`" in items
 
 
-def test_reminders_and_the_done_message_name_the_owner_and_the_item():
+def test_reminders_and_the_done_message_mention_the_owner_and_name_the_item():
     item = ActionItem(id="INC-1-item-1", text="canary <!channel>", owner="bob", due=RESOLVED)
-    assert reminder_message(item, "INC-1", RESOLVED, "UTC") == (
-        ":alarm_clock: @bob: action item INC-1-item-1 of INC-1 is due now: canary &lt;!channel&gt;."
+    assert reminder_message(item, "INC-1", RESOLVED, "UTC", PEOPLE) == (
+        ":alarm_clock: <@U0BOB000002>: action item INC-1-item-1 of INC-1 is due now: canary &lt;!channel&gt;."
         " Once it is done: runbook done INC-1-item-1 --note TEXT"
     )
-    later = reminder_message(item, "INC-1", RESOLVED + timedelta(days=3), "UTC")
+    later = reminder_message(item, "INC-1", RESOLVED + timedelta(days=3), "UTC", PEOPLE)
     assert "is overdue by 3 d (due 2026-11-30 10:00 UTC)" in later
     done = Completion(by="eve", at=RESOLVED + timedelta(days=4), note="shipped")
-    assert done_message(item, "INC-1", done) == (
-        ":white_check_mark: action item INC-1-item-1 of INC-1 done by @eve, 4 d after its due date:"
+    # eve is no person of [people]: named as text, since no mention could reach her.
+    assert done_message(item, "INC-1", done, PEOPLE) == (
+        ":white_check_mark: action item INC-1-item-1 of INC-1 done by eve, 4 d after its due date:"
         " canary &lt;!channel&gt;\n- Note: shipped"
     )
     assert described(item, "UTC") == "canary <!channel> (INC-1-item-1, owner bob, due 2026-11-30 10:00 UTC)"

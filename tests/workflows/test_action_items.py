@@ -20,6 +20,7 @@ from temporalio.worker import Replayer, Worker
 from runbook import search
 from runbook.action_items import KIND, ActionItem, ActionItemRequest, ActionItemResult
 from runbook.codec import data_converter
+from runbook.config import load_config
 from runbook.models import HandlerOutcome, ProcedureStatus, SlackMessage, SlackPosted, State
 from tests.conftest import keep_history
 from tests.support import eventually, status, until
@@ -63,6 +64,7 @@ def item_request(due_in: timedelta, reminder_every: timedelta, **changes: Any) -
         channel=CHANNEL,
         reminder_every=reminder_every,
         timezone="Europe/London",
+        people=load_config().people,
         **changes,
     )
 
@@ -126,7 +128,7 @@ async def test_the_owner_is_reminded_on_the_due_date_and_every_few_days_until_it
         first = await until(handle, lambda s: len(reminded_at(s)) == 1, "the first reminder")
         assert abs(reminded_at(first)[0] - due) < timedelta(minutes=1)
         assert slack.said == [
-            f":alarm_clock: @bob: action item {handle.id} of {follow_up.incident_id} is due now:"
+            f":alarm_clock: <@U0BOB000002>: action item {handle.id} of {follow_up.incident_id} is due now:"
             f" alert on 5xx per service. Once it is done: runbook done {handle.id} --note TEXT"
         ]
 
@@ -146,7 +148,7 @@ async def test_the_owner_is_reminded_on_the_due_date_and_every_few_days_until_it
     assert final.state == State.COMPLETED and final.kind == "action-item"
     assert len(reminded_at(final)) == 2
     assert len(slack.said) == 3 and slack.said[2].startswith(
-        f":white_check_mark: action item {handle.id} of {follow_up.incident_id} done by @carol, 3 d"
+        f":white_check_mark: action item {handle.id} of {follow_up.incident_id} done by <@U0CAROL0003>, 3 d"
     )
     assert [entry.event for entry in final.timeline if entry.actor == "carol"] == ["done"]
 

@@ -134,7 +134,7 @@ async def test_the_happy_path_from_prerequisites_to_the_deployment_log(client, e
                for text in texts)  # fmt: skip
     assert any(text.startswith(":rocket: DEPLOYMENT v5.0.0 to production") for text in texts)
     completion = next(text for text in texts if text.startswith(":white_check_mark: v5.0.0 deployed to production"))
-    assert "- market-svc: " in completion and "→ v5.0.0" in completion and "Approved by: bob" in completion
+    assert "- market-svc: " in completion and "→ v5.0.0" in completion and "Approved by: <@U0BOB000002>" in completion
     index = RecordStore(aws.s3, e2e_stack.config.aws.records_bucket).index("production")
     record = next(r for r in index.records if r.id == handle.id)
     assert (record.state, record.approver, record.verification_passed) == ("COMPLETED", "bob", True)

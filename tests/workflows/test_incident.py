@@ -23,7 +23,7 @@ from temporalio.common import SearchAttributePair
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.aws import build_aws_clients
+from activities.aws import AwsClients
 from activities.incident import IncidentActivities, related_deployments_query
 from runbook import search
 from runbook.config import DEFAULT_CONFIG_PATH, load_config
@@ -75,6 +75,7 @@ from runbook.models import (
     UpdateServiceRequest,
     UpdateServiceResult,
 )
+from runbook.people import People, Person
 from runbook.records import DeploymentRecord
 from runbook.severity import Severity
 from tests.conftest import keep_history
@@ -83,6 +84,16 @@ from workflows.incident import Incident
 from workflows.rollback import Rollback
 
 CONFIG = load_config(DEFAULT_CONFIG_PATH)
+
+
+class EcsWithoutServices:
+    """ECS that lists no deployments: the runbook's stand-in deployments are the related ones."""
+
+    def describe_services(self, **_: Any) -> dict[str, list]:
+        return {"services": []}
+
+
+NO_ECS_DEPLOYMENTS = AwsClients(ecs=EcsWithoutServices(), cloudwatch=None, logs=None, s3=None)
 LONDON = ZoneInfo("Europe/London")
 WAR_ROOM = "C-WAR-ROOM"
 
@@ -260,7 +271,7 @@ class World:
             return HealthReport(environment=request.environment, full=request.full, checks=checks)
 
         related = (
-            IncidentActivities(visibility, build_aws_clients(CONFIG), CONFIG).related_deployments
+            IncidentActivities(visibility, NO_ECS_DEPLOYMENTS, CONFIG).related_deployments
             if visibility
             else no_related_deployments
         )
@@ -288,7 +299,7 @@ def request(severity: str, services: list[str], **changes: Any) -> IncidentReque
         known_services=CONFIG.services.names,
         policy=policy,
         thresholds=CONFIG.thresholds,
-        **changes,
+        **{"people": CONFIG.people, **changes},
     )
 
 
@@ -439,13 +450,17 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
         "✅ RESOLVED: market-svc incident\n- Duration: 62 minutes\n"
         "- Impact: checkout failing\n- Resolution: rolled back to v1.1.0"
     )
-    # The war room: created, responders invited, then the escalated people as they were called.
+    # The war room: created, responders invited by their Slack IDs, then the escalated people as
+    # they were called.
     assert world.channels == [incident_id.lower()]
-    assert world.invites == [["alice", "dana", "erin"], ["frank"], ["grace"]]
+    assert world.invites == [["U0ALICE0001", "U0DANA00004", "U0ERIN00005"], ["U0FRANK0006"], ["U0GRACE0007"]]
     assert len(world.said(WAR_ROOM, ":rotating_light: War room")) == 1
     assert len(world.said(WAR_ROOM, ":mag: Assessment")) == 1
-    escalations = world.said(WAR_ROOM, ":rotating_light: @")
-    assert [text.split(":")[2] for text in escalations] == [" @frank", " @grace"]
+    escalations = world.said(WAR_ROOM, ":rotating_light: <@")
+    assert [text.split(": ")[0] for text in escalations] == [
+        ":rotating_light: <@U0FRANK0006>",
+        ":rotating_light: <@U0GRACE0007>",
+    ]
     assert all("not acknowledged within 5m" in text for text in escalations)
     assert len(world.said(WAR_ROOM, ":eyes:")) == 1
     assert len(world.said(WAR_ROOM, ":rewind: ROLLBACK started")) == 1
@@ -461,7 +476,7 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
     )
     eta = "- ETA: 30 minutes"
     assert updates == [mitigating + done + eta, mitigating + eta, monitoring + eta, monitoring + eta]
-    assert len(world.said(WAR_ROOM, ":bell: @alice")) == 2
+    assert len(world.said(WAR_ROOM, ":bell: <@U0ALICE0001>")) == 2
     given = [e.at for e in final.timeline if e.event.startswith("update: ")]
     posted = [e.at for e in final.timeline if e.event.startswith("update ") and e.event.endswith(" posted")]
     assert len(given) == 2 and len(posted) == 4
@@ -518,7 +533,9 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
     # The P1 clock: nobody acknowledged by minute 5 (the commander reminded, once); assessed at
     # once; the rollback under way as soon as it was acknowledged, well before minute 30.
     (reminder,) = world.said(WAR_ROOM, ":alarm_clock:")
-    assert reminder.startswith(f":alarm_clock: @alice: {incident_id} is not acknowledged 5 min after it was declared")
+    assert reminder.startswith(
+        f":alarm_clock: <@U0ALICE0001>: {incident_id} is not acknowledged 5 min after it was declared"
+    )
     assert events(final).count("P1 clock missed: acknowledged") == 1
     opening = document.markdown.split("\n\n- Severity")[0]
     assert opening.startswith(f"# Post-mortem: {incident_id}, checkout failing\n\n## P1 clock\n")
@@ -554,6 +571,20 @@ async def test_database_errors_veto_the_rollback_of_an_acknowledged_deployment_r
     assert "mitigation 1 done: rollback" not in events(final)
 
 
+async def test_people_slack_cannot_reach_are_named_as_text_and_recorded_as_not_invited(skipping_env, world):
+    # The commander is no person of [people]; erin is one, without a Slack user ID.
+    people = People({**CONFIG.people.root, "erin": Person(email="erin@skillancer.com")})
+    declared = request("P1", ["auth-svc"], people=people).model_copy(update={"declared_by": "tester"})
+    async with incident(skipping_env, world, declared) as handle:
+        opened = await until(handle, lambda s: "responders invited" in events(s), "the war room")
+        assert world.invites == [["U0DANA00004"]]
+        (not_invited,) = [entry for entry in opened.timeline if entry.event == "could not be invited"]
+        assert not_invited.detail == "tester, erin: no Slack user ID in [people]"
+        assert [e.detail for e in opened.timeline if e.event == "responders invited"] == ["dana"]
+        (room,) = world.said(WAR_ROOM, ":rotating_light: War room")
+        assert "\n- Commander: tester\n" in room
+
+
 async def test_regrading_p3_to_p1_opens_the_war_room_and_starts_the_updates(skipping_env, world):
     async with incident(skipping_env, world, request("P3", ["auth-svc"])) as handle:
         declared = await until(handle, lambda s: "on-call paged" in events(s), "the page")
@@ -568,15 +599,15 @@ async def test_regrading_p3_to_p1_opens_the_war_room_and_starts_the_updates(skip
             await answer(handle, "severity", {"user": "alice", "severity": "P1", "reason": "every login fails"})
         ).accepted
         # P1 was due 5 minutes after the declaration: 20 minutes late, escalated at once.
-        regraded = await until(handle, lambda s: world.said(WAR_ROOM, ":rotating_light: @"), "the escalation told")
+        regraded = await until(handle, lambda s: world.said(WAR_ROOM, ":rotating_light: <@"), "the escalation told")
         assert world.channels == [handle.id.lower()]
-        assert world.invites == [["alice", "dana", "erin"], ["frank"]]
-        assert len(world.said(WAR_ROOM, ":rotating_light: @frank")) == 1
+        assert world.invites == [["U0ALICE0001", "U0DANA00004", "U0ERIN00005"], ["U0FRANK0006"]]
+        assert len(world.said(WAR_ROOM, ":rotating_light: <@U0FRANK0006>")) == 1
         assert isinstance(world.status_page[0], StatusPageOpen) and world.status_page[0].impact == "critical"
         assert incident_state(regraded)["assessment"]["unhealthy"] == []
         assert [e["to"] for e in incident_state(regraded)["escalations"]] == ["frank"]
         (regrade_told,) = world.said("#incidents", ":arrows_counterclockwise:")
-        assert regrade_told.endswith("regraded P3 → P1 by @alice: every login fails")
+        assert regrade_told.endswith("regraded P3 → P1 by <@U0ALICE0001>: every login fails")
         assert [(action, getattr(event, "severity", "")) for action, event in world.pages] == [
             ("trigger", "warning"),
             ("trigger", "critical"),
@@ -587,7 +618,7 @@ async def test_regrading_p3_to_p1_opens_the_war_room_and_starts_the_updates(skip
 
         await skipping_env.fast_forward(handle, timedelta(minutes=16))
         assert len(world.said(WAR_ROOM, "📍 UPDATE: auth-svc incident\n- Status: Investigating")) == 1
-        assert len(world.said(WAR_ROOM, ":bell: @alice")) == 1
+        assert len(world.said(WAR_ROOM, ":bell: <@U0ALICE0001>")) == 1
         assert [getattr(change, "status", "opened") for change in world.status_page] == ["opened", "investigating"]
 
 
@@ -625,7 +656,7 @@ async def test_a_resolve_is_verified_one_at_a_time_refused_while_unhealthy_or_un
         assert {step.name: step.state.value for step in current.steps}["verify_resolution"] == "failed"
         assert [r.handler for r in current.refusals] == ["resolve"] * 3
         assert events(current).count("resolve refused") == 3
-        told = world.said("#incidents", f":no_entry: {handle.id} not resolved: @alice asked")
+        told = world.said("#incidents", f":no_entry: {handle.id} not resolved: <@U0ALICE0001> asked")
         assert len(told) == 2 and "\n- market-svc liveness: HTTP 503\n" in told[0]
 
         # Forced, with a reason: taken, and what was not verified goes on the record.
@@ -660,8 +691,9 @@ async def test_the_p1_clock_reminds_the_commander_once_per_missed_phase_across_c
         await skipping_env.fast_forward(handle, timedelta(minutes=30))
         (reminder,) = world.said(WAR_ROOM, ":alarm_clock:")
         assert reminder == (
-            f":alarm_clock: @alice: {handle.id} has no mitigation 30 min after it was declared (the P1 procedure's"
-            f" target); mitigate: runbook incident mitigate {handle.id} scale_up|rate_limit|maintenance_page"
+            f":alarm_clock: <@U0ALICE0001>: {handle.id} has no mitigation 30 min after it was declared"
+            f" (the P1 procedure's target); mitigate: runbook incident mitigate {handle.id}"
+            " scale_up|rate_limit|maintenance_page"
         )
         assert (await answer(handle, "mitigate", {"user": "alice", "action": "scale_up"})).accepted
         await until(handle, lambda s: incident_state(s)["mitigations"][0]["state"] == "done", "the mitigation")
