@@ -69,9 +69,7 @@ def build_activities(config: RunbookConfig, client: Client, task_queue: str, htt
     github = GithubActivities(http, integrations.github, config.github.repository)
     records_activities = RecordsActivities(records)
     pager = PagerActivities(http, integrations.pager)
-    statuspage = StatusPageActivities(
-        http, integrations.statuspage, config.statuspage.page_id, config.statuspage.public_details
-    )
+    statuspage = StatusPageActivities(http, integrations.statuspage, config.statuspage)
     mitigation = MitigationActivities(aws, http, config, integrations.ops_token)
     incident = IncidentActivities(client, aws, config)
     return [

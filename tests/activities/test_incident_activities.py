@@ -12,12 +12,13 @@ import pytest
 import respx
 from pydantic import SecretStr
 from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
 from activities.mitigation import MitigationActivities
 from activities.pager import PagerActivities
 from activities.slack import SlackActivities
 from activities.statuspage import StatusPageActivities
-from runbook.config import DEFAULT_CONFIG_PATH, load_config
+from runbook.config import DEFAULT_CONFIG_PATH, StatusPageConfig, load_config
 from runbook.incident import (
     ChannelRequest,
     InviteRequest,
@@ -39,6 +40,7 @@ SLACK = "https://slack.com/api"
 PAGER = Endpoint(provider="pagerduty", url=EVENTS, secret=SecretStr("routing-key"))
 STATUS_PAGE = Endpoint(provider="statuspage", url="https://api.statuspage.io/v1", secret=SecretStr("api-key"))
 SLACK_BOT = Endpoint(provider="slack", url=SLACK, secret=SecretStr("token"))
+PAGE = StatusPageConfig(page_id="skillancer")
 
 
 @pytest.fixture
@@ -108,16 +110,17 @@ async def test_the_status_page_is_opened_kept_in_step_and_resolved(wire):
         return_value=httpx.Response(200, json={"id": "sp1", "status": "resolved"})
     )
     async with httpx.AsyncClient() as http:
-        page = StatusPageActivities(http, STATUS_PAGE, "skillancer")
-        incident = await page.open_status_page(
-            StatusPageOpen(name="market-svc: checkout failing", body="🚨 INCIDENT", impact="critical")
+        page = StatusPageActivities(http, STATUS_PAGE, PAGE)
+        incident = await ActivityEnvironment().run(
+            page.open_status_page,
+            StatusPageOpen(name="market-svc: checkout failing", body="🚨 INCIDENT", impact="critical"),
         )
         await page.update_status_page(StatusPageChange(incident_id="sp1", status="resolved", body="✅ RESOLVED"))
     assert (incident.id, incident.shortlink) == ("sp1", "https://stspg.io/sp1")
     assert sent(opened) == [
         {
             "incident": {
-                "name": "market-svc: checkout failing",
+                "name": "market-svc: checkout failing (test)",
                 "status": "investigating",
                 "body": "🚨 INCIDENT",
                 "impact_override": "critical",
@@ -134,7 +137,7 @@ async def test_an_unknown_status_page_incident_is_not_retried(wire):
     )
     async with httpx.AsyncClient() as http:
         with pytest.raises(ApplicationError) as error:
-            await StatusPageActivities(http, STATUS_PAGE, "skillancer").update_status_page(
+            await StatusPageActivities(http, STATUS_PAGE, PAGE).update_status_page(
                 StatusPageChange(incident_id="gone", status="identified", body="x")
             )
     assert error.value.non_retryable and "HTTP 404" in str(error.value)
