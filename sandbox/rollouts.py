@@ -2,7 +2,9 @@
 
 Measured with moto 5.2.5: update_service stores the task definition exactly as given (for example
 "family:3" rather than an ARN) and never creates or advances a deployment; forceNewDeployment only
-renames deployments[0]; a new service's single deployment stays IN_PROGRESS with runningCount 0.
+renames deployments[0]; a new service's single deployment stays IN_PROGRESS with runningCount 0;
+describe_services leaves out the service's createdAt, which AWS returns (and which tells the
+deployment that created the service from later ones).
 
 The driver wraps the backend's update_service so the new PRIMARY deployment already exists when the
 call returns (a consumer polling describe_services never sees the old deployment as the answer),
@@ -107,6 +109,8 @@ class RolloutDriver:
             pendingCount=0,
         )
         service.running_count, service.pending_count = service.desired_count, 0
+        # moto's serializer answers the Service shape's createdAt from this attribute.
+        service.created_at = first["createdAt"]
         tracked = _Tracked(ref, [first])
         self._publish(tracked, service)
         return tracked
