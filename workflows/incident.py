@@ -219,6 +219,8 @@ class Incident(IncidentHandlers):
                 name=texts.status_page_name(state.services, state.summary),
                 body=texts.status_page_opened(state.services, state.summary),
                 impact=policy.STATUSPAGE_IMPACT[state.severity],
+                services=self._request.affected,
+                component_status=policy.COMPONENT_STATUS[state.severity],
             )
             state.status_page = await self._procedure.attempt(
                 workflow.execute_activity_method(StatusPageActivities.open_status_page, opening, **QUICK),
@@ -545,7 +547,13 @@ class Incident(IncidentHandlers):
         if state.status_page:
             public = texts.status_page_update(state.services, state.status, state.action, state.eta)
             await self._status_page(
-                StatusPageChange(incident_id=state.status_page.id, status=STATUSPAGE_STATUS[state.status], body=public)
+                StatusPageChange(
+                    incident_id=state.status_page.id,
+                    status=STATUSPAGE_STATUS[state.status],
+                    body=public,
+                    services=self._request.affected,
+                    component_status=policy.COMPONENT_STATUS[state.severity],
+                )
             )
         state.posted_updates += 1
         state.last_posted_at, state.commander_news = workflow.now(), False
@@ -692,6 +700,8 @@ class Incident(IncidentHandlers):
                         status="resolved",
                         body=texts.status_page_resolved(state.services, minutes, resolution, internal=False),
                         internal_body=texts.status_page_resolved(state.services, minutes, resolution, internal=True),
+                        services=self._request.affected,
+                        component_status="operational",
                     )
                 )
             await self._page_event(PagerActivities.resolve_page)

@@ -382,7 +382,9 @@ async def deployment_in_flight(env: WorkflowEnvironment, services: list[str], ve
 
 async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
     async with deployment_in_flight(skipping_env, ["market-svc"], "v1.2.0") as deployment_id:
-        async with incident(skipping_env, world, request("P1", ["market-svc"]), visibility=True) as handle:
+        # Only the deployed service that the incident names is rolled back (the default is "all").
+        affected = request("P1", ["market-svc"], policy={"rollback_scope": "affected"})
+        async with incident(skipping_env, world, affected, visibility=True) as handle:
             declared = await until(handle, lambda s: incident_state(s)["assessment"] is not None, "assessment")
             related = [d["id"] for d in incident_state(declared)["assessment"]["related"]]
             assert deployment_id in related
@@ -457,10 +459,7 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
     assert len(world.said(WAR_ROOM, ":rotating_light: War room")) == 1
     assert len(world.said(WAR_ROOM, ":mag: Assessment")) == 1
     escalations = world.said(WAR_ROOM, ":rotating_light: <@")
-    assert [text.split(": ")[0] for text in escalations] == [
-        ":rotating_light: <@U0FRANK0006>",
-        ":rotating_light: <@U0GRACE0007>",
-    ]
+    assert [text.split(": ")[1] for text in escalations] == ["<@U0FRANK0006>", "<@U0GRACE0007>"]
     assert all("not acknowledged within 5m" in text for text in escalations)
     assert len(world.said(WAR_ROOM, ":eyes:")) == 1
     assert len(world.said(WAR_ROOM, ":rewind: ROLLBACK started")) == 1
@@ -502,6 +501,10 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
         "monitoring",
         "resolved",
     ]
+    # Its services' components: down while it is open (a P1), operational once it is resolved.
+    assert [(change.services, change.component_status) for change in world.status_page] == [
+        (["market-svc"], "major_outage")
+    ] * 5 + [(["market-svc"], "operational")]
     # The incident took the environment (pre-empting the deployment), its child held it on the
     # incident's behalf, and the incident gave it back.
     *preempts, release = world.locks
