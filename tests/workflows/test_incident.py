@@ -80,6 +80,7 @@ from runbook.records import DeploymentRecord
 from runbook.severity import Severity
 from tests.conftest import keep_history
 from tests.support import eventually, status, until
+from workflows.action_items import ActionItemFollowUp
 from workflows.incident import Incident
 from workflows.rollback import Rollback
 
@@ -309,7 +310,9 @@ async def incident(
 ) -> AsyncIterator[WorkflowHandle]:
     queue = f"test-{uuid.uuid4()}"
     activities = world.activities(env.client if visibility else None)
-    async with Worker(env.client, task_queue=queue, workflows=[Incident, Rollback], activities=activities):
+    # The incident's children: its rollbacks, and its action items once resolved.
+    children = [Rollback, ActionItemFollowUp]
+    async with Worker(env.client, task_queue=queue, workflows=[Incident, *children], activities=activities):
         # Time moves only when a test fast-forwards it.
         with env.with_time_skipping_disabled():
             handle = await env.client.start_workflow(
