@@ -153,14 +153,19 @@ async def test_a_war_room_is_created_and_people_invited(wire):
     async with httpx.AsyncClient() as http:
         slack = SlackActivities(http, SLACK_BOT)
         channel = await slack.create_channel(ChannelRequest(name="inc-20261126-0001"))
-        await slack.invite(InviteRequest(channel="C1", users=["alice", "bob"]))
+        await slack.invite(InviteRequest(channel="C024BE91L", users=["U0ALICE0001", "U0BOB000002"]))
     assert (channel.id, channel.name) == ("C1", "inc-20261126-0001")
-    assert sent(invite) == [{"channel": "C1", "users": "alice,bob"}]
+    # Slack invites nobody when one of a list is in already: then each is asked for on their own.
+    assert sent(invite) == [
+        {"channel": "C024BE91L", "users": "U0ALICE0001,U0BOB000002"},
+        {"channel": "C024BE91L", "users": "U0ALICE0001"},
+        {"channel": "C024BE91L", "users": "U0BOB000002"},
+    ]
 
 
 @pytest.mark.parametrize(
     ("answer", "permanent"),
-    [({"ok": False, "error": "name_taken"}, True), ({"ok": False, "error": "internal_error"}, False)],
+    [({"ok": False, "error": "invalid_name_specials"}, True), ({"ok": False, "error": "internal_error"}, False)],
 )
 async def test_slack_refusals_to_create_a_channel(wire, answer, permanent):
     wire.post(f"{SLACK}/conversations.create").mock(return_value=httpx.Response(200, json=answer))
@@ -207,14 +212,21 @@ async def test_a_message_is_posted_with_the_bot_token_and_a_rate_limit_waits_as_
             return_value=httpx.Response(429, headers={"Retry-After": "7"}, json={"ok": False, "error": "ratelimited"})
         )
         with pytest.raises(ApplicationError) as limited:
-            await slack.post_message(SlackMessage(channel="#deployments", text="🚀 v1.2.0 to production"))
+            await ActivityEnvironment().run(slack.post_message, SlackMessage(channel="#deployments", text="🚀 v1.2.0"))
         route.mock(
             return_value=httpx.Response(200, json={"ok": True, "channel": "C024BE91L", "ts": "1401383885.000061"})
         )
-        posted = await slack.post_message(SlackMessage(channel="#deployments", text="🚀 v1.2.0 to production"))
+        posted = await ActivityEnvironment().run(
+            slack.post_message, SlackMessage(channel="#deployments", text="🚀 v1.2.0")
+        )
     assert not limited.value.non_retryable and limited.value.next_retry_delay == timedelta(seconds=7)
     assert (posted.channel, posted.ts) == ("C024BE91L", "1401383885.000061")
-    assert sent(route)[-1] == {"channel": "#deployments", "text": "🚀 v1.2.0 to production"}
+    # The metadata's key: the workflow, its run and the activity (ActivityEnvironment's defaults).
+    assert sent(route)[-1] == {
+        "channel": "#deployments",
+        "text": "🚀 v1.2.0",
+        "metadata": {"event_type": "runbook_post", "event_payload": {"key": "test/test-run/test"}},
+    }
     assert route.calls[-1].request.headers["Authorization"] == "Bearer token"
 
 
@@ -225,5 +237,7 @@ async def test_slack_refusals_to_post(wire, error, permanent):
     wire.post(f"{SLACK}/chat.postMessage").mock(return_value=httpx.Response(200, json={"ok": False, "error": error}))
     async with httpx.AsyncClient() as http:
         with pytest.raises(ApplicationError) as refused:
-            await SlackActivities(http, SLACK_BOT).post_message(SlackMessage(channel="#deployments", text="x"))
+            await ActivityEnvironment().run(
+                SlackActivities(http, SLACK_BOT).post_message, SlackMessage(channel="#deployments", text="x")
+            )
     assert refused.value.non_retryable is permanent and error in str(refused.value)
