@@ -104,7 +104,7 @@ class SlackFake:
             return json_response({"ok": False, "error": "unknown_method"})
         arguments = _arguments(request)
         try:
-            _authenticate(request, arguments)
+            _authenticate(request)
             with self._lock:
                 return json_response({"ok": True, **action(arguments)})
         except SlackError as refused:
@@ -259,15 +259,16 @@ def _arguments(request: Request) -> Arguments:
     return arguments
 
 
-def _authenticate(request: Request, arguments: Arguments) -> None:
-    """A bot token, as `Authorization: Bearer xoxb-...` or (not with a JSON body) a `token` argument."""
+def _authenticate(request: Request) -> None:
+    """A bot token, as `Authorization: Bearer xoxb-...` or a form's `token`: never in a JSON body,
+    nor (for apps created since 2021) in the query string."""
     header = request.headers.get("Authorization")
     if header is not None:
         scheme, _, token = header.partition(" ")
         if scheme != "Bearer":
             raise SlackError("invalid_auth")
     else:
-        token = "" if request.mimetype == "application/json" else str(arguments.get("token") or "")
+        token = request.form.get("token", "") if request.mimetype == "application/x-www-form-urlencoded" else ""
     if not token:
         raise SlackError("not_authed")
     if not BOT_TOKEN.match(token):

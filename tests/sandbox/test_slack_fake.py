@@ -77,10 +77,11 @@ def test_every_method_wants_a_bot_token(slack: Slack, method: str) -> None:
     assert answer.get("error") not in ("not_authed", "invalid_auth")
 
 
-def test_a_token_argument_is_read_from_a_form_but_not_from_json(slack: Slack) -> None:
+def test_a_token_argument_is_read_from_a_form_but_not_from_json_or_the_query(slack: Slack) -> None:
     form = slack.client.post("/slack/api/conversations.list", data={"token": "xoxb-sandbox"}).json
     in_json = slack.client.post("/slack/api/conversations.list", json={"token": "xoxb-sandbox"}).json
-    assert form["ok"] and refused(in_json, "not_authed")
+    in_query = slack.client.get("/slack/api/conversations.list", query_string={"token": "xoxb-sandbox"}).json
+    assert form["ok"] and refused(in_json, "not_authed") and refused(in_query, "not_authed")
 
 
 def test_an_unknown_method_is_unknown(slack: Slack) -> None:
