@@ -7,19 +7,21 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
+from temporalio.client import Client
 from temporalio.common import SearchAttributePair
 
 from activities.aws import AwsClients
 from activities.incident import CREATED_WITH_SERVICE, IncidentActivities
 from runbook import search
 from runbook.config import RunbookConfig, load_config
-from runbook.incident import RelatedDeploymentsQuery
+from runbook.incident import RelatedDeployment, RelatedDeploymentsQuery
 from sandbox import Sandbox
 from tests.support import eventually
 
@@ -86,27 +88,49 @@ async def test_a_deployment_made_straight_through_ecs_is_found_there(activities,
     assert [(d.version, d.task_definition) for d in last_hour] == [("v9.9.9", latest), ("v9.9.8", earlier)]
 
 
-async def test_a_runbook_deployment_and_the_ecs_deployment_it_made_are_one_entry(temporal_env, activities, ecs, config):
-    window_start = datetime.now(UTC) - timedelta(minutes=5)
-    attributes = search.start_attributes("deployment", ENVIRONMENT, ["payment-svc"], "v3.0.0").updated(
-        SearchAttributePair(search.STAGE, "deploy_production")
+@asynccontextmanager
+async def runbook_procedure(client: Client, kind: str, service: str, version: str = "") -> AsyncIterator[str]:
+    """A runbook procedure of the service as its search attributes show it, running until the end
+    of the block: nobody polls its queue, as a deployment waiting on its rollout would."""
+    attributes = search.start_attributes(kind, ENVIRONMENT, [service], version).updated(
+        SearchAttributePair(search.STAGE, "roll_out")
     )
-    # Nobody polls its queue: it stays running, as a deployment waiting on its rollout would.
-    handle = await temporal_env.client.start_workflow(
-        "StandInDeployment",
-        id=f"deploy-{ENVIRONMENT}-{uuid.uuid4().hex[:6]}",
+    handle = await client.start_workflow(
+        "StandInProcedure",
+        id=f"{kind}-{ENVIRONMENT}-{uuid.uuid4().hex[:6]}",
         task_queue=f"nobody-{uuid.uuid4()}",
         search_attributes=attributes,
     )
     try:
-        made = deploy(ecs, config, "payment-svc", "v3.0.0")
-        related = await eventually(
-            lambda: activities.related_deployments(within(["payment-svc"], window_start)),
-            "visibility listing the stand-in deployment",
-            accept=lambda related: any(d.source == "runbook" for d in related),
-        )
-        assert [(d.id, d.source, d.version, d.task_definition) for d in related] == [
-            (handle.id, "runbook", "v3.0.0", made)
-        ]
+        yield handle.id
     finally:
         await handle.terminate("test over")
+
+
+async def listed_by_visibility(
+    client: Client, activities: IncidentActivities, query: RelatedDeploymentsQuery, procedure_id: str
+) -> list[RelatedDeployment]:
+    """The related deployments once Temporal's visibility lists the procedure (a moment after its start)."""
+
+    async def ids() -> list[str]:
+        return [execution.id async for execution in client.list_workflows(f"WorkflowId = '{procedure_id}'")]
+
+    await eventually(ids, f"{procedure_id} listed", accept=lambda found: procedure_id in found)
+    return await activities.related_deployments(query)
+
+
+async def test_a_runbook_deployment_and_the_ecs_deployment_it_made_are_one_entry(temporal_env, activities, ecs, config):
+    query = within(["payment-svc"], datetime.now(UTC) - timedelta(minutes=5))
+    async with runbook_procedure(temporal_env.client, "deployment", "payment-svc", "v3.0.0") as deployment_id:
+        made = deploy(ecs, config, "payment-svc", "v3.0.0")
+        related = await listed_by_visibility(temporal_env.client, activities, query, deployment_id)
+    assert [(d.id, d.source, d.version, d.task_definition) for d in related] == [
+        (deployment_id, "runbook", "v3.0.0", made)
+    ]
+
+
+async def test_the_runbooks_own_rollback_is_no_cause(temporal_env, activities, ecs, config):
+    query = within(["notification-svc"], datetime.now(UTC) - timedelta(minutes=5))
+    async with runbook_procedure(temporal_env.client, "rollback", "notification-svc") as rollback_id:
+        deploy(ecs, config, "notification-svc", "v1.0.1")
+        assert await listed_by_visibility(temporal_env.client, activities, query, rollback_id) == []
