@@ -9,12 +9,12 @@ from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from activities.aws import build_aws_clients
 from activities.incident import IncidentActivities
 from runbook import search
 from runbook.config import DEFAULT_CONFIG_PATH, load_config
 from runbook.incident import RelatedDeploymentsQuery
 from tests.support import eventually
+from tests.workflows.test_incident import NO_ECS_DEPLOYMENTS
 
 CONFIG = load_config(DEFAULT_CONFIG_PATH)
 
@@ -46,7 +46,7 @@ async def test_deployments_that_never_changed_production_are_not_related(tempora
             )
             await handle.result()
             ids[handle.id] = ending
-    activities = IncidentActivities(temporal_env.client, build_aws_clients(CONFIG), CONFIG)
+    activities = IncidentActivities(temporal_env.client, NO_ECS_DEPLOYMENTS, CONFIG)
     query = RelatedDeploymentsQuery(
         environment="production", services=[service], since=datetime.now(UTC) - timedelta(hours=1)
     )
