@@ -75,7 +75,9 @@ def plan_rollback(ecs: Any, config: RunbookConfig, records: RecordStore, request
         revisions = family_revisions(ecs, current.family)
         replaced = request.targets.get(service) or index.replaced_revision(service, current.arn)
         target, problem = _choose_target(current, revisions, request.version, replaced)
-        if problem:
+        if problem and request.whole_environment and not (request.version or replaced):
+            plan.unchanged.append(f"{service}: {problem}")
+        elif problem:
             plan.problems.append(f"{service}: {problem}")
         else:
             plan.targets.append(

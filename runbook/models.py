@@ -216,12 +216,17 @@ class PlanRequest(BaseModel):
     version: str | None = None
     # Exact revisions to return to, by service: a deployment knows what it replaced.
     targets: dict[str, str] = Field(default_factory=dict)
+    # Every service, as `rollback.sh production all`: one with nothing earlier to return to stays as
+    # it is, rather than failing the others' rollback.
+    whole_environment: bool = False
 
 
 class RollbackPlan(BaseModel):
     environment: str
     targets: list[ServiceTarget] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list)
+    # Left as they are (a whole environment's rollback), each with why.
+    unchanged: list[str] = Field(default_factory=list)
 
 
 class UpdateServiceRequest(BaseModel):
@@ -320,6 +325,7 @@ class RollbackRequest(BaseModel):
     # Set when a deployment or incident that already holds the environment runs this as a child.
     lock_holder: str = ""
     targets: dict[str, str] = Field(default_factory=dict)
+    whole_environment: bool = False
     # Histories from before the timeout was a duration carry it as seconds.
     rollout_timeout: timedelta = Field(
         timedelta(minutes=10), validation_alias=AliasChoices("rollout_timeout", "rollout_timeout_seconds")

@@ -55,6 +55,7 @@ async def rollback(args: argparse.Namespace) -> int:
     config = load_config()
     config.environment(args.environment)
     services = requested_services(config, args.service)
+    whole = args.service in (None, "all")
     version = validate.version(args.version) if args.version else None
     reason = validate.reason(args.reason) if args.reason is not None else f"manual rollback by {args.user}"
     aws = build_aws_clients(config)
@@ -63,7 +64,7 @@ async def rollback(args: argparse.Namespace) -> int:
         aws.ecs,
         config,
         RecordStore(aws.s3, config.aws.records_bucket),
-        PlanRequest(environment=args.environment, services=services, version=version),
+        PlanRequest(environment=args.environment, services=services, version=version, whole_environment=whole),
     )
     if plan.problems:
         raise UsageError("; ".join(plan.problems))
@@ -73,6 +74,8 @@ async def rollback(args: argparse.Namespace) -> int:
             current = f"{target.current.version} (rev {target.current.revision})"
             wanted = f"{target.target.version} (rev {target.target.revision})"
             print(f"  {target.service}: {current} → {wanted}")
+        for unchanged in plan.unchanged:
+            print(f"  {unchanged}: left as it is")
     if not args.yes and not confirm(f"Roll back {len(plan.targets)} service(s) in {args.environment}?"):
         print("not confirmed; nothing changed")
         return EXIT_USAGE
@@ -87,6 +90,7 @@ async def rollback(args: argparse.Namespace) -> int:
         reason=reason,
         requested_by=args.user,
         channel=config.channels.deployments,
+        whole_environment=whole,
     )
     handle = await start_procedure(
         client,

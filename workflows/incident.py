@@ -415,6 +415,7 @@ class Incident(IncidentHandlers):
                     requested_by=self._id,
                     channel=self._room(),
                     lock_holder=self._id,
+                    whole_environment=self._policy.rollback_scope == "all",
                 ),
                 id=child_id,
                 search_attributes=search.start_attributes("rollback", environment, mitigation.services),

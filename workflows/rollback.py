@@ -113,6 +113,7 @@ class Rollback:
                     services=self._request.services,
                     version=self._request.version,
                     targets=self._request.targets,
+                    whole_environment=self._request.whole_environment,
                 ),
                 **QUICK,
             )
@@ -120,6 +121,8 @@ class Rollback:
                 self._procedure.fail_step(step, plan.problems)
             else:
                 step.detail = "; ".join(f"{t.service} {t.current.version} → {t.target.version}" for t in plan.targets)
+                for unchanged in plan.unchanged:
+                    self._procedure.record("runbook", "left as it is", unchanged)
             return plan
 
     async def notify_started(self, plan: RollbackPlan) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -129,3 +130,26 @@ def test_the_plan_prefers_the_revision_a_recorded_deployment_replaced(ecs, sandb
     assert plan.targets[0].target.version == "v4.0.0"
     named = activities.plan_rollback(PlanRequest(environment="production", services=["payment-svc"], version="v1.0.0"))
     assert named.targets[0].target.revision == 1
+
+
+def test_a_whole_environments_rollback_leaves_a_service_with_nothing_earlier_as_it_is(ecs):
+    activities, aws = ecs
+    service, cluster = "notification-svc", "skillancer-staging"
+    before = aws.ecs.describe_services(cluster=cluster, services=[service])["services"][0]["taskDefinition"]
+    # A family of its own: the service runs its first revision, so nothing earlier exists.
+    first = register(aws, f"skillancer-staging-{service}-{uuid.uuid4().hex[:8]}", service, "v0.1.0")
+    aws.ecs.update_service(cluster=cluster, service=service, taskDefinition=first)
+    try:
+        one = activities.plan_rollback(PlanRequest(environment="staging", services=[service]))
+        assert one.targets == [] and one.problems == [
+            f"{service}: {first.rsplit('/', 1)[1]} is the first revision; nothing to roll back to"
+        ]
+        whole = activities.plan_rollback(PlanRequest(environment="staging", services=[service], whole_environment=True))
+        assert whole.targets == [] and whole.problems == [] and whole.unchanged == one.problems
+        # Asked for a version, a whole environment still refuses what it cannot do.
+        named = activities.plan_rollback(
+            PlanRequest(environment="staging", services=[service], version="v9.9.9", whole_environment=True)
+        )
+        assert named.problems and named.unchanged == []
+    finally:
+        aws.ecs.update_service(cluster=cluster, service=service, taskDefinition=before)
