@@ -23,6 +23,7 @@ from bench.report import BenchResult, percentile
 from bench.stack import BenchStack, rss_kib
 from runbook import search
 from runbook.incident import CarriedIncident, IncidentRequest, IncidentState, StatusPageIncident, WarRoom
+from runbook.integrations import resolve_integrations
 from runbook.messages.incident import war_room_name
 from runbook.models import ProcedureStatus
 from runbook.severity import Severity
@@ -99,18 +100,25 @@ class Load:
             workflow_id = self.workflow_id(number)
             fleet = self.stack.fleet_url
             # The war room and status-page incident the first run would have opened, in the fakes.
+            secrets = resolve_integrations(self.config)
+            slack = {"Authorization": f"Bearer {secrets.slack.secret.get_secret_value()}"}
+            statuspage = {"Authorization": f"OAuth {secrets.statuspage.secret.get_secret_value()}"}
             channel = (
-                await http.post(f"{fleet}/slack/api/conversations.create", json={"name": war_room_name(workflow_id)})
+                await http.post(
+                    f"{fleet}/slack/api/conversations.create", json={"name": war_room_name(workflow_id)}, headers=slack
+                )
             ).json()["channel"]
             page = self.config.statuspage.page_id
             opened = {
                 "incident": {
                     "name": f"{self.service(number)}: load test incident {number}",
                     "body": "Investigating",
-                    "impact": "critical",
+                    "impact_override": "critical",
                 }
             }
-            page_incident = (await http.post(f"{fleet}/statuspage/v1/pages/{page}/incidents", json=opened)).json()
+            page_incident = (
+                await http.post(f"{fleet}/statuspage/v1/pages/{page}/incidents", json=opened, headers=statuspage)
+            ).json()
             now = datetime.now(UTC)
             first = IncidentState.model_validate(template.details["incident"])
             state = first.model_copy(
