@@ -68,7 +68,7 @@ def build_activities(config: RunbookConfig, client: Client, task_queue: str, htt
     slack = SlackActivities(http, integrations.slack)
     github = GithubActivities(http, integrations.github, config.github.repository)
     records_activities = RecordsActivities(records)
-    pager = PagerActivities(http, integrations.pager)
+    pager = PagerActivities(http, config, integrations.pager, integrations.pager_api)
     statuspage = StatusPageActivities(http, integrations.statuspage, config.statuspage)
     mitigation = MitigationActivities(aws, http, config, integrations.ops_token)
     incident = IncidentActivities(client, aws, config)
@@ -98,6 +98,8 @@ def build_activities(config: RunbookConfig, client: Client, task_queue: str, htt
         pager.trigger_page,
         pager.acknowledge_page,
         pager.resolve_page,
+        pager.escalate_page,
+        pager.await_acknowledgement,
         statuspage.open_status_page,
         statuspage.update_status_page,
         mitigation.scale_up,

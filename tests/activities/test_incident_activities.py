@@ -1,5 +1,5 @@
-"""The incident's outside systems as the wire sees them (respx): PagerDuty Events v2, the status
-page, Slack channels, the operations API, and ECS scale-up."""
+"""The incident's outside systems as the wire sees them (respx): the status page, Slack channels,
+the operations API, and ECS scale-up. PagerDuty's are tests/activities/test_pager_activities.py's."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.mitigation import MitigationActivities
-from activities.pager import PagerActivities
 from activities.slack import SlackActivities
 from activities.statuspage import StatusPageActivities
 from runbook.config import DEFAULT_CONFIG_PATH, StatusPageConfig, load_config
@@ -23,8 +22,6 @@ from runbook.incident import (
     ChannelRequest,
     InviteRequest,
     OpsRequest,
-    PageAction,
-    PageRequest,
     ScaleUpRequest,
     StatusPageChange,
     StatusPageOpen,
@@ -34,10 +31,8 @@ from runbook.models import SlackMessage
 
 CONFIG = load_config(DEFAULT_CONFIG_PATH)
 # The real services' documented URLs: what a worker with real providers calls.
-EVENTS = "https://events.pagerduty.com/v2/enqueue"
 PAGES = "https://api.statuspage.io/v1/pages/skillancer/incidents"
 SLACK = "https://slack.com/api"
-PAGER = Endpoint(provider="pagerduty", url=EVENTS, secret=SecretStr("routing-key"))
 STATUS_PAGE = Endpoint(provider="statuspage", url="https://api.statuspage.io/v1", secret=SecretStr("api-key"))
 SLACK_BOT = Endpoint(provider="slack", url=SLACK, secret=SecretStr("token"))
 PAGE = StatusPageConfig(page_id="skillancer")
@@ -51,55 +46,6 @@ def wire():
 
 def sent(route: respx.Route) -> list[dict]:
     return [json.loads(call.request.content) for call in route.calls]
-
-
-async def test_the_pager_triggers_acknowledges_and_resolves_one_alert_by_dedup_key(wire):
-    route = wire.post(EVENTS).mock(return_value=httpx.Response(202, json={"status": "success", "dedup_key": "INC-1"}))
-    async with httpx.AsyncClient() as http:
-        pager = PagerActivities(http, PAGER)
-        page = PageRequest(
-            dedup_key="INC-1",
-            summary="INC-1 P1: checkout failing",
-            severity="critical",
-            component="market-svc",
-            custom_details={"incident": "INC-1"},
-        )
-        assert (await pager.trigger_page(page)).dedup_key == "INC-1"
-        await pager.acknowledge_page(PageAction(dedup_key="INC-1"))
-        await pager.resolve_page(PageAction(dedup_key="INC-1"))
-    trigger, acknowledge, resolve = sent(route)
-    assert trigger == {
-        "routing_key": "routing-key",
-        "event_action": "trigger",
-        "dedup_key": "INC-1",
-        "payload": {
-            "summary": "INC-1 P1: checkout failing",
-            "source": "runbook",
-            "severity": "critical",
-            "component": "market-svc",
-            "custom_details": {"incident": "INC-1"},
-        },
-    }
-    assert acknowledge == {"routing_key": "routing-key", "event_action": "acknowledge", "dedup_key": "INC-1"}
-    assert resolve["event_action"] == "resolve" and resolve["dedup_key"] == "INC-1"
-
-
-async def test_a_rate_limited_pager_is_retried_later_and_a_refused_event_never(wire):
-    route = wire.post(EVENTS)
-    async with httpx.AsyncClient() as http:
-        pager = PagerActivities(http, PAGER)
-        route.mock(return_value=httpx.Response(429))
-        with pytest.raises(ApplicationError) as limited:
-            await pager.acknowledge_page(PageAction(dedup_key="INC-1"))
-        route.mock(
-            return_value=httpx.Response(
-                400, json={"status": "invalid event", "errors": ["'routing_key' is missing or blank"]}
-            )
-        )
-        with pytest.raises(ApplicationError) as refused:
-            await pager.acknowledge_page(PageAction(dedup_key="INC-1"))
-    assert not limited.value.non_retryable and limited.value.next_retry_delay == timedelta(seconds=30)
-    assert refused.value.non_retryable and "'routing_key' is missing or blank" in str(refused.value)
 
 
 async def test_the_status_page_is_opened_kept_in_step_and_resolved(wire):

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import respx
 from pydantic import SecretStr
+from temporalio.testing import ActivityEnvironment
 
 from activities.pager import PagerActivities
 from activities.statuspage import StatusPageActivities
@@ -218,6 +219,7 @@ def test_the_status_page_templates_are_public_plain_text(outcome_table):
 
 STATUS_PAGE = Endpoint(provider="statuspage", url="https://api.statuspage.io/v1", secret=SecretStr("api-key"))
 PAGER = Endpoint(provider="pagerduty", url="https://events.pagerduty.com/v2/enqueue", secret=SecretStr("key"))
+PAGER_API = Endpoint(provider="pagerduty", url="https://api.pagerduty.com", secret=SecretStr("token"))
 
 
 async def test_the_activities_send_what_each_service_takes(outcome_table):
@@ -233,8 +235,9 @@ async def test_the_activities_send_what_each_service_takes(outcome_table):
             for public_details in (False, True):
                 page = StatusPageConfig(page_id="skillancer", public_details=public_details)
                 await StatusPageActivities(http, STATUS_PAGE, page).update_status_page(change)
-            await PagerActivities(http, PAGER).trigger_page(
-                PageRequest(dedup_key="INC-1", summary=long_summary, severity="critical", component="market-svc")
+            await ActivityEnvironment().run(
+                PagerActivities(http, CONFIG, PAGER, PAGER_API).trigger_page,
+                PageRequest(dedup_key="INC-1", summary=long_summary, severity="critical", component="market-svc"),
             )
     bodies = [json.loads(call.request.content)["incident"]["body"] for call in patched.calls]
     for (public_details, expected), body in zip(
