@@ -55,6 +55,7 @@ from starter.console import (
     visible_lines,
 )
 from starter.render import render_status
+from starter.sandbox_pagerduty import sandbox_pagerduty_ack
 
 FOLLOW_POLL_SECONDS = 1.0
 # The workflows that are runbook procedures, each answering `status`, by their registered names
@@ -623,6 +624,7 @@ HANDLERS.update(
         ("done", None): done_command,
         ("cancel", None): cancel,
         ("sandbox", "github"): sandbox_github,
+        ("sandbox", "pagerduty"): sandbox_pagerduty_ack,
     }
 )
 

@@ -178,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     github.add_argument(
         "failing", choices=GITHUB_FAILURES, metavar="PREREQUISITE", help="one of " + ", ".join(GITHUB_FAILURES)
     )
+    pagerduty = sandbox_commands.add_parser("pagerduty", help="act in the PagerDuty fake as a person does in PagerDuty")
+    pagerduty_commands = pagerduty.add_subparsers(dest="pagerduty_command", required=True, parser_class=_Parser)
+    ack = pagerduty_commands.add_parser("ack", help="acknowledge an incident in PagerDuty as a person (--as)")
+    ack.add_argument("id", metavar="INCIDENT-ID", help="the runbook's incident ID (the PagerDuty incident key)")
+    add_user(ack)
+    ack.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 
 

@@ -6,15 +6,19 @@ the account (dana on call at level 1, then frank and grace; the runbook's own us
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from werkzeug.test import Client, TestResponse
 
-from runbook.config import load_config
+from runbook.config import DEFAULT_CONFIG_PATH, load_config
 from sandbox.pagerduty import API_VERSION, PagerFake
 from sandbox.recorder import Recorder
-from sandbox.web import WebApp
+from sandbox.web import WebApp, WebServer
+from starter.cli import dispatch
 
 ROUTING_KEY = "a" * 32
 TOKEN = "pd-api-token"
@@ -281,3 +285,39 @@ def test_users_are_found_by_email(pagerduty: Client) -> None:
     users = pagerduty.get(f"{API}/users?query=runbook@skillancer.com", headers=HEADERS).json["users"]
     assert [(user["id"], user["email"]) for user in users] == [("PRUNBK1", "runbook@skillancer.com")]
     assert pagerduty.get(f"{API}/users?query=frank", headers=HEADERS).json["users"][0]["id"] == "PFRANK6"
+
+
+# The sandbox control: a person acknowledges from the CLI as they would in PagerDuty's app.
+
+
+def test_the_cli_acknowledges_in_pagerduty_as_the_person_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", ROUTING_KEY)
+    monkeypatch.setenv("PAGERDUTY_API_TOKEN", TOKEN)
+    server = WebServer(WebApp(PagerFake(load_config(), ROUTING_KEY, TOKEN).rules(Recorder())), 0)
+    server.start()
+    try:
+        config = tmp_path / "runbook.toml"
+        config.write_text(DEFAULT_CONFIG_PATH.read_text().replace("fleet_port = 8080", f"fleet_port = {server.port}"))
+        monkeypatch.setenv("RUNBOOK_CONFIG", str(config))
+        httpx.post(f"http://127.0.0.1:{server.port}/pagerduty/v2/enqueue", json=event()).raise_for_status()
+
+        unknown_person = dispatch(["sandbox", "pagerduty", "ack", "INC-1", "--as", "demo"])
+        unknown_incident = dispatch(["sandbox", "pagerduty", "ack", "INC-404", "--as", "dana"])
+        acknowledged = dispatch(["sandbox", "pagerduty", "ack", "INC-1", "--as", "dana", "--json"])
+        state = httpx.get(f"http://127.0.0.1:{server.port}/_sandbox/pagerduty").json()
+    finally:
+        server.stop()
+
+    out, err = capsys.readouterr()
+    assert (unknown_person, unknown_incident, acknowledged) == (2, 1, 0)
+    assert "'demo' is nobody PagerDuty knows" in err and "known: alice, bob" in err
+    assert "no open PagerDuty incident has the incident key 'INC-404'" in err
+    assert json.loads(out) == {
+        "id": "INC-1",
+        "pagerduty_incident": state["incidents"][0]["id"],
+        "status": "acknowledged",
+        "by": "dana",
+    }
+    assert [ack["acknowledger"]["id"] for ack in state["incidents"][0]["acknowledgements"]] == ["PDANA04"]
