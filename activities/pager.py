@@ -103,7 +103,7 @@ class PagerActivities:
     async def escalate_page(self, escalation: PageEscalation) -> PageEscalated:
         """Add the person as a responder when PagerDuty knows them, else move the incident to the
         escalation policy's next level. A retry finds what its earlier attempt did."""
-        incident = await self._open_incident(escalation.dedup_key)
+        incident = await self._incident_by_key(escalation.dedup_key, "triggered", "acknowledged")
         if incident is None:
             # The Events API is asynchronous: the trigger's incident may not be there yet.
             raise ApplicationError(f"no open PagerDuty incident has incident_key {escalation.dedup_key} yet")
@@ -179,15 +179,12 @@ class PagerActivities:
             activity.heartbeat(polls)
             await _wait_heartbeating(poll, polls)
 
-    async def _incident_by_key(self, dedup_key: str) -> dict[str, Any] | None:
-        """The newest incident with this incident_key, in whatever status."""
-        incidents = (await self._rest("GET", "/incidents", params={"incident_key": dedup_key}))["incidents"]
-        return max(incidents, key=lambda incident: incident.get("created_at", ""), default=None)
-
-    async def _open_incident(self, dedup_key: str) -> dict[str, Any] | None:
-        params = {"incident_key": dedup_key, "statuses[]": ["triggered", "acknowledged"]}
+    async def _incident_by_key(self, dedup_key: str, *statuses: str) -> dict[str, Any] | None:
+        """The newest incident with this incident_key (a resolved key triggers a new incident),
+        among those in `statuses`, or in any status."""
+        params = {"incident_key": dedup_key, "statuses[]": list(statuses)}
         incidents = (await self._rest("GET", "/incidents", params=params))["incidents"]
-        return incidents[0] if incidents else None
+        return max(incidents, key=lambda incident: incident.get("created_at", ""), default=None)
 
     async def _rest(
         self,
