@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.pager import PagerActivities
     from activities.slack import SlackActivities
     from activities.statuspage import StatusPageActivities
-    from runbook import search
+    from runbook import limits, search
     from runbook import severity as policy
     from runbook.assessment import assess
     from runbook.decision import Action
@@ -57,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         StatusPageOpen,
         WarRoom,
     )
+    from runbook.incident_payloads import AcknowledgePayload
     from runbook.messages import incident as texts
     from runbook.models import (
         LockRelease,
@@ -67,10 +68,11 @@ with workflow.unsafe.imports_passed_through():
         StepRecord,
         StepState,
     )
+    from runbook.pager import AcknowledgementWatch, PageEscalation
     from runbook.postmortem import render_postmortem
     from workflows.action_items import track_action_items
     from workflows.incident_handlers import IncidentHandlers
-    from workflows.options import QUICK
+    from workflows.options import PAGER_WATCH, QUICK
     from workflows.procedure import Procedure, failure_text, noted_in, raise_if_cancelled
     from workflows.rollback import Rollback
     from workflows.steps import observe_services
@@ -113,6 +115,8 @@ class Incident(IncidentHandlers):
         self._verdict = None
         # Decided once, as the run starts, so that every replay of it takes the same side.
         self._keeps_clock = workflow.patched("p1-clock")
+        self._escalates_in_pagerduty = workflow.patched("escalation-through-pagerduty")
+        self._pagerduty_watch: asyncio.Task[None] | None = None
 
     @workflow.run
     async def run(self, request: IncidentRequest) -> IncidentResult:
@@ -133,8 +137,10 @@ class Incident(IncidentHandlers):
                     lambda: workflow.all_handlers_finished() or self._state.resolve_request is not None
                 )
                 if self._state.resolve_request is None:
+                    await self._stop_watching_pagerduty()
                     workflow.continue_as_new(self._carried())
             await self._wait_for_change_or_deadline()
+        await self._stop_watching_pagerduty()
         await workflow.wait_condition(lambda: not self._mitigating)
         self._surface_mitigation_errors()
         self._drop_unstarted_mitigations()
@@ -177,6 +183,7 @@ class Incident(IncidentHandlers):
             if self._state.assessment is None:
                 await self.assess()
             self._start_updates()
+        self._watch_pagerduty_for_acknowledgement()
         self._roll_back_when_deployment_related()
         for mitigation in self._state.mitigations:
             if mitigation.state == "pending":
@@ -492,16 +499,69 @@ class Incident(IncidentHandlers):
         self._procedure.record(
             "runbook", f"escalated to {target}", f"not acknowledged within {window} (level {level + 1})"
         )
-        await self._page(
-            self._page_request(
-                texts.page_escalated(self._id, state, target),
-                escalated_to=target,
-                level=str(level + 1),
+        if self._escalates_in_pagerduty:
+            await self.escalate_in_pagerduty(target, level + 1)
+        else:
+            await self._page(
+                self._page_request(
+                    texts.page_escalated(self._id, state, target),
+                    escalated_to=target,
+                    level=str(level + 1),
+                )
             )
-        )
         if state.war_room:
             await self._invite([target])
         await self._post(self._room(), texts.escalation_message(self._id, state.severity, target, window, self._people))
+
+    async def escalate_in_pagerduty(self, target: str, escalation: int) -> None:
+        """A second trigger of the open alert would notify nobody new: PagerDuty is asked to reach
+        the person (a responder) or the next level of its escalation policy, and says which."""
+        escalated = await self._procedure.attempt(
+            workflow.execute_activity_method(
+                PagerActivities.escalate_page,
+                PageEscalation(dedup_key=self._id, to=target, escalation=escalation),
+                **QUICK,
+            ),
+            self._procedure.noting("PagerDuty escalation not delivered", target),
+        )
+        if escalated is not None:
+            self._procedure.record("runbook", "escalated in PagerDuty", escalated.detail)
+
+    # An acknowledgement made in PagerDuty -------------------------------------------------------
+
+    def _watch_pagerduty_for_acknowledgement(self) -> None:
+        """The on-call engineer acknowledges where they were paged: PagerDuty's incident is read
+        until it is acknowledged there or here, whichever comes first."""
+        if not self._escalates_in_pagerduty:
+            return
+        if self._state.acknowledged is None and self._pagerduty_watch is None:
+            self._pagerduty_watch = asyncio.create_task(self._acknowledgement_from_pagerduty())
+        elif self._state.acknowledged is not None and self._pagerduty_watch is not None:
+            # Acknowledged here: PagerDuty's side need not be read any more.
+            self._pagerduty_watch.cancel()
+
+    async def _acknowledgement_from_pagerduty(self) -> None:
+        try:
+            seen = await workflow.execute_activity_method(
+                PagerActivities.await_acknowledgement, AcknowledgementWatch(dedup_key=self._id), **PAGER_WATCH
+            )
+        except ActivityError as error:
+            raise_if_cancelled(error)
+            self._procedure.record("runbook", "PagerDuty acknowledgements not read", failure_text(error))
+            return
+        if seen.status != "acknowledged" or self._state.acknowledged is not None:
+            return
+        self._acknowledge(
+            AcknowledgePayload(
+                user=seen.by[: limits.USER], note=f"acknowledged in PagerDuty ({seen.pagerduty_user})"[: limits.NOTE]
+            )
+        )
+
+    async def _stop_watching_pagerduty(self) -> None:
+        watch, self._pagerduty_watch = self._pagerduty_watch, None
+        if watch is not None and not watch.done():
+            watch.cancel()
+            await asyncio.wait([watch])
 
     def _clock_running(self) -> list[PhaseTime]:
         """The P1 clock's phases not reached yet, and not yet reminded of: each has a deadline."""

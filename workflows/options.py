@@ -18,6 +18,15 @@ READ_ONLY = workflow.ActivityConfig(
     start_to_close_timeout=timedelta(seconds=60), retry_policy=RetryPolicy(maximum_attempts=3)
 )
 
+# Watching PagerDuty for an acknowledgement: as long as an incident stays open, polling with a
+# heartbeat (a dead worker is noticed, a cancel arrives within seconds), never given up on.
+PAGER_WATCH = workflow.ActivityConfig(
+    start_to_close_timeout=timedelta(days=365),
+    heartbeat_timeout=timedelta(seconds=15),
+    retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+    cancellation_type=workflow.ActivityCancellationType.TRY_CANCEL,
+)
+
 # A rollout wait heartbeats while it polls ECS; a worker that died is noticed this soon.
 ROLLOUT_HEARTBEAT = timedelta(seconds=15)
 

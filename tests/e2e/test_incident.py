@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -218,9 +219,14 @@ def test_a_bad_deployment_becomes_a_p1_rolled_back_resolved_and_written_up(e2e_s
         in_war_room[-1]
         == f":memo: Post-mortem for {incident_id}: s3://{e2e_stack.config.aws.records_bucket}/{postmortem_key(incident_id)}"
     )
-    pages = [call["body"] for call in e2e_stack.calls("pagerduty") if call["body"]["dedup_key"] == incident_id]
+    events = [call["body"] for call in e2e_stack.calls("pagerduty") if call["path"].endswith("/v2/enqueue")]
+    pages = [event for event in events if event["dedup_key"] == incident_id]
     assert [page["event_action"] for page in pages] == ["trigger", "acknowledge", "resolve"]
     assert pages[0]["payload"]["severity"] == "critical" and pages[0]["routing_key"]
+    # The alert names the affected system, and links back to the incident.
+    production = urlsplit(e2e_stack.config.environment("production").base_url).hostname
+    assert pages[0]["payload"]["source"] == production
+    assert pages[0]["payload"]["custom_details"]["workflow_id"] == incident_id
     # This incident's own status-page calls: other incidents of the session update theirs too.
     page_id = procedure_status(e2e_stack, incident_id).details["incident"]["status_page"]["id"]
     page_calls = [

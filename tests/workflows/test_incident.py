@@ -20,6 +20,7 @@ from temporalio import activity, workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -75,6 +76,7 @@ from runbook.models import (
     UpdateServiceRequest,
     UpdateServiceResult,
 )
+from runbook.pager import AcknowledgementWatch, PageAcknowledged, PageEscalated, PageEscalation
 from runbook.people import People, Person
 from runbook.records import DeploymentRecord
 from runbook.severity import Severity
@@ -99,6 +101,22 @@ LONDON = ZoneInfo("Europe/London")
 WAR_ROOM = "C-WAR-ROOM"
 
 
+class PagerDutyApp:
+    """Where the on-call engineer acknowledges a page."""
+
+    def __init__(self) -> None:
+        self.acknowledged = asyncio.Event()
+        self.acknowledgement = PageAcknowledged(
+            status="acknowledged", by="", pagerduty_user="", at=datetime.now(UTC), incident_id=""
+        )
+
+    def acknowledge(self, person: str, user_id: str) -> None:
+        self.acknowledgement = self.acknowledgement.model_copy(
+            update={"by": person, "pagerduty_user": user_id, "at": datetime.now(UTC), "incident_id": "Q1"}
+        )
+        self.acknowledged.set()
+
+
 class World:
     """What the activities report, and everything they were asked to tell the outside world."""
 
@@ -111,6 +129,9 @@ class World:
         self.channels: list[str] = []
         self.invites: list[list[str]] = []
         self.pages: list[tuple[str, PageRequest | PageAction]] = []
+        self.escalated: list[PageEscalation] = []
+        # PagerDuty's side, for a test that watches it: an acknowledgement made there.
+        self.pagerduty: PagerDutyApp | None = None
         self.status_page: list[StatusPageOpen | StatusPageChange] = []
         self.locks: list[PreemptRequest | LockRelease] = []
         self.rolled_back: list[str] = []
@@ -152,6 +173,20 @@ class World:
         async def resolve_page(request: PageAction) -> PageAccepted:
             self.pages.append(("resolve", request))
             return PageAccepted(dedup_key=request.dedup_key)
+
+        @activity.defn(name="escalate_page")
+        async def escalate_page(request: PageEscalation) -> PageEscalated:
+            self.escalated.append(request)
+            return PageEscalated(action="responder_added", detail=f"added {request.to} as responder", incident_id="Q1")
+
+        # A time-skipping server skips no time while an activity runs, so only a test that watches
+        # PagerDuty has a watch that waits; elsewhere PagerDuty cannot be read, for good.
+        @activity.defn(name="await_acknowledgement")
+        async def await_acknowledgement(watch: AcknowledgementWatch) -> PageAcknowledged:
+            if self.pagerduty is None:
+                raise ApplicationError("no PagerDuty in this test", non_retryable=True)
+            await self.pagerduty.acknowledged.wait()
+            return self.pagerduty.acknowledgement
 
         @activity.defn(name="open_status_page")
         async def open_status_page(request: StatusPageOpen) -> StatusPageIncident:
@@ -277,7 +312,8 @@ class World:
             else no_related_deployments
         )
         return [
-            post_message, create_channel, invite, trigger_page, acknowledge_page, resolve_page, open_status_page,
+            post_message, create_channel, invite, trigger_page, acknowledge_page, resolve_page, escalate_page,
+            await_acknowledgement, open_status_page,
             update_status_page, check_service_health, collect_metrics, service_states, related, store_postmortem,
             scale_up, rate_limit, maintenance_page, preempt_lock, release_lock, plan_rollback, update_service,
             wait_for_rollout, write_record, check_health,
@@ -487,14 +523,19 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
     assert world.said(WAR_ROOM, ":memo: Post-mortem") == [
         f":memo: Post-mortem for {incident_id}: s3://records/postmortems/{incident_id}.md"
     ]
-    # The pager: one alert by dedup key; escalations re-trigger it; acknowledged; resolved.
-    assert [action for action, _ in world.pages] == ["trigger", "trigger", "trigger", "acknowledge", "resolve"]
+    # The pager: one alert by dedup key, acknowledged, resolved. A second trigger would notify
+    # nobody new: escalation asks PagerDuty itself to reach each person, and the timeline says how.
+    assert [action for action, _ in world.pages] == ["trigger", "acknowledge", "resolve"]
     assert {event.dedup_key for _, event in world.pages} == {incident_id}
-    assert [event.custom_details.get("escalated_to") for action, event in world.pages if action == "trigger"] == [
-        None,
-        "frank",
-        "grace",
+    assert [(e.dedup_key, e.to, e.escalation) for e in world.escalated] == [
+        (incident_id, "frank", 1),
+        (incident_id, "grace", 2),
     ]
+    assert [e.detail for e in final.timeline if e.event == "escalated in PagerDuty"] == [
+        "added frank as responder",
+        "added grace as responder",
+    ]
+
     # The status page: opened, one change per update, resolved.
     assert [getattr(change, "status", "opened") for change in world.status_page] == [
         "opened",
@@ -591,6 +632,39 @@ async def test_people_slack_cannot_reach_are_named_as_text_and_recorded_as_not_i
         assert "\n- Commander: tester\n" in room
 
 
+async def test_an_acknowledgement_made_in_pagerduty_acknowledges_the_incident_once(skipping_env, world):
+    world.pagerduty = PagerDutyApp()
+    async with incident(skipping_env, world, request("P2", ["auth-svc"])) as handle:
+        await until(handle, lambda s: "on-call paged" in events(s), "the page")
+        # dana acknowledges in PagerDuty's app, where she was paged.
+        world.pagerduty.acknowledge("dana", "PDANA04")
+        acked = await until(handle, lambda s: incident_state(s)["acknowledged"] is not None, "the acknowledgement")
+        assert incident_state(acked)["acknowledged"]["by"] == "dana"
+        assert [(e.actor, e.detail) for e in acked.timeline if e.event == "acknowledged"] == [
+            ("dana", "acknowledged in PagerDuty (PDANA04)")
+        ]
+        # Once: an acknowledgement from the CLI afterwards is refused, naming who acknowledged.
+        again = await answer(handle, "acknowledge", {"user": "bob", "note": "me too"})
+        assert not again.accepted and "already acknowledged by dana" in again.reason
+        told = await eventually(lambda: world.said("#incidents", ":eyes:"), "the acknowledgement told")
+        assert len(told) == 1 and told[0].startswith(f":eyes: {handle.id} acknowledged by <@U0DANA00004>")
+        assert world.escalated == []
+
+
+async def test_an_acknowledgement_from_the_cli_stops_reading_pagerduty(skipping_env, world):
+    world.pagerduty = PagerDutyApp()
+    async with incident(skipping_env, world, request("P2", ["auth-svc"])) as handle:
+        await until(handle, lambda s: "on-call paged" in events(s), "the page")
+        assert (await answer(handle, "acknowledge", {"user": "bob"})).accepted
+
+        async def watch_cancelled() -> bool:
+            history = await handle.fetch_history()
+            return EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED in [e.event_type for e in history.events]
+
+        await eventually(watch_cancelled, "the watch on PagerDuty cancelled")
+        assert incident_state(await status(handle))["acknowledged"]["by"] == "bob"
+
+
 async def test_regrading_p3_to_p1_opens_the_war_room_and_starts_the_updates(skipping_env, world):
     async with incident(skipping_env, world, request("P3", ["auth-svc"])) as handle:
         declared = await until(handle, lambda s: "on-call paged" in events(s), "the page")
@@ -617,8 +691,8 @@ async def test_regrading_p3_to_p1_opens_the_war_room_and_starts_the_updates(skip
         assert [(action, getattr(event, "severity", "")) for action, event in world.pages] == [
             ("trigger", "warning"),
             ("trigger", "critical"),
-            ("trigger", "critical"),
         ]
+        assert [e.to for e in world.escalated] == ["frank"]
         description = await handle.describe()
         assert description.typed_search_attributes.get(search.SEVERITY) == "P1"
 
