@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, RootModel, field_validator
+from pydantic import BaseModel, ConfigDict, RootModel, ValidationInfo, field_validator
 
 from runbook.messages.escape import slack_line
 
@@ -16,6 +16,11 @@ SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{8,}$")
 # PagerDuty object IDs, as its REST API shows them: P then six capitals or digits (e.g. PXPGF42).
 PAGERDUTY_USER_ID = re.compile(r"^P[A-Z0-9]{6}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_FORMATS = {
+    "slack_id": (SLACK_USER_ID, "a Slack user ID: U or W then 8 or more capitals and digits (e.g. U024BE7LH)"),
+    "pagerduty_id": (PAGERDUTY_USER_ID, "a PagerDuty user ID: P then 6 capitals and digits (e.g. PXPGF42)"),
+    "email": (_EMAIL, "an email address (e.g. alice@example.com)"),
+}
 
 
 class Person(BaseModel):
@@ -25,25 +30,12 @@ class Person(BaseModel):
     email: str | None = None
     pagerduty_id: str | None = None
 
-    @field_validator("slack_id")
+    @field_validator("slack_id", "email", "pagerduty_id")
     @classmethod
-    def _slack_user_id(cls, value: str | None) -> str | None:
-        if value is not None and not SLACK_USER_ID.match(value):
-            raise ValueError("a Slack user ID: U or W then 8 or more capitals and digits (e.g. U024BE7LH)")
-        return value
-
-    @field_validator("pagerduty_id")
-    @classmethod
-    def _pagerduty_user_id(cls, value: str | None) -> str | None:
-        if value is not None and not PAGERDUTY_USER_ID.match(value):
-            raise ValueError("a PagerDuty user ID: P then 6 capitals and digits (e.g. PXPGF42)")
-        return value
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str | None) -> str | None:
-        if value is not None and not _EMAIL.match(value):
-            raise ValueError("an email address (e.g. alice@example.com)")
+    def _well_formed(cls, value: str | None, info: ValidationInfo) -> str | None:
+        pattern, rule = _FORMATS[info.field_name or ""]
+        if value is not None and not pattern.match(value):
+            raise ValueError(rule)
         return value
 
 

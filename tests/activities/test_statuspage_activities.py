@@ -20,8 +20,7 @@ from activities.statuspage import StatusPageActivities
 from runbook.config import StatusPageConfig, load_config
 from runbook.incident import StatusPageChange, StatusPageOpen
 from runbook.integrations import Endpoint
-from sandbox.fakes import Fakes
-from sandbox.web import WebApp, WebServer
+from tests.support import served_fakes
 
 API = "https://api.statuspage.io/v1"
 PAGE = StatusPageConfig(page_id="sk7rnq2vb4xd", components={"market-svc": "c0mpmarketsv", "auth-svc": "c0mpauthsvc0"})
@@ -126,12 +125,8 @@ CONFIG = load_config()
 
 @pytest.fixture(scope="module")
 def fakes_url() -> Iterator[str]:
-    server = WebServer(WebApp(Fakes(CONFIG).rules()), 0)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        server.stop()
+    with served_fakes(CONFIG) as url:
+        yield url
 
 
 @pytest.fixture

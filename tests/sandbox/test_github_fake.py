@@ -17,7 +17,8 @@ from runbook.config import load_config
 from runbook.integrations import Endpoint
 from runbook.prerequisites import PrerequisiteRequest
 from sandbox.fakes import Fakes
-from sandbox.web import WebApp, WebServer
+from sandbox.web import WebApp
+from tests.support import served_fakes
 
 CONFIG = load_config()
 STATUS = "/github/repos/skillancer/platform/commits/v1.2.0/status"
@@ -82,12 +83,8 @@ def test_a_secondary_rate_limit_says_when_to_retry(github: Client, status: int) 
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
-    server = WebServer(WebApp(Fakes(CONFIG).rules()), 0)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        server.stop()
+    with served_fakes(CONFIG) as url:
+        yield url
 
 
 @pytest.fixture
