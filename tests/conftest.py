@@ -109,6 +109,8 @@ def stack_config_text(temporal_address: str, task_queue: str, fleet_port: int, a
         'monitor_interval = "10s"': 'monitor_interval = "1s"',
         # The sandbox writes figures every metrics_interval (0.5 s here): a second-old window holds some.
         'metrics_period = "2s"': 'metrics_period = "1s"',
+        # PagerDuty's side read back each second, not every 30: an acknowledgement made there shows soon.
+        'acknowledgement_poll = "30s"': 'acknowledgement_poll = "1s"',
         # Each test worker serves metrics on its own port: 9464 belongs to `make up`, and xdist
         # runs two stacks at once.
         'metrics_address = "127.0.0.1:9464"': f'metrics_address = "127.0.0.1:{free_port()}"',

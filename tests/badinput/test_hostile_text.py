@@ -378,7 +378,9 @@ def test_an_incident_told_with_hostile_text(e2e_stack, healthy_fleet, outcome_ta
     triggers = [
         c["body"]["payload"]["summary"]
         for c in since(e2e_stack, marks, "pagerduty")
-        if c["body"].get("dedup_key") == incident_id and c["body"]["event_action"] == "trigger"
+        if c["path"].endswith("/v2/enqueue")
+        and c["body"].get("dedup_key") == incident_id
+        and c["body"]["event_action"] == "trigger"
     ]
     table.row(
         "pager: summary",

@@ -313,3 +313,27 @@ def test_a_resolve_is_refused_while_the_service_is_down_and_forced_only_with_a_r
     )
     assert "## Improvements\n\n- alert\n" in postmortem
     assert [r.handler for r in final.refusals] == ["resolve"]
+
+
+def test_an_acknowledgement_made_in_pagerduty_reaches_the_incident(e2e_stack):
+    incident_id = declare(
+        e2e_stack, "--severity", "P3", "--summary", "search is slow", "--services", "notification-svc"
+    )
+    wait_for(
+        lambda: any(e.event == "on-call paged" for e in procedure_status(e2e_stack, incident_id).timeline), "the page"
+    )
+    # dana acknowledges where she was paged: in PagerDuty, not with the runbook's CLI.
+    acked = e2e_stack.cli("sandbox", "pagerduty", "ack", incident_id, "--as", "dana")
+    assert acked.returncode == 0, acked.stdout + acked.stderr
+    state = wait_for(
+        lambda: procedure_status(e2e_stack, incident_id).details["incident"]["acknowledged"], "the acknowledgement"
+    )
+    assert state["by"] == "dana" and state["note"].startswith("acknowledged in PagerDuty (PDANA04)")
+    again = e2e_stack.cli("incident", "ack", incident_id)
+    assert again.returncode == 2 and "refused: already acknowledged by dana" in again.stderr
+    told = [
+        call["body"]["text"]
+        for call in e2e_stack.calls("slack")
+        if call["path"].endswith("chat.postMessage") and call["body"]["text"].startswith(f":eyes: {incident_id}")
+    ]
+    assert len(told) == 1 and told[0].startswith(f":eyes: {incident_id} acknowledged by <@U0DANA00004>"), told

@@ -149,9 +149,11 @@ def test_no_history_holds_a_secret_though_every_integration_was_called_with_one(
         assert {call["authorization"] for call in e2e_stack.calls(system)[seen_before[system] :]} == {credential}, (
             system
         )
-    assert {call["body"]["routing_key"] for call in e2e_stack.calls("pagerduty")[seen_before["pagerduty"] :]} == {
-        STACK_SECRETS["PAGERDUTY_ROUTING_KEY"]
-    }
+    pager = e2e_stack.calls("pagerduty")[seen_before["pagerduty"] :]
+    events = [call for call in pager if call["path"].endswith("/v2/enqueue")]
+    assert events and {call["body"]["routing_key"] for call in events} == {STACK_SECRETS["PAGERDUTY_ROUTING_KEY"]}
+    rest = [call for call in pager if call not in events]
+    assert rest and {call["authorization"] for call in rest} == {f"Token token={STACK_SECRETS['PAGERDUTY_API_TOKEN']}"}
 
     histories = asyncio.run(every_history(e2e_stack))
     assert any(b"payouts failing" in stored for stored in histories.values()), "the scan cannot read payloads"
