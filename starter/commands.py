@@ -106,7 +106,7 @@ async def start_procedure(
 
 
 def ui_link(config: RunbookConfig, workflow_id: str) -> str:
-    return f"{config.temporal.ui_url.rstrip('/')}/namespaces/{config.temporal.namespace}/workflows/{workflow_id}"
+    return config.temporal.workflow_link(workflow_id)
 
 
 async def health_check(args: argparse.Namespace) -> int:

@@ -54,7 +54,7 @@ def main() -> int:
         return runbook("status", workflow_id, "--follow").returncode
     print(
         f"\n{workflow_id} waits for approval. Approve it as someone other than {DEMO_USER!r}, either way:\n"
-        f"  UI:  {config.temporal.ui_url}/namespaces/{config.temporal.namespace}/workflows/{workflow_id}\n"
+        f"  UI:  {config.temporal.workflow_link(workflow_id)}\n"
         f'       "Send a Signal": name approve, input {{"approver": "{DEMO_APPROVER}", "comment": "looks good"}}\n'
         f"  CLI: runbook approve {workflow_id} --as {DEMO_APPROVER}\n"
         f"then tick production's key user flows: runbook check {workflow_id} ITEM (items: "
