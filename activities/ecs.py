@@ -73,11 +73,7 @@ def plan_rollback(ecs: Any, config: RunbookConfig, records: RecordStore, request
         described = describe_service(ecs, cluster, service)
         current = describe_revision(ecs, described["taskDefinition"])
         revisions = family_revisions(ecs, current.family)
-        replaced = (
-            request.targets.get(service)
-            or index.replaced_revision(service, current.arn)
-            or index.left_running(service, current.arn)
-        )
+        replaced = request.targets.get(service) or index.replaced_revision(service, current.arn)
         target, problem = _choose_target(current, revisions, request.version, replaced)
         if problem and request.whole_environment and not (request.version or replaced):
             plan.unchanged.append(f"{service}: {problem}")

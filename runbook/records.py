@@ -44,10 +44,6 @@ class DeploymentRecord(BaseModel):
     unconfirmed: list[str] = Field(default_factory=list)
 
 
-# A change's outcomes after which its `after_arn` is what ECS runs.
-LEFT_RUNNING = ("deployed", "unchanged", "rolled_back", "unhealthy", "redeployed")
-
-
 class RecordIndex(BaseModel):
     environment: str
     records: list[DeploymentRecord] = Field(default_factory=list)
@@ -70,15 +66,6 @@ class RecordIndex(BaseModel):
             for change in record.changes:
                 if change.service == service and change.after_arn == current_arn and change.outcome == "deployed":
                     return change.before_arn
-        return None
-
-    def left_running(self, service: str, current_arn: str) -> str | None:
-        """The revision the runbook last left `service` running, when a change it did not make (CI,
-        the ECS console) has replaced it since: what ran before that change."""
-        for record in reversed(self.records):
-            for change in record.changes:
-                if change.service == service and change.outcome in LEFT_RUNNING:
-                    return None if change.after_arn == current_arn else change.after_arn
         return None
 
 
