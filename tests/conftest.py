@@ -28,7 +28,9 @@ from activities.cloudwatch import collect_metrics
 from runbook.config import DEFAULT_CONFIG_PATH, RunbookConfig, load_config
 from runbook.models import MetricsRequest, ServiceMetrics
 from runbook.search import ALL_KEYS
+from sandbox.fakes import Fakes
 from sandbox.fleet import HEALTHY_CPU, HEALTHY_LATENCY_MS, HEALTHY_MEMORY
+from sandbox.web import WebApp, WebServer
 from tests.support import PROJECT, answers, free_port, spawn, start_sandbox, start_worker, stop, wait_for
 
 
@@ -272,6 +274,17 @@ def e2e_stack(sandbox_stack: Stack, tmp_path_factory) -> Iterator[Stack]:
         yield sandbox_stack
     finally:
         stop(process)
+
+
+@pytest.fixture(scope="module")
+def fakes_url() -> Iterator[str]:
+    """The sandbox's fakes alone (no moto, no fleet) on a free port: their base URL."""
+    server = WebServer(WebApp(Fakes(load_config()).rules()), 0)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -15,8 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, TypeVar
 import httpx
 from temporalio.client import WorkflowHandle
 
-from runbook.config import DEFAULT_CONFIG_PATH, RunbookConfig
+from runbook.config import DEFAULT_CONFIG_PATH
 from runbook.models import ProcedureStatus, State
 from runbook.temporal import connect
 
@@ -225,17 +224,3 @@ def cli_forked(env: dict[str, str], requests: list[dict]) -> list[dict]:
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
-
-
-@contextmanager
-def served_fakes(config: RunbookConfig) -> Iterator[str]:
-    """The sandbox's fakes alone (no moto, no fleet) on a free port: their base URL."""
-    from sandbox.fakes import Fakes
-    from sandbox.web import WebApp, WebServer
-
-    server = WebServer(WebApp(Fakes(config).rules()), 0)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        server.stop()

@@ -20,7 +20,6 @@ from activities.statuspage import StatusPageActivities
 from runbook.config import StatusPageConfig, load_config
 from runbook.incident import StatusPageChange, StatusPageOpen
 from runbook.integrations import Endpoint
-from tests.support import served_fakes
 
 API = "https://api.statuspage.io/v1"
 PAGE = StatusPageConfig(page_id="sk7rnq2vb4xd", components={"market-svc": "c0mpmarketsv", "auth-svc": "c0mpauthsvc0"})
@@ -121,12 +120,6 @@ async def test_a_refused_incident_is_not_retried(wire, page):
 # Against the sandbox's Statuspage fake, served on a free port -----------------------------------
 
 CONFIG = load_config()
-
-
-@pytest.fixture(scope="module")
-def fakes_url() -> Iterator[str]:
-    with served_fakes(CONFIG) as url:
-        yield url
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ activity waiting exactly as long as the fake's rate limit says."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -18,7 +18,6 @@ from runbook.integrations import Endpoint
 from runbook.prerequisites import PrerequisiteRequest
 from sandbox.fakes import Fakes
 from sandbox.web import WebApp
-from tests.support import served_fakes
 
 CONFIG = load_config()
 STATUS = "/github/repos/skillancer/platform/commits/v1.2.0/status"
@@ -81,16 +80,10 @@ def test_a_secondary_rate_limit_says_when_to_retry(github: Client, status: int) 
 # The worker's activity against the fake, served on a free port ----------------------------------
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[str]:
-    with served_fakes(CONFIG) as url:
-        yield url
-
-
 @pytest.fixture
-async def activities(served: str) -> AsyncIterator[tuple[httpx.AsyncClient, GithubActivities]]:
-    async with httpx.AsyncClient(base_url=served, timeout=10) as http:
-        endpoint = Endpoint(provider="sandbox", url=f"{served}/github", secret=SecretStr("ghp_sandbox"))
+async def activities(fakes_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, GithubActivities]]:
+    async with httpx.AsyncClient(base_url=fakes_url, timeout=10) as http:
+        endpoint = Endpoint(provider="sandbox", url=f"{fakes_url}/github", secret=SecretStr("ghp_sandbox"))
         yield http, GithubActivities(http, endpoint, CONFIG.github.repository)
         await http.delete("/_sandbox/outages")
 
@@ -114,9 +107,9 @@ async def test_the_activity_waits_for_the_fakes_primary_limit_to_reset(activitie
     assert limited.value.next_retry_delay is not None and limited.value.next_retry_delay.total_seconds() == 15 * 60
 
 
-async def test_the_activity_takes_bad_credentials_as_final(activities, served: str) -> None:
+async def test_the_activity_takes_bad_credentials_as_final(activities, fakes_url: str) -> None:
     async with httpx.AsyncClient(timeout=10) as http:
-        endpoint = Endpoint(provider="sandbox", url=f"{served}/github", secret=SecretStr("two words"))
+        endpoint = Endpoint(provider="sandbox", url=f"{fakes_url}/github", secret=SecretStr("two words"))
         github = GithubActivities(http, endpoint, CONFIG.github.repository)
         with pytest.raises(ApplicationError) as refused:
             await github.check_hotfix_ready(PrerequisiteRequest(version="v1.2.0"))
