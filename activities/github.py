@@ -11,6 +11,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.http import SHORTEST_WAIT, retry_after
 from runbook.integrations import Endpoint
 from runbook.prerequisites import (
     HOTFIX,
@@ -32,7 +33,7 @@ _PAGE_SIZE = 100
 # GitHub's advice when a secondary limit does not say how long to wait.
 _UNTOLD_RATE_LIMIT_WAIT = 60.0
 # A primary limit resets hourly; the workflow should rather try again than sleep that long unseen.
-_LONGEST_RATE_LIMIT_WAIT = 15 * 60.0
+_LONGEST_RATE_LIMIT_WAIT = timedelta(minutes=15)
 _RATE_LIMIT_STATUSES = {403, 429}
 # A version that names no commit: GitHub answers 422 ("No commit found for SHA"), the sandbox 404.
 _NO_COMMIT_STATUSES = (404, 422)
@@ -145,9 +146,9 @@ def _failure(response: httpx.Response, repository: str, now: float) -> Applicati
 def _rate_limit_wait(response: httpx.Response, message: str, now: float) -> timedelta | None:
     if response.status_code not in _RATE_LIMIT_STATUSES:
         return None
-    headers = response.headers
-    if "retry-after" in headers:
-        seconds = float(headers["retry-after"])
+    headers, told = response.headers, retry_after(response)
+    if told is not None:
+        seconds = told.total_seconds()
     elif headers.get("x-ratelimit-remaining") == "0":
         reset = headers.get("x-ratelimit-reset")
         seconds = float(reset) - now if reset else _UNTOLD_RATE_LIMIT_WAIT
@@ -155,8 +156,7 @@ def _rate_limit_wait(response: httpx.Response, message: str, now: float) -> time
         seconds = _UNTOLD_RATE_LIMIT_WAIT
     else:
         return None
-    # At least a second: a reset already past on a skewed clock must not retry in a tight loop.
-    return timedelta(seconds=min(max(seconds, 1.0), _LONGEST_RATE_LIMIT_WAIT))
+    return min(max(timedelta(seconds=seconds), SHORTEST_WAIT), _LONGEST_RATE_LIMIT_WAIT)
 
 
 def _message(response: httpx.Response) -> str:

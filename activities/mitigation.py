@@ -16,8 +16,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.aws import AwsClients
+from activities.http import retry_after
 from runbook.config import RunbookConfig
 from runbook.incident import OpsApplied, OpsRequest, ScaleChange, ScaleUpRequest
+
+# The operations API's rate limit when it does not say how long to wait.
+OPS_RATE_LIMITED_BACKOFF = timedelta(seconds=5)
 
 
 class MitigationActivities:
@@ -65,7 +69,7 @@ class MitigationActivities:
         if response.status_code == 429:
             raise ApplicationError(
                 f"{operation}: rate limited",
-                next_retry_delay=timedelta(seconds=float(response.headers.get("Retry-After", "5"))),
+                next_retry_delay=retry_after(response) or OPS_RATE_LIMITED_BACKOFF,
             )
         if response.is_client_error:
             raise ApplicationError(

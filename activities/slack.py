@@ -15,6 +15,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.http import SHORTEST_WAIT, retry_after
 from runbook.incident import ChannelRequest, InviteRequest, SlackChannel
 from runbook.integrations import Endpoint
 from runbook.models import SlackMessage, SlackPosted
@@ -179,11 +180,11 @@ class SlackActivities:
             response = await self._http.post(url, json=arguments, headers=self._headers)
         if response.status_code == 429:
             # Slack says how long to wait; retrying sooner only extends the limit.
-            retry_after = float(response.headers.get("Retry-After", "1"))
+            wait = retry_after(response) or SHORTEST_WAIT
             raise ApplicationError(
-                f"Slack rate limited {method}; trying again in {retry_after:.0f} s",
+                f"Slack rate limited {method}; trying again in {wait.total_seconds():.0f} s",
                 type="SlackRateLimited",
-                next_retry_delay=timedelta(seconds=retry_after),
+                next_retry_delay=wait,
             )
         response.raise_for_status()
         body = response.json()

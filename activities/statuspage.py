@@ -7,13 +7,13 @@ lost finds the incident that attempt opened instead of opening a second one.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.http import retry_after
 from runbook.config import StatusPageConfig
 from runbook.incident import StatusPageChange, StatusPageIncident, StatusPageOpen
 from runbook.integrations import Endpoint
@@ -86,7 +86,7 @@ class StatusPageActivities:
     async def _send(self, method: str, url: str, **request: Any) -> Any:
         response = await self._http.request(method, url, headers=self._headers, **request)
         if response.status_code in RATE_LIMITED:
-            wait = _retry_after(response)
+            wait = retry_after(response)
             raise ApplicationError(
                 f"status page rate limited {method} (HTTP {response.status_code}); "
                 + (f"trying again in {wait.total_seconds():.0f} s" if wait else "trying again with backoff"),
@@ -118,14 +118,6 @@ def _named_with(name: str, incident_id: str) -> str:
     suffix = f" ({incident_id})"
     room = NAME_LIMIT - len(suffix)
     return (name if len(name) <= room else name[: room - 1] + "…") + suffix
-
-
-def _retry_after(response: httpx.Response) -> timedelta | None:
-    """Retry-After in seconds, if the answer has one; otherwise the retry policy's backoff."""
-    try:
-        return timedelta(seconds=max(float(response.headers["Retry-After"]), 1.0))
-    except (KeyError, ValueError):
-        return None
 
 
 def _incident(answer: dict[str, Any]) -> StatusPageIncident:
