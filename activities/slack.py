@@ -9,6 +9,7 @@ channel its first attempt made.
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import httpx
@@ -138,16 +139,11 @@ class SlackActivities:
             "include_all_metadata": "true",
             "limit": str(PAGE_SIZE),
         }
-        for _ in range(HISTORY_PAGES):
-            body = await self._call("conversations.history", arguments)
+        async for body in self._pages("conversations.history", arguments, HISTORY_PAGES):
             for message in body.get("messages", []):
                 metadata = message.get("metadata") or {}
                 if metadata.get("event_type") == POST_EVENT and (metadata.get("event_payload") or {}).get("key") == key:
                     return SlackPosted(channel=channel_id, ts=str(message.get("ts", "")))
-            cursor = (body.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                break
-            arguments["cursor"] = cursor
         return None
 
     async def _channel_id(self, channel: str) -> str:
@@ -161,15 +157,24 @@ class SlackActivities:
 
     async def _find_channel(self, name: str) -> SlackChannel | None:
         arguments = {"types": "public_channel,private_channel", "exclude_archived": "true", "limit": "200"}
-        while True:
-            body = await self._call("conversations.list", arguments)
+        async for body in self._pages("conversations.list", arguments):
             for channel in body.get("channels", []):
                 self._channel_ids[str(channel.get("name"))] = str(channel.get("id"))
             if name in self._channel_ids:
                 return SlackChannel(id=self._channel_ids[name], name=name)
+        return None
+
+    async def _pages(self, method: str, arguments: dict[str, str], most: int | None = None) -> AsyncIterator[dict]:
+        """A read method's answers, page by page, following Slack's cursor; at most `most` pages."""
+        arguments = dict(arguments)
+        read = 0
+        while most is None or read < most:
+            body = await self._call(method, arguments)
+            read += 1
+            yield body
             cursor = (body.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
-                return None
+                return
             arguments["cursor"] = cursor
 
     async def _call(self, method: str, arguments: dict, tolerated: frozenset[str] = frozenset()) -> dict:
