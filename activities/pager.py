@@ -24,12 +24,10 @@ from runbook.config import RunbookConfig
 from runbook.incident import PageAccepted, PageAction, PageRequest
 from runbook.integrations import Endpoint
 from runbook.messages.escape import pager_summary
-from runbook.pager import AcknowledgementWatch, PageAcknowledged, PageEscalated, PageEscalation
+from runbook.pager import API_VERSION, AcknowledgementWatch, PageAcknowledged, PageEscalated, PageEscalation
 
 # PagerDuty asks clients that are rate limited to back off; it sends no Retry-After.
 RATE_LIMITED_BACKOFF = timedelta(seconds=30)
-# The REST API's version is chosen by this Accept header.
-API_VERSION = "application/vnd.pagerduty+json;version=2"
 # Cancellation reaches an activity only through a heartbeat: the watch heartbeats this often
 # between its polls, so a workflow that cancels it (acknowledged from the CLI) ends it promptly.
 HEARTBEAT_EVERY = timedelta(seconds=5)

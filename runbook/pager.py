@@ -13,6 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+# PagerDuty's REST API version, chosen by the Accept header: the worker, the fake and the sandbox CLI send or want it.
+API_VERSION = "application/vnd.pagerduty+json;version=2"
+
 # What escalate_page did, for the timeline.
 EscalationAction = Literal["responder_added", "escalated", "unchanged"]
 

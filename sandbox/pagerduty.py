@@ -21,6 +21,7 @@ from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
 from runbook.config import RunbookConfig
+from runbook.pager import API_VERSION
 from sandbox.recorder import Recorder, now_iso
 from sandbox.web import ApiError, json_response, request_json
 
@@ -36,7 +37,6 @@ STATUS_LOG_ENTRIES = {
 ROUTING_KEY_LENGTH = 32
 DEDUP_KEY_LIMIT = 255
 SUMMARY_LIMIT = 1024
-API_VERSION = "application/vnd.pagerduty+json;version=2"
 API = "/pagerduty/api"
 SERVICE = {"id": "PSKLSVC", "type": "service_reference", "summary": "Skillancer"}
 POLICY = {"id": "PSKLPOL", "type": "escalation_policy_reference", "summary": "Skillancer on-call"}

@@ -11,9 +11,8 @@ import httpx
 
 from runbook.config import load_config
 from runbook.integrations import sandbox_secret, sandbox_url
+from runbook.pager import API_VERSION
 from starter.console import EXIT_FAILED, EXIT_OK, Unreachable, UsageError, print_json, visible
-
-API_VERSION = "application/vnd.pagerduty+json;version=2"
 
 
 async def sandbox_pagerduty_ack(args: argparse.Namespace) -> int:
