@@ -21,6 +21,7 @@ from runbook import validate
 from runbook.action_items import DEFAULT_DUE, DEFAULT_REMINDER_EVERY, LONGEST_DUE
 from runbook.durations import parse_duration
 from runbook.people import People
+from runbook.proof import ApprovalPolicy, check_public_key
 from runbook.severity import Severity, Weekday
 from runbook.validate import InvalidInput
 
@@ -145,6 +146,42 @@ class ChannelsConfig(_Section):
 
 class ApproversConfig(_Section):
     users: list[str] = Field(default_factory=list)
+
+
+class ApprovalsConfig(_Section):
+    """Who a decision is believed to come from (README, "Who approved this?")."""
+
+    # "verified": a decision without a proof that holds is refused; "any": taken, marked unverified.
+    require: Literal["verified", "any"] = "any"
+    # How long a signed decision stays good: a proof cannot be sent again after it.
+    proof_validity: Duration = Field(timedelta(minutes=5), gt=timedelta(0), le=timedelta(hours=1))
+    # The ed25519 public keys (base64) of the gateway (Slack, PagerDuty) and of the codec server
+    # (the Temporal UI's logins); "" believes no attestation of that kind.
+    gateway_key: str = ""
+    codec_key: str = ""
+    # The Temporal UI's login provider, whose access tokens the codec server checks.
+    ui_issuer: str = ""
+    ui_audience: str = ""
+
+    @field_validator("gateway_key", "codec_key")
+    @classmethod
+    def _public_key(cls, key: str) -> str:
+        return check_public_key(key) if key else key
+
+    def policy(self) -> ApprovalPolicy:
+        return ApprovalPolicy(
+            require=self.require,
+            proof_validity=self.proof_validity,
+            gateway_key=self.gateway_key,
+            codec_key=self.codec_key,
+        )
+
+
+class GatewayConfig(_Section):
+    """`python -m starter.gateway`: signed requests from Slack and PagerDuty become decisions."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8090, ge=1, le=65535)
 
 
 class ThresholdsConfig(_Section):
@@ -303,6 +340,8 @@ class RunbookConfig(_Section):
     services: ServicesConfig
     channels: ChannelsConfig = ChannelsConfig()
     approvers: ApproversConfig = ApproversConfig()
+    approvals: ApprovalsConfig = ApprovalsConfig()
+    gateway: GatewayConfig = GatewayConfig()
     thresholds: ThresholdsConfig = ThresholdsConfig()
     health: HealthConfig = HealthConfig()
     scaling: ScalingConfig = ScalingConfig()

@@ -9,6 +9,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, RootModel, ValidationInfo, field_validator
 
+from runbook import ssh
 from runbook.messages.escape import slack_line
 
 # Slack user IDs: U or W (Enterprise Grid) then capitals and digits (api.slack.com/types/user).
@@ -29,6 +30,15 @@ class Person(BaseModel):
     slack_id: str | None = None
     email: str | None = None
     pagerduty_id: str | None = None
+    # OpenSSH public keys whose signatures prove a decision is theirs (`runbook approve --key`).
+    ssh_keys: tuple[str, ...] = ()
+
+    @field_validator("ssh_keys")
+    @classmethod
+    def _public_keys(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
+        for key in keys:
+            ssh.parse_public_key(key)
+        return keys
 
     @field_validator("slack_id", "email", "pagerduty_id")
     @classmethod
@@ -46,6 +56,27 @@ class People(RootModel[dict[str, Person]]):
 
     def get(self, name: str) -> Person | None:
         return self.root.get(name)
+
+    def resolve(self, name: str) -> str | None:
+        """The configured person `name` means: the exact name, else the one name equal to it
+        ignoring case (Alice is alice). Nothing else is folded: no spaces trimmed, no lookalikes."""
+        if name in self.root:
+            return name
+        folded = name.casefold()
+        matches = [known for known in self.root if known.casefold() == folded]
+        return matches[0] if len(matches) == 1 else None
+
+    def unknown(self, name: str) -> str:
+        """Why `name` is refused, naming who is known."""
+        return f"unknown person {name!r}; [people] has {', '.join(self.root) or '(none)'}"
+
+    def is_login_of(self, name: str, login: str) -> bool:
+        """A UI login (an OIDC token's subject or email) is this person's: their name, or their email."""
+        person = self.root.get(name)
+        if person is None or not login:
+            return False
+        email = (person.email or "").casefold()
+        return self.resolve(login) == name or (bool(email) and login.casefold() == email)
 
     def mention(self, name: str) -> str:
         """A Slack mention that notifies `name`, or the name as text when Slack cannot reach them."""
