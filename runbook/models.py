@@ -183,8 +183,27 @@ class LogMatches(BaseModel):
 # Slack -----------------------------------------------------------------------------------------
 
 
+class SlackButton(BaseModel):
+    """A Block Kit button under a message: its action names the decision (runbook/buttons.py),
+    its value the workflow the gateway sends it to."""
+
+    action_id: str
+    text: str
+    value: str
+    style: Literal["primary", "danger"] | None = None
+
+
 class SlackMessage(BaseModel):
     channel: str
+    text: str
+    buttons: list[SlackButton] = Field(default_factory=list)
+
+
+class SlackSettled(BaseModel):
+    """A message whose buttons a decision made: its buttons give way to the outcome."""
+
+    channel: str
+    ts: str
     text: str
 
 

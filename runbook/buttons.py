@@ -1,0 +1,56 @@
+"""The buttons people click in Slack, and the decision each one is: one table for the messages
+that carry them (workflows), the gateway that turns a click into an update, and the sandbox's
+Slack fake that plays the click.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from runbook.models import SlackButton
+
+
+class ButtonDecision(BaseModel):
+    """What a click asks of a workflow: the update's name and the payload, without its proof."""
+
+    update: str
+    payload: dict[str, Any]
+
+
+_DECISIONS: dict[str, tuple[str, str, dict[str, str]]] = {
+    # action_id: (update, the payload's person field, the rest of the payload)
+    "approve": ("approve", "approver", {"comment": ""}),
+    "reject": ("reject", "approver", {"reason": "rejected in Slack"}),
+    "rollback": ("decide", "user", {"action": "rollback", "note": ""}),
+    "continue": ("decide", "user", {"action": "continue", "note": ""}),
+    "acknowledge": ("acknowledge", "user", {"note": "acknowledged in Slack"}),
+}
+ACTIONS = list(_DECISIONS)
+
+
+def decision_for(action_id: str, person: str) -> ButtonDecision | None:
+    """The decision a click on `action_id` by `person` is, or None for an action we never sent."""
+    known = _DECISIONS.get(action_id)
+    if known is None:
+        return None
+    update, person_field, rest = known
+    return ButtonDecision(update=update, payload={person_field: person, **rest})
+
+
+def _button(action_id: str, text: str, workflow_id: str, style: Literal["primary", "danger"] | None) -> SlackButton:
+    return SlackButton(action_id=action_id, text=text, value=workflow_id, style=style)
+
+
+def approval_buttons(workflow_id: str) -> list[SlackButton]:
+    return [_button("approve", "Approve", workflow_id, "primary"), _button("reject", "Reject", workflow_id, "danger")]
+
+
+def question_buttons(workflow_id: str) -> list[SlackButton]:
+    """The monitor's "investigate, consider rollback"."""
+    return [_button("rollback", "Roll back", workflow_id, "danger"), _button("continue", "Continue", workflow_id, None)]
+
+
+def acknowledge_buttons(workflow_id: str) -> list[SlackButton]:
+    return [_button("acknowledge", "Acknowledge", workflow_id, "primary")]
