@@ -18,7 +18,16 @@ SANDBOX_HOST = "127.0.0.1"
 # The sandbox fakes' placeholder credentials, shaped as the real ones are (the fakes refuse a
 # malformed one, as the services do): a Slack bot token, a 32-character Events API routing key.
 _SANDBOX_SECRET = "sandbox"
-_SANDBOX_SECRETS = {"SLACK_BOT_TOKEN": "xoxb-sandbox", "PAGERDUTY_ROUTING_KEY": "sandbox" + "0" * 25}
+_SANDBOX_SECRETS = {
+    "SLACK_BOT_TOKEN": "xoxb-sandbox",
+    "PAGERDUTY_ROUTING_KEY": "sandbox" + "0" * 25,
+    # What the fakes sign their interactivity requests and webhooks with, as Slack and PagerDuty do.
+    "SLACK_SIGNING_SECRET": "5a4db0c5ea1dbeefca5e5a4db0c5ea1d",
+    "PAGERDUTY_WEBHOOK_SECRET": "sandbox-pagerduty-webhook-secret",
+    # The attesters' ed25519 seeds (base64): the public halves are runbook.toml's [approvals] keys.
+    "RUNBOOK_GATEWAY_KEY": "8jTR4CChA02IxnNdXZHahoAgp9ma2+oAbhh0znJ35Ag=",
+    "RUNBOOK_CODEC_KEY": "APkOTJgQ6cGMfZh7p5YqmN5WMuIoFBUPvN2IqE5rRtM=",
+}
 
 
 class Endpoint(BaseModel):
