@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from runbook.config import ConfigError, RunbookConfig
+from runbook.proof import load_private_key, public_key_text
 
 SANDBOX_HOST = "127.0.0.1"
 # The sandbox fakes' placeholder credentials, shaped as the real ones are (the fakes refuse a
@@ -93,6 +94,48 @@ def resolve_integrations(config: RunbookConfig, environ: Mapping[str, str] = os.
             "pager", config.pager.provider, config.pager.api_url, "/pagerduty/api", "PAGERDUTY_API_TOKEN"
         ),
         ops_token=_ops_token(config, environ),
+    )
+
+
+class GatewaySecrets(BaseModel):
+    """What the gateway (starter/gateway.py) checks requests and signs decisions with."""
+
+    model_config = ConfigDict(frozen=True)
+
+    slack_signing_secret: SecretStr
+    pagerduty_webhook_secret: SecretStr
+    # base64 of the ed25519 seed whose public half is [approvals] gateway_key.
+    attestation_key: SecretStr
+
+
+def gateway_secrets(config: RunbookConfig, environ: Mapping[str, str] = os.environ) -> GatewaySecrets:
+    """The gateway's secrets from the environment; a sandbox provider's placeholder stands in for
+    its own, and the attestation key's only when every provider the gateway serves is the sandbox's.
+    A missing one, or a key whose public half is not [approvals] gateway_key, is a ConfigError."""
+
+    def secret(name: str, sandbox: bool, why: str) -> SecretStr:
+        value = environ.get(name, "")
+        if not value and not sandbox:
+            raise ConfigError(f"the gateway needs {name} in the environment ({why}); it is not set")
+        return SecretStr(value or sandbox_secret(name, environ))
+
+    slack, pager = config.slack.provider == "sandbox", config.pager.provider == "sandbox"
+    key_text = secret("RUNBOOK_GATEWAY_KEY", slack and pager, "the ed25519 seed it attests decisions with")
+    try:
+        public = public_key_text(load_private_key(key_text.get_secret_value(), "RUNBOOK_GATEWAY_KEY"))
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    if public != config.approvals.gateway_key:
+        raise ConfigError(
+            f"RUNBOOK_GATEWAY_KEY's public key {public} is not [approvals] gateway_key"
+            f" ({config.approvals.gateway_key or 'empty'}): workflows would refuse every attestation"
+        )
+    return GatewaySecrets(
+        slack_signing_secret=secret("SLACK_SIGNING_SECRET", slack, f'[slack] provider = "{config.slack.provider}"'),
+        pagerduty_webhook_secret=secret(
+            "PAGERDUTY_WEBHOOK_SECRET", pager, f'[pager] provider = "{config.pager.provider}"'
+        ),
+        attestation_key=key_text,
     )
 
 
