@@ -91,6 +91,7 @@ def build_activities(config: RunbookConfig, client: Client, task_queue: str, htt
         records_activities.write_record,
         records_activities.find_verified,
         slack.post_message,
+        slack.settle_buttons,
         github.check_prerequisites,
         github.check_hotfix_ready,
         slack.create_channel,

@@ -4,6 +4,11 @@ Each post happens once: it carries a key in its message metadata, derived from t
 the activity, and a retry (its earlier attempt may have posted, its reply lost) looks for a message
 with that key in the channel before posting again. A war room whose creation is retried finds the
 channel its first attempt made.
+
+A message that asks for a decision carries buttons (Block Kit): its text in section blocks, then
+one actions block of buttons whose value is the workflow's ID, for the gateway to send the click
+to; `text` stays the notification's fallback. Once decided, settle_buttons replaces the buttons
+with the outcome.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from temporalio.exceptions import ApplicationError
 from activities.http import SHORTEST_WAIT, retry_after
 from runbook.incident import ChannelRequest, InviteRequest, SlackChannel
 from runbook.integrations import Endpoint
-from runbook.models import SlackMessage, SlackPosted
+from runbook.models import SlackButton, SlackMessage, SlackPosted, SlackSettled
 
 # Slack answers HTTP 200 with ok=false; these no retry can fix. ("already_in_channel" is success
 # for an idempotent invite; "name_taken" for a war room means it is there already.)
@@ -48,6 +53,10 @@ _PERMANENT_ERRORS = {
     "cant_invite_self",
     "is_archived",
     "invalid_arguments",
+    "invalid_blocks",
+    "invalid_blocks_format",
+    "cant_update_message",
+    "edit_window_closed",
 }
 # Methods that read: Slack documents them as GET (and conversations.list takes no JSON body).
 _READS = {"conversations.list", "conversations.history"}
@@ -60,6 +69,10 @@ LOOK_BACK_MARGIN = timedelta(minutes=5)
 PAGE_SIZE = 100
 # Pages of history a retry reads at most: a bounded look back, even in a busy channel.
 HISTORY_PAGES = 10
+# The actions block's ID: the gateway and the sandbox's fake know a decision's buttons by it.
+DECISION_BLOCK = "runbook-decision"
+# Block Kit's limit on a section's text; a longer message takes several sections.
+SECTION_TEXT = 3000
 
 
 def post_key(info: activity.Info) -> str:
@@ -85,15 +98,26 @@ class SlackActivities:
             if earlier is not None:
                 activity.logger.info("Slack already has this message (%s): not posted again", earlier.ts)
                 return earlier
-        body = await self._call(
-            "chat.postMessage",
-            {
-                "channel": message.channel,
-                "text": message.text,
-                "metadata": {"event_type": POST_EVENT, "event_payload": {"key": key}},
-            },
-        )
+        arguments: dict[str, object] = {
+            "channel": message.channel,
+            "text": message.text,
+            "metadata": {"event_type": POST_EVENT, "event_payload": {"key": key}},
+        }
+        if message.buttons:
+            arguments["blocks"] = [*_sections(message.text), _actions(message.buttons)]
+        body = await self._call("chat.postMessage", arguments)
         return SlackPosted(channel=str(body.get("channel", message.channel)), ts=str(body.get("ts", "")))
+
+    @activity.defn
+    async def settle_buttons(self, settled: SlackSettled) -> SlackPosted:
+        """The message says the outcome, in place of its buttons: the same update on every attempt.
+        A message deleted meanwhile has no buttons left to settle: that is no failure."""
+        channel = await self._channel_id(settled.channel)
+        arguments = {"channel": channel, "ts": settled.ts, "text": settled.text, "blocks": _sections(settled.text)}
+        body = await self._call("chat.update", arguments, tolerated=frozenset({"message_not_found"}))
+        if not body.get("ok"):
+            activity.logger.info("Slack has no message %s in %s any more: no buttons to settle", settled.ts, channel)
+        return SlackPosted(channel=channel, ts=settled.ts)
 
     @activity.defn
     async def create_channel(self, request: ChannelRequest) -> SlackChannel:
@@ -199,3 +223,34 @@ class SlackActivities:
                 f"Slack refused {method}: {error}", type="SlackRefused", non_retryable=error in _PERMANENT_ERRORS
             )
         return body
+
+
+def _sections(text: str) -> list[dict]:
+    """`text` as section blocks, each within Block Kit's limit, cut between lines where it can be."""
+    sections: list[dict] = []
+    rest = text
+    while rest:
+        cut = len(rest)
+        if cut > SECTION_TEXT:
+            # After the last line break that fits; a line longer than a section is cut where it must.
+            cut = rest.rfind("\n", 0, SECTION_TEXT) + 1 or SECTION_TEXT
+        sections.append({"type": "section", "text": {"type": "mrkdwn", "text": rest[:cut]}})
+        rest = rest[cut:]
+    return sections
+
+
+def _actions(buttons: list[SlackButton]) -> dict:
+    return {
+        "type": "actions",
+        "block_id": DECISION_BLOCK,
+        "elements": [
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": button.text},
+                "action_id": button.action_id,
+                "value": button.value,
+                **({"style": button.style} if button.style else {}),
+            }
+            for button in buttons
+        ],
+    }
