@@ -16,6 +16,7 @@ from sandbox.github import GitHubFake
 from sandbox.pagerduty import PagerFake
 from sandbox.recorder import Recorder
 from sandbox.slack import SlackFake
+from sandbox.slack_interactivity import SlackInteractivity
 from sandbox.statuspage import StatusPageFake
 from sandbox.web import ApiError, json_response, request_json
 
@@ -31,7 +32,16 @@ class Fakes:
         self.recorder = Recorder()
         self.outages = self.recorder.outages
         self.github = GitHubFake()
-        self._fakes = [SlackFake(config), self.github, StatusPageFake(config.statuspage), self._pager_fake(config)]
+        self.slack = SlackFake(config)
+        # A person's click on a Slack button, sent to the gateway as Slack sends it.
+        self.slack_clicks = SlackInteractivity(self.slack, config)
+        self._fakes = [
+            self.slack,
+            self.slack_clicks,
+            self.github,
+            StatusPageFake(config.statuspage),
+            self._pager_fake(config),
+        ]
 
     @staticmethod
     def _pager_fake(config: RunbookConfig) -> PagerFake:

@@ -2,9 +2,10 @@
 
 A workspace: its users are the Slack IDs of runbook.toml's [people], its channels the configured
 ones (with opaque IDs) plus those conversations.create makes; every message is kept in its
-channel, with its metadata, so conversations.history can show it again. A wrong request is
-answered as Slack answers it: HTTP 200, `{"ok": false, "error": ...}`. The rules, with the
-documentation each comes from, are in the sandbox's README (the facts table).
+channel, with its metadata and its blocks, so conversations.history can show it again. A wrong
+request is answered as Slack answers it: HTTP 200, `{"ok": false, "error": ...}`. The rules, with the
+documentation each comes from, are in the sandbox's README (the facts table). A person's click on a
+message's button is played by sandbox/slack_interactivity.py.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
 from runbook.config import RunbookConfig
+from sandbox.block_kit import Block, InvalidBlocks, buttons, parse_blocks
 from sandbox.recorder import Recorder
 from sandbox.web import json_response, request_body
 
@@ -74,7 +76,20 @@ class Channel:
         }
 
 
+@dataclass(frozen=True)
+class Clicked:
+    """The message a click landed on, and its button."""
+
+    channel_id: str
+    channel_name: str
+    message: dict[str, Any]
+    block_id: str
+    button: dict[str, Any]
+
+
 Arguments = dict[str, Any]
+# How many of the workspace's buttons a click that finds none names.
+BUTTONS_NAMED = 10
 
 
 class SlackFake:
@@ -139,13 +154,94 @@ class SlackFake:
         # A message's ts is its ID in the channel: unique, and ordered as the messages were posted.
         return f"{int(time.time())}.{next(self._counter):06d}"
 
+    def _new_id(self) -> str:
+        """A block or action ID Slack makes up for one the app left out."""
+        return "".join(self._ids.choices(string.ascii_letters + string.digits, k=5))
+
+    def _blocks(self, value: object) -> list[Block] | None:
+        try:
+            return parse_blocks(value, self._new_id)
+        except InvalidBlocks as invalid:
+            raise SlackError(invalid.error, **invalid.details()) from None
+
+    def _message(self, channel_id: str, ts: str) -> dict[str, Any]:
+        channel = self._by_id(channel_id)
+        message = next((message for message in channel.messages if message["ts"] == ts), None)
+        if message is None:
+            raise SlackError("message_not_found")
+        return message
+
+    # What a click and its response URL do ----------------------------------------------------
+
+    def clicked(self, target: str, action: str) -> Clicked:
+        """The message a click on the button `action` lands on: the one whose ts is `target`, else
+        the newest carrying that button for the workflow `target`. LookupError names the buttons
+        there are."""
+        with self._lock:
+            found = [
+                (channel, message, block, button)
+                for channel in self._channels.values()
+                for message in channel.messages
+                for block, button in buttons(message.get("blocks", []))
+            ]
+        by_ts = [one for one in found if one[1]["ts"] == target]
+        candidates = by_ts or [one for one in found if one[3].get("value") == target]
+        matching = [one for one in candidates if one[3].get("action_id") == action]
+        if not matching:
+            listed = sorted(found, key=lambda one: float(one[1]["ts"]), reverse=True)[:BUTTONS_NAMED]
+            named = "; ".join(
+                f"{button.get('action_id')} for {button.get('value')} (message {message['ts']} in #{channel.name})"
+                for channel, message, _, button in listed
+            )
+            raise LookupError(
+                f"no message in the sandbox's Slack has a button {action!r} for {target!r};"
+                f" buttons there are: {named or 'none'}"
+            )
+        channel, message, block, button = max(matching, key=lambda one: float(one[1]["ts"]))
+        return Clicked(
+            channel_id=channel.id,
+            channel_name=channel.name,
+            message=_without_metadata(message),
+            block_id=str(block.get("block_id", "")),
+            button=dict(button),
+        )
+
+    def replace_message(self, channel_id: str, ts: str, text: object, blocks: object) -> None:
+        """A response URL's `replace_original`: the message is what the response says, text and blocks."""
+        arguments = {"text": text, "blocks": blocks}
+        with self._lock:
+            message = self._message(channel_id, ts)
+            parsed = self._blocks(blocks)
+            message["text"] = _text(arguments, MAX_POST_TEXT, bool(parsed))
+            message.pop("blocks", None)
+            if parsed:
+                message["blocks"] = parsed
+
+    def delete_message(self, channel_id: str, ts: str) -> None:
+        with self._lock:
+            channel = self._by_id(channel_id)
+            channel.messages.remove(self._message(channel_id, ts))
+
+    def check_message(self, text: object, blocks: object) -> None:
+        """A message shown to one person only is held to the rules of any other."""
+        _text({"text": text}, MAX_POST_TEXT, bool(self._blocks(blocks)))
+
+    def post_in_channel(self, channel_id: str, text: object, blocks: object) -> str:
+        """A response URL's `in_channel` message: a new message from the app, for everyone; its ts."""
+        with self._lock:
+            answer = self._post_message({"channel": channel_id, "text": text, "blocks": blocks})
+        return str(answer["ts"])
+
     # Methods ----------------------------------------------------------------------------------
 
     def _post_message(self, arguments: Arguments) -> dict[str, Any]:
         channel = self._by_id_or_name(arguments.get("channel"))
-        text = _text(arguments, MAX_POST_TEXT)
+        blocks = self._blocks(arguments.get("blocks"))
+        text = _text(arguments, MAX_POST_TEXT, bool(blocks))
         metadata, warning = _metadata(arguments.get("metadata"))
         message: dict[str, Any] = {"type": "message", "user": BOT_USER, "text": text, "ts": self._timestamp()}
+        if blocks:
+            message["blocks"] = blocks
         if metadata:
             message["metadata"] = metadata
         channel.messages.append(message)
@@ -158,7 +254,13 @@ class SlackFake:
         message = next((message for message in channel.messages if message["ts"] == ts), None)
         if message is None:
             raise SlackError("message_not_found")
-        message["text"] = _text(arguments, MAX_UPDATE_TEXT)
+        blocks = self._blocks(arguments.get("blocks"))
+        message["text"] = _text(arguments, MAX_UPDATE_TEXT, bool(blocks))
+        if blocks is not None:
+            # Blocks given replace the message's, `[]` removes them; left out, they stay.
+            message.pop("blocks", None)
+            if blocks:
+                message["blocks"] = blocks
         if "metadata" in arguments:
             # An empty object removes the metadata; leaving the field out keeps it.
             metadata, _ = _metadata(arguments["metadata"])
@@ -279,10 +381,10 @@ def _flag(value: object) -> bool:
     return value is True or value in ("true", "1", 1)
 
 
-def _text(arguments: Arguments, limit: int) -> str:
+def _text(arguments: Arguments, limit: int, has_blocks: bool) -> str:
     text = arguments.get("text")
     if not isinstance(text, str) or not text:
-        if arguments.get("blocks") or arguments.get("attachments"):
+        if has_blocks or arguments.get("attachments"):
             return ""
         raise SlackError("no_text")
     if len(text) > limit:
