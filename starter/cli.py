@@ -35,7 +35,7 @@ def dispatch(argv: list[str] | None = None) -> int:
 
         handlers = handlers | aws_commands.HANDLERS
     handler = handlers[(args.command, getattr(args, "sandbox_command", None))]
-    return commands.run(lambda: handler(args))
+    return commands.run(lambda: commands.as_person(handler, args))
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

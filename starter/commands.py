@@ -42,6 +42,7 @@ from runbook.models import (
 from runbook.redeploy import RedeployRequest, RedeployResult
 from runbook.temporal import TemporalUnreachable, connect
 from runbook.verification import VerificationRequest, VerificationResult
+from starter import signing
 from starter.console import (
     EXIT_FAILED,
     EXIT_OK,
@@ -549,9 +550,21 @@ async def refuse_unknown_incident(client: Client, incident_id: str) -> None:
 
 
 async def send_decision(args: argparse.Namespace, name: str, payload: dict[str, Any], accepted_text: str) -> int:
+    """The decision as an update; one of the four-eyes decisions signed with the person's SSH key
+    when they have one at hand (--key, RUNBOOK_SSH_KEY, ssh-agent), checked before anything is sent."""
     config = load_config()
+    person = config.people.get(args.user)
+    signer = (
+        signing.find_signer(args.key, args.user, person.ssh_keys if person else ())
+        if name in signing.SIGNED_DECISIONS
+        else None
+    )
     client = await connect(config)
     handle = await procedure_handle(client, args.id, running=True)
+    if signer is not None:
+        # Signed last, so that its validity (minutes) is spent on the way, not on connecting.
+        payload = signing.signed_payload(signer, payload, workflow_id=handle.id, decision=name)
+        accepted_text += f" (signed with SSH key {signing.fingerprint(signer.public_key)})"
     outcome = await execute_decision(handle, name, payload)
     return report_outcome(args, outcome, accepted_text)
 
@@ -669,6 +682,19 @@ async def redeploy_command(args: argparse.Namespace) -> int:
 
 
 HANDLERS.update({("redeploy", None): redeploy_command})
+
+
+async def as_person(handler: Callable[[argparse.Namespace], Coroutine[Any, Any, int]], args: argparse.Namespace) -> int:
+    """Who acts (--as, RUNBOOK_USER, then the login name) is a person in [people], by the name
+    configured there (Alice is alice), so that four eyes compares people, not spellings; anyone
+    else is refused before anything is sent."""
+    if getattr(args, "user", None) is not None:
+        people = load_config().people
+        person = people.resolve(args.user)
+        if person is None:
+            raise UsageError(f"{people.unknown(args.user)}; say who acts with --as NAME or RUNBOOK_USER")
+        args.user = person
+    return await handler(args)
 
 
 def run(coroutine_factory: Callable[[], Coroutine[Any, Any, int]]) -> int:

@@ -116,15 +116,18 @@ def build_parser() -> argparse.ArgumentParser:
     approve = command("approve", "approve a deployment waiting at its approval gate", user=True)
     approve.add_argument("id")
     approve.add_text("--comment", limit=limits.NOTE, default="", help="what you checked")
+    add_key(approve)
 
     reject = command("reject", "reject a deployment at its approval gate", user=True)
     reject.add_argument("id")
     reject.add_text("--reason", limit=limits.NOTE, required=True, help="why")
+    add_key(reject)
 
     decide_cmd = command("decide", "answer a deployment that asks: monitoring (slow, no data), failed flow", user=True)
     decide_cmd.add_argument("id")
     decide_cmd.add_argument("action", choices=["rollback", "continue"], metavar="ACTION", help="rollback or continue")
     decide_cmd.add_text("--note", limit=limits.NOTE, default="", help="why")
+    add_key(decide_cmd)
 
     done = command("done", "close a post-mortem's action item: its owner is reminded no more", user=True)
     done.add_argument("id", help="the action item, e.g. INC-20261126-0001-item-1")
@@ -230,6 +233,7 @@ def add_incident_parser(commands: Any) -> None:
 
     ack = subcommand("ack", "acknowledge an incident (the response time stops)")
     ack.add_text("--note", limit=limits.NOTE, default="", help="what you are doing")
+    add_key(ack)
 
     update = subcommand("update", "tell the commander's latest: the next regular update carries it")
     update.add_argument(
@@ -242,6 +246,7 @@ def add_incident_parser(commands: Any) -> None:
     mitigate.add_argument("action", choices=MITIGATIONS, metavar="ACTION", help=", ".join(MITIGATIONS))
     mitigate.add_argument("--services", help="comma-separated (default: the incident's)")
     mitigate.add_text("--reason", limit=limits.NOTE, default="", help="why")
+    add_key(mitigate)
 
     resolve = subcommand(
         "resolve",
@@ -282,6 +287,16 @@ def add_incident_parser(commands: Any) -> None:
     severity.add_text("--reason", limit=limits.NOTE, default="", help="why")
 
 
+def add_key(parser: _Parser) -> None:
+    """`--key`: the decision signed with the person's SSH key, so that it counts as theirs (starter/signing.py)."""
+    parser.add_argument(
+        "--key",
+        metavar="PATH",
+        help="sign with this SSH private key, one of yours in [people]"
+        " (default: RUNBOOK_SSH_KEY, then ssh-agent; none: unsigned)",
+    )
+
+
 def add_user(parser: _Parser) -> None:
     """`--as`: who acts, named in every record the command leaves."""
     parser.add_text(
@@ -290,5 +305,5 @@ def add_user(parser: _Parser) -> None:
         dest="user",
         type=user_name,
         default=default_user(),
-        help="who acts (default: RUNBOOK_USER, then the login name)",
+        help="who acts, a person in [people] (default: RUNBOOK_USER, then the login name)",
     )

@@ -90,9 +90,12 @@ def sign(signer: Signer, message: bytes) -> str:
     return "\n".join(["-----BEGIN SSH SIGNATURE-----", *lines, "-----END SSH SIGNATURE-----"]) + "\n"
 
 
-def signed_payload(signer: Signer, payload: dict[str, Any], *, workflow_id: str, decision: str) -> dict[str, Any]:
-    """The payload as sent, with its proof: the signature binds it to this workflow, decision and time."""
-    claims = proof.unsigned("ssh", datetime.now(UTC), workflow_id=workflow_id, decision=decision)
+def signed_payload(
+    signer: Signer, payload: dict[str, Any], *, workflow_id: str, decision: str, signed_at: datetime | None = None
+) -> dict[str, Any]:
+    """The payload as sent, with its proof: the signature binds it to this workflow, decision and
+    time (now, unless a test needs an old proof)."""
+    claims = proof.unsigned("ssh", signed_at or datetime.now(UTC), workflow_id=workflow_id, decision=decision)
     armored = sign(signer, proof.statement(claims, payload))
     return {**payload, "proof": proof.with_signature(claims, armored).model_dump(mode="json")}
 

@@ -114,6 +114,9 @@ def stack_config_text(temporal_address: str, task_queue: str, fleet_port: int, a
         'metrics_period = "2s"': 'metrics_period = "1s"',
         # PagerDuty's side read back each second, not every 30: an acknowledgement made there shows soon.
         'acknowledgement_poll = "30s"': 'acknowledgement_poll = "1s"',
+        # RUNBOOK_USER of every CLI run: a person, as whoever acts must be. An email only: no Slack
+        # ID, so what invites the people it names still says that tester could not be invited.
+        "[people]\n": '[people]\ntester = { email = "tester@skillancer.com" }\n',
         # Each test worker serves metrics on its own port: 9464 belongs to `make up`, and xdist
         # runs two stacks at once.
         'metrics_address = "127.0.0.1:9464"': f'metrics_address = "127.0.0.1:{free_port()}"',

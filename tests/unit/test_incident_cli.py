@@ -7,6 +7,12 @@ from starter.cli import EXIT_USAGE, build_parser, dispatch
 RESOLVE = ["incident", "resolve", "INC-1", "--resolution", "r", "--root-cause", "c"]
 
 
+@pytest.fixture(autouse=True)
+def a_person_acts(monkeypatch):
+    """Whoever acts is a person in [people]; the login name of whoever runs the tests may not be."""
+    monkeypatch.setenv("RUNBOOK_USER", "alice")
+
+
 def test_every_subcommand_as_a_user_types_it():
     parse = build_parser().parse_args
     declared = parse(
