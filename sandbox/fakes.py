@@ -13,6 +13,7 @@ from werkzeug.wrappers import Request, Response
 from runbook.config import RunbookConfig, UnknownName
 from runbook.integrations import sandbox_secret
 from sandbox.github import GitHubFake
+from sandbox.oidc import OidcFake
 from sandbox.pagerduty import PagerFake
 from sandbox.recorder import Recorder
 from sandbox.slack import SlackFake
@@ -32,6 +33,8 @@ class Fakes:
         self.recorder = Recorder()
         self.outages = self.recorder.outages
         self.github = GitHubFake()
+        # The Temporal UI's login provider, whose tokens the codec server checks.
+        self.oidc = OidcFake(config)
         self.slack = SlackFake(config)
         # A person's click on a Slack button, sent to the gateway as Slack sends it.
         self.slack_clicks = SlackInteractivity(self.slack, config)
@@ -55,7 +58,8 @@ class Fakes:
             Rule("/_sandbox/github", endpoint=self.github_state, methods=["GET"]),
             Rule("/_sandbox/github", endpoint=self.set_github, methods=["POST"]),
         ]
-        return control + self.outages.rules() + [rule for fake in self._fakes for rule in fake.rules(self.recorder)]
+        fakes = [rule for fake in self._fakes for rule in fake.rules(self.recorder)]
+        return control + self.outages.rules() + fakes + self.oidc.rules()
 
     def list_calls(self, request: Request) -> Response:
         return json_response(self.recorder.calls(request.args.get("system")))
