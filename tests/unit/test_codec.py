@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -258,8 +259,12 @@ async def test_python_m_starter_codec_server_serves_on_loopback(codec):
         process.wait(timeout=10)
 
 
-def test_the_codec_server_refuses_to_start_without_keys():
+def test_the_codec_server_refuses_to_start_without_keys_or_a_ui_issuer(tmp_path):
+    # With [approvals] ui_issuer it starts without keys, to attest UI logins (test_codec_attestation.py).
+    config = tmp_path / "runbook.toml"
+    config.write_text(re.sub(r'(?m)^ui_issuer = ".*"$', 'ui_issuer = ""', (PROJECT / "runbook.toml").read_text()))
     env = {key: value for key, value in os.environ.items() if key != KEYS_VARIABLE}
+    env["RUNBOOK_CONFIG"] = str(config)
     done = subprocess.run(
         [sys.executable, "-m", "starter.codec_server", "--port", "0"],
         cwd=PROJECT,
@@ -269,6 +274,7 @@ def test_the_codec_server_refuses_to_start_without_keys():
         timeout=60,
     )
     assert done.returncode == 2
-    assert (
-        done.stderr.strip() == "codec server: error: RUNBOOK_ENCRYPTION_KEYS is not set: there is no key to decode with"
+    assert done.stderr.strip() == (
+        "codec server: error: RUNBOOK_ENCRYPTION_KEYS is not set and [approvals] ui_issuer is empty:"
+        " nothing to decode or attest"
     )
