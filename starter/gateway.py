@@ -246,6 +246,8 @@ class Gateway:
             ],
             lifespan=self._lifespan,
         )
+        # A path is served as it is, or not at all: no redirect from /slack/interactivity/.
+        self.app.router.redirect_slashes = False
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
