@@ -48,8 +48,15 @@ class Fakes:
 
     @staticmethod
     def _pager_fake(config: RunbookConfig) -> PagerFake:
-        # The account knows the integration key and API token the sandbox's worker sends.
-        return PagerFake(config, sandbox_secret("PAGERDUTY_ROUTING_KEY"), sandbox_secret("PAGERDUTY_API_TOKEN"))
+        # The account knows the integration key and API token the sandbox's worker sends, and its
+        # webhook subscription sends acknowledgements to the gateway, as PagerDuty is set up to.
+        return PagerFake(
+            config,
+            sandbox_secret("PAGERDUTY_ROUTING_KEY"),
+            sandbox_secret("PAGERDUTY_API_TOKEN"),
+            webhook_url=f"http://{config.gateway.host}:{config.gateway.port}/pagerduty/webhook",
+            webhook_secret=sandbox_secret("PAGERDUTY_WEBHOOK_SECRET"),
+        )
 
     def rules(self) -> list[Rule]:
         control = [

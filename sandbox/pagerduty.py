@@ -1,22 +1,33 @@
 """PagerDuty, as strict as the service: the Events API v2 that triggers, acknowledges and resolves,
-and the REST API that escalates, adds responders and shows who acknowledged.
+and the REST API that escalates, adds responders and shows who acknowledged, and the v3 webhook
+`incident.acknowledged` it sends the gateway when a person acknowledges.
 
 The sandbox's account has one service, whose escalation policy is the configuration's: level 1 the
 on-call (the first of [incidents] responders), then [incidents] escalation in order; its users are
 the [people] with a PagerDuty ID, and the runbook's own user ([pager] requester_email), which the
 REST API's changes are made as. Every incident keeps whom it notified and why, so a test can see
-that a second trigger pages nobody new. `GET /_sandbox/pagerduty` shows the account and incidents.
+that a second trigger pages nobody new. `GET /_sandbox/pagerduty` shows the account and incidents,
+and each webhook delivery with its answer. A person's acknowledgement through the REST API is also
+sent to the gateway ([gateway] host and port, /pagerduty/webhook), signed with
+PAGERDUTY_WEBHOOK_SECRET as PagerDuty signs, from a thread of its own; the sandbox's own header
+`X-Sandbox-Webhook: off` on the request acknowledges without it, so that the worker's polling of
+the REST API can be tried alone.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
+import json
 import re
 import secrets
 import string
 import threading
+import uuid
 from typing import Any
 
+import httpx
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
@@ -24,6 +35,7 @@ from runbook.config import RunbookConfig
 from runbook.pager import API_VERSION
 from sandbox.recorder import Recorder, now_iso
 from sandbox.web import ApiError, json_response, request_json
+from starter.sandbox_pagerduty import NO_WEBHOOK_HEADER
 
 PAGER_ACTIONS = ("trigger", "acknowledge", "resolve")
 PAGER_SEVERITIES = ("critical", "error", "warning", "info")
@@ -41,6 +53,9 @@ API = "/pagerduty/api"
 SERVICE = {"id": "PSKLSVC", "type": "service_reference", "summary": "Skillancer"}
 POLICY = {"id": "PSKLPOL", "type": "escalation_policy_reference", "summary": "Skillancer on-call"}
 RUNBOOK_USER_ID = "PRUNBK1"
+WEBHOOK_SUBSCRIPTION_ID = "PSKLWHK"
+# PagerDuty waits 5 s for a webhook's answer; the sandbox's gateway is local.
+WEBHOOK_TIMEOUT_S = 5.0
 _ALPHANUMERIC = re.compile(r"^[A-Za-z0-9]*$")
 
 
@@ -63,9 +78,20 @@ def _invalid(*errors: str) -> RestError:
 
 
 class PagerFake:
-    def __init__(self, config: RunbookConfig, routing_key: str, api_token: str) -> None:
+    def __init__(
+        self,
+        config: RunbookConfig,
+        routing_key: str,
+        api_token: str,
+        *,
+        webhook_url: str = "",
+        webhook_secret: str = "",
+    ) -> None:
         self._routing_key = routing_key
         self._api_token = api_token
+        # "" sends no webhooks: the account has no webhook subscription.
+        self._webhook_url, self._webhook_secret = webhook_url, webhook_secret
+        self._deliveries: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._numbers = itertools.count(1)
         self._incidents: dict[str, dict[str, Any]] = {}
@@ -238,6 +264,8 @@ class PagerFake:
         if status is not None and status != incident["status"]:
             # Setting a resolved incident acknowledged reopens it (the API reference says so).
             self._set_status(incident, status, requester)
+            if status == "acknowledged" and request.headers.get(NO_WEBHOOK_HEADER, "").lower() != "off":
+                self._send_webhook("incident.acknowledged", incident, requester, request.host_url.rstrip("/"))
         return json_response({"incident": self._shown(incident)})
 
     def request_responders(self, request: Request, incident_id: str) -> Response:
@@ -334,6 +362,76 @@ class PagerFake:
         hidden = ("escalation_level", "log_entries", "notifications", "source")
         return {key: value for key, value in incident.items() if key not in hidden}
 
+    # v3 webhooks ------------------------------------------------------------------------------
+
+    def _send_webhook(self, event_type: str, incident: dict[str, Any], agent: dict[str, Any], host: str) -> None:
+        """Sends the event to the gateway from a thread of its own, as PagerDuty does after the change;
+        the delivery (its answer, or why there was none) is recorded for `GET /_sandbox/pagerduty`."""
+        if not self._webhook_url:
+            return
+        api = f"{host}{API}"
+        event = {
+            "event": {
+                "id": str(uuid.uuid4()),
+                "event_type": event_type,
+                "resource_type": "incident",
+                "occurred_at": now_iso(),
+                "agent": {**agent, "self": f"{api}/users/{agent['id']}", "html_url": f"{host}/_sandbox/pagerduty"},
+                "client": {"name": "PagerDuty"},
+                "data": self._webhook_incident(incident, api, host),
+            }
+        }
+        body = json.dumps(event).encode()
+        signature = hmac.new(self._webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+        delivery = {
+            "webhook_id": str(uuid.uuid4()),
+            "event_type": event_type,
+            "incident": incident["id"],
+            "url": self._webhook_url,
+            "at": now_iso(),
+            "status": None,
+            "error": "",
+        }
+        headers = {
+            "Content-Type": "application/json",
+            "X-PagerDuty-Signature": f"v1={signature}",
+            "X-Webhook-Id": delivery["webhook_id"],
+            "X-Webhook-Subscription": WEBHOOK_SUBSCRIPTION_ID,
+        }
+        self._deliveries.append(delivery)
+        threading.Thread(target=self._deliver, args=(delivery, body, headers), daemon=True).start()
+
+    def _deliver(self, delivery: dict[str, Any], body: bytes, headers: dict[str, str]) -> None:
+        try:
+            answer = httpx.post(self._webhook_url, content=body, headers=headers, timeout=WEBHOOK_TIMEOUT_S)
+            outcome: dict[str, Any] = {"status": answer.status_code}
+        except httpx.HTTPError as error:
+            outcome = {"error": f"{type(error).__name__}: {error}"}
+        with self._lock:
+            delivery.update(outcome, delivered_at=now_iso())
+
+    def _webhook_incident(self, incident: dict[str, Any], api: str, host: str) -> dict[str, Any]:
+        """The incident as v3 webhooks carry it (`event.data` of type incident)."""
+        return {
+            "id": incident["id"],
+            "type": "incident",
+            "self": f"{api}/incidents/{incident['id']}",
+            "html_url": f"{host}/_sandbox/pagerduty",
+            "number": incident["incident_number"],
+            "status": incident["status"],
+            "incident_key": incident["incident_key"],
+            "created_at": incident["created_at"],
+            "title": incident["title"],
+            "service": {**SERVICE, "self": f"{api}/services/{SERVICE['id']}"},
+            "assignees": [assignment["assignee"] for assignment in incident["assignments"]],
+            "escalation_policy": {**POLICY, "self": f"{api}/escalation_policies/{POLICY['id']}"},
+            "teams": [],
+            "priority": None,
+            "urgency": incident["urgency"],
+            "conference_bridge": None,
+            "resolve_reason": None,
+        }
+
     # The sandbox's view -------------------------------------------------------------------------
 
     def state(self, request: Request) -> Response:
@@ -344,6 +442,7 @@ class PagerFake:
                     "escalation_policy": {**POLICY, "levels": self._levels},
                     "users": list(self._users.values()),
                     "incidents": list(self._incidents.values()),
+                    "webhooks": [dict(delivery) for delivery in self._deliveries],
                 }
             )
 

@@ -186,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     ack = pagerduty_commands.add_parser("ack", help="acknowledge an incident in PagerDuty as a person (--as)")
     ack.add_argument("id", metavar="INCIDENT-ID", help="the runbook's incident ID (the PagerDuty incident key)")
     add_user(ack)
+    ack.add_argument(
+        "--no-webhook",
+        action="store_true",
+        help="PagerDuty sends the gateway no webhook: the worker finds the acknowledgement by polling alone",
+    )
     ack.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 

@@ -1,6 +1,7 @@
 """`runbook sandbox pagerduty ack INCIDENT-ID --as PERSON`: a person acknowledges an incident in the
 sandbox's PagerDuty, as they would in PagerDuty's app: through its REST API, as their user (their
-email in `From`). The worker reads the acknowledgement back as it would from PagerDuty."""
+email in `From`). The worker reads the acknowledgement back as it would from PagerDuty, and the fake
+sends the gateway PagerDuty's signed webhook; `--no-webhook` leaves the polling alone to find it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from runbook.config import load_config
 from runbook.integrations import sandbox_secret, sandbox_url
 from runbook.pager import API_VERSION
 from starter.console import EXIT_FAILED, EXIT_OK, Unreachable, UsageError, print_json, visible
+
+# Not PagerDuty's: the PagerDuty fake (sandbox/pagerduty.py) then acknowledges without its webhook.
+# Defined here, where the CLI reads it, so that the CLI does not load the sandbox (moto) to send it.
+NO_WEBHOOK_HEADER = "X-Sandbox-Webhook"
 
 
 async def sandbox_pagerduty_ack(args: argparse.Namespace) -> int:
@@ -30,6 +35,8 @@ async def sandbox_pagerduty_ack(args: argparse.Namespace) -> int:
         "Accept": API_VERSION,
         "From": person.email,
     }
+    if args.no_webhook:
+        headers[NO_WEBHOOK_HEADER] = "off"
     try:
         async with httpx.AsyncClient(base_url=api, headers=headers, timeout=10) as http:
             params = {"incident_key": args.id, "statuses[]": ["triggered", "acknowledged"]}
@@ -51,9 +58,11 @@ async def sandbox_pagerduty_ack(args: argparse.Namespace) -> int:
         ) from None
     incident = answer.json()["incident"]
     if args.json:
-        print_json({"id": args.id, "pagerduty_incident": incident["id"], "status": incident["status"], "by": args.user})
+        shown = {"id": args.id, "pagerduty_incident": incident["id"], "status": incident["status"], "by": args.user}
+        print_json({**shown, "webhook": not args.no_webhook})
     else:
-        print(f"{args.id}: acknowledged in PagerDuty by {args.user} ({person.pagerduty_id})")
+        webhook = "no webhook" if args.no_webhook else "its webhook goes to the gateway"
+        print(f"{args.id}: acknowledged in PagerDuty by {args.user} ({person.pagerduty_id}); {webhook}")
     return EXIT_OK
 
 

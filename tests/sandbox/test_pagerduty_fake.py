@@ -319,5 +319,6 @@ def test_the_cli_acknowledges_in_pagerduty_as_the_person_named(
         "pagerduty_incident": state["incidents"][0]["id"],
         "status": "acknowledged",
         "by": "dana",
+        "webhook": True,
     }
     assert [ack["acknowledger"]["id"] for ack in state["incidents"][0]["acknowledgements"]] == ["PDANA04"]
