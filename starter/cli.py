@@ -26,10 +26,10 @@ def dispatch(argv: list[str] | None = None) -> int:
     # Deferred for start-up time, not to hide a cycle (nothing in starter/ imports this module):
     # the commands import temporalio and pydantic's models, which `--help` and a usage error (both
     # end in parse_args) do without; only the commands that read AWS themselves import boto3.
-    from starter import commands, incident
+    from starter import commands, incident, sandbox_slack
 
     # Each (command, subcommand) and what does it; the incident commands extend `list`.
-    handlers = commands.HANDLERS | incident.HANDLERS
+    handlers = commands.HANDLERS | incident.HANDLERS | sandbox_slack.HANDLERS
     if args.command in AWS_COMMANDS:
         from starter import aws_commands
 

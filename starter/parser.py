@@ -192,6 +192,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="PagerDuty sends the gateway no webhook: the worker finds the acknowledgement by polling alone",
     )
     ack.add_argument("--json", action="store_true", help="print the result as JSON")
+    slack = sandbox_commands.add_parser("slack", help="act in the Slack fake as a person does in Slack")
+    slack_commands = slack.add_subparsers(dest="slack_command", required=True, parser_class=_Parser)
+    click = slack_commands.add_parser(
+        "click", help="click a message's button as a person (--as): Slack sends it to the gateway, signed"
+    )
+    click.add_argument(
+        "target", metavar="MESSAGE_OR_WORKFLOW", help="the message's ts, or the workflow whose newest message it is"
+    )
+    click.add_argument("action", metavar="ACTION", help="the button: approve, reject, rollback, continue, acknowledge")
+    add_user(click)
+    click.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 
 
