@@ -104,9 +104,10 @@ class OidcFake:
         if isinstance(lifetime, bool) or not isinstance(lifetime, int) or abs(lifetime) > LONGEST_LIFETIME_S:
             raise ApiError(400, f"expires_in: whole seconds from -{LONGEST_LIFETIME_S} to {LONGEST_LIFETIME_S}")
         now = int(time.time())
+        # RFC 9068's access token: iss, sub, aud, exp, iat, jti and the client it was issued to.
         claims: dict[str, Any] = {"iss": self.issuer(request), "sub": subject, "aud": audience, "iat": now}
-        claims["exp"] = now + lifetime
+        claims.update(exp=now + lifetime, jti=secrets.token_hex(16), client_id=self._audience)
         if email is not None:
             claims["email"] = email
-        token = jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self._kid})
+        token = jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self._kid, "typ": "at+jwt"})
         return json_response({"access_token": token, "token_type": "Bearer", "expires_in": lifetime, "claims": claims})
