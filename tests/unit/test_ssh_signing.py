@@ -25,10 +25,11 @@ KEY_TYPES = ["ed25519", "rsa"]
 MESSAGE = b'{"runbook-decision":1,"payload":{"approver":"bob"}}'
 
 
-def new_key(folder: Path, kind: str, passphrase: str = "") -> Path:
+def new_key(folder: Path, kind: str, passphrase: str = "", *options: str) -> Path:
     path = folder / f"id_{kind}_{uuid.uuid4().hex[:8]}"
     bits = ["-b", "2048"] if kind == "rsa" else []
-    subprocess.run(["ssh-keygen", "-q", "-t", kind, *bits, "-N", passphrase, "-C", "", "-f", path], check=True)
+    command = ["ssh-keygen", "-q", "-t", kind, *bits, *options, "-N", passphrase, "-C", "", "-f", path]
+    subprocess.run(command, check=True)
     return path
 
 
@@ -52,6 +53,13 @@ def test_openssh_verifies_what_a_key_file_signs_and_so_does_the_workflows_check(
     assert armored.startswith("-----BEGIN SSH SIGNATURE-----\n")
     assert openssh_verifies(tmp_path, key, armored, MESSAGE)
     assert ssh.verify(armored, MESSAGE, [public_line(key)]) == fingerprint_of(key)
+
+
+def test_an_older_pem_rsa_key_file_signs_too(tmp_path):
+    key = new_key(tmp_path, "rsa", "", "-m", "PEM")
+    assert key.read_text().startswith("-----BEGIN RSA PRIVATE KEY-----")
+    armored = signing.sign(signing.key_file_signer(str(key), "--key", ""), MESSAGE)
+    assert openssh_verifies(tmp_path, key, armored, MESSAGE)
 
 
 @pytest.mark.parametrize("kind", KEY_TYPES)
