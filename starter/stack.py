@@ -1,4 +1,4 @@
-"""The local stack: Temporal dev server with its UI, the sandbox and the worker.
+"""The local stack: Temporal dev server with its UI, the sandbox, the worker and the gateway.
 
 `up` is idempotent (whatever runs is left running and said so); `down` stops exactly what `up`
 started, by the PIDs it recorded in .runbook/ (RUNBOOK_STATE_DIR elsewhere). Each part is waited
@@ -88,6 +88,11 @@ def parts(config: RunbookConfig) -> list[Part]:
             [sys.executable, str(PROJECT_ROOT / "worker.py")],
             f"worker on task queue {config.temporal.task_queue}",
         ),
+        Part(
+            "gateway",
+            [sys.executable, "-m", "starter.gateway"],
+            f"gateway at http://{config.gateway.host}:{config.gateway.port}, for Slack clicks and PagerDuty webhooks",
+        ),
     ]
     # Also listed while one runs without the keys, so `down` stops what an earlier `up` started.
     return [codec, *stack] if with_codec else stack
@@ -140,11 +145,18 @@ def answers(part: Part, config: RunbookConfig) -> bool:
         return port_open(config.temporal.address) and _http_ok(config.temporal.ui_url)
     if part.name == "codec":
         return port_open(f"127.0.0.1:{CODEC_PORT}")
+    if part.name == "gateway":
+        # Said once it listens: a port that answers may be another checkout's gateway.
+        return _log_says(part, "gateway at http://")
     if part.name == "sandbox":
         return _http_ok(f"http://127.0.0.1:{config.sandbox.fleet_port}/_sandbox/health") and port_open(
             f"127.0.0.1:{config.sandbox.aws_port}"
         )
-    return "polling task queue" in part.log_file.read_text(errors="replace") if part.log_file.exists() else False
+    return _log_says(part, "polling task queue")
+
+
+def _log_says(part: Part, text: str) -> bool:
+    return text in part.log_file.read_text(errors="replace") if part.log_file.exists() else False
 
 
 def _http_ok(url: str) -> bool:

@@ -31,7 +31,7 @@ from runbook.search import ALL_KEYS
 from sandbox.fakes import Fakes
 from sandbox.fleet import HEALTHY_CPU, HEALTHY_LATENCY_MS, HEALTHY_MEMORY
 from sandbox.web import WebApp, WebServer
-from tests.support import PROJECT, answers, free_port, spawn, start_sandbox, start_worker, stop, wait_for
+from tests.support import PROJECT, answers, free_port, spawn, start_gateway, start_sandbox, start_worker, stop, wait_for
 
 
 def temporal_binary() -> str:
@@ -120,6 +120,8 @@ def stack_config_text(temporal_address: str, task_queue: str, fleet_port: int, a
         # Each test worker serves metrics on its own port: 9464 belongs to `make up`, and xdist
         # runs two stacks at once.
         'metrics_address = "127.0.0.1:9464"': f'metrics_address = "127.0.0.1:{free_port()}"',
+        # The gateway too: 8090 belongs to `make up`; the sandbox sends its clicks and webhooks here.
+        "port = 8090": f"port = {free_port()}",
     }
     for old, new in replacements.items():
         assert old in text, f"runbook.toml no longer has {old!r}; update the test stack"
@@ -170,6 +172,11 @@ class Stack:
     # (environment, service) whose figures may be unhealthy: faulted, or running a bad version.
     tainted: set[tuple[str, str]] = field(default_factory=set)
     worker_log: Path | None = None  # the worker process's output, once e2e_stack started it
+    gateway_log: Path | None = None  # the gateway's, likewise
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.config.gateway.host}:{self.config.gateway.port}"
 
     @cached_property
     def aws(self) -> AwsClients:
@@ -269,12 +276,17 @@ def sandbox_stack(temporal_env, tmp_path_factory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="session")
 def e2e_stack(sandbox_stack: Stack, tmp_path_factory) -> Iterator[Stack]:
-    """Everything a user has after `make up`: the worker too, as its own process."""
-    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    """Everything a user has after `make up`: the worker and the gateway too, each its own process."""
+    folder = tmp_path_factory.mktemp("worker")
+    log, gateway_log = folder / "worker.log", folder / "gateway.log"
     process = start_worker(sandbox_stack.env, log)
     try:
-        sandbox_stack.worker_log = log
-        yield sandbox_stack
+        gateway = start_gateway(sandbox_stack.env, gateway_log)
+        try:
+            sandbox_stack.worker_log, sandbox_stack.gateway_log = log, gateway_log
+            yield sandbox_stack
+        finally:
+            stop(gateway)
     finally:
         stop(process)
 

@@ -198,6 +198,18 @@ def start_worker(
     return process
 
 
+def start_gateway(env: dict[str, str], log: Path, timeout: float = 60.0) -> subprocess.Popen:
+    """`python -m starter.gateway`, once it listens (it says so only then)."""
+    process = spawn([sys.executable, "-m", "starter.gateway"], env, log)
+    wait_for(
+        lambda: "gateway at http://" in log.read_text(errors="replace"),
+        "the gateway listening",
+        timeout,
+        process=process,
+    )
+    return process
+
+
 def start_sandbox(env: dict[str, str], log: Path, fleet_url: str, timeout: float = 60.0) -> subprocess.Popen:
     """`python -m sandbox`, once its fleet answers."""
     process = spawn([sys.executable, "-m", "sandbox"], env, log)

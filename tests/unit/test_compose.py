@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 COMPOSE_BINARY = Path(compose.__file__).parent / "docker-compose"
 
-CLUSTER = {"postgresql", "temporal", "search-attributes", "temporal-ui", "worker"}
-SANDBOX = {"sandbox", "sandbox-worker", "sandbox-search-attributes"}
+CLUSTER = {"postgresql", "temporal", "search-attributes", "temporal-ui", "worker", "gateway"}
+SANDBOX = {"sandbox", "sandbox-worker", "sandbox-search-attributes", "sandbox-gateway"}
 SECRETS = {
     "SLACK_BOT_TOKEN", "GITHUB_TOKEN", "STATUSPAGE_API_KEY", "PAGERDUTY_ROUTING_KEY", "OPS_API_TOKEN",
     "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "RUNBOOK_ENCRYPTION_KEYS",
@@ -149,6 +149,38 @@ def test_a_secret_in_the_shell_reaches_the_worker_only():
     assert leaked == []
 
 
+GATEWAY_SECRETS = {"SLACK_SIGNING_SECRET", "PAGERDUTY_WEBHOOK_SECRET", "RUNBOOK_GATEWAY_KEY"}
+
+
+def test_the_gateway_is_our_image_on_deploy_config_with_its_own_secrets(default: dict):
+    gateway, worker = default["services"]["gateway"], default["services"]["worker"]
+    assert gateway["image"] == worker["image"]
+    assert gateway["command"] == ["python", "-m", "starter.gateway", "--host", "0.0.0.0"]
+    environment = gateway["environment"]
+    assert environment["RUNBOOK_CONFIG"] == "/etc/runbook/runbook.toml"
+    assert environment["TEMPORAL_ADDRESS"] == worker["environment"]["TEMPORAL_ADDRESS"]
+    assert GATEWAY_SECRETS <= set(environment) and all(environment[name] is None for name in GATEWAY_SECRETS)
+    # The worker's integrations' secrets are not the gateway's business.
+    assert not (SECRETS - {"RUNBOOK_ENCRYPTION_KEYS"}) & set(environment)
+    [config] = gateway["volumes"]
+    assert Path(config["source"]) == ROOT / "deploy" / "runbook.toml"
+    deployed = parse_config((ROOT / "deploy" / "runbook.toml").read_text(), "deploy/runbook.toml").gateway
+    assert [(port["target"], port["published"]) for port in gateway["ports"]] == [(deployed.port, "8090")]
+
+
+def test_the_gateways_secrets_in_the_shell_reach_the_gateways_only():
+    shell = {name: f"from-the-shell-{name}" for name in GATEWAY_SECRETS}
+    services = project("sandbox", environ=shell)["services"]
+    assert {name: services["gateway"]["environment"][name] for name in GATEWAY_SECRETS} == shell
+    leaked = [
+        (name, secret)
+        for name, service in services.items()
+        for secret in GATEWAY_SECRETS
+        if name != "gateway" and secret in service.get("environment", {})
+    ]
+    assert leaked == []
+
+
 def test_the_sandbox_worker_shares_the_sandboxs_network_and_its_own_namespace(with_sandbox: dict):
     services = with_sandbox["services"]
     sandbox, sandbox_worker, worker = services["sandbox"], services["sandbox-worker"], services["worker"]
@@ -167,6 +199,11 @@ def test_the_sandbox_worker_shares_the_sandboxs_network_and_its_own_namespace(wi
         sandbox_worker["environment"]["TEMPORAL_NAMESPACE"]
         == services["sandbox-search-attributes"]["environment"]["TEMPORAL_NAMESPACE"]
     )
+    # The sandbox's fakes send clicks and webhooks to 127.0.0.1:8090: its gateway shares its network too.
+    sandbox_gateway = services["sandbox-gateway"]
+    assert sandbox_gateway["network_mode"] == "service:sandbox"
+    assert sandbox_gateway["command"] == ["python", "-m", "starter.gateway"]
+    assert sandbox_gateway["environment"] == sandbox_worker["environment"]
 
 
 def test_published_ports_bind_the_loopback_interface_only(with_sandbox: dict):
