@@ -75,7 +75,15 @@ class Stack:
     fakes: Fakes
     url: str
     gateway: Gateway
+    gateway_server: ThreadingHTTPServer
     config_file: Path
+
+    def gateway_down(self) -> str:
+        """The gateway stops listening; its address, now refusing connections."""
+        self.gateway_server.shutdown()
+        self.gateway_server.server_close()
+        host, port = self.gateway_server.server_address[:2]
+        return f"http://{host!s}:{port}"
 
     def post(self, workflow_id: str = WORKFLOW) -> dict[str, Any]:
         buttons = [
@@ -121,7 +129,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         .replace("port = 8090", f"port = {server.server_address[1]}")
     )
     try:
-        yield Stack(fakes, f"http://127.0.0.1:{web.port}", gateway, config_file)
+        yield Stack(fakes, f"http://127.0.0.1:{web.port}", gateway, server, config_file)
     finally:
         web.stop()
         server.shutdown()
@@ -216,10 +224,10 @@ def test_each_click_is_on_the_record_with_what_was_sent(stack: Stack) -> None:
 
 def test_a_gateway_that_is_not_there_is_said_so(stack: Stack) -> None:
     stack.post()
-    port = free_port()
-    stack.fakes.slack_clicks._gateway = f"http://127.0.0.1:{port}/slack/interactivity"
+    gone = stack.gateway_down()
     unreachable = stack.click()
-    assert unreachable.status_code == 502 and f"cannot reach the gateway at http://127.0.0.1:{port}" in unreachable.text
+    assert unreachable.status_code == 502
+    assert f"cannot reach the gateway at {gone}/slack/interactivity" in unreachable.json()["error"]
 
 
 # The response URL -------------------------------------------------------------------------------
@@ -363,7 +371,7 @@ def test_the_cli_exits_3_when_the_sandbox_or_the_gateway_is_down(
     stack: Stack, cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
 ) -> None:
     stack.post()
-    stack.fakes.slack_clicks._gateway = f"http://127.0.0.1:{free_port()}/slack/interactivity"
+    stack.gateway_down()
     assert cli(WORKFLOW, "approve", "--as", "bob") == 3
     assert "cannot reach the gateway" in capsys.readouterr().err
     stack.config_file.write_text(stack.config_file.read_text().replace(stack.url.rsplit(":", 1)[1], str(free_port())))
