@@ -27,6 +27,7 @@ import pytest
 from runbook.buttons import approval_buttons
 from runbook.config import DEFAULT_CONFIG_PATH, GatewayConfig, load_config
 from runbook.integrations import sandbox_secret
+from sandbox import slack_interactivity
 from sandbox.fakes import Fakes
 from sandbox.slack_interactivity import RESPONSE_LIFETIME
 from sandbox.web import WebApp, WebServer
@@ -45,6 +46,7 @@ class Gateway:
 
     status: int = 200
     respond: dict[str, Any] | None = None
+    delay: float = 0.0
     requests: list[tuple[dict[str, str], str]] = field(default_factory=list)
     answers: list[httpx.Response] = field(default_factory=list)
 
@@ -55,6 +57,7 @@ class Gateway:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"])).decode()
                 gateway.requests.append((dict(self.headers), body))
+                time.sleep(gateway.delay)
                 self.send_response(gateway.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -228,6 +231,17 @@ def test_a_gateway_that_is_not_there_is_said_so(stack: Stack) -> None:
     unreachable = stack.click()
     assert unreachable.status_code == 502
     assert f"cannot reach the gateway at {gone}/slack/interactivity" in unreachable.json()["error"]
+
+
+def test_a_gateway_slower_than_slacks_3_s_is_an_error_for_the_clicker(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Slack's 3 s, scaled down for the test.
+    monkeypatch.setattr(slack_interactivity, "ACK_TIMEOUT", 0.2)
+    stack.post()
+    stack.gateway.delay = 0.5
+    late = stack.click()
+    assert late.status_code == 504 and "did not answer within" in late.json()["error"]
 
 
 # The response URL -------------------------------------------------------------------------------
