@@ -73,6 +73,9 @@ HISTORY_PAGES = 10
 DECISION_BLOCK = "runbook-decision"
 # Block Kit's limit on a section's text; a longer message takes several sections.
 SECTION_TEXT = 3000
+# chat.update's limit on `text`, a tenth of chat.postMessage's: an outcome's notification text is
+# cut to it, its sections carry the whole.
+UPDATE_TEXT = 4000
 
 
 def post_key(info: activity.Info) -> str:
@@ -113,7 +116,8 @@ class SlackActivities:
         """The message says the outcome, in place of its buttons: the same update on every attempt.
         A message deleted meanwhile has no buttons left to settle: that is no failure."""
         channel = await self._channel_id(settled.channel)
-        arguments = {"channel": channel, "ts": settled.ts, "text": settled.text, "blocks": _sections(settled.text)}
+        text = settled.text if len(settled.text) <= UPDATE_TEXT else settled.text[: UPDATE_TEXT - 1] + "…"
+        arguments = {"channel": channel, "ts": settled.ts, "text": text, "blocks": _sections(settled.text)}
         body = await self._call("chat.update", arguments, tolerated=frozenset({"message_not_found"}))
         if not body.get("ok"):
             activity.logger.info("Slack has no message %s in %s any more: no buttons to settle", settled.ts, channel)

@@ -134,3 +134,14 @@ async def test_settling_a_message_deleted_meanwhile_is_no_failure(fakes_url, sla
     gone = SlackSettled(channel=posted.channel, ts="1.000009", text="✅ approved by bob")
     assert await attempt().run(slack.settle_buttons, gone) == SlackPosted(channel=posted.channel, ts="1.000009")
     assert len(shown_buttons(history(fakes_url, posted.channel)[0])) == 2
+
+
+async def test_an_outcome_longer_than_an_update_takes_is_cut_in_the_notification_and_whole_in_the_message(
+    fakes_url, slack
+) -> None:
+    posted = await attempt().run(slack.post_message, ASK)
+    long = SlackSettled(channel=posted.channel, ts=posted.ts, text="approved by bob\n" + "y" * 5000)
+    await attempt().run(slack.settle_buttons, long)
+    [message] = history(fakes_url, posted.channel)
+    assert len(message["text"]) == 4000 and message["text"].endswith("…")
+    assert "".join(block["text"]["text"] for block in message["blocks"]) == long.text
