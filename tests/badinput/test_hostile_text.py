@@ -290,6 +290,19 @@ def cli(stack, *args: str) -> str:
     return done.stdout
 
 
+def refused_row(table: Table, stack, case: str, given: str, *args: str) -> None:
+    """Whoever acts is a person in [people], whose names are plain: markup typed as --as never
+    reaches a message, it is refused (exit 2, one line naming the value), nothing sent."""
+    done = stack.cli(*args)
+    table.row(
+        case,
+        given,
+        "refused: exit 2, one line naming the unknown person",
+        f"exit {done.returncode}: {done.stderr.strip()}",
+        done.returncode == 2 and "unknown person" in done.stderr and len(done.stderr.strip().splitlines()) == 1,
+    )
+
+
 def test_an_incident_told_with_hostile_text(e2e_stack, healthy_fleet, outcome_table):
     table = Table(outcome_table, "hostile text end to end (incident)")
     marker = uuid.uuid4().hex[:8]
@@ -298,10 +311,13 @@ def test_an_incident_told_with_hostile_text(e2e_stack, healthy_fleet, outcome_ta
     marks = marks_now(e2e_stack)
     declared = cli(
         e2e_stack, "incident", "declare", "--severity", "P1", "--summary", summary, "--services", "market-svc",
-        "--update-every", "2s", "--as", USER, "--json",
+        "--update-every", "2s", "--as", "alice", "--json",
     )  # fmt: skip
     incident_id = json.loads(declared)["id"]
-    cli(e2e_stack, "incident", "ack", incident_id, "--as", HERE, "--note", CHANNEL)
+    refused_row(
+        table, e2e_stack, "CLI acknowledgement: --as", HERE, "incident", "ack", incident_id, "--as", HERE
+    )  # fmt: skip
+    cli(e2e_stack, "incident", "ack", incident_id, "--as", "bob", "--note", CHANNEL)
     action, eta = f"rolling back, see {LINK}", f"5 minutes{FORGED}"
     cli(
         e2e_stack, "incident", "update", incident_id, "--status", "Mitigating", "--action", action, "--eta", eta,
@@ -333,9 +349,14 @@ def test_an_incident_told_with_hostile_text(e2e_stack, healthy_fleet, outcome_ta
         len(lines_starting(alert, "- Status:")) == len(lines_starting(alert, "- ETA:")) == 1,
     )
     war_room = first(texts, ":rotating_light: War room")
-    escaped_row(table, "Slack war room: summary and commander (--as)", f"{summary}, --as {USER}", war_room, "- ")
-    acked = first(texts, ":eyes:")
-    escaped_row(table, "Slack acknowledged: --as", HERE, acked, ":eyes:")
+    escaped_row(table, "Slack war room: summary", summary, war_room, "- ")
+    table.row(
+        "Slack acknowledged: by a person, not by the refused --as",
+        f"--as {HERE}, then --as bob",
+        "acknowledged by bob",
+        first(texts, ":eyes:"),
+        "acknowledged by <@U0BOB000002>" in first(texts, ":eyes:"),
+    )
     update = first(texts, "📍 UPDATE", "rolling back")
     escaped_row(table, "Slack update: action and ETA", f"{action}, {eta}", update, "- ")
     regraded = first(texts, ":arrows_counterclockwise:")
@@ -396,9 +417,10 @@ def test_a_deployment_and_rollbacks_told_with_hostile_text(e2e_stack, healthy_fl
     table = Table(outcome_table, "hostile text end to end (deployment, rollback)")
     marks = marks_now(e2e_stack)
     version = f"v7.0.{uuid.uuid4().int % 100000}"
+    deploy = ["deploy", "production", "--version", version, "--services", "notification-svc"]
+    refused_row(table, e2e_stack, "CLI deploy: --as", CHANNEL, *deploy, "--as", CHANNEL)
     started = cli(
-        e2e_stack, "deploy", "production", "--version", version, "--services", "notification-svc", "--as", CHANNEL,
-        "--no-checklist", "--reason", f"{HERE} key user flows checked by hand", "--json",
+        e2e_stack, *deploy, "--no-checklist", "--reason", f"{HERE} key user flows checked by hand", "--json",
     )  # fmt: skip
     deployment_id = json.loads(started)["id"]
     wait_for(lambda: procedure_status(e2e_stack, deployment_id).step == "approval", "the approval gate", timeout=120)
@@ -406,7 +428,13 @@ def test_a_deployment_and_rollbacks_told_with_hostile_text(e2e_stack, healthy_fl
     wait_for(lambda: procedure_status(e2e_stack, deployment_id).state.value != "RUNNING", "the deployment", timeout=120)
     texts = [text for _, text in posted(e2e_stack, marks) if version in text]
     announced = first(texts, ":rocket:")
-    escaped_row(table, "Slack announcement: --as", CHANNEL, announced, "- Requested by:")
+    table.row(
+        "Slack announcement: requested by a person, not by the refused --as",
+        f"--as {CHANNEL}, then RUNBOOK_USER=tester",
+        "- Requested by: tester",
+        " | ".join(lines_starting(announced, "- Requested by:")),
+        lines_starting(announced, "- Requested by:") == ["- Requested by: tester"],
+    )
     completion = first(texts, ":white_check_mark:")
     grouped = completion.split("\n")[1:]
     table.row(
@@ -421,10 +449,12 @@ def test_a_deployment_and_rollbacks_told_with_hostile_text(e2e_stack, healthy_fl
     marks = marks_now(e2e_stack)
     before = e2e_stack.running("staging", "notification-svc").version
     reason = f"{CHANNEL} see {LINK}{FORGED}"
+    rollback = ["rollback", "-y", "staging", "notification-svc"]
+    refused_row(table, e2e_stack, "CLI rollback: --as", USER, *rollback, "v1.0.0", "--reason", reason, "--as", USER)
     for to_version in ("v1.0.0", before):
-        cli(e2e_stack, "rollback", "-y", "staging", "notification-svc", to_version, "--reason", reason, "--as", USER)
+        cli(e2e_stack, *rollback, to_version, "--reason", reason)
     texts = [text for _, text in posted(e2e_stack, marks) if "ROLLBACK" in text]
-    escaped_row(table, "Slack rollback started/finished: --reason and --as", f"{reason}, --as {USER}", texts[0], "")
+    escaped_row(table, "Slack rollback started/finished: --reason", reason, texts[0], "")
     table.row(
         "Slack rollback: newline in the reason",
         "⏎- Status: Resolved",
@@ -435,7 +465,7 @@ def test_a_deployment_and_rollbacks_told_with_hostile_text(e2e_stack, healthy_fl
     everything = "\n".join(texts)
     table.row(
         "Slack: every rollback message",
-        "--reason, --as",
+        "--reason",
         "no raw <!channel>, <!here>, <@U, <https://",
         str(raw_markup(everything)),
         bool(texts) and not raw_markup(everything),
