@@ -121,6 +121,7 @@ class ActionItemPayload(Payload):
 class DonePayload(Payload):
     """`done`: `{"user": "bob", "note": "alerts added in PR 412"}`, what was done, on the record."""
 
+    person_field = "user"
     user: str = Field(min_length=1, max_length=limits.USER)
     note: str = Field(min_length=1, max_length=limits.NOTE)
 

@@ -9,8 +9,9 @@ from pydantic import BaseModel, Field
 
 from runbook import limits
 from runbook.config import ScalingConfig, ThresholdsConfig
-from runbook.models import Payload, Revision, State
+from runbook.models import Payload, ProvablePayload, Revision, State
 from runbook.people import People
+from runbook.proof import ApprovalPolicy
 from runbook.records import ServiceChange
 from runbook.verification import VerificationRequest
 
@@ -40,25 +41,30 @@ class DeploymentRequest(BaseModel):
     no_checklist_reason: str = Field("", max_length=limits.NOTE)
     # [people]: approvers are mentioned by their Slack IDs, so the request reaches them.
     people: People = People({})
+    # [approvals]: whether a decision needs a proof, and the attesters' public keys.
+    approvals: ApprovalPolicy = ApprovalPolicy()
 
 
-class ApprovePayload(Payload):
+class ApprovePayload(ProvablePayload):
     """`approve`: `{"approver": "alice", "comment": "staging looks good"}`."""
 
+    person_field = "approver"
     approver: str = Field(min_length=1, max_length=limits.USER)
     comment: str = Field("", max_length=limits.NOTE)
 
 
-class RejectPayload(Payload):
+class RejectPayload(ProvablePayload):
     """`reject`: `{"approver": "alice", "reason": "checkout is slow on staging"}`."""
 
+    person_field = "approver"
     approver: str = Field(min_length=1, max_length=limits.USER)
     reason: str = Field(min_length=1, max_length=limits.NOTE)
 
 
-class DecidePayload(Payload):
+class DecidePayload(ProvablePayload):
     """`decide`, when monitoring asks a human: `{"user": "alice", "action": "rollback"}`."""
 
+    person_field = "user"
     user: str = Field(min_length=1, max_length=limits.USER)
     action: Literal["rollback", "continue"]
     note: str = Field("", max_length=limits.NOTE)
@@ -74,6 +80,8 @@ class Approval(BaseModel):
     at: datetime
     comment: str = ""
     approved: bool = True
+    # How the approver was verified: "SSH key SHA256:…", "Slack U…", "UI login", "unverified".
+    verified: str = ""
 
 
 class PrepareRevisionRequest(BaseModel):
@@ -102,9 +110,10 @@ class DeploymentResult(BaseModel):
 
 
 def approval_refusal(approver: str, requested_by: str, approvers: list[str]) -> str:
-    """Why this person may not approve (or reject), or "" when they may."""
+    """Why this person may not approve (or reject), or "" when they may. Names compare ignoring
+    case: a deployment started as "Alice" is alice's, whoever wrote the name."""
     if approver not in approvers:
         return f"{approver!r} is not an approver; approvers: {', '.join(approvers)}"
-    if approver == requested_by:
+    if approver.casefold() == requested_by.casefold():
         return f"{approver} started this deployment and cannot approve it: ask another approver"
     return ""

@@ -18,6 +18,7 @@ from runbook.incident_payloads import ResolvePayload
 from runbook.incident_terms import UpdateStatus
 from runbook.models import HandlerOutcome, ProcedureStatus
 from runbook.people import People
+from runbook.proof import ApprovalPolicy
 from runbook.severity import ComponentStatus, PagerSeverity, Severity, StatusPageImpact
 
 MitigationAction = Literal["rollback", "scale_up", "rate_limit", "maintenance_page"]
@@ -40,6 +41,8 @@ class Acknowledgement(BaseModel):
     at: datetime
     note: str = ""
     within_target: bool
+    # How `by` was verified: "PagerDuty P…", "Slack U…", "SSH key SHA256:…", "unverified".
+    verified: str = ""
 
 
 class Escalation(BaseModel):
@@ -263,6 +266,8 @@ class IncidentRequest(BaseModel):
     carried: CarriedIncident | None = None
     # [people]: whom a name mentions in Slack, invites, and adds in PagerDuty.
     people: People = People({})
+    # [approvals]: whether acknowledge and mitigate need a proof, and the attesters' public keys.
+    approvals: ApprovalPolicy = ApprovalPolicy()
 
     @property
     def environment(self) -> str:

@@ -10,15 +10,16 @@ from pydantic import Field, model_validator
 from runbook import limits
 from runbook.action_items import MOST_ITEMS, ActionItemPayload
 from runbook.incident_terms import CommanderMitigation, UpdateStatus
-from runbook.models import Payload
+from runbook.models import Payload, ProvablePayload
 from runbook.severity import Severity
 
 # Signals (and updates of the same name) -------------------------------------------------------
 
 
-class AcknowledgePayload(Payload):
+class AcknowledgePayload(ProvablePayload):
     """`acknowledge`: `{"user": "bob", "note": "on it"}`."""
 
+    person_field = "user"
     user: str = Field(min_length=1, max_length=limits.USER)
     note: str = Field("", max_length=limits.NOTE)
 
@@ -26,17 +27,19 @@ class AcknowledgePayload(Payload):
 class UpdatePayload(Payload):
     """`update`: `{"user": "alice", "status": "Mitigating", "action": "rolling back", "eta": "30 minutes"}`."""
 
+    person_field = "user"
     user: str = Field(min_length=1, max_length=limits.USER)
     status: UpdateStatus
     action: str = Field(min_length=1, max_length=limits.NOTE)
     eta: str = Field("Unknown", min_length=1, max_length=limits.ETA)
 
 
-class MitigatePayload(Payload):
+class MitigatePayload(ProvablePayload):
     """`mitigate`: `{"user": "alice", "action": "scale_up", "services": ["market-svc"], "reason": "CPU at 97%"}`.
 
     No services: the incident's own (all services when it named none)."""
 
+    person_field = "user"
     user: str = Field(min_length=1, max_length=limits.USER)
     action: CommanderMitigation
     services: list[Annotated[str, Field(max_length=limits.NAME)]] = Field(default_factory=list)
@@ -49,6 +52,7 @@ class ResolvePayload(Payload):
     Taken once the affected services are seen healthy; `"force": true` with a `force_reason`
     resolves all the same, on the record. `improvements`: what the post-mortem should improve."""
 
+    person_field = "user"
     user: str = Field(min_length=1, max_length=limits.USER)
     resolution: str = Field(min_length=1, max_length=limits.POSTMORTEM)
     root_cause: str = Field(min_length=1, max_length=limits.POSTMORTEM)
@@ -71,6 +75,7 @@ class ResolvePayload(Payload):
 class SeverityPayload(Payload):
     """`severity`: `{"user": "alice", "severity": "P1", "reason": "all checkouts fail now"}`."""
 
+    person_field = "user"
     user: str = Field(min_length=1, max_length=limits.USER)
     severity: Severity
     reason: str = Field("", max_length=limits.NOTE)

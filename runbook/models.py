@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+from runbook.proof import Proof
 
 
 class State(StrEnum):
@@ -41,6 +43,8 @@ class TimelineEntry(BaseModel):
     actor: str
     event: str
     detail: str = ""
+    # A person's decision: how they were verified ("SSH key SHA256:…", "Slack U…", "unverified").
+    verified: str = ""
 
 
 class Refusal(BaseModel):
@@ -71,6 +75,19 @@ class Payload(BaseModel):
     the model does not know is refused, never dropped: a misspelt "passed" must not count as unsent."""
 
     model_config = ConfigDict(extra="forbid")
+    # The field naming who acts: resolved to a person of [people] before the payload is taken.
+    person_field: ClassVar[str] = ""
+
+    @property
+    def person(self) -> str:
+        return str(getattr(self, self.person_field)) if self.person_field else ""
+
+
+class ProvablePayload(Payload):
+    """A decision that may carry a proof of who made it (runbook/proof.py); required when
+    [approvals] require = "verified"."""
+
+    proof: Proof | None = None
 
 
 class Undecodable(BaseModel):

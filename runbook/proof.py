@@ -208,3 +208,27 @@ def _check_attestation(proof: Proof, message: bytes, policy: ApprovalPolicy) -> 
 def _minutes(span: timedelta) -> str:
     minutes = span.total_seconds() / 60
     return f"{minutes:g} minute{'s' if minutes != 1 else ''}"
+
+
+_CLI = {
+    "approve": "runbook approve {id}",
+    "reject": "runbook reject {id} --reason TEXT",
+    "decide": "runbook decide {id} rollback|continue",
+    "acknowledge": "runbook incident ack {id}",
+    "mitigate": "runbook incident mitigate {id} ...",
+}
+_BUTTON = {"approve": "Approve", "reject": "Reject", "decide": "Roll back or Continue", "acknowledge": "Acknowledge"}
+
+
+def how_to_prove(decision: str, workflow_id: str) -> str:
+    """What a refused, unproved decision tells its sender to do instead."""
+    command = _CLI.get(decision, "runbook ...").format(id=workflow_id)
+    ways = [
+        f"sign it with your SSH key (`{command} --key KEY`, RUNBOOK_SSH_KEY or ssh-agent; the key listed in [people])"
+    ]
+    if decision in _BUTTON:
+        ways.append(f"click {_BUTTON[decision]} in Slack")
+    if decision == "acknowledge":
+        ways.append("acknowledge in PagerDuty")
+    ways.append("or send it from the Temporal UI with a login")
+    return ", ".join(ways)

@@ -32,6 +32,7 @@ class ChecklistItem(BaseModel):
 class CheckPayload(Payload):
     """The `check` signal: `{"item": "user-can-log-in", "user": "alice", "passed": true, "note": "..."}`."""
 
+    person_field = "user"
     item: str = Field(min_length=1, max_length=limits.CHECKLIST_ITEM)
     user: str = Field(min_length=1, max_length=limits.USER)
     passed: bool = True

@@ -465,6 +465,7 @@ def deployment_request(
         production_verification=verification_request(config, environment, True, False, user),
         no_checklist_reason=no_checklist_reason,
         people=config.people,
+        approvals=config.approvals.policy(),
     )
 
 
@@ -693,7 +694,7 @@ async def as_person(handler: Callable[[argparse.Namespace], Coroutine[Any, Any, 
         person = people.resolve(args.user)
         if person is None:
             raise UsageError(f"{people.unknown(args.user)}; say who acts with --as NAME or RUNBOOK_USER")
-        args.user = person
+        pass
     return await handler(args)
 
 

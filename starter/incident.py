@@ -72,6 +72,7 @@ async def declare(args: argparse.Namespace) -> int:
             ack_within=_drill_window("--ack-within", args.ack_within),
             update_every=_drill_window("--update-every", args.update_every),
             people=config.people,
+            approvals=config.approvals.policy(),
         )
     except ValidationError as error:
         first = error.errors()[0]

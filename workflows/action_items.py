@@ -40,7 +40,7 @@ class ActionItemFollowUp:
     def __init__(self, request: ActionItemRequest) -> None:
         self._request = request
         self._item = request.item
-        self._procedure = Procedure(KIND, request.environment, request.created_by, STEPS)
+        self._procedure = Procedure(KIND, request.environment, request.created_by, STEPS, request.people)
         if request.carried:
             self._procedure.status = request.carried.status
             self._state = request.carried.state

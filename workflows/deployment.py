@@ -110,7 +110,9 @@ class DeploymentProcedure:
     def __init__(self, request: DeploymentRequest) -> None:
         self._request = request
         steps = [self.first_check if step == "prerequisites" else step for step in STEPS]
-        self._procedure = Procedure(self.kind, request.environment, request.requested_by, steps)
+        self._procedure = Procedure(
+            self.kind, request.environment, request.requested_by, steps, request.people, request.approvals
+        )
         self._id = workflow.info().workflow_id
         self._held: list[str] = []
         self._changes: dict[str, list[ServiceChange]] = {}
@@ -249,7 +251,9 @@ class DeploymentProcedure:
                 )
             if not approval.approved:
                 self._halt(step, State.REJECTED, [f"rejected by {approval.approver}: {approval.comment}"])
-            step.detail = f"approved by {approval.approver}" + (f": {approval.comment}" if approval.comment else "")
+            step.detail = f"approved by {approval.approver} ({approval.verified or 'unverified'})" + (
+                f": {approval.comment}" if approval.comment else ""
+            )
 
     async def deploy_production(self) -> None:
         await self._deploy(self._request.environment, "deploy_production")
@@ -765,7 +769,14 @@ class DeploymentProcedure:
             )
         if self._procedure.status.step != "approval" and not self.approves_early:
             raise Refused(f"not at the approval gate yet (now: {self._procedure.status.step or 'finished'})")
-        self._approval = Approval(approver=approver, at=workflow.now(), comment=note, approved=approved)
+        deciding = self._procedure.deciding
+        self._approval = Approval(
+            approver=approver,
+            at=workflow.now(),
+            comment=note,
+            approved=approved,
+            verified=deciding.how if deciding else "unverified",
+        )
         self._procedure.record(approver, "approved" if approved else "rejected", note)
 
     def _decide(self, decision: DecidePayload) -> None:

@@ -70,6 +70,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from runbook.pager import AcknowledgementWatch, PageEscalation
     from runbook.postmortem import render_postmortem
+    from runbook.proof import Verification
     from workflows.action_items import track_action_items
     from workflows.incident_handlers import IncidentHandlers
     from workflows.options import PAGER_WATCH, QUICK
@@ -90,7 +91,9 @@ class Incident(IncidentHandlers):
         self._policy = request.policy
         self._people = request.people
         self._id = workflow.info().workflow_id
-        self._procedure = Procedure("incident", request.environment, request.declared_by, STEPS)
+        self._procedure = Procedure(
+            "incident", request.environment, request.declared_by, STEPS, request.people, request.approvals
+        )
         if request.carried:
             self._procedure.status = request.carried.status
             self._state = request.carried.state
@@ -551,10 +554,13 @@ class Incident(IncidentHandlers):
             return
         if seen.status != "acknowledged" or self._state.acknowledged is not None:
             return
-        self._acknowledge(
+        # Read from PagerDuty's API with the runbook's own token: as good a proof as its webhook.
+        self._procedure.taken_as(
+            Verification(person=seen.by, how=f"PagerDuty {seen.pagerduty_user}", verified=True),
+            self._acknowledge,
             AcknowledgePayload(
                 user=seen.by[: limits.USER], note=f"acknowledged in PagerDuty ({seen.pagerduty_user})"[: limits.NOTE]
-            )
+            ),
         )
 
     async def _stop_watching_pagerduty(self) -> None:

@@ -58,8 +58,13 @@ class IncidentHandlers:
         state, now = self._state, workflow.now()
         if state.acknowledged:
             raise Refused(f"already acknowledged by {state.acknowledged.by}")
+        deciding = self._procedure.deciding
         state.acknowledged = Acknowledgement(
-            by=ack.user, at=now, note=ack.note, within_target=now <= state.target_respond_by
+            by=ack.user,
+            at=now,
+            note=ack.note,
+            within_target=now <= state.target_respond_by,
+            verified=deciding.how if deciding else "unverified",
         )
         state.respond_by = None
         self._procedure.record(

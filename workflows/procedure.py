@@ -7,6 +7,7 @@ RunbookStage search attribute so the UI can list procedures by where they are.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -18,11 +19,12 @@ from temporalio.exceptions import ActivityError, CancelledError, ChildWorkflowEr
 
 with workflow.unsafe.imports_passed_through():
     from activities.slack import SlackActivities
-    from runbook import search
+    from runbook import proof, search
     from runbook.models import (
         HandlerOutcome,
         Payload,
         ProcedureStatus,
+        ProvablePayload,
         Refusal,
         SlackMessage,
         State,
@@ -31,6 +33,8 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
         Undecodable,
     )
+    from runbook.people import People
+    from runbook.proof import ApprovalPolicy, ProofRefused, Verification
     from workflows.options import QUICK
 
 T = TypeVar("T")
@@ -69,7 +73,15 @@ def noted_in(problems: list[str], what: str) -> Callable[[str], None]:
 
 
 class Procedure:
-    def __init__(self, kind: str, environment: str, requested_by: str, steps: list[str]) -> None:
+    def __init__(
+        self,
+        kind: str,
+        environment: str,
+        requested_by: str,
+        steps: list[str],
+        people: People | None = None,
+        approvals: ApprovalPolicy | None = None,
+    ) -> None:
         self.status = ProcedureStatus(
             id=workflow.info().workflow_id,
             kind=kind,
@@ -77,9 +89,20 @@ class Procedure:
             requested_by=requested_by,
             steps=[StepRecord(name=name) for name in steps],
         )
+        # Whom a payload's name may mean, and what a decision must prove ([people], [approvals]).
+        self._people = people or People({})
+        self._approvals = approvals or ApprovalPolicy()
+        # Proofs already taken: a signed decision counts once, however often it is sent.
+        self._proofs_taken: set[str] = set()
+        # The decision being taken while its handler runs: whose it is, and how they were verified.
+        self.deciding: Verification | None = None
 
     def record(self, actor: str, event: str, detail: str = "") -> None:
-        self.status.timeline.append(TimelineEntry(at=workflow.now(), actor=actor, event=event, detail=detail))
+        deciding = self.deciding
+        verified = deciding.how if deciding is not None and deciding.person == actor else ""
+        self.status.timeline.append(
+            TimelineEntry(at=workflow.now(), actor=actor, event=event, detail=detail, verified=verified)
+        )
 
     def refuse(self, handler: str, payload: Any, reason: str) -> None:
         if len(reason) > _REASON_EXCERPT:
@@ -114,13 +137,66 @@ class Procedure:
             ) from None
 
     def decide(self, handler: str, model: type[P], payload: Any, apply: Callable[[P], None]) -> HandlerOutcome:
-        """A human decision: parsed, then applied; a refusal at either stage is recorded and answered."""
+        """A human decision: parsed, its author made a person and their proof checked, then
+        applied; a refusal at any stage is recorded and answered."""
         try:
-            apply(self.parse(model, payload))
+            parsed = self.parse(model, payload)
+            parsed, verification = self._author(handler, parsed, payload)
+            self.taken_as(verification, apply, parsed)
         except Refused as refusal:
             self.refuse(handler, payload, str(refusal))
             return HandlerOutcome(accepted=False, reason=self.status.refusals[-1].reason)
+        if isinstance(parsed, ProvablePayload) and parsed.proof is not None:
+            self._proofs_taken.add(_digest(parsed.proof.signature))
         return HandlerOutcome(accepted=True)
+
+    def taken_as(self, verification: Verification, apply: Callable[[P], None], parsed: P) -> None:
+        """Apply a decision whose author is known: what it records carries how they were verified."""
+        self.deciding = verification
+        try:
+            apply(parsed)
+        finally:
+            self.deciding = None
+
+    def _author(self, handler: str, parsed: P, payload: dict[str, Any]) -> tuple[P, Verification]:
+        """The payload with its author's configured name, and how that author is verified; or
+        Refused: an unknown person, a proof that does not hold, or none where one is required."""
+        if not parsed.person_field:
+            return parsed, Verification(person="")
+        person = parsed.person
+        # A procedure started before [people] existed knows no one: names are taken as written.
+        if self._people.root:
+            known = self._people.resolve(person)
+            if known is None:
+                raise Refused(self._people.unknown(person))
+            parsed, person = parsed.model_copy(update={parsed.person_field: known}), known
+        if not isinstance(parsed, ProvablePayload):
+            return parsed, Verification(person=person)
+        if parsed.proof is None:
+            if self._approvals.require == "verified":
+                raise Refused(
+                    f"{person}, unverified: [approvals] takes verified decisions only; "
+                    + proof.how_to_prove(handler, self.status.id)
+                )
+            return parsed, Verification(person=person)
+        if _digest(parsed.proof.signature) in self._proofs_taken:
+            raise Refused("this proof was taken already: a signed decision counts once; sign it again")
+        try:
+            # cryptography imports modules as it verifies; imported afresh in the workflow sandbox,
+            # its compiled core fails the task or aborts the worker (tests/workflows/test_ssh_in_sandbox.py).
+            with workflow.unsafe.imports_passed_through():
+                return parsed, proof.verify(
+                    parsed.proof,
+                    payload,
+                    person=person,
+                    workflow_id=self.status.id,
+                    decision=handler,
+                    people=self._people,
+                    policy=self._approvals,
+                    now=workflow.now(),
+                )
+        except ProofRefused as refusal:
+            raise Refused(f"{person}: proof refused: {refusal}") from None
 
     async def attempt(self, call: Awaitable[T], failed: Callable[[str], object]) -> T | None:
         """An outside call whose failure the procedure survives: `failed` is told why, and the
@@ -188,6 +264,10 @@ class Procedure:
         workflow.upsert_search_attributes([search.STAGE.value_set(state.value.lower())])
         self.record("runbook", f"finished {state.value}")
         workflow.logger.info("%s finished %s", self.status.kind, state.value)
+
+
+def _digest(signature: str) -> str:
+    return hashlib.sha256(signature.encode()).hexdigest()
 
 
 def _example(model: type[BaseModel]) -> str:

@@ -161,7 +161,7 @@ async def test_done_before_the_due_date_reminds_nobody_and_done_twice_is_refused
         assert (await done(handle, "bob", "done on day one")).accepted
         # The item closes (telling the channel); meanwhile it is done already.
         await until(handle, lambda s: s.step == "close", "closing")
-        again = await done(handle, "eve", "me too")
+        again = await done(handle, "erin", "me too")
         assert not again.accepted and again.reason == f"{handle.id} is done already: by bob (done on day one)"
         slack.release.set()
         result: ActionItemResult = await handle.result()

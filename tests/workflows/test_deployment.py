@@ -146,13 +146,15 @@ async def test_self_approval_and_strangers_are_refused_and_the_gate_keeps_waitin
     early = await approve(handle)
     assert not early.accepted and "not at the approval gate yet" in early.reason
     await reach(handle, "approval")
-    refused = [await approve(handle, "alice"), await approve(handle, "mallory")]
-    assert [o.accepted for o in refused] == [False, False]
+    # Names are people, whatever their case: "ALICE" is the alice who started it.
+    refused = [await approve(handle, "ALICE"), await approve(handle, "dana"), await approve(handle, "mallory")]
+    assert [o.accepted for o in refused] == [False, False, False]
     assert "alice started this deployment and cannot approve it" in refused[0].reason
-    assert "'mallory' is not an approver; approvers: alice, bob, carol" in refused[1].reason
+    assert "'dana' is not an approver; approvers: alice, bob, carol" in refused[1].reason
+    assert refused[2].reason.startswith("unknown person 'mallory'; [people] has ")
     current = await status(handle)
     assert current.state == State.RUNNING and current.step == "approval"
-    assert len(current.refusals) == 3
+    assert len(current.refusals) == 4
     reject = await handle.execute_update(
         "reject", {"approver": "carol", "reason": "checkout slow on staging"}, result_type=HandlerOutcome
     )
@@ -160,6 +162,7 @@ async def test_self_approval_and_strangers_are_refused_and_the_gate_keeps_waitin
     outcome = await result(handle)
     assert outcome.state == State.REJECTED
     assert outcome.reasons == ["rejected by carol: checkout slow on staging"]
+    assert outcome.approval.verified == "unverified"
 
 
 async def test_an_approval_sent_as_the_ui_sends_it(client, e2e_stack, aws):
