@@ -281,7 +281,7 @@ class Gateway:
             if kind != "block_actions":
                 return _answer(SLACK_PATH, HTTPStatus.OK, f"ignored: a {str(kind)[:40]!r} interaction")
             click = BlockActions.model_validate(interaction)
-        except (UnicodeDecodeError, ValueError, KeyError, AttributeError):
+        except (UnicodeDecodeError, ValueError, KeyError, AttributeError, RecursionError):
             return _answer(SLACK_PATH, HTTPStatus.BAD_REQUEST, "not a block_actions payload")
         if not click.response_url.startswith(self._response_urls):
             return _answer(SLACK_PATH, HTTPStatus.BAD_REQUEST, f"response_url not under {self._response_urls}")
@@ -420,8 +420,9 @@ def _outcome_text(decision: Decision, outcome: HandlerOutcome) -> str:
 
 
 def _log(path: str, outcome: str, person: str | None = None, workflow: str | None = None) -> None:
-    # repr: what came in a request cannot start a log line of its own.
-    logger.info("%s %s person=%s workflow=%s", path, outcome, person or "-", repr(workflow) if workflow else "-")
+    # Escaped: what came in a request, or a workflow's reason, cannot start a log line of its own.
+    shown = repr(outcome)[1:-1]
+    logger.info("%s %s person=%s workflow=%s", path, shown, person or "-", repr(workflow) if workflow else "-")
 
 
 def _answer(

@@ -130,9 +130,10 @@ def click_payload(user: str = BOB, action: str = "approve", workflow_id: str = W
 
 
 def slack_request(
-    payload: dict, *, timestamp: int | None = None, secret: str = SLACK_SECRET
+    payload: dict | list | str, *, timestamp: int | None = None, secret: str = SLACK_SECRET
 ) -> tuple[bytes, dict[str, str]]:
-    body = urlencode({"payload": json.dumps(payload)}).encode()
+    """Signed as Slack signs; a str payload is sent as it is."""
+    body = urlencode({"payload": payload if isinstance(payload, str) else json.dumps(payload)}).encode()
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     signature = "v0=" + hmac.new(secret.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()
     headers = {
@@ -380,8 +381,9 @@ async def test_a_response_url_that_is_not_slacks_is_never_posted_to(harness):
         {"type": "block_actions", "user": {"id": BOB}, "actions": [], "response_url": RESPONSE_URL},
         {"type": "block_actions", "actions": [{"action_id": "approve"}], "response_url": RESPONSE_URL},
         ["not", "an", "object"],
+        "[" * 10000 + "]" * 10000,
     ],
-    ids=["no-action", "no-user", "not-an-object"],
+    ids=["no-action", "no-user", "not-an-object", "nested-deep"],
 )
 async def test_a_signed_payload_that_is_not_a_click_is_refused_400(harness, payload):
     answer = await harness.post(SLACK_PATH, *slack_request(payload))
@@ -440,6 +442,17 @@ async def test_an_acknowledgement_webhook_acknowledges_the_incident_as_that_pers
         "acknowledged in PagerDuty (PDANA04)",
     )
     assert checked(payload, "dana", INCIDENT, "acknowledge") == "dana, PagerDuty PDANA04"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b'{"event": {"id": "E1"}}', b'{"event": ' * 5000 + b"{}" + b"}" * 5000, b"[]"],
+    ids=["not-json", "no-event-type", "nested-deep", "not-an-object"],
+)
+async def test_a_signed_body_that_is_not_a_webhook_event_is_refused_400(harness, body):
+    answer = await harness.post(PAGERDUTY_PATH, body, pagerduty_headers(body))
+    assert answer.status_code == 400
+    assert harness.untouched
 
 
 @pytest.mark.parametrize(
