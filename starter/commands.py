@@ -694,7 +694,7 @@ async def as_person(handler: Callable[[argparse.Namespace], Coroutine[Any, Any, 
         person = people.resolve(args.user)
         if person is None:
             raise UsageError(f"{people.unknown(args.user)}; say who acts with --as NAME or RUNBOOK_USER")
-        pass
+        args.user = person
     return await handler(args)
 
 
