@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from runbook.models import ProcedureStatus, StepRecord
+from runbook.models import ProcedureStatus, StepRecord, TimelineEntry
 from starter.console import visible as v
 from starter.console import visible_lines
 
@@ -25,6 +25,11 @@ def _elapsed(step: StepRecord, now: datetime | None) -> str:
         return ""
     end = step.ended_at or now
     return f"{(end - step.started_at).total_seconds():.1f}s" if end else ""
+
+
+def _author(entry: TimelineEntry) -> str:
+    """Who did it, and for a person's decision how they were verified: "bob, SSH key SHA256:…"."""
+    return f"{entry.actor}, {entry.verified}" if entry.verified else entry.actor
 
 
 def render_status(status: ProcedureStatus, now: datetime | None = None, timeline_tail: int = 15) -> str:
@@ -62,7 +67,7 @@ def render_status(status: ProcedureStatus, now: datetime | None = None, timeline
         if hidden > 0:
             lines.append(f"  ({hidden} earlier entries: `runbook status {v(status.id)} --json` has them all)")
         lines += [
-            f"  {_clock(e.at)} {v(e.actor):<12} {v(e.event)}" + (f": {v(e.detail)}" if e.detail else "")
+            f"  {_clock(e.at)} {v(_author(e)):<12} {v(e.event)}" + (f": {v(e.detail)}" if e.detail else "")
             for e in status.timeline[-timeline_tail:]
         ]
     result = status.result or {}
