@@ -322,8 +322,9 @@ def test_an_acknowledgement_made_in_pagerduty_reaches_the_incident(e2e_stack):
     wait_for(
         lambda: any(e.event == "on-call paged" for e in procedure_status(e2e_stack, incident_id).timeline), "the page"
     )
-    # dana acknowledges where she was paged: in PagerDuty, not with the runbook's CLI.
-    acked = e2e_stack.cli("sandbox", "pagerduty", "ack", incident_id, "--as", "dana")
+    # dana acknowledges where she was paged: in PagerDuty, not with the runbook's CLI. Without
+    # PagerDuty's webhook to the gateway, the worker's polling alone must find it.
+    acked = e2e_stack.cli("sandbox", "pagerduty", "ack", incident_id, "--as", "dana", "--no-webhook")
     assert acked.returncode == 0, acked.stdout + acked.stderr
     state = wait_for(
         lambda: procedure_status(e2e_stack, incident_id).details["incident"]["acknowledged"], "the acknowledgement"
