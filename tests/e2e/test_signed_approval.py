@@ -119,3 +119,22 @@ def cancel(stack: Stack, workflow_id: str) -> None:
     """The hotfix ended, production left as it was: the next test deploys there."""
     stack.cli("cancel", workflow_id)
     wait_for(lambda: procedure_status(stack, workflow_id).state.value != "RUNNING", "the hotfix's end", 120)
+
+
+def test_an_acknowledgement_signed_with_the_responders_ssh_key_counts_as_theirs(with_bobs_key, keys):
+    stack = with_bobs_key
+    declared = stack.cli("incident", "declare", "--severity", "P4", "--summary", "signed ack", "--as", "alice")
+    assert declared.returncode == 0, declared.stderr
+    incident_id = declared.stdout.splitlines()[0]
+    try:
+        acked = stack.cli("incident", "ack", incident_id, "--as", "bob", "--key", str(keys.bobs), "--note", "on it")
+        status = procedure_status(stack, incident_id)
+        shown = stack.cli("status", incident_id).stdout
+    finally:
+        stack.cli("incident", "resolve", incident_id, "--resolution", "r", "--root-cause", "c", "--as", "alice")
+
+    bobs = fingerprint(keys.bobs)
+    assert acked.returncode == 0, acked.stderr
+    assert f"acknowledged by bob (signed with SSH key {bobs})" in acked.stdout
+    assert status.details["incident"]["acknowledged"]["verified"] == f"SSH key {bobs}"
+    assert f"bob, SSH key {bobs}" in shown, shown
