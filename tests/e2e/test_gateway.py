@@ -16,7 +16,7 @@ from runbook.models import ProcedureStatus, State
 from runbook.temporal import connect
 from starter.commands import deployment_request, launch_deployment
 from tests.e2e.test_incident import declare
-from tests.support import procedure_status, reach, wait_for
+from tests.support import procedure_status, reach, status, wait_for
 
 
 def click(stack, workflow_id: str, action: str, person: str) -> tuple[int, dict]:
@@ -48,7 +48,7 @@ async def test_a_slack_click_approves_as_the_clicker_and_only_an_approver_who_di
         assert exit_code == 1 and seen["outcome"] == "refused", seen
         assert seen["response"]["effect"] == "ephemeral" and seen["response"]["text"].startswith("Not taken: ")
         assert why in seen["response"]["text"]
-    assert [handler for handler, _ in refusals(e2e_stack, handle.id)] == ["approve", "approve"]
+    assert [refusal.handler for refusal in (await status(handle)).refusals] == ["approve", "approve"]
     assert (await reach(handle, "approval")).state == State.RUNNING
 
     exit_code, seen = click(e2e_stack, handle.id, "approve", "bob")
