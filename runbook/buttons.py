@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from runbook.models import SlackButton
+from runbook.people import People
 
 
 class ButtonDecision(BaseModel):
@@ -54,3 +55,8 @@ def question_buttons(workflow_id: str) -> list[SlackButton]:
 
 def acknowledge_buttons(workflow_id: str) -> list[SlackButton]:
     return [_button("acknowledge", "Acknowledge", workflow_id, "primary")]
+
+
+def outcome(verb: str, person: str, how: str, people: People) -> str:
+    """What replaces a message's buttons once decided: "*Approved by <@U…>* (Slack U…)"."""
+    return f"*{verb} by {people.mention(person)}* ({how or 'unverified'})"

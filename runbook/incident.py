@@ -16,7 +16,7 @@ from runbook.config import IncidentsConfig, ThresholdsConfig
 from runbook.decision import Action, Decision
 from runbook.incident_payloads import ResolvePayload
 from runbook.incident_terms import UpdateStatus
-from runbook.models import HandlerOutcome, ProcedureStatus
+from runbook.models import HandlerOutcome, ProcedureStatus, SlackSettled
 from runbook.people import People
 from runbook.proof import ApprovalPolicy
 from runbook.severity import ComponentStatus, PagerSeverity, Severity, StatusPageImpact
@@ -200,6 +200,8 @@ class IncidentState(BaseModel):
     assessment: AssessmentRecord | None = None
     mitigations: list[Mitigation] = Field(default_factory=list)
     notices: list[Notice] = Field(default_factory=list)
+    # Messages whose Acknowledge button waits: settled with the outcome once acknowledged.
+    asking: list[SlackSettled] = Field(default_factory=list)
     next_update_at: datetime | None = None
     posted_updates: int = 0
     last_posted_at: datetime | None = None

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.records import RecordsActivities
     from runbook import deployment as policy
     from runbook.assessment import assess
+    from runbook.buttons import approval_buttons, question_buttons
     from runbook.decision import Action, Assessment
     from runbook.deployment import (
         Approval,
@@ -50,6 +51,8 @@ with workflow.unsafe.imports_passed_through():
         ProcedureStatus,
         RollbackRequest,
         ServiceHealthRequest,
+        SlackButton,
+        SlackSettled,
         State,
         StepRecord,
     )
@@ -118,6 +121,9 @@ class DeploymentProcedure:
         self._changes: dict[str, list[ServiceChange]] = {}
         self._approval: Approval | None = None
         self._decision: DecidePayload | None = None
+        self._decided_how = ""
+        # Messages whose buttons wait for a decision, by what they ask: "approval", "question".
+        self._asking: dict[str, list[SlackSettled]] = {}
         # Whoever took an environment's lock from this deployment, as the lock tells it.
         self._preempted: LockHolder | None = None
         self._vetoed = False
@@ -234,6 +240,8 @@ class DeploymentProcedure:
     async def approval(self) -> None:
         async with self._procedure.step("approval") as step:
             deadline = workflow.now() + self._request.approval_timeout
+            if self._approval is None and workflow.patched("decision-buttons"):
+                await self._ask("approval", messages.approval_reminder(self._id, self._request, "(Send a Signal)"))
             while self._approval is None and workflow.now() < deadline:
                 try:
                     await workflow.wait_condition(
@@ -243,8 +251,11 @@ class DeploymentProcedure:
                 except TimeoutError:
                     if workflow.now() < deadline:
                         self._procedure.record("runbook", "approval reminder", self._request.channel)
-                        await self._notify(messages.approval_reminder(self._id, self._request, "(Send a Signal)"))
+                        await self._ask(
+                            "approval", messages.approval_reminder(self._id, self._request, "(Send a Signal)")
+                        )
             approval = self._approval
+            await self._settle("approval", messages.approval_outcome(approval, self._request))
             if approval is None:
                 self._halt(
                     step, State.EXPIRED, [f"no approval within {self._request.approval_timeout}; production untouched"]
@@ -270,7 +281,7 @@ class DeploymentProcedure:
                 if workflow.now() >= end and self._question_deadline is None:
                     break
                 await self._until_next_look(end)
-                self._take_the_answer(step)
+                await self._take_the_answer(step)
 
     async def verify_production(self) -> None:
         async with self._procedure.step("verify_production") as step:
@@ -298,7 +309,7 @@ class DeploymentProcedure:
             self._checklist.open(verification.deadline, verification.reminder_every)
             await self._notify(messages.checklist_opened(self._id, self._request))
             while True:
-                self._take_the_answer(step)
+                await self._take_the_answer(step)
                 newly_failed = [i for i in self._checklist.failed() if i.name not in self._flows_asked_about]
                 if newly_failed:
                     await self._ask_about_failed_flows(newly_failed)
@@ -336,10 +347,12 @@ class DeploymentProcedure:
         self._question_deadline = workflow.now() + self._request.decision_timeout
         self._question_about, self._question_no_data_only = about, False
         self._procedure.record("runbook", "alert", about)
-        await self._notify(
+        await self._ask(
+            "question",
             messages.alert(
                 self._request, f"{about}. Decide: `runbook decide {self._id} rollback|continue` or signal `decide`"
-            )
+            ),
+            question_buttons(self._id),
         )
 
     def _flow_failed_or_answered(self) -> bool:
@@ -621,6 +634,7 @@ class DeploymentProcedure:
             "propose",
             f"{messages.question(proposed, no_data, evidence)}. Decide: "
             f"`runbook decide {self._id} rollback|continue` or signal `decide`",
+            question_buttons(self._id),
         )
         about = "; ".join(f"{s}: {evidence[s]}" for s in proposed + no_data)
         if workflow.patched("monitor-while-asking"):
@@ -653,15 +667,17 @@ class DeploymentProcedure:
         except TimeoutError:
             pass
 
-    def _take_the_answer(self, step: StepRecord) -> None:
+    async def _take_the_answer(self, step: StepRecord) -> None:
         """The open question's answer, or its deadline passing unanswered."""
         if self._question_deadline is None:
             return
         if self._decision is not None:
             self._question_deadline = None
+            await self._settle("question", messages.decision_outcome(self._decision, self._decided_how, self._request))
             self._take_the_decision(step)
         elif workflow.now() >= self._question_deadline:
             timeout = self._request.decision_timeout
+            await self._settle("question", f"*No decision within {timeout}*")
             reasons = [f"no decision within {timeout} on: {self._question_about}"]
             # The matrix's No data row alerts and asks; unanswered, the deployment fails (nothing
             # vouches for the release) but is not rolled back: no data alone never rolls back.
@@ -675,6 +691,7 @@ class DeploymentProcedure:
         if not workflow.patched("no-data-never-rolls-back"):
             return
         self._procedure.record("runbook", "question withdrawn", f"figures observed again: {self._question_about}")
+        await self._settle("question", "*Withdrawn: figures observed again*")
         self._question_deadline, self._question_no_data_only = None, False
         self._alerted.discard("propose")
         await self._notify(
@@ -687,11 +704,27 @@ class DeploymentProcedure:
             why = decision.note or self._question_about or "slow responses"
             self._halt(step, State.FAILED, [f"{decision.user} decided to roll back: {why}"])
 
-    async def _alert_once(self, key: str, text: str) -> None:
+    async def _alert_once(self, key: str, text: str, buttons: list[SlackButton] | None = None) -> None:
         if key not in self._alerted:
             self._alerted.add(key)
             self._procedure.record("runbook", "alert", text)
-            await self._notify(messages.alert(self._request, text))
+            if buttons:
+                await self._ask("question", messages.alert(self._request, text), buttons)
+            else:
+                await self._notify(messages.alert(self._request, text))
+
+    async def _ask(self, about: str, text: str, buttons: list[SlackButton] | None = None) -> None:
+        """A message asking for a decision, with its buttons (the approval's by default): kept
+        until the decision settles them."""
+        buttons = buttons if buttons is not None else approval_buttons(self._id)
+        posted = await self._procedure.post(self._request.channel, text, buttons)
+        if posted is not None:
+            self._asking.setdefault(about, []).append(SlackSettled(channel=posted.channel, ts=posted.ts, text=text))
+
+    async def _settle(self, about: str, outcome: str) -> None:
+        asked = self._asking.pop(about, [])
+        if asked and workflow.patched("decision-buttons"):
+            await self._procedure.settle(asked, outcome)
 
     def _halt(self, step: StepRecord, state: State, reasons: list[str], only: list[str] | None = None) -> NoReturn:
         self._procedure.fail_step(step, reasons)
@@ -788,6 +821,8 @@ class DeploymentProcedure:
         if step != "monitor" and not asked_about_a_flow:
             raise Refused(f"nothing to decide now (step: {step or 'finished'})")
         self._decision = decision
+        deciding = self._procedure.deciding
+        self._decided_how = deciding.how if deciding else "unverified"
         self._procedure.record(decision.user, f"decided: {decision.action}", decision.note)
 
     def _check(self, check: CheckPayload) -> None:

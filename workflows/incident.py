@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from runbook import limits, search
     from runbook import severity as policy
     from runbook.assessment import assess
+    from runbook.buttons import acknowledge_buttons, outcome
     from runbook.decision import Action
     from runbook.incident import (
         CLOCK_PHASES,
@@ -64,6 +65,8 @@ with workflow.unsafe.imports_passed_through():
         PreemptRequest,
         RollbackRequest,
         RollbackResult,
+        SlackButton,
+        SlackSettled,
         State,
         StepRecord,
         StepState,
@@ -166,7 +169,8 @@ class Incident(IncidentHandlers):
                 f"{state.summary} ({texts.service_label(state.services)})",
             )
             workflow.upsert_search_attributes([search.SEVERITY.value_set(state.severity.value)])
-            if await self._post(self._request.channel, texts.initial_alert(state.services, state.summary)):
+            initial = texts.initial_alert(state.services, state.summary)
+            if await self._post(self._request.channel, initial, acknowledge_buttons(self._id)):
                 self._procedure.record("runbook", "initial alert posted", self._request.channel)
             if await self._page(self._page_request(texts.page_declared(self._id, state))):
                 self._procedure.record("runbook", "on-call paged", f"dedup key {self._id}")
@@ -178,6 +182,7 @@ class Incident(IncidentHandlers):
 
     async def _meet_obligations(self) -> None:
         await self._tell_notices()
+        await self._settle_acknowledge_buttons()
         if policy.opens_war_room(self._state.severity, self._policy):
             if self._state.war_room is None and "war_room" not in self._unavailable():
                 await self.open_war_room()
@@ -194,6 +199,16 @@ class Incident(IncidentHandlers):
                 task = asyncio.create_task(self.mitigate(mitigation))
                 self._mitigating.add(task)
                 task.add_done_callback(self._mitigation_finished)
+
+    async def _settle_acknowledge_buttons(self) -> None:
+        """Acknowledged, however: the Acknowledge buttons give way to who acknowledged."""
+        acknowledged = self._state.acknowledged
+        if acknowledged is None or not self._state.asking or not workflow.patched("decision-buttons"):
+            return
+        asked, self._state.asking = self._state.asking, []
+        await self._procedure.settle(
+            asked, outcome("Acknowledged", acknowledged.by, acknowledged.verified, self._people)
+        )
 
     def _unavailable(self) -> list[str]:
         """Steps that failed for good: not tried again on every turn of the loop."""
@@ -219,7 +234,9 @@ class Incident(IncidentHandlers):
                 self._procedure.record("runbook", "responders invited", ", ".join(invited))
             window = policy.response_window_text(state.severity, self._policy, self._request.ack_within)
             await self._post(
-                channel.id, texts.war_room_opened(self._id, state, window, self._update_interval(), self._people)
+                channel.id,
+                texts.war_room_opened(self._id, state, window, self._update_interval(), self._people),
+                None if state.acknowledged else acknowledge_buttons(self._id),
             )
 
     async def open_status_page(self) -> None:
@@ -660,8 +677,12 @@ class Incident(IncidentHandlers):
             custom_details={"incident": self._id, "commander": state.commander, **details},
         )
 
-    async def _post(self, channel: str, text: str) -> bool:
-        return await self._procedure.post(channel, text)
+    async def _post(self, channel: str, text: str, buttons: list[SlackButton] | None = None) -> bool:
+        """A message; one with buttons is remembered until a decision settles them."""
+        posted = await self._procedure.post(channel, text, buttons)
+        if posted is not None and buttons:
+            self._state.asking.append(SlackSettled(channel=posted.channel, ts=posted.ts, text=text))
+        return posted is not None
 
     async def _invite(self, names: list[str]) -> list[str]:
         """Invites to the war room those of `names` whom Slack knows by ID ([people]); who has none

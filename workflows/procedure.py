@@ -26,7 +26,10 @@ with workflow.unsafe.imports_passed_through():
         ProcedureStatus,
         ProvablePayload,
         Refusal,
+        SlackButton,
         SlackMessage,
+        SlackPosted,
+        SlackSettled,
         State,
         StepRecord,
         StepState,
@@ -212,16 +215,30 @@ class Procedure:
         """A `failed` for `attempt` that puts the failure on the timeline."""
         return lambda why: self.record("runbook", event, f"{context}: {why}" if context else why)
 
-    async def post(self, channel: str, text: str) -> bool:
+    async def post(self, channel: str, text: str, buttons: list[SlackButton] | None = None) -> SlackPosted | None:
         """A Slack message, best effort: one that cannot be delivered is recorded, and the
-        procedure goes on (telling people must never stop a rollback)."""
-        posted = await self.attempt(
+        procedure goes on (telling people must never stop a rollback). Where it went, or None."""
+        return await self.attempt(
             workflow.execute_activity_method(
-                SlackActivities.post_message, SlackMessage(channel=channel, text=text), **QUICK
+                SlackActivities.post_message,
+                SlackMessage(channel=channel, text=text, buttons=buttons or []),
+                **QUICK,
             ),
             self.noting("Slack message not delivered", channel),
         )
-        return posted is not None
+
+    async def settle(self, asked: list[SlackSettled], outcome: str) -> None:
+        """Messages whose buttons a decision made (or a deadline ended): the buttons give way to
+        the outcome, so nobody clicks on a question already answered."""
+        for message in asked:
+            await self.attempt(
+                workflow.execute_activity_method(
+                    SlackActivities.settle_buttons,
+                    message.model_copy(update={"text": f"{message.text}\n\n{outcome}"}),
+                    **QUICK,
+                ),
+                self.noting("Slack buttons not replaced", message.channel),
+            )
 
     def _step(self, name: str) -> StepRecord:
         return next(step for step in self.status.steps if step.name == name)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from runbook.deployment import Approval, DeploymentRequest
+from runbook.buttons import outcome
+from runbook.deployment import Approval, DecidePayload, DeploymentRequest
 from runbook.durations import format_duration
 from runbook.messages.escape import slack_line
 from runbook.records import ServiceChange
@@ -41,6 +42,20 @@ def approval_reminder(workflow_id: str, request: DeploymentRequest, ui_hint: str
         f"- Approve: `runbook approve {workflow_id}` or signal `approve` in the UI {ui_hint}\n"
         f"- Approvers: {', '.join(request.people.mention(a) for a in request.approvers if a != request.requested_by)}"
     )
+
+
+def approval_outcome(approval: Approval | None, request: DeploymentRequest) -> str:
+    """What replaces the Approve and Reject buttons once the gate is passed, either way."""
+    if approval is None:
+        return f"*No approval within {format_duration(request.approval_timeout)}*"
+    verb = "Approved" if approval.approved else "Rejected"
+    return outcome(verb, approval.approver, approval.verified, request.people)
+
+
+def decision_outcome(decision: DecidePayload, how: str, request: DeploymentRequest) -> str:
+    """What replaces the Roll back and Continue buttons once someone decided."""
+    verb = "Roll back decided" if decision.action == "rollback" else "Continue decided"
+    return outcome(verb, decision.user, how, request.people)
 
 
 def completion(

@@ -202,10 +202,16 @@ async def test_the_gate_expires_after_its_timeout_with_production_untouched(
     assert outcome.state == State.EXPIRED
     assert outcome.reasons == ["no approval within 1 day, 0:00:00; production untouched"]
     assert e2e_stack.running("production", "payment-svc").version != "v5.99.0"
-    # A reminder every 8 hours nobody approved: at 8 h and 16 h, then the 24-hour deadline.
-    assert (
-        sum(f"v5.99.0 to production waits for approval ({handle.id})" in text for text in slack_texts(e2e_stack)) == 2
-    )
+    # The request at the gate, then a reminder every 8 hours nobody approved (at 8 h and 16 h), each
+    # with Approve and Reject buttons; at the 24-hour deadline the buttons give way to the outcome.
+    asked = f"v5.99.0 to production waits for approval ({handle.id})"
+    assert sum(asked in text for text in slack_texts(e2e_stack)) == 3
+    settled = [
+        call["body"]["text"]
+        for call in e2e_stack.calls("slack")
+        if call["path"].endswith("chat.update") and asked in call["body"]["text"]
+    ]
+    assert len(settled) == 3 and all(text.endswith("\n\n*No approval within 1d*") for text in settled), settled
 
 
 async def test_a_bad_version_is_rolled_back_automatically(client, e2e_stack, aws):

@@ -73,6 +73,7 @@ from runbook.models import (
     ServiceTarget,
     SlackMessage,
     SlackPosted,
+    SlackSettled,
     UpdateServiceRequest,
     UpdateServiceResult,
 )
@@ -126,6 +127,8 @@ class World:
         # Services whose figures CloudWatch has no datapoints for.
         self.silent: set[str] = set()
         self.slack: list[SlackMessage] = []
+        # Messages whose buttons a decision replaced with its outcome.
+        self.settled: list[SlackSettled] = []
         self.channels: list[str] = []
         self.invites: list[list[str]] = []
         self.pages: list[tuple[str, PageRequest | PageAction]] = []
@@ -148,6 +151,11 @@ class World:
         async def post_message(message: SlackMessage) -> SlackPosted:
             self.slack.append(message)
             return SlackPosted(channel=message.channel, ts=str(len(self.slack)))
+
+        @activity.defn(name="settle_buttons")
+        async def settle_buttons(settled: SlackSettled) -> SlackPosted:
+            self.settled.append(settled)
+            return SlackPosted(channel=settled.channel, ts=settled.ts)
 
         @activity.defn(name="create_channel")
         async def create_channel(request: ChannelRequest) -> SlackChannel:
@@ -312,8 +320,8 @@ class World:
             else no_related_deployments
         )
         return [
-            post_message, create_channel, invite, trigger_page, acknowledge_page, resolve_page, escalate_page,
-            await_acknowledgement, open_status_page,
+            post_message, settle_buttons, create_channel, invite, trigger_page, acknowledge_page, resolve_page,
+            escalate_page, await_acknowledgement, open_status_page,
             update_status_page, check_service_health, collect_metrics, service_states, related, store_postmortem,
             scale_up, rate_limit, maintenance_page, preempt_lock, release_lock, plan_rollback, update_service,
             wait_for_rollout, write_record, check_health,
@@ -487,6 +495,12 @@ async def test_a_whole_p1_from_declaration_to_post_mortem(skipping_env, world):
         "🚨 INCIDENT: market-svc experiencing issues\n- Impact: checkout failing\n- Status: Investigating\n"
         "- ETA: Unknown"
     )
+    # The alert carried an Acknowledge button; once bob acknowledged, it said so in the button's place.
+    asking = [(m.channel, m.text) for m in world.slack if [b.action_id for b in m.buttons] == ["acknowledge"]]
+    assert asking[0] == ("#incidents", alert)
+    assert [(s.channel, s.text) for s in world.settled] == [
+        (channel, f"{text}\n\n*Acknowledged by <@U0BOB000002>* (unverified)") for channel, text in asking
+    ]
     assert resolved.startswith(
         "✅ RESOLVED: market-svc incident\n- Duration: 62 minutes\n"
         "- Impact: checkout failing\n- Resolution: rolled back to v1.1.0"

@@ -101,9 +101,7 @@ async def test_the_approval_gate_takes_only_proofs_that_hold(client, e2e_stack, 
         "for another decision": await send("approve", signed(approve, keys["bob"], wid, "reject")),
         "expired": await send("approve", signed(approve, keys["bob"], wid, "approve", timedelta(minutes=6))),
         "a key not in [people]": await send("approve", signed(approve, keys["stranger"], wid, "approve")),
-        "the starter's own key": await send(
-            "approve", signed({"approver": "alice"}, keys["alice"], wid, "approve")
-        ),
+        "the starter's own key": await send("approve", signed({"approver": "alice"}, keys["alice"], wid, "approve")),
         "altered after attesting": await send("approve", altered),
         "another person's click": await send("approve", clicked(approve, "U0DANA00004", wid, "approve")),
     }
@@ -115,7 +113,9 @@ async def test_the_approval_gate_takes_only_proofs_that_hold(client, e2e_stack, 
     assert "proof is for reject on " in reasons["for another decision"]
     assert "proof expired: signed at " in reasons["expired"] and "valid for 5 minutes" in reasons["expired"]
     assert reasons["a key not in [people]"] == "bob: proof refused: not signed by an SSH key of bob in [people]"
-    assert reasons["the starter's own key"] == "alice started this deployment and cannot approve it: ask another approver"
+    assert (
+        reasons["the starter's own key"] == "alice started this deployment and cannot approve it: ask another approver"
+    )
     assert "slack attestation does not verify with the gateway key" in reasons["altered after attesting"]
     assert "Slack user U0DANA00004 is not bob" in reasons["another person's click"]
     waiting = await status(handle)
@@ -124,7 +124,10 @@ async def test_the_approval_gate_takes_only_proofs_that_hold(client, e2e_stack, 
 
     assert (await send("reject", good)).accepted
     again = await send("reject", good)
-    assert not again.accepted and again.reason == "this proof was taken already: a signed decision counts once; sign it again"
+    assert (
+        not again.accepted
+        and again.reason == "this proof was taken already: a signed decision counts once; sign it again"
+    )
     outcome: DeploymentResult = await handle.result()
     assert outcome.state == State.REJECTED
     fingerprint = subprocess.run(
