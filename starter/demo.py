@@ -1,7 +1,8 @@
 """`make demo`: the main job on the local stack: a standard deployment of every service.
 
-It stops at the approval gate and shows both ways to approve, the UI's and the CLI's; with
-AUTO_APPROVE=1 a second demo user approves, the demo user ticks production's key user flows
+It stops at the approval gate and shows the ways to approve: Slack's button, the UI's signal and
+the CLI; with AUTO_APPROVE=1 a second demo user clicks Approve in the sandbox's Slack (the gateway
+verifies Slack's signature and attests the click), the demo user ticks production's key user flows
 (the manual checklist), and the deployment runs to the end.
 """
 
@@ -46,14 +47,17 @@ def main() -> int:
     if wait_for_step(workflow_id, "approval") != "RUNNING":
         return runbook("status", workflow_id).returncode
     if os.environ.get("AUTO_APPROVE") == "1":
-        runbook("approve", workflow_id, "--as", DEMO_APPROVER, "--comment", "demo: staging verified")
+        clicked = runbook("sandbox", "slack", "click", workflow_id, "approve", "--as", DEMO_APPROVER)
+        if clicked.returncode != 0:
+            return clicked.returncode
         print("\nwaiting for production's rollout, monitoring and automated checks ...", flush=True)
         if wait_for_step(workflow_id, "checklist") == "RUNNING":
             for item in config.verification.checklist:
                 runbook("check", workflow_id, item, "--as", DEMO_USER, "--note", "ticked by make demo AUTO_APPROVE=1")
         return runbook("status", workflow_id, "--follow").returncode
     print(
-        f"\n{workflow_id} waits for approval. Approve it as someone other than {DEMO_USER!r}, either way:\n"
+        f"\n{workflow_id} waits for approval. Approve it as someone other than {DEMO_USER!r}, any way:\n"
+        f"  Slack (the sandbox's): runbook sandbox slack click {workflow_id} approve --as {DEMO_APPROVER}\n"
         f"  UI:  {config.temporal.workflow_link(workflow_id)}\n"
         f'       "Send a Signal": name approve, input {{"approver": "{DEMO_APPROVER}", "comment": "looks good"}}\n'
         f"  CLI: runbook approve {workflow_id} --as {DEMO_APPROVER}\n"
