@@ -133,7 +133,7 @@ def markdown(
         f"Measured by `{command}` on {started:%Y-%m-%d %H:%M} UTC, in {minutes:.1f} minutes. Each benchmark starts "
         "its own Temporal dev server, sandbox and worker (as processes, on free ports, with its own runbook.toml) and "
         "stops them before the next one. Re-run with `make bench`; `python -m bench --only NAME` runs one (`health`, "
-        "`overhead`, `mitigate`, `startup`, `load`), `--quick` a shorter version of all.",
+        "`overhead`, `mitigate`, `approvals`, `startup`, `load`), `--quick` a shorter version of all.",
         "",
         "## Machine",
         "",

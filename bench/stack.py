@@ -29,6 +29,12 @@ from starter.stack import temporal_binary
 PROJECT = DEFAULT_CONFIG_PATH.parent
 READY_TIMEOUT_S = 120.0
 PARTS = ("temporal", "sandbox", "worker")
+# RUNBOOK_USER of every CLI run, and who the benchmarks act as: whoever acts must be one of [people].
+# An email only: no Slack ID, PagerDuty ID or SSH key, so nothing is sent on its behalf.
+BENCH_PERSON = {"bench": {"email": "bench@skillancer.com"}}
+# Of the caller's shell: encryption would only add its own cost to every figure; a signing key or
+# an agent would sign what the benchmarks send unsigned; a real gateway key fits no sandbox config.
+NOT_INHERITED = ("RUNBOOK_ENCRYPTION_KEYS", "RUNBOOK_SSH_KEY", "SSH_AUTH_SOCK", "RUNBOOK_GATEWAY_KEY")
 
 
 def free_port() -> int:
@@ -105,8 +111,8 @@ def _value(value: Any) -> str:
 
 
 class BenchStack:
-    """`with BenchStack("health", overrides, parts=("sandbox",)) as stack:` … the parts asked for,
-    up and answering; on leaving, stopped in reverse order, whatever happened."""
+    """`with BenchStack("health", overrides, parts=("sandbox",)) as stack:` … the parts asked for
+    (PARTS, or "gateway" too), up and answering; on leaving, stopped in reverse order, whatever happened."""
 
     def __init__(
         self,
@@ -120,21 +126,22 @@ class BenchStack:
         self.keep_logs = keep_logs
         self.folder = Path(tempfile.mkdtemp(prefix=f"runbook-bench-{name}-"))
         self.temporal_port, self.fleet_port, self.aws_port = free_port(), free_port(), free_port()
+        self.gateway_port = free_port()
         ports = {
             "temporal": {"address": f"127.0.0.1:{self.temporal_port}", "task_queue": f"bench-{name}"},
             "sandbox": {"fleet_port": self.fleet_port, "aws_port": self.aws_port},
+            # The sandbox's Slack sends its clicks here.
+            "gateway": {"host": "127.0.0.1", "port": self.gateway_port},
+            "people": BENCH_PERSON,
             # Metrics would want a port of their own; the benchmarks read RSS and histories instead.
             "observability": {"metrics_address": ""},
         }
         base = tomllib.loads(DEFAULT_CONFIG_PATH.read_text())
         for environment in base["environments"].values():
             environment["base_url"] = environment["base_url"].replace("127.0.0.1:8080", f"127.0.0.1:{self.fleet_port}")
-        data = merged(merged(base, overrides or {}), ports)
         self.config_path = self.folder / "runbook.toml"
-        self.config_path.write_text(toml_text(data))
-        self.config: RunbookConfig = load_config(self.config_path)
-        # Payload encryption from the caller's shell would only add its own cost to every figure.
-        inherited = {key: value for key, value in os.environ.items() if key != "RUNBOOK_ENCRYPTION_KEYS"}
+        self._write(merged(merged(base, overrides or {}), ports))
+        inherited = {key: value for key, value in os.environ.items() if key not in NOT_INHERITED}
         self.env = {
             **inherited,
             "RUNBOOK_CONFIG": str(self.config_path),
@@ -143,6 +150,14 @@ class BenchStack:
             "AWS_SECRET_ACCESS_KEY": "testing",
         }
         self.processes: dict[str, subprocess.Popen] = {}
+
+    def _write(self, data: dict[str, Any]) -> None:
+        self.config_path.write_text(toml_text(data))
+        self.config: RunbookConfig = load_config(self.config_path)
+
+    def lay_over(self, overrides: dict[str, Any]) -> None:
+        """More settings, before the stack starts: those made in its folder (a key generated there)."""
+        self._write(merged(tomllib.loads(self.config_path.read_text()), overrides))
 
     @property
     def fleet_url(self) -> str:
@@ -168,6 +183,14 @@ class BenchStack:
                     "worker",
                     [sys.executable, str(PROJECT / "worker.py")],
                     lambda: "polling task queue" in log.read_text(errors="replace"),
+                )
+            if "gateway" in self.parts:
+                log = self.folder / "gateway.log"
+                # Said once it listens (as `make up` waits for it).
+                self._start(
+                    "gateway",
+                    [sys.executable, "-m", "starter.gateway"],
+                    lambda: "gateway at http://" in log.read_text(errors="replace"),
                 )
         except BaseException:
             self.stop(failed=True)
