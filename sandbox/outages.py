@@ -4,7 +4,9 @@
 next call to the Slack fake is refused as Slack refuses a rate-limited client; `DELETE` ends every
 outage. So a user (or a test) can watch the worker wait, retry, and still deliver each message once.
 ECS answers with the throttling error boto3 retries; `"action": "UpdateService"` narrows an ECS
-outage to one API action, so reads made by onlookers do not use it up. `{"system": "slack", "error":
+outage to one API action, so reads made by onlookers do not use it up; `"action": "events"` or
+`"rest"` narrows a PagerDuty outage to one of its APIs, so an open incident's reading of
+acknowledgements does not use up an outage meant for a page. `{"system": "slack", "error":
 "invalid_auth"}` answers as Slack refuses a call: HTTP 200 with `ok: false` and that error.
 `"mode": "drop"` applies the call and then drops the connection before answering: the reply is
 lost, as on a network failure, so a retry must find what the first attempt did instead of doing it
@@ -26,6 +28,8 @@ from sandbox.web import ApiError, json_response, request_json
 # What each system answers when it is down or limiting, unless the outage names a status.
 DEFAULT_STATUS = {"slack": 429, "github": 502, "statuspage": 503, "pagerduty": 503, "ops": 503, "ecs": 400}
 SYSTEMS = list(DEFAULT_STATUS)
+# PagerDuty's two APIs, each its own outage: Events v2 (trigger, acknowledge, resolve) and REST.
+PAGER_APIS = ("events", "rest")
 OutageMode = Literal["refuse", "drop"]
 MODES = ("refuse", "drop")
 # ECS's throttling error: boto3 classifies it by the __type, whatever the HTTP status.
@@ -157,9 +161,13 @@ def _outage_fields(body: dict[str, object]) -> dict[str, object]:
         isinstance(retry_after, bool) or not isinstance(retry_after, int | float) or retry_after < 0
     ):
         raise ApiError(400, f"retry_after must be seconds, 0 or more, got {retry_after!r}")
-    if action is not None and (system != "ecs" or not isinstance(action, str) or not action):
+    if action is not None and not (
+        (system == "ecs" and isinstance(action, str) and action) or (system == "pagerduty" and action in PAGER_APIS)
+    ):
         raise ApiError(
-            400, f"action names an ECS API action (such as UpdateService), for system ecs only; got {action!r}"
+            400,
+            "action names an ECS API action (such as UpdateService) for system ecs, or one of PagerDuty's APIs"
+            f" ({', '.join(PAGER_APIS)}) for pagerduty; got {action!r}",
         )
     error = body.get("error")
     if error is not None and (system != "slack" or not isinstance(error, str) or not error or status is not None):

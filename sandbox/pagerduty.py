@@ -107,10 +107,14 @@ class PagerFake:
 
     def rules(self, recorder: Recorder) -> list[Rule]:
         def rest(handler: Any) -> Any:
-            return recorder.recorded("pagerduty", self._rest(handler))
+            return recorder.recorded("pagerduty", self._rest(handler), action="rest")
 
         return [
-            Rule("/pagerduty/v2/enqueue", endpoint=recorder.recorded("pagerduty", self.enqueue), methods=["POST"]),
+            Rule(
+                "/pagerduty/v2/enqueue",
+                endpoint=recorder.recorded("pagerduty", self.enqueue, action="events"),
+                methods=["POST"],
+            ),
             Rule(f"{API}/incidents", endpoint=rest(self.list_incidents), methods=["GET"]),
             Rule(f"{API}/incidents/<incident_id>", endpoint=rest(self.get_incident), methods=["GET"]),
             Rule(f"{API}/incidents/<incident_id>", endpoint=rest(self.update_incident), methods=["PUT"]),

@@ -50,9 +50,11 @@ class Recorder:
             self._calls.clear()
             return count
 
-    def recorded(self, system: str, handler: Handler) -> Handler:
+    def recorded(self, system: str, handler: Handler, action: str | None = None) -> Handler:
+        """`handler` on the record, answering as an outage of `system` (or of its `action`) would."""
+
         def handle(request: Request, **arguments: Any) -> Response:
-            outage = self.outages.take(system)
+            outage = self.outages.take(system, action)
             if outage is not None and outage.mode == "drop":
                 self.record(system, request, injected="dropped")
                 response = handler(request, **arguments)

@@ -88,7 +88,7 @@ def test_no_failure_holds_a_secret_when_the_integrations_refuse_the_credentials(
         asyncio.run(run_a_deployment_github_refuses(e2e_stack))
         assert outages_left(e2e_stack) == []
         # An incident whose page and status page are refused (400), and whose first message meets a 401.
-        outage(e2e_stack, system="pagerduty", status=400)
+        outage(e2e_stack, system="pagerduty", action="events", status=400)
         outage(e2e_stack, system="statuspage", status=400)
         outage(e2e_stack, system="slack", status=401)
         incident_id = declare(e2e_stack, "--severity", "P1", "--summary", "refunds failing", "--services", "auth-svc")

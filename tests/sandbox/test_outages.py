@@ -203,7 +203,8 @@ def test_rollouts_can_be_slowed_down_while_the_sandbox_runs(
         ({"system": "slack", "status": 200}, "status must be an HTTP error status (400-599), got 200"),
         ({"system": "slack", "times": 0}, "times must be a whole number of calls, 1 or more, got 0"),
         ({"system": "slack", "retry_after": "later"}, "retry_after must be seconds, 0 or more, got 'later'"),
-        ({"system": "slack", "action": "UpdateService"}, "for system ecs only"),
+        ({"system": "slack", "action": "UpdateService"}, "for system ecs, or one of PagerDuty's APIs (events, rest)"),
+        ({"system": "pagerduty", "action": "sms"}, "for pagerduty; got 'sms'"),
         (
             {"system": "slack", "count": 2},
             "unknown field(s) count; allowed: system, status, times, retry_after, action, error, mode",
@@ -218,3 +219,15 @@ def test_a_bad_outage_is_refused_saying_why(body: dict[str, object], message: st
     answer = Client(WebApp(fakes.rules())).post("/_sandbox/outages", json=body)
     assert answer.status_code == 400 and message in answer.json["error"]
     assert fakes.outages.pending() == []
+
+
+def test_a_pagerduty_outage_of_one_api_is_not_used_up_by_the_other() -> None:
+    # An open incident reads PagerDuty's REST API every few seconds; a page refused on purpose
+    # must still meet the Events API's outage.
+    fakes = Fakes(load_config())
+    client = Client(WebApp(fakes.rules()))
+    assert client.post("/_sandbox/outages", json={"system": "pagerduty", "action": "events", "status": 400}).status_code
+    read = client.get("/pagerduty/api/users", headers={"Authorization": "Token token=x"})
+    assert read.status_code != 400 and len(fakes.outages.pending()) == 1
+    page = client.post("/pagerduty/v2/enqueue", json={})
+    assert page.status_code == 400 and fakes.outages.pending() == []
