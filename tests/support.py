@@ -12,10 +12,13 @@ import asyncio
 import inspect
 import json
 import socket
+import socketserver
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -236,3 +239,24 @@ def cli_forked(env: dict[str, str], requests: list[dict]) -> list[dict]:
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+S = TypeVar("S", bound=socketserver.BaseServer)
+
+
+@contextmanager
+def serving(server: S, poll_interval: float = 0.5) -> Iterator[S]:
+    """A standard-library server (the codec server, a stand-in gateway) answering on its own thread
+    for the block, then shut down and closed."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": poll_interval}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def server_url(server: socketserver.BaseServer) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}"

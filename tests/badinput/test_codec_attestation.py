@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +23,7 @@ from runbook.proof import Proof, ProofRefused, verify
 from sandbox.oidc import OidcFake
 from sandbox.web import WebApp, WebServer
 from starter.codec_server import CodecServer, ui_attester
+from tests.support import server_url, serving
 
 CONFIG = load_config()
 
@@ -52,14 +52,8 @@ def config(issuers) -> RunbookConfig:
 def codec_url(config) -> Iterator[str]:
     # No encryption keys: the server only attests; the key is the sandbox's seed (a 127.0.0.1 issuer).
     server = CodecServer(0, None, set(), None, attester=ui_attester(config, environ={}))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(server):
+        yield server_url(server)
 
 
 def token(issuer: str, **claims: Any) -> str:

@@ -25,6 +25,7 @@ import pytest
 
 from runbook.codec import KEYS_VARIABLE, EncryptionCodec
 from starter.codec_server import CodecServer
+from tests.support import serving
 
 TOKEN = "s3cret-token"
 TIMEOUT_S = 1.5  # the server's, for slow clients
@@ -38,14 +39,8 @@ def server() -> Iterator[CodecServer]:
     codec = EncryptionCodec.from_environment({KEYS_VARIABLE: f"2026-11:{KEY}"})
     assert codec is not None
     server = CodecServer(0, codec, set(), TOKEN, request_timeout_s=TIMEOUT_S, max_connections=BOUND)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
+    with serving(server, poll_interval=0.1):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def port_of(server: CodecServer) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,7 +22,7 @@ from runbook.integrations import sandbox_secret
 from sandbox.fakes import Fakes
 from sandbox.web import WebApp, WebServer
 from starter.cli import dispatch
-from tests.support import wait_for
+from tests.support import serving, wait_for
 
 SECRET = sandbox_secret("PAGERDUTY_WEBHOOK_SECRET")
 
@@ -53,14 +52,8 @@ class _Receiver(BaseHTTPRequestHandler):
 @pytest.fixture
 def gateway() -> Iterator[Gateway]:
     server = Gateway()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture

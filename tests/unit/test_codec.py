@@ -25,6 +25,7 @@ from temporalio.exceptions import ApplicationError
 from runbook.codec import KEYS_VARIABLE, EncryptionCodec, UndecryptablePayload, data_converter, parse_keys
 from runbook.config import ConfigError
 from starter.codec_server import CodecServer, ui_origins
+from tests.support import server_url, serving
 
 PROJECT = Path(__file__).resolve().parents[2]
 PLAINTEXT = b'{"approver": "alice", "comment": "staging looks good"}'
@@ -164,14 +165,8 @@ def codec() -> EncryptionCodec:
 @pytest.fixture
 def codec_server(codec) -> Iterator[str]:
     server = CodecServer(0, codec, ui_origins("http://127.0.0.1:8233"), token=None)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(server):
+        yield server_url(server)
 
 
 async def test_the_codec_server_decodes_what_the_codec_encoded(codec, codec_server):

@@ -5,7 +5,6 @@ deployment's approval gate, with [approvals] require = "verified", takes it as "
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -17,7 +16,7 @@ from runbook.temporal import connect
 from starter.codec_server import CodecServer, ui_attester
 from starter.commands import deployment_request, launch_deployment
 from tests.badinput.test_codec_attestation import contents, encode, token
-from tests.support import reach, status
+from tests.support import reach, server_url, serving, status
 
 
 @pytest.fixture
@@ -29,14 +28,8 @@ async def client(e2e_stack, healthy_fleet) -> Client:
 def codec_url(e2e_stack) -> Iterator[str]:
     """The codec server as `make up` runs it without encryption keys: it attests the sandbox's logins."""
     server = CodecServer(0, None, set(), None, attester=ui_attester(e2e_stack.config, environ={}))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(server):
+        yield server_url(server)
 
 
 async def test_a_logged_in_ui_users_decision_counts_as_theirs_and_the_starters_does_not(client, e2e_stack, codec_url):
