@@ -642,6 +642,8 @@ async def test_people_slack_cannot_reach_are_named_as_text_and_recorded_as_not_i
         (not_invited,) = [entry for entry in opened.timeline if entry.event == "could not be invited"]
         assert not_invited.detail == "tester, erin: no Slack user ID in [people]"
         assert [e.detail for e in opened.timeline if e.event == "responders invited"] == ["dana"]
+        # The room is told after the invitations are recorded.
+        await until(handle, lambda s: world.said(WAR_ROOM, ":rotating_light: War room"), "the war room's message")
         (room,) = world.said(WAR_ROOM, ":rotating_light: War room")
         assert "\n- Commander: tester\n" in room
 
