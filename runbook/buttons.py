@@ -29,6 +29,15 @@ _DECISIONS: dict[str, tuple[str, str, dict[str, str]]] = {
     "acknowledge": ("acknowledge", "user", {"note": "acknowledged in Slack"}),
 }
 ACTIONS = list(_DECISIONS)
+# What a decision did, by its action_id, wherever the buttons give way to it: the gateway's answer
+# to the click, and the workflow's own once it took the decision, by whatever path.
+OUTCOMES = {
+    "approve": "Approved",
+    "reject": "Rejected",
+    "rollback": "Rolling back",
+    "continue": "Continuing",
+    "acknowledge": "Acknowledged",
+}
 
 
 def decision_for(action_id: str, person: str) -> ButtonDecision | None:
@@ -57,6 +66,17 @@ def acknowledge_buttons(workflow_id: str) -> list[SlackButton]:
     return [_button("acknowledge", "Acknowledge", workflow_id, "primary")]
 
 
-def outcome(verb: str, person: str, how: str, people: People) -> str:
-    """What replaces a message's buttons once decided: "*Approved by <@U…>* (Slack U…)"."""
-    return f"*{verb} by {people.mention(person)}* ({how or 'unverified'})"
+def with_outcome(text: str, outcome: str) -> str:
+    """A message whose buttons gave way: its text, then what was decided."""
+    return f"{text}\n\n{outcome}" if text else outcome
+
+
+def outcome_line(action_id: str, mention: str) -> str:
+    """Who decided what: "*Approved by <@U…>*"."""
+    return f"*{OUTCOMES[action_id]} by {mention}*"
+
+
+def outcome(action_id: str, person: str, how: str, people: People) -> str:
+    """What replaces a message's buttons once decided, and how its author was verified:
+    "*Approved by <@U…>* (Slack U…)"."""
+    return f"{outcome_line(action_id, people.mention(person))} ({how or 'unverified'})"

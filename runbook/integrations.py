@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from runbook.config import ConfigError, RunbookConfig
@@ -121,15 +122,7 @@ def gateway_secrets(config: RunbookConfig, environ: Mapping[str, str] = os.envir
 
     slack, pager = config.slack.provider == "sandbox", config.pager.provider == "sandbox"
     key_text = secret("RUNBOOK_GATEWAY_KEY", slack and pager, "the ed25519 seed it attests decisions with")
-    try:
-        public = public_key_text(load_private_key(key_text.get_secret_value(), "RUNBOOK_GATEWAY_KEY"))
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
-    if public != config.approvals.gateway_key:
-        raise ConfigError(
-            f"RUNBOOK_GATEWAY_KEY's public key {public} is not [approvals] gateway_key"
-            f" ({config.approvals.gateway_key or 'empty'}): workflows would refuse every attestation"
-        )
+    attestation_key(key_text.get_secret_value(), "RUNBOOK_GATEWAY_KEY", "gateway_key", config.approvals.gateway_key)
     return GatewaySecrets(
         slack_signing_secret=secret("SLACK_SIGNING_SECRET", slack, f'[slack] provider = "{config.slack.provider}"'),
         pagerduty_webhook_secret=secret(
@@ -137,6 +130,24 @@ def gateway_secrets(config: RunbookConfig, environ: Mapping[str, str] = os.envir
         ),
         attestation_key=key_text,
     )
+
+
+def attestation_key(text: str, variable: str, setting: str, expected: str) -> Ed25519PrivateKey:
+    """An attester's private key (the gateway's, the codec server's) from `variable`'s text, or
+    ConfigError: not an ed25519 seed, or its public half not [approvals] `setting`, whose
+    attestations every workflow would then refuse."""
+    try:
+        key = load_private_key(text, variable)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    public = public_key_text(key)
+    if public != expected:
+        configured = f"is {expected}" if expected else "(empty) names none"
+        raise ConfigError(
+            f"{variable}'s public key is {public}, but [approvals] {setting} {configured}:"
+            " the workflows would refuse every attestation"
+        )
+    return key
 
 
 def _ops_token(config: RunbookConfig, environ: Mapping[str, str]) -> SecretStr:

@@ -55,3 +55,9 @@ class PageAcknowledged(BaseModel):
     pagerduty_user: str
     at: datetime
     incident_id: str
+
+
+def acknowledged_in_pagerduty(pagerduty_user: str) -> str:
+    """The note of an acknowledgement made in PagerDuty, however it reached the incident: the
+    worker reading it back, or PagerDuty's webhook through the gateway."""
+    return f"acknowledged in PagerDuty ({pagerduty_user})"

@@ -24,10 +24,14 @@ def parse_public_key(line: str) -> sshsig.PublicKey:
         ) from None
 
 
-def fingerprint(line: str) -> str:
-    """SHA256:… of an OpenSSH public key line, as `ssh-keygen -l` prints it. Computed from the line
-    itself: cryptography's serializers are not usable inside Temporal's workflow sandbox."""
-    blob = base64.b64decode(line.split()[1])
+def key_blob(line: str) -> bytes:
+    """The wire-format public key of an OpenSSH public key line (`ssh-ed25519 AAAA… comment`)."""
+    return base64.b64decode(line.split()[1])
+
+
+def fingerprint(blob: bytes) -> str:
+    """SHA256:… of a wire-format public key, as `ssh-keygen -l` prints it. Computed from the bytes
+    themselves: cryptography's serializers are not usable inside Temporal's workflow sandbox."""
     return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
 
 
@@ -40,5 +44,5 @@ def verify(armored: str, message: bytes, public_keys: list[str]) -> str | None:
             sshsig.verify(message, armored, [key], namespace=NAMESPACE)
         except Exception:  # not this key; InvalidSignature, NotImplementedError, or garbage
             continue
-        return fingerprint(line)
+        return fingerprint(key_blob(line))
     return None

@@ -16,8 +16,6 @@ the REST API can be tried alone.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import itertools
 import json
 import re
@@ -33,6 +31,7 @@ from werkzeug.wrappers import Request, Response
 
 from runbook.config import RunbookConfig
 from runbook.pager import API_VERSION
+from runbook.signatures import pagerduty_signature
 from sandbox.recorder import Recorder, now_iso
 from sandbox.web import ApiError, json_response, request_json
 from starter.sandbox_pagerduty import NO_WEBHOOK_HEADER
@@ -386,7 +385,6 @@ class PagerFake:
             }
         }
         body = json.dumps(event).encode()
-        signature = hmac.new(self._webhook_secret.encode(), body, hashlib.sha256).hexdigest()
         delivery = {
             "webhook_id": str(uuid.uuid4()),
             "event_type": event_type,
@@ -398,7 +396,7 @@ class PagerFake:
         }
         headers = {
             "Content-Type": "application/json",
-            "X-PagerDuty-Signature": f"v1={signature}",
+            "X-PagerDuty-Signature": pagerduty_signature(self._webhook_secret, body),
             "X-Webhook-Id": delivery["webhook_id"],
             "X-Webhook-Subscription": WEBHOOK_SUBSCRIPTION_ID,
         }

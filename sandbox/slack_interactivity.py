@@ -11,8 +11,6 @@ most five times in thirty minutes. `GET /_sandbox/slack/responses` shows what ca
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import secrets
 import threading
@@ -28,6 +26,7 @@ from werkzeug.wrappers import Request, Response
 
 from runbook.config import RunbookConfig
 from runbook.integrations import sandbox_secret
+from runbook.signatures import slack_signature
 from sandbox.recorder import Recorder, now_iso
 from sandbox.slack import Clicked, SlackError, SlackFake
 from sandbox.web import ApiError, json_response, request_json
@@ -251,15 +250,13 @@ def block_actions(clicked: Clicked, user: str, name: str, response_url: str) -> 
 
 
 def signed_headers(signing_secret: str, body: str, timestamp: int | None = None) -> dict[str, str]:
-    """Slack's request signature: `v0=` and the hex HMAC-SHA256 of `v0:{timestamp}:{body}`."""
+    """The headers Slack sends with a request, its signature among them."""
     timestamp = int(time.time()) if timestamp is None else timestamp
-    base = f"v0:{timestamp}:{body}".encode()
-    signature = hmac.new(signing_secret.encode(), base, hashlib.sha256).hexdigest()
     return {
         "Content-Type": "application/x-www-form-urlencoded",
         "User-Agent": USER_AGENT,
         "X-Slack-Request-Timestamp": str(timestamp),
-        "X-Slack-Signature": f"v0={signature}",
+        "X-Slack-Signature": slack_signature(signing_secret, str(timestamp), body.encode()),
     }
 
 

@@ -50,9 +50,9 @@ from runbook.codec import KEYS_VARIABLE, EncryptionCodec, UndecryptablePayload
 from runbook.config import ConfigError, RunbookConfig, load_config
 from runbook.deployment import ApprovePayload, DecidePayload, RejectPayload
 from runbook.incident_payloads import AcknowledgePayload, MitigatePayload
-from runbook.integrations import SANDBOX_HOST, sandbox_secret
+from runbook.integrations import SANDBOX_HOST, attestation_key, sandbox_secret
 from runbook.people import People
-from runbook.proof import attest, load_private_key, public_key_text, unsigned
+from runbook.proof import attest, unsigned
 from starter.ui_login import IssuerUnreachable, Login, LoginRefused, LoginVerifier
 
 DEFAULT_PORT = 8888
@@ -308,15 +308,7 @@ def ui_attester(config: RunbookConfig, environ: Mapping[str, str] = os.environ) 
             f"{CODEC_KEY_VARIABLE} is not set: [approvals] ui_issuer = {approvals.ui_issuer!r} needs"
             " the codec server's attestation key (base64 of an ed25519 seed)"
         )
-    try:
-        key = load_private_key(text, CODEC_KEY_VARIABLE)
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
-    if public_key_text(key) != approvals.codec_key:
-        raise ConfigError(
-            f"{CODEC_KEY_VARIABLE}'s public key is {public_key_text(key)}, but [approvals] codec_key is"
-            f" {approvals.codec_key or '(empty)'}: the workflows would not believe its attestations"
-        )
+    key = attestation_key(text, CODEC_KEY_VARIABLE, "codec_key", approvals.codec_key)
     return UiAttester(LoginVerifier(approvals.ui_issuer, approvals.ui_audience), config.people, key)
 
 

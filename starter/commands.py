@@ -24,7 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.health import check_environment
 from activities.lock import acquire_environment
-from runbook import search, validate
+from runbook import proof, search, ssh, validate
 from runbook.appendix import ServiceQuery
 from runbook.config import ConfigError, RunbookConfig, load_config
 from runbook.deployment import DeploymentRequest, DeploymentResult
@@ -557,7 +557,7 @@ async def send_decision(args: argparse.Namespace, name: str, payload: dict[str, 
     person = config.people.get(args.user)
     signer = (
         signing.find_signer(args.key, args.user, person.ssh_keys if person else ())
-        if name in signing.SIGNED_DECISIONS
+        if name in proof.DECISIONS_WITH_PROOF
         else None
     )
     client = await connect(config)
@@ -565,7 +565,7 @@ async def send_decision(args: argparse.Namespace, name: str, payload: dict[str, 
     if signer is not None:
         # Signed last, so that its validity (minutes) is spent on the way, not on connecting.
         payload = signing.signed_payload(signer, payload, workflow_id=handle.id, decision=name)
-        accepted_text += f" (signed with SSH key {signing.fingerprint(signer.public_key)})"
+        accepted_text += f" (signed with SSH key {ssh.fingerprint(signer.public_key)})"
     outcome = await execute_decision(handle, name, payload)
     return report_outcome(args, outcome, accepted_text)
 

@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import hashlib
 import hmac
 import json
 import logging
@@ -60,7 +59,9 @@ from runbook.config import ConfigError, RunbookConfig, load_config
 from runbook.integrations import GatewaySecrets, gateway_secrets, sandbox_url
 from runbook.messages import gateway as texts
 from runbook.models import HandlerOutcome
+from runbook.pager import acknowledged_in_pagerduty
 from runbook.proof import ProofKind, attest, load_private_key, public_key_text, unsigned
+from runbook.signatures import pagerduty_signature, slack_signature
 
 logger = logging.getLogger("runbook.gateway")
 
@@ -166,10 +167,6 @@ class Decision(BaseModel):
 # Checking signatures -------------------------------------------------------------------------------
 
 
-def _hmac_hex(secret: str, message: bytes) -> str:
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-
-
 def slack_refusal(headers: Mapping[str, str], body: bytes, secret: str, now: float) -> str:
     """Why a request is not Slack's, or "" when it is (api.slack.com/authentication/verifying-requests-from-slack)."""
     timestamp = headers.get("x-slack-request-timestamp", "")
@@ -177,7 +174,7 @@ def slack_refusal(headers: Mapping[str, str], body: bytes, secret: str, now: flo
         return "no X-Slack-Request-Timestamp"
     if abs(now - int(timestamp)) > SLACK_WINDOW_S:
         return "X-Slack-Request-Timestamp more than 5 minutes from now"
-    expected = "v0=" + _hmac_hex(secret, b"v0:" + timestamp.encode() + b":" + body)
+    expected = slack_signature(secret, timestamp, body)
     if not hmac.compare_digest(headers.get("x-slack-signature", "").encode(), expected.encode()):
         return "X-Slack-Signature does not match"
     return ""
@@ -186,7 +183,7 @@ def slack_refusal(headers: Mapping[str, str], body: bytes, secret: str, now: flo
 def pagerduty_signed(headers: Mapping[str, str], body: bytes, secret: str) -> bool:
     """One of the comma-separated `v1=` signatures matches: PagerDuty sends one per secret while a
     secret is being rotated (developer.pagerduty.com/docs/verifying-webhook-signatures)."""
-    expected = ("v1=" + _hmac_hex(secret, body)).encode()
+    expected = pagerduty_signature(secret, body).encode()
     offered = headers.get("x-pagerduty-signature", "").split(",")
     # Every one compared, so the time taken says nothing about which matched.
     matches = [hmac.compare_digest(signature.strip().encode(), expected) for signature in offered]
@@ -350,8 +347,7 @@ class Gateway:
             return _answer(PAGERDUTY_PATH, HTTPStatus.OK, reason, workflow=incident_key)
         if not incident_key:
             return _answer(PAGERDUTY_PATH, HTTPStatus.OK, "ignored: the incident has no incident_key", person)
-        # Said as the worker says an acknowledgement it read from PagerDuty.
-        note = f"acknowledged in PagerDuty ({agent.id})"
+        note = acknowledged_in_pagerduty(agent.id)
         acknowledge = ButtonDecision(update="acknowledge", payload={"user": person, "note": note})
         attested = self._attested("pagerduty", agent.id, incident_key, acknowledge, person)
         self._in_background(self._decide_from_pagerduty(attested))

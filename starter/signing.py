@@ -25,11 +25,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from runbook import proof
-from runbook.ssh import NAMESPACE
+from runbook.ssh import NAMESPACE, fingerprint, key_blob
 from starter.console import UsageError
 
-# The decisions that carry a proof; the others (check, update, done, ...) are not four eyes.
-SIGNED_DECISIONS = frozenset({"approve", "reject", "decide", "acknowledge", "mitigate"})
 HASH_ALGORITHM = b"sha512"
 _ARMOR_WIDTH = 70  # as ssh-keygen wraps its signatures
 # The SSH agent protocol (draft-miller-ssh-agent): messages and the flag asking RSA for SHA-512.
@@ -51,16 +49,6 @@ class Signer:
 def _string(data: bytes) -> bytes:
     """An SSH wire-format string: its length (uint32, big-endian), then its bytes."""
     return struct.pack(">I", len(data)) + data
-
-
-def key_blob(line: str) -> bytes:
-    """The wire-format public key of an OpenSSH public key line (`ssh-ed25519 AAAA… comment`)."""
-    return base64.b64decode(line.split()[1])
-
-
-def fingerprint(public_key: bytes) -> str:
-    """SHA256:…, as `ssh-keygen -l` prints it."""
-    return "SHA256:" + base64.b64encode(hashlib.sha256(public_key).digest()).decode().rstrip("=")
 
 
 def signed_data(message: bytes) -> bytes:

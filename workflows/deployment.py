@@ -717,9 +717,9 @@ class DeploymentProcedure:
         """A message asking for a decision, with its buttons (the approval's by default): kept
         until the decision settles them."""
         buttons = buttons if buttons is not None else approval_buttons(self._id)
-        posted = await self._procedure.post(self._request.channel, text, buttons)
-        if posted is not None:
-            self._asking.setdefault(about, []).append(SlackSettled(channel=posted.channel, ts=posted.ts, text=text))
+        asked = await self._procedure.ask(self._request.channel, text, buttons)
+        if asked is not None:
+            self._asking.setdefault(about, []).append(asked)
 
     async def _settle(self, about: str, outcome: str) -> None:
         asked = self._asking.pop(about, [])

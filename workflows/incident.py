@@ -66,12 +66,11 @@ with workflow.unsafe.imports_passed_through():
         RollbackRequest,
         RollbackResult,
         SlackButton,
-        SlackSettled,
         State,
         StepRecord,
         StepState,
     )
-    from runbook.pager import AcknowledgementWatch, PageEscalation
+    from runbook.pager import AcknowledgementWatch, PageEscalation, acknowledged_in_pagerduty
     from runbook.postmortem import render_postmortem
     from runbook.proof import Verification
     from workflows.action_items import track_action_items
@@ -207,7 +206,7 @@ class Incident(IncidentHandlers):
             return
         asked, self._state.asking = self._state.asking, []
         await self._procedure.settle(
-            asked, outcome("Acknowledged", acknowledged.by, acknowledged.verified, self._people)
+            asked, outcome("acknowledge", acknowledged.by, acknowledged.verified, self._people)
         )
 
     def _unavailable(self) -> list[str]:
@@ -576,7 +575,7 @@ class Incident(IncidentHandlers):
             Verification(person=seen.by, how=f"PagerDuty {seen.pagerduty_user}", verified=True),
             self._acknowledge,
             AcknowledgePayload(
-                user=seen.by[: limits.USER], note=f"acknowledged in PagerDuty ({seen.pagerduty_user})"[: limits.NOTE]
+                user=seen.by[: limits.USER], note=acknowledged_in_pagerduty(seen.pagerduty_user)[: limits.NOTE]
             ),
         )
 
@@ -679,10 +678,12 @@ class Incident(IncidentHandlers):
 
     async def _post(self, channel: str, text: str, buttons: list[SlackButton] | None = None) -> bool:
         """A message; one with buttons is remembered until a decision settles them."""
-        posted = await self._procedure.post(channel, text, buttons)
-        if posted is not None and buttons:
-            self._state.asking.append(SlackSettled(channel=posted.channel, ts=posted.ts, text=text))
-        return posted is not None
+        if not buttons:
+            return await self._procedure.post(channel, text) is not None
+        asked = await self._procedure.ask(channel, text, buttons)
+        if asked is not None:
+            self._state.asking.append(asked)
+        return asked is not None
 
     async def _invite(self, names: list[str]) -> list[str]:
         """Invites to the war room those of `names` whom Slack knows by ID ([people]); who has none

@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, CancelledError, ChildWorkflowEr
 with workflow.unsafe.imports_passed_through():
     from activities.slack import SlackActivities
     from runbook import proof, search
+    from runbook.buttons import with_outcome
     from runbook.models import (
         HandlerOutcome,
         Payload,
@@ -227,6 +228,12 @@ class Procedure:
             self.noting("Slack message not delivered", channel),
         )
 
+    async def ask(self, channel: str, text: str, buttons: list[SlackButton]) -> SlackSettled | None:
+        """A message asking for a decision, with its buttons: what to settle once it is decided,
+        or None when it could not be delivered."""
+        posted = await self.post(channel, text, buttons)
+        return None if posted is None else SlackSettled(channel=posted.channel, ts=posted.ts, text=text)
+
     async def settle(self, asked: list[SlackSettled], outcome: str) -> None:
         """Messages whose buttons a decision made (or a deadline ended): the buttons give way to
         the outcome, so nobody clicks on a question already answered."""
@@ -234,7 +241,7 @@ class Procedure:
             await self.attempt(
                 workflow.execute_activity_method(
                     SlackActivities.settle_buttons,
-                    message.model_copy(update={"text": f"{message.text}\n\n{outcome}"}),
+                    message.model_copy(update={"text": with_outcome(message.text, outcome)}),
                     **QUICK,
                 ),
                 self.noting("Slack buttons not replaced", message.channel),

@@ -48,14 +48,13 @@ def approval_outcome(approval: Approval | None, request: DeploymentRequest) -> s
     """What replaces the Approve and Reject buttons once the gate is passed, either way."""
     if approval is None:
         return f"*No approval within {format_duration(request.approval_timeout)}*"
-    verb = "Approved" if approval.approved else "Rejected"
-    return outcome(verb, approval.approver, approval.verified, request.people)
+    action = "approve" if approval.approved else "reject"
+    return outcome(action, approval.approver, approval.verified, request.people)
 
 
 def decision_outcome(decision: DecidePayload, how: str, request: DeploymentRequest) -> str:
     """What replaces the Roll back and Continue buttons once someone decided."""
-    verb = "Roll back decided" if decision.action == "rollback" else "Continue decided"
-    return outcome(verb, decision.user, how, request.people)
+    return outcome(decision.action, decision.user, how, request.people)
 
 
 def completion(

@@ -6,24 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from runbook.buttons import ACTIONS
+from runbook.buttons import ACTIONS, outcome_line, with_outcome
 from runbook.messages.escape import slack_line
-
-# What a taken click did, by the button's action_id.
-OUTCOMES = {
-    "approve": "Approved",
-    "reject": "Rejected",
-    "rollback": "Rolling back",
-    "continue": "Continuing",
-    "acknowledge": "Acknowledged",
-}
 
 
 def decided(original_text: str, action_id: str, slack_user_id: str) -> dict[str, Any]:
     """The clicked message replaced: its text (the runbook's own, as Slack sent it back), then who
     decided what. Without blocks, so its buttons are gone."""
-    outcome = f"*{OUTCOMES[action_id]} by <@{slack_user_id}>*"
-    return {"replace_original": True, "text": f"{original_text}\n\n{outcome}" if original_text else outcome}
+    outcome = outcome_line(action_id, f"<@{slack_user_id}>")
+    return {"replace_original": True, "text": with_outcome(original_text, outcome)}
 
 
 def not_taken(reason: str) -> dict[str, Any]:

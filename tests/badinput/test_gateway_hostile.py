@@ -22,10 +22,9 @@ import httpx
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
-from runbook.buttons import ACTIONS
+from runbook.buttons import ACTIONS, OUTCOMES
 from runbook.config import load_config
 from runbook.integrations import gateway_secrets, sandbox_secret, sandbox_url
-from runbook.messages.gateway import OUTCOMES
 from runbook.models import HandlerOutcome
 from runbook.proof import Proof, ProofRefused, verify
 from runbook.temporal import TemporalUnreachable
