@@ -1,6 +1,7 @@
 """The codec server: lets the Temporal UI (and `temporal --codec-endpoint`) show encrypted payloads
 to whoever runs it with the keys, and vouches for who sent a decision from the UI.
-`python -m starter.codec_server [--port 8888]`, on 127.0.0.1 only.
+`python -m starter.codec_server [--host 127.0.0.1] [--port 8888]`: on the loopback unless told otherwise
+(`--host 0.0.0.0` in a container, whose published port is what decides who reaches it).
 
 Temporal's codec server protocol: POST /encode and POST /decode (also under a namespace segment,
 /NAMESPACE/decode, as the CLI's endpoint template makes them) take and answer `{"payloads": [...]}`,
@@ -55,6 +56,7 @@ from runbook.people import People
 from runbook.proof import attest, unsigned
 from starter.ui_login import IssuerUnreachable, Login, LoginRefused, LoginVerifier
 
+DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8888
 TOKEN_VARIABLE = "RUNBOOK_CODEC_SERVER_TOKEN"
 CODEC_KEY_VARIABLE = "RUNBOOK_CODEC_KEY"
@@ -145,11 +147,12 @@ class CodecServer(ThreadingHTTPServer):
         attester: UiAttester | None = None,
         request_timeout_s: float = REQUEST_TIMEOUT_S,
         max_connections: int = MAX_CONNECTIONS,
+        host: str = DEFAULT_HOST,
     ) -> None:
         self.codec, self.origins, self.token, self.attester = codec, origins, token, attester
         self.request_timeout_s = request_timeout_s
         self._slots = threading.BoundedSemaphore(max_connections)
-        super().__init__(("127.0.0.1", port), CodecRequestHandler)
+        super().__init__((host, port), CodecRequestHandler)
 
     # A TCP server's request is a socket (typeshed allows a UDP server's too).
     def process_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:  # type: ignore[override]
@@ -316,8 +319,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m starter.codec_server", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default {DEFAULT_PORT})")
-    port = parser.parse_args(argv).port
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
+    args = parser.parse_args(argv)
+    host, port = args.host, args.port
     try:
         codec = EncryptionCodec.from_environment()
         config = load_config()
@@ -334,13 +339,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     token = os.environ.get(TOKEN_VARIABLE) or None
     try:
-        server = CodecServer(port, codec, ui_origins(config.temporal.ui_url), token, attester=attester)
+        server = CodecServer(port, codec, ui_origins(config.temporal.ui_url), token, attester=attester, host=host)
     except OSError as error:
-        print(f"codec server: error: cannot listen on 127.0.0.1:{port}: {error.strerror}", file=sys.stderr)
+        print(f"codec server: error: cannot listen on {host}:{port}: {error.strerror}", file=sys.stderr)
         return 3
     keys = f"keys {', '.join(codec.key_ids)} ({codec.encrypting_key_id} encrypts)" if codec else "no encryption"
     logins = f", attests UI logins of {config.approvals.ui_issuer}" if attester else ""
-    print(f"codec server at http://127.0.0.1:{port}, {keys}{logins}", flush=True)
+    print(f"codec server at http://{host}:{port}, {keys}{logins}", flush=True)
     with server:
         try:
             server.serve_forever()
