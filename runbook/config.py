@@ -45,9 +45,9 @@ class _Section(BaseModel):
 
 
 class TemporalConfig(_Section):
-    """Where the cluster is. TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and the TEMPORAL_TLS_* paths in
-    the environment win over this file; an API key (Temporal Cloud) comes only from
-    TEMPORAL_API_KEY, being a secret."""
+    """Where the cluster is, for what neither the TEMPORAL_* environment nor a temporal.toml
+    profile sets (runbook/temporal.py); an API key (Temporal Cloud) comes only from those two,
+    being a secret."""
 
     address: str = "127.0.0.1:7233"
     namespace: str = "default"

@@ -1,85 +1,119 @@
-"""One way to reach Temporal, for the worker and the CLI alike: the project's pydantic converter,
-always, encrypting payloads when RUNBOOK_ENCRYPTION_KEYS is set (runbook/codec.py); the worker's
-turns a payload it cannot decrypt into a refusal, where the CLI's says so at once.
+"""One way to reach Temporal, for the worker, the CLI, the gateway and the codec server alike: the
+project's pydantic converter, always, encrypting payloads when RUNBOOK_ENCRYPTION_KEYS is set
+(runbook/codec.py); the worker's turns a payload it cannot decrypt into a refusal, where the CLI's
+says so at once.
 
-The address, namespace and TLS files come from runbook.toml, overridden by the environment
-variables Temporal's own tools read (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_*), and an
-API key only from TEMPORAL_API_KEY.
+Where the cluster is and how to reach it is read as the `temporal` CLI reads it, by the SDK's
+temporalio.envconfig, each setting from the first that sets it:
+
+1. the environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS,
+   TEMPORAL_TLS_* (certificate and key paths, CA, server name), TEMPORAL_GRPC_META_*;
+2. the profile TEMPORAL_PROFILE names (default "default") in temporal.toml: TEMPORAL_CONFIG_FILE,
+   else the `temporal` CLI's own file (~/.config/temporalio/temporal.toml on Linux);
+3. runbook.toml's [temporal].
+
+An API key, from the environment or a profile, turns TLS on unless TEMPORAL_TLS says false.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
 from temporalio.client import Client
-from temporalio.service import TLSConfig
+from temporalio.envconfig import ClientConfigProfile, ClientConfigTLS
 
 from runbook.codec import data_converter
 from runbook.config import ConfigError, RunbookConfig, TemporalConfig
 
-# Environment variable → TemporalConfig field, as the Temporal CLI and SDK env config name them.
-_ENVIRONMENT_OVERRIDES = {
-    "TEMPORAL_ADDRESS": "address",
-    "TEMPORAL_NAMESPACE": "namespace",
-    "TEMPORAL_TLS_CLIENT_CERT_PATH": "tls_client_cert_path",
-    "TEMPORAL_TLS_CLIENT_KEY_PATH": "tls_client_key_path",
-    "TEMPORAL_TLS_SERVER_CA_CERT_PATH": "tls_server_ca_cert_path",
-    "TEMPORAL_TLS_SERVER_NAME": "tls_server_name",
-}
+# TEMPORAL_TLS as people write it → the two words the SDK reads (it takes any other value,
+# even "no", for "on").
+_TLS_WORDS = {"1": "true", "true": "true", "yes": "true", "0": "false", "false": "false", "no": "false"}
+_MISSING_PROFILE = "Profile '"
 
 
 class TemporalUnreachable(Exception):
     pass
 
 
-def effective_temporal(config: RunbookConfig, environ: Mapping[str, str] = os.environ) -> TemporalConfig:
-    overrides: dict[str, Any] = {
-        field: environ[name] for name, field in _ENVIRONMENT_OVERRIDES.items() if environ.get(name)
-    }
-    if environ.get("TEMPORAL_TLS", "").lower() in ("1", "true", "yes"):
-        overrides["tls"] = True
-    if not overrides:
-        return config.temporal
+def connection_profile(temporal: TemporalConfig, environ: Mapping[str, str] = os.environ) -> ClientConfigProfile:
+    """runbook.toml's [temporal], each setting overridden by temporal.toml's profile or the
+    environment when they set it."""
+    chosen = _temporal_cli_profile(environ)
+    fallback = _runbook_profile(temporal)
+    profile = ClientConfigProfile(
+        address=chosen.address or fallback.address,
+        namespace=chosen.namespace or fallback.namespace,
+        api_key=chosen.api_key,
+        tls=_overlay(fallback.tls, chosen.tls),
+        grpc_meta=chosen.grpc_meta,
+    )
+    if profile.tls and (profile.tls.client_cert is None) != (profile.tls.client_private_key is None):
+        raise ConfigError("a TLS client certificate and its key go together: give both or neither")
+    return profile
+
+
+def connection_options(profile: ClientConfigProfile) -> dict[str, Any]:
+    """Client.connect's keyword arguments (target_host among them), the TLS files read."""
     try:
-        return TemporalConfig.model_validate(config.temporal.model_dump() | overrides)
-    except ValidationError as error:
-        raise ConfigError(f"TEMPORAL_* environment: {error.errors()[0]['msg']}") from None
-
-
-def connection_options(temporal: TemporalConfig, environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    """Client.connect's keyword arguments: TLS when files, a CA or an API key ask for it."""
-    api_key = environ.get("TEMPORAL_API_KEY") or None
-    files = (temporal.tls_client_cert_path, temporal.tls_client_key_path, temporal.tls_server_ca_cert_path)
-    tls: bool | TLSConfig = temporal.tls or api_key is not None
-    if any(files) or temporal.tls_server_name:
-        tls = TLSConfig(
-            domain=temporal.tls_server_name,
-            client_cert=_read(temporal.tls_client_cert_path),
-            client_private_key=_read(temporal.tls_client_key_path),
-            server_root_ca_cert=_read(temporal.tls_server_ca_cert_path),
-        )
-    return {"namespace": temporal.namespace, "api_key": api_key, "tls": tls}
-
-
-def _read(path: Path | None) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        return path.read_bytes()
+        return dict(profile.to_client_connect_config())
     except OSError as error:
-        raise ConfigError(f"{path}: cannot read TLS file: {error.strerror}") from None
+        raise ConfigError(f"{error.filename}: cannot read TLS file: {error.strerror}") from None
+
+
+def _temporal_cli_profile(environ: Mapping[str, str]) -> ClientConfigProfile:
+    # An empty variable is an unset one, as it always was here (the SDK would read TEMPORAL_TLS=""
+    # as TLS on).
+    environment = {name: value for name, value in environ.items() if value}
+    if "TEMPORAL_TLS" in environment:
+        word = _TLS_WORDS.get(environment["TEMPORAL_TLS"].lower())
+        if word is None:
+            raise ConfigError(f"TEMPORAL_TLS={environment['TEMPORAL_TLS']}: expected true or false (1/0, yes/no)")
+        environment["TEMPORAL_TLS"] = word
+    config_file = environment.get("TEMPORAL_CONFIG_FILE")
+    # The SDK reads a missing file as an empty one: a mistyped path would quietly mean localhost.
+    if config_file and not Path(config_file).is_file():
+        raise ConfigError(f"TEMPORAL_CONFIG_FILE={config_file}: no such file")
+    where = f"TEMPORAL_CONFIG_FILE={config_file}" if config_file else "temporal.toml"
+    try:
+        return ClientConfigProfile.load(override_env_vars=environment)
+    except RuntimeError as error:
+        lines = [line.strip(" |^") for line in str(error).splitlines() if line.strip(" |^")]
+        if lines[0].startswith(_MISSING_PROFILE):
+            raise ConfigError(
+                f"TEMPORAL_PROFILE={environment.get('TEMPORAL_PROFILE', 'default')}: no such profile in {where}"
+            ) from None
+        reason = lines[0].removeprefix("Configuration loading error: ")
+        raise ConfigError(f"{where}: {reason}{': ' + lines[-1] if len(lines) > 1 else ''}") from None
+
+
+def _runbook_profile(temporal: TemporalConfig) -> ClientConfigProfile:
+    files = (temporal.tls_client_cert_path, temporal.tls_client_key_path, temporal.tls_server_ca_cert_path)
+    tls: ClientConfigTLS | None = None
+    if temporal.tls or any(files) or temporal.tls_server_name:
+        tls = ClientConfigTLS(
+            server_name=temporal.tls_server_name,
+            server_root_ca_cert=temporal.tls_server_ca_cert_path,
+            client_cert=temporal.tls_client_cert_path,
+            client_private_key=temporal.tls_client_key_path,
+        )
+    return ClientConfigProfile(address=temporal.address, namespace=temporal.namespace, tls=tls)
+
+
+def _overlay(under: ClientConfigTLS | None, over: ClientConfigTLS | None) -> ClientConfigTLS | None:
+    if under is None or over is None:
+        return over or under
+    changes = {field.name: getattr(over, field.name) for field in dataclasses.fields(over)}
+    return dataclasses.replace(under, **{name: value for name, value in changes.items() if value is not None})
 
 
 async def connect(config: RunbookConfig, *, worker: bool = False, **extra: Any) -> Client:
-    temporal = effective_temporal(config)
-    options = connection_options(temporal) | extra
+    options = connection_options(connection_profile(config.temporal)) | extra
+    address = options.pop("target_host")
     try:
-        return await Client.connect(temporal.address, data_converter=data_converter(worker=worker), **options)
+        return await Client.connect(address, data_converter=data_converter(worker=worker), **options)
     except RuntimeError as error:
-        raise TemporalUnreachable(
-            f"cannot reach Temporal at {temporal.address}: {error} (is the stack up? make up)"
-        ) from None
+        raise TemporalUnreachable(f"cannot reach Temporal at {address}: {error} (is the stack up? make up)") from None
