@@ -23,3 +23,19 @@ def format_duration(delta: timedelta) -> str:
         if seconds and seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def format_elapsed(delta: timedelta) -> str:
+    """How long something took or has been going, as people write it: the two largest units, the
+    second two digits wide so that a column of them lines up (42s, 3m 05s, 1h 02m, 2d 03h); whole
+    seconds, rounded down. format_duration, by contrast, writes a configured window (1h, 14d)."""
+    minutes, seconds = divmod(max(0, int(delta.total_seconds())), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d {hours:02d}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {seconds:02d}s"
+    return f"{seconds}s"

@@ -1,5 +1,5 @@
 """What every `runbook` command shares: the exit codes, the errors that end a command with one of
-them, who acts, and output: JSON, and text from outside made safe for a terminal."""
+them, who acts, and output: JSON, text from outside made safe for a terminal, and colour."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import getpass
 import json
 import os
 import unicodedata
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TextIO
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
@@ -71,3 +72,39 @@ def visible_lines(text: str) -> str:
     """A document of many lines made visible line by line: its own line breaks are kept, whatever
     else is in its lines is not."""
     return "\n".join(map(visible, text.split("\n")))
+
+
+def redraws_in_place(stream: TextIO, environ: Mapping[str, str] = os.environ) -> bool:
+    """A terminal that moves its cursor: not a pipe or a file, and not TERM=dumb (Emacs' shell, some CI logs)."""
+    return stream.isatty() and environ.get("TERM") != "dumb"
+
+
+def colour_wanted(stream: TextIO, environ: Mapping[str, str] = os.environ) -> bool:
+    """Colour only where a person reads a terminal that shows it, and never against NO_COLOR
+    (no-color.org: any non-empty value)."""
+    return redraws_in_place(stream, environ) and not environ.get("NO_COLOR")
+
+
+_GREEN, _RED, _YELLOW, _RESET = "\033[32m", "\033[31m", "\033[33m", "\033[0m"
+# A procedure's states (runbook.models.State), its steps' (StepState) and the workflow statuses
+# `runbook list` shows: how it went, at a glance. Unnamed words (pending, skipped) stay plain.
+_STATE_COLOURS = {
+    "COMPLETED": _GREEN,
+    "RESOLVED": _GREEN,
+    "passed": _GREEN,
+    "RUNNING": _YELLOW,
+    "running": _YELLOW,
+    "FAILED": _RED,
+    "failed": _RED,
+    "ROLLED_BACK": _RED,
+    "REJECTED": _RED,
+    "EXPIRED": _RED,
+    "TERMINATED": _RED,
+    "TIMED_OUT": _RED,
+}
+
+
+def painted(text: str, state: str, colour: bool) -> str:
+    """`text` in the colour of `state` (a state word, or a line about one) when colour is on."""
+    code = _STATE_COLOURS.get(state) if colour else None
+    return f"{code}{text}{_RESET}" if code else text

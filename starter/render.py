@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from runbook.models import ProcedureStatus, StepRecord, TimelineEntry
+from runbook.durations import format_elapsed
+from runbook.models import ProcedureStatus, StepRecord, StepState, TimelineEntry
+from starter.console import painted, visible_lines
 from starter.console import visible as v
-from starter.console import visible_lines
 
 
-def _clock(moment: datetime | None) -> str:
+def clock(moment: datetime | None) -> str:
     return moment.strftime("%H:%M:%S") if moment else "-"
 
 
@@ -20,11 +21,10 @@ def _day(moment: str) -> str:
     return datetime.fromisoformat(moment).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _elapsed(step: StepRecord, now: datetime | None) -> str:
-    if not step.started_at:
-        return ""
+def elapsed(step: StepRecord, now: datetime | None) -> str:
+    """How long the step took, or has been running until `now`: 42s, 3m 05s, 1h 02m."""
     end = step.ended_at or now
-    return f"{(end - step.started_at).total_seconds():.1f}s" if end else ""
+    return format_elapsed(end - step.started_at) if step.started_at and end else ""
 
 
 def _author(entry: TimelineEntry) -> str:
@@ -32,16 +32,45 @@ def _author(entry: TimelineEntry) -> str:
     return f"{entry.actor}, {entry.verified}" if entry.verified else entry.actor
 
 
-def render_status(status: ProcedureStatus, now: datetime | None = None, timeline_tail: int = 15) -> str:
+def timeline_line(entry: TimelineEntry) -> str:
+    return f"{clock(entry.at)} {v(_author(entry)):<12} {v(entry.event)}" + (
+        f": {v(entry.detail)}" if entry.detail else ""
+    )
+
+
+def closing_lines(status: ProcedureStatus) -> list[str]:
+    """What a procedure ends with: its result, the reasons, an incident's post-mortem."""
+    lines = []
+    result = status.result or {}
+    if "passed" in result:
+        lines += ["", "result: " + ("PASSED" if result["passed"] else "FAILED")]
+    if result.get("reasons"):
+        lines += ["", "reasons:"] + [f"  - {v(str(reason))}" for reason in result["reasons"]]
+    postmortem = status.details.get("postmortem")
+    if postmortem:
+        lines += ["", visible_lines(postmortem.rstrip())]
+    return lines
+
+
+def render_status(
+    status: ProcedureStatus, now: datetime | None = None, timeline_tail: int = 15, colour: bool = False
+) -> str:
+    state = status.state.value
     lines = [
-        f"{v(status.id)}  {v(status.kind)}  {status.state.value}" + (f"  step: {v(status.step)}" if status.step else "")
+        f"{v(status.id)}  {v(status.kind)}  {painted(state, state, colour)}"
+        + (f"  step: {v(status.step)}" if status.step else "")
     ]
     if status.environment:
         lines.append(f"environment: {v(status.environment)}   requested by: {v(status.requested_by)}")
     lines.append("")
     for step in status.steps:
-        times = f"{_clock(step.started_at):>8} {_elapsed(step, now):>8}"
-        lines.append(f"  {step.state.value:<8} {v(step.name):<22} {times}  {v(step.detail)}".rstrip())
+        times = f"{clock(step.started_at):>8} {elapsed(step, now):>8}"
+        line = f"{v(step.name):<22} {times}  {v(step.detail)}".rstrip()
+        # A failed step in red whole, its detail saying why; otherwise its state word alone.
+        if step.state is StepState.FAILED:
+            lines.append("  " + painted(f"{step.state.value:<8} {line}", step.state.value, colour))
+        else:
+            lines.append(f"  {painted(f'{step.state.value:<8}', step.state.value, colour)} {line}")
     item = status.details.get("action_item")
     if item:
         last = item.get("last_reminded_at")
@@ -60,22 +89,11 @@ def render_status(status: ProcedureStatus, now: datetime | None = None, timeline
         ]
     if status.refusals:
         lines += ["", "refused:"]
-        lines += [f"  {_clock(r.at)} {v(r.handler)}: {v(r.reason)}" for r in status.refusals]
+        lines += [f"  {clock(r.at)} {v(r.handler)}: {v(r.reason)}" for r in status.refusals]
     if status.timeline:
         lines += ["", "timeline:"]
         hidden = len(status.timeline) - timeline_tail
         if hidden > 0:
             lines.append(f"  ({hidden} earlier entries: `runbook status {v(status.id)} --json` has them all)")
-        lines += [
-            f"  {_clock(e.at)} {v(_author(e)):<12} {v(e.event)}" + (f": {v(e.detail)}" if e.detail else "")
-            for e in status.timeline[-timeline_tail:]
-        ]
-    result = status.result or {}
-    if "passed" in result:
-        lines += ["", "result: " + ("PASSED" if result["passed"] else "FAILED")]
-    if result.get("reasons"):
-        lines += ["", "reasons:"] + [f"  - {v(str(reason))}" for reason in result["reasons"]]
-    postmortem = status.details.get("postmortem")
-    if postmortem:
-        lines += ["", visible_lines(postmortem.rstrip())]
-    return "\n".join(lines)
+        lines += ["  " + timeline_line(entry) for entry in status.timeline[-timeline_tail:]]
+    return "\n".join(lines + closing_lines(status))
