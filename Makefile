@@ -4,15 +4,27 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo up down status test lint bench clean
+LOCKS := requirements/runtime.txt requirements/dev.txt
+# Hashes for every file, nothing about this machine's indexes; `make lock UPGRADE=1` moves every pin.
+LOCK_FLAGS := --quiet --generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links $(if $(UPGRADE),--upgrade)
+
+.PHONY: install lock demo up down status test lint bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Exactly the locked set (the sandbox, tests, tracing and dev tools), then the project itself on top.
+$(STAMP): pyproject.toml $(LOCKS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# runtime.txt is what the image installs; dev.txt adds the extras at the runtime set's versions
+# (the project itself is left out of it: `make install` adds it editable).
+lock: install
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile $(LOCK_FLAGS) -o requirements/runtime.txt pyproject.toml
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile $(LOCK_FLAGS) --all-extras --unsafe-package runbook \
+		-c requirements/runtime.txt -o requirements/dev.txt pyproject.toml
 
 up: install
 	$(BIN)/python -m starter.stack up

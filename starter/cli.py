@@ -6,6 +6,7 @@ refused · 3 the stack or Temporal cannot be reached.
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
@@ -17,24 +18,26 @@ from starter.parser import build_parser
 # Besides main and dispatch, named here for callers of the CLI module (tests among them).
 __all__ = ["EXIT_USAGE", "UsageError", "build_parser", "dispatch", "main"]
 
-# The commands carried out by starter/aws_commands.py (a test holds this to its HANDLERS).
-AWS_COMMANDS = frozenset({"rollback", "assess", "ecs", "logs"})
+# The commands carried out outside starter/commands.py, by their module: a command imports only
+# its own (a test holds this to the modules' HANDLERS). The incident commands extend `list`.
+HANDLER_MODULES = {
+    **dict.fromkeys([("rollback", None), ("assess", None), ("ecs", None), ("logs", None)], "starter.aws_commands"),
+    ("incident", None): "starter.incident",
+    ("list", None): "starter.incident",
+    ("sandbox", "slack"): "starter.sandbox_slack",
+}
 
 
 def dispatch(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Deferred for start-up time, not to hide a cycle (nothing in starter/ imports this module):
     # the commands import temporalio and pydantic's models, which `--help` and a usage error (both
-    # end in parse_args) do without; only the commands that read AWS themselves import boto3.
-    from starter import commands, incident, sandbox_slack
+    # end in parse_args) do without; only the commands that read AWS themselves import boto3, and
+    # `status` or `approve` import neither the incident nor the AWS commands.
+    from starter import commands
 
-    # Each (command, subcommand) and what does it; the incident commands extend `list`.
-    handlers = commands.HANDLERS | incident.HANDLERS | sandbox_slack.HANDLERS
-    if args.command in AWS_COMMANDS:
-        from starter import aws_commands
-
-        handlers = handlers | aws_commands.HANDLERS
-    handler = handlers[(args.command, getattr(args, "sandbox_command", None))]
+    command = (args.command, getattr(args, "sandbox_command", None))
+    handler = importlib.import_module(HANDLER_MODULES.get(command, "starter.commands")).HANDLERS[command]
     return commands.run(lambda: commands.as_person(handler, args))
 
 

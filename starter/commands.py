@@ -1,4 +1,8 @@
-"""What each `runbook` command does."""
+"""What each `runbook` command does.
+
+The activities and starter.signing (cryptography) are imported inside the commands that use them,
+so that the others start faster (`runbook status` and `approve` among them: tests/unit/test_cli_startup.py).
+"""
 
 from __future__ import annotations
 
@@ -22,8 +26,6 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.health import check_environment
-from activities.lock import acquire_environment
 from runbook import proof, search, ssh, validate
 from runbook.appendix import ServiceQuery
 from runbook.config import ConfigError, RunbookConfig, load_config
@@ -42,7 +44,6 @@ from runbook.models import (
 from runbook.redeploy import RedeployRequest, RedeployResult
 from runbook.temporal import TemporalUnreachable, connect
 from runbook.verification import VerificationRequest, VerificationResult
-from starter import signing
 from starter.console import (
     EXIT_FAILED,
     EXIT_OK,
@@ -111,6 +112,8 @@ def ui_link(config: RunbookConfig, workflow_id: str) -> str:
 
 
 async def health_check(args: argparse.Namespace) -> int:
+    from activities.health import check_environment
+
     config = load_config()
     config.environment(args.environment)
     async with httpx.AsyncClient() as http:
@@ -477,6 +480,8 @@ async def launch_deployment(
     client: Client, config: RunbookConfig, kind: str, request: DeploymentRequest
 ) -> WorkflowHandle:
     """Start a deployment or hotfix, or refuse at once (UsageError) naming what holds the environment."""
+    from activities.lock import acquire_environment
+
     workflow_id = new_workflow_id(
         f"{'deploy' if kind == 'deployment' else kind}-{request.environment}-{request.version}"
     )
@@ -555,6 +560,8 @@ async def send_decision(args: argparse.Namespace, name: str, payload: dict[str, 
     when they have one at hand (--key, RUNBOOK_SSH_KEY, ssh-agent), checked before anything is sent."""
     config = load_config()
     person = config.people.get(args.user)
+    from starter import signing
+
     signer = (
         signing.find_signer(args.key, args.user, person.ssh_keys if person else ())
         if name in proof.DECISIONS_WITH_PROOF
@@ -651,6 +658,8 @@ def service_query(config: RunbookConfig, environment: str, service: str) -> Serv
 
 async def redeploy_command(args: argparse.Namespace) -> int:
     """A new deployment of the service's current revision, or refused at once naming what holds the environment."""
+    from activities.lock import acquire_environment
+
     config = load_config()
     query = service_query(config, args.environment, args.service)
     request = RedeployRequest(
