@@ -6,6 +6,7 @@ from the environment and go only to the activities that need them.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import signal
@@ -129,7 +130,7 @@ async def running_worker(client: Client, config: RunbookConfig, task_queue: str 
                 yield worker
 
 
-async def main() -> None:
+async def serve() -> None:
     config = load_config()
     observability = config.observability
     configure_logging(observability.log_format)
@@ -147,12 +148,16 @@ async def main() -> None:
         await stop.wait()
 
 
-def run() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """`runbook-worker`: no options; runbook.toml (RUNBOOK_CONFIG) and the environment say everything."""
+    argparse.ArgumentParser(
+        prog="runbook-worker", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args(argv)
     try:
-        asyncio.run(main())
+        asyncio.run(serve())
     except (ConfigError, TemporalUnreachable, ObservabilityError) as error:
         sys.exit(f"worker: error: {error}")
 
 
 if __name__ == "__main__":
-    run()
+    main()

@@ -1,7 +1,7 @@
 """The gateway: a signed request from Slack or PagerDuty becomes a workflow decision, attested.
 
-`python -m starter.gateway [--host H] [--port P]` (runbook.toml's [gateway], 127.0.0.1:8090 in the
-sandbox); `python -m starter.gateway --new-key` prints a new attestation key and exits.
+`runbook-gateway [--host H] [--port P]` (runbook.toml's [gateway], 127.0.0.1:8090 in the
+sandbox); `runbook-gateway --new-key` prints a new attestation key and exits.
 
 - `POST /slack/interactivity`: a click on one of the runbook's buttons (runbook/buttons.py). The
   request's X-Slack-Signature (HMAC-SHA256 of `v0:{timestamp}:{body}` with SLACK_SIGNING_SECRET) and
@@ -446,7 +446,7 @@ def _port(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m starter.gateway", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="runbook-gateway", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--host", help="address to listen on (default: [gateway] host)")
     parser.add_argument("--port", type=_port, help="port to listen on (default: [gateway] port)")

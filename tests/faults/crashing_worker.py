@@ -68,7 +68,7 @@ def main() -> None:
         return await connect(config, **extra)
 
     worker.connect = connect_with_crash
-    worker.run()
+    worker.main([])
 
 
 if __name__ == "__main__":
