@@ -8,7 +8,7 @@ LOCKS := requirements/runtime.txt requirements/dev.txt
 # Hashes for every file, nothing about this machine's indexes; `make lock UPGRADE=1` moves every pin.
 LOCK_FLAGS := --quiet --generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links $(if $(UPGRADE),--upgrade)
 
-.PHONY: install lock demo up down status test lint bench clean
+.PHONY: install lock demo up down status test lint bench diagrams clean
 
 install: $(STAMP)
 
@@ -53,6 +53,10 @@ lint: install
 # Not in `make test`: figures against targets, not assertions (under 15 minutes on 2 cores).
 bench: install
 	$(BIN)/python -m bench
+
+# README's diagrams of the procedures, redrawn from the workflows' step lists (a test checks them).
+diagrams: install
+	$(BIN)/python -m starter.diagrams --write
 
 clean: down
 	rm -rf .runbook
