@@ -26,10 +26,16 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 COMPOSE_BINARY = Path(compose.__file__).parent / "docker-compose"
 
-CLUSTER = {"postgresql", "temporal", "search-attributes", "temporal-ui", "worker", "gateway"}
-SANDBOX = {"sandbox", "sandbox-worker", "sandbox-search-attributes", "sandbox-gateway"}
+CLUSTER = {
+    "postgresql", "temporal-schema", "temporal", "temporal-namespace", "temporal-ui",
+    "worker", "gateway", "codec-server",
+}  # fmt: skip
+SANDBOX = {"sandbox", "sandbox-worker", "sandbox-namespace", "sandbox-gateway"}
+# Ours: the project's image, run as its console scripts.
+RUNBOOK_SERVICES = {"worker", "gateway", "codec-server"}
 SECRETS = {
-    "SLACK_BOT_TOKEN", "GITHUB_TOKEN", "STATUSPAGE_API_KEY", "PAGERDUTY_ROUTING_KEY", "OPS_API_TOKEN",
+    "SLACK_BOT_TOKEN", "GITHUB_TOKEN", "STATUSPAGE_API_KEY", "PAGERDUTY_ROUTING_KEY", "PAGERDUTY_API_TOKEN",
+    "OPS_API_TOKEN",
     "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "RUNBOOK_ENCRYPTION_KEYS",
 }  # fmt: skip
 
@@ -78,7 +84,9 @@ def test_the_file_is_valid_by_the_compose_specification():
 def test_the_validator_refuses_what_the_specification_does_not_allow(tmp_path: Path):
     broken = tmp_path / "docker-compose.yml"
     broken.write_text(
-        COMPOSE_FILE.read_text().replace("    read_only: true\n", "    read_only: true\n    replicas_typo: 3\n", 1)
+        COMPOSE_FILE.read_text().replace(
+            '    command: ["runbook-worker"]\n', '    command: ["runbook-worker"]\n    replicas_typo: 3\n', 1
+        )
     )
     result = run_compose("config", "--quiet", file=broken)
     assert result.returncode != 0
@@ -94,23 +102,164 @@ def test_up_starts_the_cluster_and_the_sandbox_only_under_its_profile(default: d
         assert not with_sandbox["services"][name].get("profiles"), f"{name} must run without a profile"
 
 
-def test_temporal_runs_on_postgresql_with_its_ui(default: dict):
-    services = default["services"]
+def test_temporal_runs_on_postgresql_after_samples_server_with_no_auto_setup(with_sandbox: dict):
+    services = with_sandbox["services"]
     postgresql, temporal, ui = services["postgresql"], services["temporal"], services["temporal-ui"]
     assert postgresql["image"].startswith("postgres:")
     assert postgresql["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
     [data] = postgresql["volumes"]
     assert data["type"] == "volume" and data["target"] == "/var/lib/postgresql/data"
 
-    assert temporal["image"].startswith("temporalio/auto-setup:")
+    assert temporal["image"].startswith("temporalio/server:")
     assert temporal["environment"]["DB"] == "postgres12"
     assert temporal["environment"]["POSTGRES_SEEDS"] == "postgresql"
-    assert temporal["depends_on"]["postgresql"]["condition"] == "service_healthy"
     assert temporal["healthcheck"]["test"][0] == "CMD"
+    # The schema is set up by the tools of the server's own release.
+    admin_tools = {services[name]["image"] for name in ("temporal-schema", "temporal-namespace", "sandbox-namespace")}
+    assert admin_tools == {temporal["image"].replace("temporalio/server:", "temporalio/admin-tools:")}
+    # temporalio/auto-setup is no longer built: nothing may still pull it.
+    assert [name for name, service in services.items() if "auto-setup" in service.get("image", "")] == []
 
     assert ui["image"].startswith("temporalio/ui:")
     assert ui["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
     assert [(port["target"], port["published"]) for port in ui["ports"]] == [(8080, "8233")]
+
+
+def condition(service: dict, dependency: str) -> str:
+    return service["depends_on"][dependency]["condition"]
+
+
+def test_the_one_shot_jobs_run_in_order_before_anything_uses_the_server(with_sandbox: dict):
+    services = with_sandbox["services"]
+    assert condition(services["temporal-schema"], "postgresql") == "service_healthy"
+    assert condition(services["temporal"], "temporal-schema") == "service_completed_successfully"
+    assert condition(services["temporal-namespace"], "temporal") == "service_healthy"
+    for name in ("temporal-ui", "worker", "gateway"):
+        assert condition(services[name], "temporal-namespace") == "service_completed_successfully", name
+    assert condition(services["sandbox-worker"], "sandbox-namespace") == "service_completed_successfully"
+    # One namespace update at a time.
+    assert condition(services["sandbox-namespace"], "temporal-namespace") == "service_completed_successfully"
+    for job in ("temporal-schema", "temporal-namespace", "sandbox-namespace"):
+        assert services[job]["restart"] == "no", f"{job} runs once per `up`"
+
+
+def run_job(service: dict, stubs: dict[str, str], tmp_path: Path) -> list[list[str]]:
+    """Runs a one-shot job's script as its container would, with the named commands stubbed by
+    shell snippets that record their arguments; returns the recorded calls."""
+    calls = tmp_path / "calls"
+    for name, body in stubs.items():
+        stub = tmp_path / name
+        stub.write_text(f'#!/bin/sh\nprintf "%s\\037" {name} "$@" >> {calls}\necho >> {calls}\n{body}\n')
+        stub.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", **{k: v for k, v in service.get("environment", {}).items() if v}}
+    # `config` prints the file's escaped form; the container receives each $$ as $.
+    script = [part.replace("$$", "$") for part in service["command"]]
+    done = subprocess.run(
+        [*service["entrypoint"], *script], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return [line.split("\x1f")[:-1] for line in calls.read_text().splitlines()]
+
+
+def test_the_schema_job_creates_and_upgrades_both_databases(default: dict, tmp_path: Path):
+    calls = run_job(default["services"]["temporal-schema"], {"temporal-sql-tool": ""}, tmp_path)
+    steps = [(call[call.index("--db") + 1], call[call.index("--db") + 2 :]) for call in calls]
+    schema = "/etc/temporal/schema/postgresql/v12"
+    assert steps == [
+        ("temporal", ["create"]),
+        ("temporal", ["setup-schema", "-v", "0.0"]),
+        ("temporal", ["update-schema", "-d", f"{schema}/temporal/versioned"]),
+        ("temporal_visibility", ["create"]),
+        ("temporal_visibility", ["setup-schema", "-v", "0.0"]),
+        ("temporal_visibility", ["update-schema", "-d", f"{schema}/visibility/versioned"]),
+    ]
+    assert all(call[1:5] == ["--plugin", "postgres12", "--ep", "postgresql"] for call in calls)
+
+
+@pytest.mark.parametrize("job", ["temporal-namespace", "sandbox-namespace"])
+def test_the_namespace_job_creates_its_namespace_and_every_search_attribute(with_sandbox: dict, job: str, tmp_path):
+    service = with_sandbox["services"][job]
+    registered = dict(pair.split("=") for pair in server_flags()[1::2])
+    # A server on which the namespace does not exist yet and lists every attribute once created.
+    listing = "\n".join(registered)
+    stub = f'case "$*" in *"namespace describe"*) exit 1;; *"search-attribute list"*) printf "{listing}\\n";; esac'
+    calls = run_job(service, {"temporal": stub}, tmp_path)
+    namespace = service["environment"]["TEMPORAL_NAMESPACE"]
+    for call in calls[1:]:
+        assert call[call.index("--namespace") + 1] == namespace
+    assert calls[0][1:4] == ["operator", "cluster", "health"]
+    [create] = [call for call in calls if call[1:4] == ["operator", "namespace", "create"]]
+    assert create[create.index("--retention") + 1] == service["environment"]["RETENTION"]
+    created = {
+        call[call.index("--name") + 1]: call[call.index("--type") + 1]
+        for call in calls
+        if call[1:4] == ["operator", "search-attribute", "create"]
+    }
+    assert created == registered
+    assert set(registered) == {
+        "RunbookKind", "RunbookEnvironment", "RunbookVersion", "RunbookStage", "IncidentSeverity", "RunbookServices",
+    }  # fmt: skip
+
+
+def test_the_worker_scales_no_name_and_no_fixed_host_port(default: dict):
+    worker = default["services"]["worker"]
+    assert "container_name" not in worker
+    assert all(not port.get("published") for port in worker["ports"])
+    assert worker["command"] == ["runbook-worker"]
+
+
+def test_our_services_run_non_root_on_a_read_only_root(with_sandbox: dict):
+    services = with_sandbox["services"]
+    for name in RUNBOOK_SERVICES:
+        service = services[name]
+        assert service["read_only"] is True, name
+        assert service["user"].split(":")[0] not in ("", "0", "root"), name
+        assert service["tmpfs"] == ["/tmp"], name
+        assert service["cap_drop"] == ["ALL"], name
+    for name in SANDBOX - {"sandbox-namespace"}:
+        assert services[name]["user"].split(":")[0] not in ("", "0", "root"), name
+
+
+def test_the_ui_decodes_through_the_codec_server_the_browser_reaches(default: dict):
+    services = default["services"]
+    ui, codec = services["temporal-ui"]["environment"], services["codec-server"]
+    assert codec["command"] == ["runbook-codec-server", "--host", "0.0.0.0"]
+    [published] = codec["ports"]
+    assert published["host_ip"] == "127.0.0.1" and published["target"] == 8888
+    # The browser fetches it: the host's published address, not the compose network's name.
+    assert ui["TEMPORAL_CODEC_ENDPOINT"] == f"http://127.0.0.1:{published['published']}"
+    # No login, no token to pass.
+    assert ui["TEMPORAL_AUTH_ENABLED"] == ui["TEMPORAL_CODEC_PASS_ACCESS_TOKEN"] == "false"
+    deployed = parse_config((ROOT / "deploy" / "runbook.toml").read_text(), "deploy/runbook.toml").temporal
+    ui_port = services["temporal-ui"]["ports"][0]["published"]
+    assert deployed.ui_url == f"http://127.0.0.1:{ui_port}", "the codec server answers CORS for [temporal] ui_url"
+
+
+def test_a_ui_login_passes_its_token_to_the_codec_server():
+    shell = {
+        "TEMPORAL_AUTH_ENABLED": "true",
+        "TEMPORAL_AUTH_CLIENT_SECRET": "from-the-shell",
+        "CODEC_HOST_PORT": "9888",
+    }
+    services = project(environ=shell)["services"]
+    ui = services["temporal-ui"]["environment"]
+    assert ui["TEMPORAL_AUTH_ENABLED"] == ui["TEMPORAL_CODEC_PASS_ACCESS_TOKEN"] == "true"
+    assert ui["TEMPORAL_AUTH_CLIENT_SECRET"] == "from-the-shell"
+    assert ui["TEMPORAL_CODEC_ENDPOINT"] == "http://127.0.0.1:9888"
+    assert [port["published"] for port in services["codec-server"]["ports"]] == ["9888"]
+
+
+def test_the_codec_servers_secrets_reach_it_alone(default: dict):
+    codec = default["services"]["codec-server"]["environment"]
+    own = {"RUNBOOK_ENCRYPTION_KEYS", "RUNBOOK_CODEC_SERVER_TOKEN", "RUNBOOK_CODEC_KEY"}
+    assert own <= set(codec) and all(codec[name] is None for name in own)
+    assert codec["RUNBOOK_CONFIG"] == "/etc/runbook/runbook.toml"
+    elsewhere = [
+        name
+        for name, service in default["services"].items()
+        if name != "codec-server" and "RUNBOOK_CODEC_KEY" in service.get("environment", {})
+    ]
+    assert elsewhere == []
 
 
 def test_every_bind_mount_is_a_file_of_the_repository(with_sandbox: dict):
@@ -135,7 +284,7 @@ def test_the_worker_is_our_image_with_deploy_config_and_passed_through_secrets(d
     # Named without a value: taken from the shell that runs compose, never written in the file.
     assert SECRETS <= set(environment)
     assert all(environment[name] is None for name in SECRETS)
-    assert worker["depends_on"]["search-attributes"]["condition"] == "service_completed_successfully"
+    assert worker["depends_on"]["temporal-namespace"]["condition"] == "service_completed_successfully"
 
 
 def test_a_secret_in_the_shell_reaches_the_worker_only():
@@ -155,7 +304,7 @@ GATEWAY_SECRETS = {"SLACK_SIGNING_SECRET", "PAGERDUTY_WEBHOOK_SECRET", "RUNBOOK_
 def test_the_gateway_is_our_image_on_deploy_config_with_its_own_secrets(default: dict):
     gateway, worker = default["services"]["gateway"], default["services"]["worker"]
     assert gateway["image"] == worker["image"]
-    assert gateway["command"] == ["python", "-m", "starter.gateway", "--host", "0.0.0.0"]
+    assert gateway["command"] == ["runbook-gateway", "--host", "0.0.0.0"]
     environment = gateway["environment"]
     assert environment["RUNBOOK_CONFIG"] == "/etc/runbook/runbook.toml"
     assert environment["TEMPORAL_ADDRESS"] == worker["environment"]["TEMPORAL_ADDRESS"]
@@ -185,7 +334,9 @@ def test_the_sandbox_worker_shares_the_sandboxs_network_and_its_own_namespace(wi
     services = with_sandbox["services"]
     sandbox, sandbox_worker, worker = services["sandbox"], services["sandbox-worker"], services["worker"]
     assert sandbox["command"] == ["python", "-m", "sandbox"]
-    assert sandbox["image"] == sandbox_worker["image"] == worker["image"]
+    # The sandbox extra's image: the production one leaves the fakes out.
+    assert sandbox["image"] == sandbox_worker["image"] == services["sandbox-gateway"]["image"] != worker["image"]
+    assert sandbox["build"]["dockerfile"] == "deploy/sandbox.Dockerfile"
     assert sandbox_worker["network_mode"] == "service:sandbox"
     assert sandbox_worker["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
     # The repository's runbook.toml: every integration at 127.0.0.1, the sandbox's own addresses.
@@ -197,12 +348,12 @@ def test_the_sandbox_worker_shares_the_sandboxs_network_and_its_own_namespace(wi
     assert sandbox_worker["environment"]["TEMPORAL_NAMESPACE"] != worker["environment"]["TEMPORAL_NAMESPACE"]
     assert (
         sandbox_worker["environment"]["TEMPORAL_NAMESPACE"]
-        == services["sandbox-search-attributes"]["environment"]["TEMPORAL_NAMESPACE"]
+        == services["sandbox-namespace"]["environment"]["TEMPORAL_NAMESPACE"]
     )
     # The sandbox's fakes send clicks and webhooks to 127.0.0.1:8090: its gateway shares its network too.
     sandbox_gateway = services["sandbox-gateway"]
     assert sandbox_gateway["network_mode"] == "service:sandbox"
-    assert sandbox_gateway["command"] == ["python", "-m", "starter.gateway"]
+    assert sandbox_gateway["command"] == ["runbook-gateway"]
     assert sandbox_gateway["environment"] == sandbox_worker["environment"]
 
 
@@ -216,7 +367,7 @@ def test_published_ports_bind_the_loopback_interface_only(with_sandbox: dict):
     assert all(service.get("network_mode", "") != "host" for service in with_sandbox["services"].values())
 
 
-@pytest.mark.parametrize("service", ["search-attributes", "sandbox-search-attributes"])
+@pytest.mark.parametrize("service", ["temporal-namespace", "sandbox-namespace"])
 def test_the_registered_search_attributes_are_runbook_search(with_sandbox: dict, service: str):
     registration = with_sandbox["services"][service]
     registered = registration["environment"]["RUNBOOK_SEARCH_ATTRIBUTES"].split()
@@ -243,7 +394,6 @@ def test_the_image_is_slim_installs_the_project_without_test_extras_and_runs_as_
     assert any(word == "." for value in installs for word in shlex.split(value))
     user = [value for keyword, value in instructions if keyword == "USER"][-1]
     assert user.split(":")[0] not in ("root", "0")
-    assert json.loads([value for keyword, value in instructions if keyword == "CMD"][-1]) == ["python", "worker.py"]
 
 
 def test_the_build_context_leaves_local_state_and_tests_out():
