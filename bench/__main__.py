@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import approvals, health, load, mitigate, overhead, startup
+from bench import approvals, cli_speed, health, load, mitigate, overhead, startup
 from bench.report import BenchResult, load_average, markdown, now
 from bench.stack import PROJECT
 
@@ -27,6 +27,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace], BenchResult]] = {
     "overhead": lambda args: overhead.run(args.quick),
     "mitigate": lambda args: mitigate.run(args.quick),
     "approvals": lambda args: approvals.run(args.quick),
+    "cli_speed": lambda args: cli_speed.run(args.quick),
     "load": lambda args: load.run(args.quick, args.incidents, args.burst, args.cycles, args.deadline),
 }
 
