@@ -27,6 +27,15 @@ def start_attributes(
     return TypedSearchAttributes(pairs)
 
 
+def procedures_query(kind: str = "", running: bool = False) -> str:
+    """The visibility query for the runbook's procedures (each has a kind), of one kind or all, only
+    the running ones or all. `kind` goes into the query as written: one of the CLI's closed list."""
+    clauses = [f"{KIND.name} = '{kind}'" if kind else f"{KIND.name} IS NOT NULL"]
+    if running:
+        clauses.append("ExecutionStatus = 'Running'")
+    return " AND ".join(clauses)
+
+
 def server_flags() -> list[str]:
     """`temporal server start-dev` flags that register every attribute."""
     flags = []

@@ -12,6 +12,7 @@ import signal
 import sys
 from typing import NoReturn
 
+from starter.completion import complete_if_asked
 from starter.console import EXIT_USAGE, UsageError
 from starter.parser import build_parser
 
@@ -29,7 +30,9 @@ HANDLER_MODULES = {
 
 
 def dispatch(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    complete_if_asked(parser)
+    args = parser.parse_args(argv)
     # Deferred for start-up time, not to hide a cycle (nothing in starter/ imports this module):
     # the commands import temporalio and pydantic's models, which `--help` and a usage error (both
     # end in parse_args) do without; only the commands that read AWS themselves import boto3, and

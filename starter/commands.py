@@ -18,6 +18,7 @@ import httpx
 from pydantic import BaseModel
 from temporalio.client import (
     Client,
+    WorkflowExecution,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowHandle,
@@ -52,14 +53,17 @@ from starter.console import (
     Stuck,
     Unreachable,
     UsageError,
+    colour_wanted,
+    painted,
     print_json,
     visible,
     visible_lines,
 )
+from starter.follow import follow_until_end
+from starter.parser import MAX_LIST_LIMIT
 from starter.render import render_status
 from starter.sandbox_pagerduty import sandbox_pagerduty_ack
 
-FOLLOW_POLL_SECONDS = 1.0
 # The workflows that are runbook procedures, each answering `status`, by their registered names
 # (fixed: recorded histories replay against them). The environment lock is not one.
 PROCEDURE_TYPES = (
@@ -274,27 +278,15 @@ async def query_status(handle: WorkflowHandle) -> ProcedureStatus:
 
 
 async def show(handle: WorkflowHandle, as_json: bool, follow: bool) -> int:
-    """Print a procedure's status; with follow, keep showing it until it ends (redrawn in place
-    on a terminal, a new block per change otherwise)."""
+    """Print a procedure's status; with follow, keep showing its changes until it ends (starter/follow.py)."""
+    if follow:
+        state = await follow_until_end(lambda: query_status(handle), as_json)
+        return STATE_EXIT.get(state, EXIT_FAILED)
     current = await query_status(handle)
-    shown = ""
-    while True:
-        text = render_status(current, datetime.now(UTC))
-        if as_json:
-            if not follow or current.state != State.RUNNING:
-                print_json(current.model_dump(mode="json"))
-        elif text != shown:
-            if sys.stdout.isatty() and follow:
-                print("\033[H\033[2J", end="")
-            print(
-                text if sys.stdout.isatty() or not shown else f"--- {datetime.now(UTC):%H:%M:%S}\n{text}",
-                flush=True,
-            )
-            shown = text
-        if not follow or current.state != State.RUNNING:
-            break
-        await asyncio.sleep(FOLLOW_POLL_SECONDS)
-        current = await query_status(handle)
+    if as_json:
+        print_json(current.model_dump(mode="json"))
+    else:
+        print(render_status(current, datetime.now(UTC), colour=colour_wanted(sys.stdout)))
     return STATE_EXIT.get(current.state, EXIT_FAILED)
 
 
@@ -307,13 +299,9 @@ async def status(args: argparse.Namespace) -> int:
 async def list_procedures(args: argparse.Namespace) -> int:
     config = load_config()
     client = await connect(config)
-    clauses = ["RunbookKind IS NOT NULL"]
-    if args.kind:
-        clauses.append(f"RunbookKind = '{args.kind}'")
-    if args.open:
-        clauses.append("ExecutionStatus = 'Running'")
+    executions, more = await newest_procedures(client, search.procedures_query(args.kind or "", args.open), args.limit)
     rows = []
-    async for execution in client.list_workflows(" AND ".join(clauses)):
+    for execution in executions:
         attributes = execution.typed_search_attributes
         rows.append(
             {
@@ -330,12 +318,30 @@ async def list_procedures(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
     else:
+        colour = colour_wanted(sys.stdout)
         for row in rows:
             shown = {name: visible(value) for name, value in row.items()}
-            where = f"{shown['kind']:<13} {shown['environment']:<11} {shown['stage']:<18}"
+            # The stage ends as the procedure's state (rolled_back, completed), coloured as `status` colours it.
+            stage = painted(f"{shown['stage']:<18}", row["stage"].upper(), colour)
+            where = f"{shown['kind']:<13} {shown['environment']:<11} {stage}"
             item = f"  owner {shown['owner']}, due {shown['due'][:16]}: {shown['text']}" if "owner" in row else ""
-            print(f"{shown['id']:<44} {where} {shown['status']:<10} {shown['started']}{item}")
+            status_word = painted(f"{shown['status']:<10}", row["status"], colour)
+            print(f"{shown['id']:<44} {where} {status_word} {shown['started']}{item}")
+    say_if_more(more, args.limit)
     return EXIT_OK
+
+
+async def newest_procedures(client: Client, query: str, limit: int) -> tuple[list[WorkflowExecution], bool]:
+    """At most `limit` of the procedures `query` finds, in the server's order (newest first), read
+    from the server's list query as far as needed; and whether it found more."""
+    found = [execution async for execution in client.list_workflows(query, limit=limit + 1)]
+    return found[:limit], len(found) > limit
+
+
+def say_if_more(more: bool, limit: int) -> None:
+    """On stderr, so that a script reading the rows (or --json) reads rows only."""
+    if more:
+        print(f"{limit} shown; --limit N for more (up to {MAX_LIST_LIMIT})", file=sys.stderr)
 
 
 async def add_action_item_facts(client: Client, rows: list[dict[str, str]]) -> None:

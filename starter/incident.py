@@ -20,17 +20,18 @@ from temporalio.service import RPCError
 from runbook import search, validate
 from runbook.action_items import parse_follow_up
 from runbook.config import RunbookConfig, load_config
-from runbook.durations import parse_duration
+from runbook.durations import format_elapsed, parse_duration
 from runbook.incident import IncidentRequest, ResolveOutcome
-from runbook.messages.incident import elapsed
 from runbook.severity import Severity
 from runbook.temporal import connect
 from starter.commands import (
     execute_decision,
     list_procedures,
+    newest_procedures,
     procedure_handle,
     query_status,
     report_outcome,
+    say_if_more,
     send_decision,
     ui_link,
 )
@@ -204,8 +205,7 @@ async def list_with_incidents(args: argparse.Namespace) -> int:
         return await list_procedures(args)
     config = load_config()
     client = await connect(config)
-    query = "RunbookKind = 'incident'" + (" AND ExecutionStatus = 'Running'" if args.open else "")
-    executions = [execution async for execution in client.list_workflows(query)]
+    executions, more = await newest_procedures(client, search.procedures_query("incident", args.open), args.limit)
     states = await asyncio.gather(*(_incident_state(client, execution.id) for execution in executions))
     now = datetime.now(UTC)
     rows = []
@@ -218,7 +218,7 @@ async def list_with_incidents(args: argparse.Namespace) -> int:
                 "id": execution.id,
                 "severity": known.get("severity") or execution.typed_search_attributes.get(search.SEVERITY) or "",
                 "status": execution.status.name if execution.status else "",
-                "age": elapsed(now - declared),
+                "age": format_elapsed(now - declared),
                 "declared_at": declared.isoformat(timespec="seconds"),
                 "acknowledged_by": (known.get("acknowledged") or {}).get("by", ""),
                 "last_update": updates[-1] if updates else None,
@@ -231,7 +231,7 @@ async def list_with_incidents(args: argparse.Namespace) -> int:
     for row in rows:
         last = row["last_update"]
         said = (
-            f"{visible(last['status'])} {elapsed(now - datetime.fromisoformat(last['at']))} ago: "
+            f"{visible(last['status'])} {format_elapsed(now - datetime.fromisoformat(last['at']))} ago: "
             f"{visible(last['action'])}"
             if last
             else "no update yet"
@@ -242,6 +242,7 @@ async def list_with_incidents(args: argparse.Namespace) -> int:
         print(f"{shown['id']:<20} {standing} {shown['summary']}  | last update: {said}")
     if not rows:
         print("no open incidents" if args.open else "no incidents", file=sys.stderr)
+    say_if_more(more, args.limit)
     return EXIT_OK
 
 

@@ -14,16 +14,38 @@ from typing import Any, NoReturn
 from runbook import limits
 from runbook.incident_terms import MITIGATIONS, UPDATE_STATUSES
 from runbook.severity import Severity
+from starter.completion import running_procedures, shell_script
 from starter.console import EXIT_USAGE, default_user, user_name
 
 FAULT_MODES = ["5xx", "slow", "db", "cpu", "down", "silent", "clear"]
 GITHUB_FAILURES = ["ci", "review", "release_notes", "none"]
 KINDS = ["verification", "deployment", "hotfix", "rollback", "redeploy", "incident", "action-item"]
 SEVERITIES = [severity.value for severity in Severity]
+SHELLS = ["bash", "zsh"]
+DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT = 20, 1000
+
+EPILOG = """\
+examples:
+  runbook deploy production --version v1.2.0 --follow
+  runbook approve deploy-production-v1.2.0-20261130-170211-ab12 --comment "staging checked"
+  runbook status deploy-production-v1.2.0-20261130-170211-ab12 --follow > deploy.log
+  runbook rollback production payment-svc --reason "5xx after v1.2.0"
+  runbook incident declare --severity P1 --summary "checkout failing" --services payment-svc
+  runbook list --open
+
+exit codes:
+  0  done, or healthy
+  1  the procedure failed, was rejected or rolled back; or unhealthy
+  2  bad usage or input refused: nothing was changed
+  3  the stack or Temporal cannot be reached
+
+Tab completion: eval "$(runbook completion bash)" in ~/.bashrc (zsh: in ~/.zshrc, with zsh)."""
 
 
 class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Examples keep their lines (argparse would rejoin an epilog into one paragraph).
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         super().__init__(*args, **kwargs)
         self.bounds: dict[str, tuple[str, int]] = {}  # dest -> (the argument's name, at most this long)
 
@@ -49,12 +71,55 @@ class _Parser(argparse.ArgumentParser):
         return parsed, extras
 
 
+class _PrintVersion(argparse.Action):
+    """`runbook --version`: the installed package's version, looked up only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> NoReturn:
+        from importlib.metadata import version
+
+        print(f"runbook {version('runbook')}")
+        parser.exit(0)
+
+
+class _PrintCompletion(argparse.Action):
+    """`runbook completion SHELL`: the script, printed while parsing, so that the `eval` in every
+    new shell's rc file costs no more than `runbook --help` (the commands' imports are not made)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, shell: Any, *_: Any) -> NoReturn:
+        print(shell_script(shell), end="")
+        parser.exit(0)
+
+
+def list_limit(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIST_LIMIT:
+        raise argparse.ArgumentTypeError(f"bad value {text!r}: a whole number from 1 to {MAX_LIST_LIMIT}")
+    return int(text)
+
+
+def example_epilog(example: str) -> str | None:
+    return f"example:\n  {example}" if example else None
+
+
+def add_procedure_id(parser: _Parser, help_text: str | None = None) -> None:
+    """A procedure's ID, completed in the shell with those running now."""
+    action = parser.add_argument("id", help=help_text)
+    action.completer = running_procedures  # type: ignore[attr-defined]  # argcomplete reads it
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="runbook", description="Skillancer's deployment runbook as durable Temporal workflows.")
+    parser = _Parser(
+        prog="runbook", description="Skillancer's deployment runbook as durable Temporal workflows.", epilog=EPILOG
+    )
+    parser.add_argument("--version", action=_PrintVersion, help="print the installed version and exit")
     command_parsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def command(name: str, help_text: str, *, json_flag: bool = True, user: bool = False) -> _Parser:
-        sub: _Parser = command_parsers.add_parser(name, help=help_text, description=help_text)
+    def command(name: str, help_text: str, *, json_flag: bool = True, user: bool = False, example: str = "") -> _Parser:
+        sub: _Parser = command_parsers.add_parser(
+            name, help=help_text, description=help_text, epilog=example_epilog(example)
+        )
         if json_flag:
             sub.add_argument("--json", action="store_true", help="print the result as JSON")
         if user:
@@ -75,12 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     check = command("check", "tick a checklist item of a running verification or production deployment", user=True)
-    check.add_argument("id")
+    add_procedure_id(check)
     check.add_text("item", limit=limits.CHECKLIST_ITEM)
     check.add_argument("--fail", action="store_true", help="the item failed")
     check.add_text("--note", limit=limits.NOTE, default="", help="what you saw")
 
-    rollback = command("rollback", "roll back services to the previous (or a named) version", user=True)
+    rollback = command(
+        "rollback",
+        "roll back services to the previous (or a named) version",
+        user=True,
+        example='runbook rollback production payment-svc --reason "5xx after v1.2.0" --yes',
+    )
     rollback.add_argument("-y", "--yes", action="store_true", help="start at once, without confirmation")
     rollback.add_argument("environment")
     rollback.add_argument("service", help="a service, or all")
@@ -92,7 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     assess.add_argument("--services", help="comma-separated services (default: all)")
 
     deploy = command(
-        "deploy", "Standard Deployment: prerequisites, staging, approval, production, monitoring", user=True
+        "deploy",
+        "Standard Deployment: prerequisites, staging, approval, production, monitoring",
+        user=True,
+        example="runbook deploy production --version v1.2.0 --services payment-svc,auth-svc --follow",
     )
     deploy.add_argument("environment")
     deploy.add_argument("--version", required=True, help="the release tag to deploy, e.g. v1.2.0")
@@ -113,18 +186,23 @@ def build_parser() -> argparse.ArgumentParser:
     hotfix.add_argument("--follow", action="store_true", help="follow it live until it ends")
     add_no_checklist(hotfix)
 
-    approve = command("approve", "approve a deployment waiting at its approval gate", user=True)
-    approve.add_argument("id")
+    approve = command(
+        "approve",
+        "approve a deployment waiting at its approval gate",
+        user=True,
+        example='runbook approve deploy-production-v1.2.0-20261130-170211-ab12 --comment "staging checked"',
+    )
+    add_procedure_id(approve)
     approve.add_text("--comment", limit=limits.NOTE, default="", help="what you checked")
     add_key(approve)
 
     reject = command("reject", "reject a deployment at its approval gate", user=True)
-    reject.add_argument("id")
+    add_procedure_id(reject)
     reject.add_text("--reason", limit=limits.NOTE, required=True, help="why")
     add_key(reject)
 
     decide_cmd = command("decide", "answer a deployment that asks: monitoring (slow, no data), failed flow", user=True)
-    decide_cmd.add_argument("id")
+    add_procedure_id(decide_cmd)
     decide_cmd.add_argument("action", choices=["rollback", "continue"], metavar="ACTION", help="rollback or continue")
     decide_cmd.add_text("--note", limit=limits.NOTE, default="", help="why")
     add_key(decide_cmd)
@@ -134,16 +212,32 @@ def build_parser() -> argparse.ArgumentParser:
     done.add_text("--note", limit=limits.NOTE, required=True, help="what was done (a PR, a ticket)")
 
     cancel = command("cancel", "cancel a procedure; a deployment rolls back what it changed")
-    cancel.add_argument("id")
+    add_procedure_id(cancel)
 
-    status = command("status", "show a procedure's steps, approvals and timeline")
-    status.add_argument("id")
-    status.add_argument("--follow", action="store_true", help="keep showing it until it ends")
+    status = command(
+        "status",
+        "show a procedure's steps, approvals and timeline",
+        example="runbook status deploy-production-v1.2.0-20261130-170211-ab12 --follow",
+    )
+    add_procedure_id(status)
+    status.add_argument(
+        "--follow",
+        action="store_true",
+        help="show each change until it ends: redrawn on a terminal, a line per change in a pipe or file,"
+        " one object per change with --json",
+    )
 
-    listing = command("list", "list procedures")
+    listing = command("list", "list procedures, newest first")
     # A closed list: an unknown kind would list nothing, and the value goes into a visibility query.
     listing.add_argument("--kind", choices=KINDS, metavar="KIND", help="only this kind: " + ", ".join(KINDS))
     listing.add_argument("--open", action="store_true", help="only running ones")
+    listing.add_argument(
+        "--limit",
+        type=list_limit,
+        default=DEFAULT_LIST_LIMIT,
+        metavar="N",
+        help=f"at most N, 1 to {MAX_LIST_LIMIT} (default {DEFAULT_LIST_LIMIT})",
+    )
 
     ecs = command("ecs", "a service's ECS deployments: task definitions, rollout states and task counts")
     ecs.add_argument("environment")
@@ -166,6 +260,14 @@ def build_parser() -> argparse.ArgumentParser:
     redeploy.add_text("--reason", limit=limits.NOTE, required=True, help="why")
 
     add_incident_parser(command_parsers)
+
+    completion = command_parsers.add_parser(
+        "completion",
+        help="print the shell script that completes runbook's commands and IDs",
+        description="print the shell script that completes runbook's commands and IDs; in ~/.bashrc:"
+        ' eval "$(runbook completion bash)", in ~/.zshrc: eval "$(runbook completion zsh)"',
+    )
+    completion.add_argument("shell", choices=SHELLS, action=_PrintCompletion, help=" or ".join(SHELLS))
 
     sandbox = command_parsers.add_parser("sandbox", help="control the local sandbox")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True, parser_class=_Parser)
@@ -221,10 +323,12 @@ def add_incident_parser(commands: Any) -> None:
     )
     subcommands = incident.add_subparsers(dest="incident_command", required=True)
 
-    def subcommand(name: str, help_text: str, *, names_incident: bool = True) -> _Parser:
-        sub: _Parser = subcommands.add_parser(name, help=help_text, description=help_text)
+    def subcommand(name: str, help_text: str, *, names_incident: bool = True, example: str = "") -> _Parser:
+        sub: _Parser = subcommands.add_parser(
+            name, help=help_text, description=help_text, epilog=example_epilog(example)
+        )
         if names_incident:
-            sub.add_argument("id", help="the incident, e.g. INC-20261126-0001")
+            add_procedure_id(sub, "the incident, e.g. INC-20261126-0001")
         add_user(sub)
         sub.add_argument("--json", action="store_true", help="print the result as JSON")
         return sub
@@ -233,6 +337,7 @@ def add_incident_parser(commands: Any) -> None:
         "declare",
         "declare an incident: alert, page the on-call, and the procedure its severity obliges",
         names_incident=False,
+        example='runbook incident declare --severity P1 --summary "checkout failing" --services payment-svc',
     )
     declare.add_argument(
         "--severity",

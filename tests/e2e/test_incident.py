@@ -162,8 +162,8 @@ def test_a_bad_deployment_becomes_a_p1_rolled_back_resolved_and_written_up(e2e_s
     listed = e2e_stack.cli("list", "--kind", "incident", "--open")
     (row,) = [line for line in listed.stdout.splitlines() if line.startswith(incident_id)]
     assert re.match(
-        rf"{incident_id} +P1 +RUNNING +\d+ (s|min) +ack tester +checkout failing +"
-        r"\| last update: Monitoring \d+ s ago: watching checkout$",
+        rf"{incident_id} +P1 +RUNNING +(\d+s|\d+m \d\ds) +ack tester +checkout failing +"
+        r"\| last update: Monitoring \d+s ago: watching checkout$",
         row,
     ), row
 
