@@ -26,6 +26,7 @@ HANDLER_MODULES = {
     ("incident", None): "starter.incident",
     ("list", None): "starter.incident",
     ("sandbox", "slack"): "starter.sandbox_slack",
+    ("sandbox", "pagerduty"): "starter.sandbox_pagerduty",
 }
 
 

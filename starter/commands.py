@@ -1,6 +1,6 @@
 """What each `runbook` command does.
 
-The activities and starter.signing (cryptography) are imported inside the commands that use them,
+The activities, httpx and starter.signing (cryptography) are imported inside the commands that use them,
 so that the others start faster (`runbook status` and `approve` among them: tests/unit/test_cli_startup.py).
 """
 
@@ -14,7 +14,6 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-import httpx
 from pydantic import BaseModel
 from temporalio.client import (
     Client,
@@ -62,7 +61,6 @@ from starter.console import (
 from starter.follow import follow_until_end
 from starter.parser import MAX_LIST_LIMIT
 from starter.render import render_status
-from starter.sandbox_pagerduty import sandbox_pagerduty_ack
 
 # The workflows that are runbook procedures, each answering `status`, by their registered names
 # (fixed: recorded histories replay against them). The environment lock is not one.
@@ -116,6 +114,8 @@ def ui_link(config: RunbookConfig, workflow_id: str) -> str:
 
 
 async def health_check(args: argparse.Namespace) -> int:
+    import httpx
+
     from activities.health import check_environment
 
     config = load_config()
@@ -359,6 +359,8 @@ async def add_action_item_facts(client: Client, rows: list[dict[str, str]]) -> N
 
 
 async def sandbox_fault(args: argparse.Namespace) -> int:
+    import httpx
+
     config = load_config()
     config.environment(args.environment)
     config.check_services([args.service])
@@ -627,6 +629,8 @@ async def cancel(args: argparse.Namespace) -> int:
 
 
 async def sandbox_github(args: argparse.Namespace) -> int:
+    import httpx
+
     config = load_config()
     url = f"http://127.0.0.1:{config.sandbox.fleet_port}/_sandbox/github"
     try:
@@ -651,7 +655,6 @@ HANDLERS.update(
         ("done", None): done_command,
         ("cancel", None): cancel,
         ("sandbox", "github"): sandbox_github,
-        ("sandbox", "pagerduty"): sandbox_pagerduty_ack,
     }
 )
 

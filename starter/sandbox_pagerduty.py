@@ -69,3 +69,6 @@ async def sandbox_pagerduty_ack(args: argparse.Namespace) -> int:
 def _failed(reason: str) -> int:
     print(f"runbook: error: {visible(reason)}", file=sys.stderr)
     return EXIT_FAILED
+
+
+HANDLERS = {("sandbox", "pagerduty"): sandbox_pagerduty_ack}

@@ -98,6 +98,8 @@ NOT_FOR_ONE_CALL = (
     "starter.incident",
     "starter.aws_commands",
     "starter.sandbox_slack",
+    "starter.sandbox_pagerduty",
+    "httpx",
 )
 
 
@@ -127,9 +129,9 @@ def test_status_and_approve_import_only_what_one_call_needs(argv):
 
 
 def test_the_cli_knows_which_module_carries_out_each_command():
-    from starter import aws_commands, cli, commands, incident, sandbox_slack
+    from starter import aws_commands, cli, commands, incident, sandbox_pagerduty, sandbox_slack
 
-    for module in (aws_commands, incident, sandbox_slack):
+    for module in (aws_commands, incident, sandbox_pagerduty, sandbox_slack):
         assert {cli.HANDLER_MODULES.get(command) for command in module.HANDLERS} == {module.__name__}
     unrouted = {command for command in commands.HANDLERS if command not in cli.HANDLER_MODULES}
     assert unrouted == set(commands.HANDLERS) - {("list", None)}
