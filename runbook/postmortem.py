@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from runbook.config import IncidentsConfig
+from runbook.diagrams import Task, gantt
 from runbook.incident import CLOCK_PHASES, IncidentState, PhaseTime
 from runbook.messages.action_items import FOLLOWED_UP, described
 from runbook.messages.incident import duration_minutes, elapsed, minutes_text, service_label
@@ -70,13 +71,14 @@ def render_postmortem(
         items += ["", FOLLOWED_UP]
     return "\n".join(
         [
-            f"# Post-mortem: {incident_id}, {state.summary}",
+            f"# Post-mortem: {incident_id}, {_line(state.summary)}",
             "",
             *phases,
             *facts,
             "",
             "## Timeline",
             "",
+            *_phases_chart(incident_id, state, policy),
             f"| Time ({policy.timezone}) | Who | What |",
             "|---|---|---|",
             *rows,
@@ -109,6 +111,38 @@ def _clock_section(state: IncidentState, policy: IncidentsConfig) -> list[str]:
     """The P1 procedure's phases against their targets, counted from the declaration."""
     rows = [_phase_row(phase, state.declared_at) for phase in state.clock(policy)]
     return ["## P1 clock", "", "| Phase | Target | Reached | |", "|---|---|---|---|", *rows, ""]
+
+
+def _phases_chart(incident_id: str, state: IncidentState, policy: IncidentsConfig) -> list[str]:
+    """The incident's phases as a Mermaid gantt, in the zone of the timeline below: from the
+    declaration, each phase reached in turn, to the resolve. A phase the clock times (acknowledged
+    at any severity; assessed and mitigation under way where a war room opens) is marked crit when
+    reached late; one never reached is drawn from when it was due to the resolve, if it was due by then."""
+    resolution = state.resolution
+    assert resolution is not None, "rendered once resolved"
+    clock = state.clock(policy)
+    timed = clock if opens_war_room(state.severity, policy) else clock[:1]
+    milestones = [("declared", state.declared_at, False), ("resolved", resolution.at, False)]
+    for phase in clock:
+        if phase.reached is not None:
+            milestones.append((CLOCK_PHASES[phase.phase], phase.reached, phase in timed and phase.reached > phase.due))
+    milestones.sort(key=lambda milestone: milestone[1])
+
+    def local(moment: datetime) -> datetime:
+        return local_time(moment, policy).replace(tzinfo=None)
+
+    phases = [
+        Task(f"{before.capitalize()} → {name}", local(start), end - start, ("crit",) if late else ("done",))
+        for (before, start, _), (name, end, late) in zip(milestones, milestones[1:], strict=False)
+    ]
+    never = [
+        Task(f"{CLOCK_PHASES[p.phase].capitalize()}, never", local(p.due), resolution.at - p.due, ("crit",))
+        for p in timed
+        if p.reached is None and p.due < resolution.at
+    ]
+    title = f"{incident_id}, {state.summary} (times in {policy.timezone})"
+    chart = gantt(title, {"Phases": phases, "Due, never reached": never})
+    return ["```mermaid", chart, "```", ""]
 
 
 def _phase_row(phase: PhaseTime, declared_at: datetime) -> str:

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from runbook.config import DEFAULT_CONFIG_PATH, load_config
+from runbook.config import load_config
 from runbook.incident import (
     Acknowledgement,
     Escalation,
@@ -15,8 +15,9 @@ from runbook.messages.incident import elapsed, initial_alert, resolved_message, 
 from runbook.models import TimelineEntry
 from runbook.postmortem import render_postmortem
 from runbook.severity import Severity
+from tests.support import SANDBOX_CONFIG
 
-POLICY = load_config(DEFAULT_CONFIG_PATH).incidents
+POLICY = load_config(SANDBOX_CONFIG).incidents
 DECLARED = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 
 
@@ -155,6 +156,66 @@ def test_a_pipe_in_a_timeline_entry_does_not_break_the_table():
     timeline = [TimelineEntry(at=DECLARED, actor="alice", event="update: Mitigating", detail="a | b")]
     markdown = render_postmortem("INC-1", resolved_state(), timeline, POLICY)
     assert "| alice | update: Mitigating: a \\| b |" in markdown
+
+
+def gantt_of(markdown: str) -> str:
+    """The post-mortem's Mermaid chart, between its fences."""
+    return markdown.split("\n## Timeline\n\n```mermaid\n", 1)[1].split("\n```\n", 1)[0]
+
+
+def test_the_post_mortem_draws_each_phase_from_its_start_for_its_length_late_ones_crit():
+    state = resolved_state()  # declared 14:00, acknowledged 14:11 (due 14:05), never assessed, resolved 15:02
+    mitigation = state.mitigations[0].model_copy(update={"started_at": minutes(12)})
+    markdown = render_postmortem("INC-1", state.model_copy(update={"mitigations": [mitigation]}), [], POLICY)
+    assert gantt_of(markdown) == (
+        "gantt\n"
+        "    title INC-1, checkout failing (times in Europe/London)\n"
+        "    dateFormat YYYY-MM-DD HH:mm:ss\n"
+        "    axisFormat %H:%M\n"
+        "    section Phases\n"
+        "    Declared → acknowledged :crit, 2026-11-26 14:00:00, 660s\n"
+        "    Acknowledged → mitigation under way :done, 2026-11-26 14:11:00, 60s\n"
+        "    Mitigation under way → resolved :done, 2026-11-26 14:12:00, 3000s\n"
+        # Never reached: overdue from when it was due until the resolve.
+        "    section Due, never reached\n"
+        "    Assessed, never :crit, 2026-11-26 14:10:00, 3120s"
+    )
+
+
+def test_a_phase_never_reached_is_drawn_only_if_it_was_due_before_the_resolve():
+    state = resolved_state()
+    assert state.resolution is not None
+    quick = state.model_copy(
+        update={
+            "acknowledged": None,
+            "mitigations": [],
+            "resolution": state.resolution.model_copy(update={"at": minutes(8)}),
+        }
+    )
+    chart = gantt_of(render_postmortem("INC-1", quick, [], POLICY)).splitlines()
+    # Assessment (due at 10 min) and mitigation (30 min) were not yet due when it was resolved at 8.
+    assert chart[4:] == [
+        "    section Phases",
+        "    Declared → resolved :done, 2026-11-26 14:00:00, 480s",
+        "    section Due, never reached",
+        "    Acknowledged, never :crit, 2026-11-26 14:05:00, 180s",
+    ]
+    # Without a war room only the response time is a target: a late mitigation is not marked.
+    p3 = resolved_state().model_copy(update={"severity": Severity.P3})
+    p3_chart = gantt_of(render_postmortem("INC-1", p3, [], POLICY))
+    assert "Declared → acknowledged :crit" in p3_chart
+    assert "Acknowledged → mitigation under way :done" in p3_chart
+    assert "never" not in p3_chart
+
+
+def test_what_people_wrote_cannot_break_the_chart_or_its_fence():
+    hostile = resolved_state().model_copy(update={"summary": "checkout: 50% #down;\n```\n%% done"})
+    markdown = render_postmortem("INC-1", hostile, [], POLICY)
+    assert markdown.startswith("# Post-mortem: INC-1, checkout: 50% #down; ``` %% done\n")
+    title = gantt_of(markdown).splitlines()[1]
+    # Mermaid shows each #NN; as its character; the colon, semicolon, # and % never reach its grammar.
+    assert title == "    title INC-1, checkout#58; 50#37; #35;down#59; ``` #37;#37; done (times in Europe/London)"
+    assert [line for line in markdown.splitlines() if line.startswith("```")] == ["```mermaid", "```"]
 
 
 def test_elapsed_reads_as_people_say_it():
