@@ -14,7 +14,7 @@ COPY requirements/dev.txt requirements/dev.txt
 RUN pip install --require-hashes --requirement requirements/dev.txt
 COPY . .
 RUN pip install --no-deps . && rm -rf build ./*.egg-info \
-    && useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin runbook
+    && useradd --uid 10001 --user-group --create-home --shell /usr/sbin/nologin runbook
 USER 10001:10001
 
 ENV RUNBOOK_CONFIG=/app/runbook.toml
