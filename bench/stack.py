@@ -22,11 +22,11 @@ from typing import Any
 
 import httpx
 
-from runbook.config import DEFAULT_CONFIG_PATH, RunbookConfig, load_config
+from runbook.config import RunbookConfig, load_config
 from runbook.search import server_flags
 from starter.stack import temporal_binary
 
-PROJECT = DEFAULT_CONFIG_PATH.parent
+PROJECT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 120.0
 PARTS = ("temporal", "sandbox", "worker")
 # RUNBOOK_USER of every CLI run, and who the benchmarks act as: whoever acts must be one of [people].
@@ -136,7 +136,7 @@ class BenchStack:
             # Metrics would want a port of their own; the benchmarks read RSS and histories instead.
             "observability": {"metrics_address": ""},
         }
-        base = tomllib.loads(DEFAULT_CONFIG_PATH.read_text())
+        base = tomllib.loads((PROJECT / "runbook.toml").read_text())
         for environment in base["environments"].values():
             environment["base_url"] = environment["base_url"].replace("127.0.0.1:8080", f"127.0.0.1:{self.fleet_port}")
         self.config_path = self.folder / "runbook.toml"

@@ -1,7 +1,8 @@
 """runbook.toml loaded into pydantic models.
 
-A wrong value fails with the file, the key and what is allowed. RUNBOOK_CONFIG points to another
-file. Secrets are never read from here: integrations take them from the environment.
+A wrong value fails with the file, the key and what is allowed. The file is RUNBOOK_CONFIG, else
+runbook.toml in the current directory. Secrets are never read from here: integrations take them
+from the environment.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from runbook.proof import ApprovalPolicy, check_public_key
 from runbook.severity import Severity, Weekday
 from runbook.validate import InvalidInput
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG_PATH = PROJECT_ROOT / "runbook.toml"
+CONFIG_VARIABLE = "RUNBOOK_CONFIG"
+CONFIG_NAME = "runbook.toml"
 
 
 def _duration(value: object) -> object:
@@ -411,7 +412,17 @@ class UnknownName(InvalidInput):
 
 
 def config_path() -> Path:
-    return Path(os.environ.get("RUNBOOK_CONFIG") or DEFAULT_CONFIG_PATH)
+    """RUNBOOK_CONFIG, else runbook.toml in the current directory. Never a file beside this code:
+    installed, that is site-packages, where nobody keeps their configuration."""
+    if named := os.environ.get(CONFIG_VARIABLE):
+        return Path(named)
+    here = Path.cwd() / CONFIG_NAME
+    if not here.is_file():
+        raise ConfigError(
+            f"no {CONFIG_NAME}: {CONFIG_VARIABLE} is not set and {here} does not exist;"
+            f" set {CONFIG_VARIABLE} to the file's path or run from its folder"
+        )
+    return here
 
 
 def parse_config(text: str, source: str) -> RunbookConfig:

@@ -27,13 +27,15 @@ from pathlib import Path
 import httpx
 
 from runbook.codec import KEYS_VARIABLE
-from runbook.config import PROJECT_ROOT, RunbookConfig, load_config
+from runbook.config import CONFIG_VARIABLE, RunbookConfig, config_path, load_config
 from runbook.observability import metrics_url
 from runbook.search import server_flags
 from starter.codec_server import DEFAULT_PORT as CODEC_PORT
 
+# A tool of the checkout (`make up`): its parts run there, from its own files.
+CHECKOUT = Path(__file__).resolve().parent.parent
 # Elsewhere for the tests, so that they never touch the state of a `make up` stack.
-STATE_DIR = Path(os.environ.get("RUNBOOK_STATE_DIR") or PROJECT_ROOT / ".runbook").absolute()
+STATE_DIR = Path(os.environ.get("RUNBOOK_STATE_DIR") or CHECKOUT / ".runbook").absolute()
 READY_TIMEOUT_S = 60.0
 CODEC_ENDPOINT = f"http://127.0.0.1:{CODEC_PORT}"
 
@@ -85,7 +87,7 @@ def parts(config: RunbookConfig) -> list[Part]:
         ),
         Part(
             "worker",
-            [sys.executable, str(PROJECT_ROOT / "worker.py")],
+            [sys.executable, str(CHECKOUT / "worker.py")],
             f"worker on task queue {config.temporal.task_queue}",
         ),
         Part(
@@ -119,10 +121,10 @@ def recorded(part: Part) -> tuple[int | None, str]:
         return None, f"pid {pid} belongs to another user"
     expected = part.command
     # The interpreter by the file it runs: `python` and `python3` of one venv are one program.
-    if argv[1:] != expected[1:] or executable != Path(expected[0]).resolve() or folder != PROJECT_ROOT.resolve():
+    if argv[1:] != expected[1:] or executable != Path(expected[0]).resolve() or folder != CHECKOUT:
         return None, (
             f"pid {pid} is not this checkout's {part.name}: it runs `{shlex.join(argv)}` in {folder}, "
-            f"not `{shlex.join(expected)}` in {PROJECT_ROOT}"
+            f"not `{shlex.join(expected)}` in {CHECKOUT}"
         )
     return pid, ""
 
@@ -179,7 +181,9 @@ def start(part: Part, config: RunbookConfig) -> None:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            cwd=PROJECT_ROOT,
+            cwd=CHECKOUT,
+            # The file `up` read, wherever it was found, rather than whatever the checkout holds.
+            env={**os.environ, CONFIG_VARIABLE: str(config_path())},
             start_new_session=True,
         )
     part.pid_file.write_text(str(process.pid))

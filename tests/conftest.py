@@ -25,13 +25,24 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.aws import AwsClients, build_aws_clients
 from activities.cloudwatch import collect_metrics
-from runbook.config import DEFAULT_CONFIG_PATH, RunbookConfig, load_config
+from runbook.config import RunbookConfig, load_config
 from runbook.models import MetricsRequest, ServiceMetrics
 from runbook.search import ALL_KEYS
 from sandbox.fakes import Fakes
 from sandbox.fleet import HEALTHY_CPU, HEALTHY_LATENCY_MS, HEALTHY_MEMORY
 from sandbox.web import WebApp, WebServer
-from tests.support import PROJECT, answers, free_port, spawn, start_gateway, start_sandbox, start_worker, stop, wait_for
+from tests.support import (
+    PROJECT,
+    SANDBOX_CONFIG,
+    answers,
+    free_port,
+    spawn,
+    start_gateway,
+    start_sandbox,
+    start_worker,
+    stop,
+    wait_for,
+)
 
 
 def temporal_binary() -> str:
@@ -93,7 +104,7 @@ def stack_environment(config_path: Path) -> dict[str, str]:
 
 
 def stack_config_text(temporal_address: str, task_queue: str, fleet_port: int, aws_port: int) -> str:
-    text = DEFAULT_CONFIG_PATH.read_text()
+    text = SANDBOX_CONFIG.read_text()
     replacements = {
         'address = "127.0.0.1:7233"': f'address = "{temporal_address}"',
         'task_queue = "runbook"': f'task_queue = "{task_queue}"',

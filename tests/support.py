@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, TypeVar
 import httpx
 from temporalio.client import WorkflowHandle
 
-from runbook.config import DEFAULT_CONFIG_PATH
 from runbook.models import ProcedureStatus, State
 from runbook.temporal import connect
 
@@ -35,7 +34,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-PROJECT = DEFAULT_CONFIG_PATH.parent
+PROJECT = Path(__file__).resolve().parents[1]
+# The checkout's runbook.toml: the sandbox's settings, which the tests start from.
+SANDBOX_CONFIG = PROJECT / "runbook.toml"
 POLL_S = 0.1
 
 

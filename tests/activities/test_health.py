@@ -7,11 +7,12 @@ import pytest
 import respx
 
 from activities.health import check_environment
-from runbook.config import DEFAULT_CONFIG_PATH, load_config
+from runbook.config import load_config
 from runbook.models import HealthCheckRequest
 from runbook.verification import integration_reasons
+from tests.support import SANDBOX_CONFIG
 
-CONFIG = load_config(DEFAULT_CONFIG_PATH)
+CONFIG = load_config(SANDBOX_CONFIG)
 BASE = "http://127.0.0.1:8080/staging"
 
 

@@ -17,7 +17,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.mitigation import MitigationActivities
 from activities.slack import SlackActivities
 from activities.statuspage import StatusPageActivities
-from runbook.config import DEFAULT_CONFIG_PATH, StatusPageConfig, load_config
+from runbook.config import StatusPageConfig, load_config
 from runbook.incident import (
     ChannelRequest,
     InviteRequest,
@@ -28,8 +28,9 @@ from runbook.incident import (
 )
 from runbook.integrations import Endpoint
 from runbook.models import SlackMessage
+from tests.support import SANDBOX_CONFIG
 
-CONFIG = load_config(DEFAULT_CONFIG_PATH)
+CONFIG = load_config(SANDBOX_CONFIG)
 # The real services' documented URLs: what a worker with real providers calls.
 PAGES = "https://api.statuspage.io/v1/pages/skillancer/incidents"
 SLACK = "https://slack.com/api"

@@ -20,13 +20,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.pager import API_VERSION, PagerActivities
-from runbook.config import DEFAULT_CONFIG_PATH, RunbookConfig, load_config, parse_config
+from runbook.config import RunbookConfig, load_config, parse_config
 from runbook.incident import PageAction, PageRequest
 from runbook.integrations import Endpoint
 from runbook.pager import AcknowledgementWatch, PageEscalation
 from sandbox.pagerduty import PagerFake
 from sandbox.recorder import Recorder
 from sandbox.web import WebApp, WebServer
+from tests.support import SANDBOX_CONFIG
 
 # The real services' configuration: production's host, people and requester.
 PRODUCTION_TEXT = (Path(__file__).parents[2] / "deploy" / "runbook.toml").read_text()
@@ -289,7 +290,7 @@ async def test_cancelling_the_watch_ends_it_promptly(wire: respx.MockRouter) -> 
 async def sandbox_pagerduty() -> AsyncIterator[tuple[PagerActivities, httpx.AsyncClient]]:
     # demo has no PagerDuty ID: the escalation policy is dana, then grace.
     config = with_pager(
-        with_escalation(load_config(DEFAULT_CONFIG_PATH), ["demo", "grace"]), acknowledgement_poll=timedelta(seconds=1)
+        with_escalation(load_config(SANDBOX_CONFIG), ["demo", "grace"]), acknowledgement_poll=timedelta(seconds=1)
     )
     server = WebServer(WebApp(PagerFake(config, ROUTING_KEY, "sandbox-token").rules(Recorder())), 0)
     server.start()

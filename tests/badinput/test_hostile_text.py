@@ -25,7 +25,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.pager import PagerActivities
 from activities.statuspage import StatusPageActivities
-from runbook.config import DEFAULT_CONFIG_PATH, StatusPageConfig, load_config
+from runbook.config import StatusPageConfig, load_config
 from runbook.deployment import Approval
 from runbook.incident import PageRequest, Resolution, StatusPageChange
 from runbook.integrations import Endpoint
@@ -34,7 +34,7 @@ from runbook.models import Revision, RollbackPlan, ServiceTarget
 from runbook.records import ServiceChange
 from runbook.severity import Severity
 from starter.commands import deployment_request
-from tests.support import procedure_status, wait_for
+from tests.support import SANDBOX_CONFIG, procedure_status, wait_for
 
 CHANNEL, HERE, USER, LINK = "<!channel>", "<!here>", "<@U024BE7LH>", "<https://evil.example|click me>"
 RAW = (CHANNEL, HERE, "<@U", "<https://")
@@ -42,7 +42,7 @@ RAW = (CHANNEL, HERE, "<@U", "<https://")
 FORGED = "\n- Status: Resolved\n- ETA: none"
 PAGER_SUMMARY_LIMIT = 1024
 COLUMNS = ("case", "input", "expected", "observed")
-CONFIG = load_config(DEFAULT_CONFIG_PATH)
+CONFIG = load_config(SANDBOX_CONFIG)
 PEOPLE = CONFIG.people
 
 

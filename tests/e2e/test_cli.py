@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from runbook.config import DEFAULT_CONFIG_PATH
 from tests.conftest import temporal_binary
+from tests.support import PROJECT
 
 
 def test_health_check_of_a_healthy_environment(sandbox_stack):
@@ -32,7 +32,7 @@ def test_health_check_names_each_failing_check_and_why(sandbox_stack):
 
 def test_health_check_script_as_the_runbook_shows_it(sandbox_stack):
     done = subprocess.run(
-        ["bash", str(DEFAULT_CONFIG_PATH.parent / "scripts" / "health-check.sh"), "production"],
+        ["bash", str(PROJECT / "scripts" / "health-check.sh"), "production"],
         env=sandbox_stack.env,
         capture_output=True,
         text=True,

@@ -10,10 +10,9 @@ import pytest
 
 from activities.lock import acquire_environment, release_environment
 from activities.records import RecordStore
-from runbook.config import DEFAULT_CONFIG_PATH
 from runbook.models import LockRelease, LockRequest
 from runbook.temporal import connect
-from tests.support import wait_for
+from tests.support import PROJECT, wait_for
 
 
 @pytest.fixture
@@ -70,7 +69,7 @@ def test_all_services_with_the_runbook_script(e2e_stack, aws):
     deploy(aws, e2e_stack, "production", services, "v1.9.9")
     deploy(aws, e2e_stack, "production", services, "v2.0.0")
     done = subprocess.run(
-        ["bash", str(DEFAULT_CONFIG_PATH.parent / "scripts" / "rollback.sh"), "-y", "production", "all"],
+        ["bash", str(PROJECT / "scripts" / "rollback.sh"), "-y", "production", "all"],
         env=e2e_stack.env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr

@@ -16,9 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from runbook.config import DEFAULT_CONFIG_PATH
 from tests.conftest import stack_config_text, stack_environment
-from tests.support import PROJECT, free_port, start_worker, stop
+from tests.support import PROJECT, SANDBOX_CONFIG, free_port, start_worker, stop
 
 REQUEST_TIMEOUT_S = 1.0
 # Starting the CLI (Python and its imports: seconds on a loaded machine), on top of the timeout.
@@ -111,11 +110,11 @@ def fleet(request, tmp_path) -> Iterator[tuple[dict[str, str], str, Listener | N
     path = tmp_path / "runbook.toml"
     if request.param == "nothing-listens":
         # Bound a moment ago and released: nothing listens there.
-        path.write_text(unreachable(DEFAULT_CONFIG_PATH.read_text(), "127.0.0.1:8080", free_port(), free_port()))
+        path.write_text(unreachable(SANDBOX_CONFIG.read_text(), "127.0.0.1:8080", free_port(), free_port()))
         yield stack_environment(path), "connection refused", None
         return
     with Listener(trickle=request.param == "never-finishes") as listener:
-        path.write_text(unreachable(DEFAULT_CONFIG_PATH.read_text(), "127.0.0.1:8080", free_port(), listener.port))
+        path.write_text(unreachable(SANDBOX_CONFIG.read_text(), "127.0.0.1:8080", free_port(), listener.port))
         yield stack_environment(path), TIMED_OUT, listener
 
 
@@ -143,7 +142,7 @@ def test_health_check_of_an_unreachable_fleet_says_why_within_the_timeout(fleet)
 
 def test_the_runbook_script_fails_too(tmp_path):
     path = tmp_path / "runbook.toml"
-    path.write_text(unreachable(DEFAULT_CONFIG_PATH.read_text(), "127.0.0.1:8080", free_port(), free_port()))
+    path.write_text(unreachable(SANDBOX_CONFIG.read_text(), "127.0.0.1:8080", free_port(), free_port()))
     started = time.monotonic()
     done = subprocess.run(
         ["bash", str(PROJECT / "scripts" / "health-check.sh"), "staging"],

@@ -14,11 +14,12 @@ import httpx
 import pytest
 from werkzeug.test import Client, TestResponse
 
-from runbook.config import DEFAULT_CONFIG_PATH, load_config
+from runbook.config import load_config
 from sandbox.pagerduty import API_VERSION, PagerFake
 from sandbox.recorder import Recorder
 from sandbox.web import WebApp, WebServer
 from starter.cli import dispatch
+from tests.support import SANDBOX_CONFIG
 
 ROUTING_KEY = "a" * 32
 TOKEN = "pd-api-token"
@@ -299,7 +300,7 @@ def test_the_cli_acknowledges_in_pagerduty_as_the_person_named(
     server.start()
     try:
         config = tmp_path / "runbook.toml"
-        config.write_text(DEFAULT_CONFIG_PATH.read_text().replace("fleet_port = 8080", f"fleet_port = {server.port}"))
+        config.write_text(SANDBOX_CONFIG.read_text().replace("fleet_port = 8080", f"fleet_port = {server.port}"))
         monkeypatch.setenv("RUNBOOK_CONFIG", str(config))
         httpx.post(f"http://127.0.0.1:{server.port}/pagerduty/v2/enqueue", json=event()).raise_for_status()
 

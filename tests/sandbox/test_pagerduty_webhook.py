@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 import pytest
 
-from runbook.config import DEFAULT_CONFIG_PATH, RunbookConfig, load_config
+from runbook.config import RunbookConfig, load_config
 from runbook.integrations import sandbox_secret
 from sandbox.fakes import Fakes
 from sandbox.web import WebApp, WebServer
 from starter.cli import dispatch
-from tests.support import serving, wait_for
+from tests.support import SANDBOX_CONFIG, serving, wait_for
 
 SECRET = sandbox_secret("PAGERDUTY_WEBHOOK_SECRET")
 
@@ -62,7 +62,7 @@ def sandbox_url(gateway: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     server = WebServer(WebApp(Fakes(configured(gateway.server_address[1])).rules()), 0)
     server.start()
     try:
-        text = DEFAULT_CONFIG_PATH.read_text().replace("fleet_port = 8080", f"fleet_port = {server.port}")
+        text = SANDBOX_CONFIG.read_text().replace("fleet_port = 8080", f"fleet_port = {server.port}")
         (tmp_path / "runbook.toml").write_text(text)
         monkeypatch.setenv("RUNBOOK_CONFIG", str(tmp_path / "runbook.toml"))
         yield f"http://127.0.0.1:{server.port}"

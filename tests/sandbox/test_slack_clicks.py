@@ -25,14 +25,14 @@ import httpx
 import pytest
 
 from runbook.buttons import approval_buttons
-from runbook.config import DEFAULT_CONFIG_PATH, GatewayConfig, load_config
+from runbook.config import GatewayConfig, load_config
 from runbook.integrations import sandbox_secret
 from sandbox import slack_interactivity
 from sandbox.fakes import Fakes
 from sandbox.slack_interactivity import RESPONSE_LIFETIME
 from sandbox.web import WebApp, WebServer
 from starter.cli import dispatch
-from tests.support import free_port
+from tests.support import SANDBOX_CONFIG, free_port
 
 WORKFLOW = "deploy-production-v1.2.0"
 AUTH = {"Authorization": "Bearer xoxb-sandbox"}
@@ -127,7 +127,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     web.start()
     config_file = tmp_path / "runbook.toml"
     config_file.write_text(
-        DEFAULT_CONFIG_PATH.read_text()
+        SANDBOX_CONFIG.read_text()
         .replace("fleet_port = 8080", f"fleet_port = {web.port}")
         .replace("port = 8090", f"port = {server.server_address[1]}")
     )

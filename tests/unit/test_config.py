@@ -4,12 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from runbook.config import DEFAULT_CONFIG_PATH, ConfigError, UnknownName, load_config, parse_config
+from runbook.config import ConfigError, UnknownName, load_config, parse_config
 from runbook.durations import format_duration, parse_duration
+from tests.support import PROJECT, SANDBOX_CONFIG
 
 
 def test_the_shipped_file_describes_the_sandbox():
-    config = load_config(DEFAULT_CONFIG_PATH)
+    config = load_config(SANDBOX_CONFIG)
     assert set(config.environments) == {"staging", "production"}
     assert config.environment("production").cluster == "skillancer-prod"
     assert config.services.names == ["api-gateway", "auth-svc", "market-svc", "payment-svc", "notification-svc"]
@@ -18,7 +19,7 @@ def test_the_shipped_file_describes_the_sandbox():
 
 
 def test_the_deployed_file_checks_the_runbooks_endpoints_at_the_runbooks_base_url():
-    config = load_config(DEFAULT_CONFIG_PATH.parent / "deploy" / "runbook.toml")
+    config = load_config(PROJECT / "deploy" / "runbook.toml")
     assert config.environment("production").base_url == "https://api.skillancer.com"
     script = {"/health/dashboard", "/health/live", "/health/ready", "/health/circuits", "/api/v1/auth/status"}
     assert script <= set(config.health.model_dump().values())
@@ -27,7 +28,7 @@ def test_the_deployed_file_checks_the_runbooks_endpoints_at_the_runbooks_base_ur
 
 def test_runbook_config_points_to_another_file(tmp_path: Path, monkeypatch):
     other = tmp_path / "other.toml"
-    other.write_text(DEFAULT_CONFIG_PATH.read_text().replace('deadline = "2h"', 'deadline = "3d"'))
+    other.write_text(SANDBOX_CONFIG.read_text().replace('deadline = "2h"', 'deadline = "3d"'))
     monkeypatch.setenv("RUNBOOK_CONFIG", str(other))
     assert load_config().verification.deadline == timedelta(days=3)
 
@@ -62,7 +63,7 @@ def test_runbook_config_points_to_another_file(tmp_path: Path, monkeypatch):
     ],
 )
 def test_a_wrong_value_names_the_file_the_key_and_the_rule(change, expected):
-    text = DEFAULT_CONFIG_PATH.read_text().replace(*change)
+    text = SANDBOX_CONFIG.read_text().replace(*change)
     with pytest.raises(ConfigError) as error:
         parse_config(text, "custom.toml")
     assert str(error.value).startswith("custom.toml: ")
@@ -77,7 +78,7 @@ def test_broken_toml_and_a_missing_file_are_config_errors(tmp_path: Path):
 
 
 def test_unknown_names_list_the_known_ones():
-    config = load_config(DEFAULT_CONFIG_PATH)
+    config = load_config(SANDBOX_CONFIG)
     with pytest.raises(UnknownName, match="unknown environment 'prod'; known: staging, production"):
         config.environment("prod")
     with pytest.raises(UnknownName, match="unknown service 'billing'; known: api-gateway, auth-svc"):
@@ -98,7 +99,7 @@ def test_bad_durations_say_what_is_allowed(text):
 
 @pytest.mark.parametrize(("current", "target"), [(2, 4), (9, 10), (10, 10), (12, 12)])
 def test_scale_up_adds_the_step_up_to_the_cap_and_never_scales_down(current, target):
-    assert load_config(DEFAULT_CONFIG_PATH).scaling.scale_up_target(current) == target
+    assert load_config(SANDBOX_CONFIG).scaling.scale_up_target(current) == target
 
 
 def test_the_configuration_survives_the_trip_through_temporal():
@@ -106,7 +107,7 @@ def test_the_configuration_survives_the_trip_through_temporal():
 
     from runbook.config import RunbookConfig
 
-    config = load_config(DEFAULT_CONFIG_PATH)
+    config = load_config(SANDBOX_CONFIG)
     converter = pydantic_data_converter.payload_converter
     [payload] = converter.to_payloads([config])
     assert converter.from_payloads([payload], [RunbookConfig])[0] == config
@@ -128,4 +129,4 @@ def test_the_configuration_survives_the_trip_through_temporal():
 )
 def test_environment_and_service_names_must_be_strict_dns_labels(change, expected):
     with pytest.raises(ConfigError, match=re.escape(expected)):
-        parse_config(DEFAULT_CONFIG_PATH.read_text().replace(*change), "custom.toml")
+        parse_config(SANDBOX_CONFIG.read_text().replace(*change), "custom.toml")

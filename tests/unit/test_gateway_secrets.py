@@ -7,14 +7,15 @@ import json
 
 import pytest
 
-from runbook.config import PROJECT_ROOT, ConfigError, load_config, parse_config
+from runbook.config import ConfigError, load_config, parse_config
 from runbook.integrations import gateway_secrets, sandbox_secret
 from runbook.proof import load_private_key, public_key_text
 from starter import gateway
+from tests.support import PROJECT
 
 SANDBOX_KEY = sandbox_secret("RUNBOOK_GATEWAY_KEY", {})
 OTHER_KEY = "X79HVmu58cy+2f9Xa3xMzklCee/8k0GQTPzTDFBoRZM="
-DEPLOY = PROJECT_ROOT / "deploy" / "runbook.toml"
+DEPLOY = PROJECT / "deploy" / "runbook.toml"
 REAL_SECRETS = {
     "SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5",
     "PAGERDUTY_WEBHOOK_SECRET": "pagerduty-webhook-secret",

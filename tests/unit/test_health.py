@@ -1,7 +1,8 @@
-from runbook.config import DEFAULT_CONFIG_PATH, HealthConfig, load_config
+from runbook.config import HealthConfig, load_config
 from runbook.health import CheckSpec, Probe, build_report, judge, plan_checks, plan_service_checks, render_report
+from tests.support import SANDBOX_CONFIG
 
-CONFIG = load_config(DEFAULT_CONFIG_PATH)
+CONFIG = load_config(SANDBOX_CONFIG)
 
 
 def test_basic_checks_are_liveness_readiness_and_api_status_of_the_environment_and_each_service():

@@ -3,7 +3,6 @@
 import pytest
 
 from runbook.config import (
-    DEFAULT_CONFIG_PATH,
     ConfigError,
     GithubConfig,
     PagerConfig,
@@ -13,8 +12,9 @@ from runbook.config import (
     parse_config,
 )
 from runbook.integrations import resolve_integrations
+from tests.support import PROJECT, SANDBOX_CONFIG
 
-SANDBOX = load_config(DEFAULT_CONFIG_PATH)
+SANDBOX = load_config(SANDBOX_CONFIG)
 SECRETS = {
     "SLACK_BOT_TOKEN": "xoxb-secret",
     "GITHUB_TOKEN": "ghp_secret",
@@ -73,7 +73,7 @@ def test_a_real_provider_without_its_secret_is_refused_at_start_naming_the_varia
 
 
 def test_a_real_environment_needs_the_operations_token_and_the_sandboxs_do_not():
-    deployed = load_config(DEFAULT_CONFIG_PATH.parent / "deploy" / "runbook.toml")
+    deployed = load_config(PROJECT / "deploy" / "runbook.toml")
     with pytest.raises(ConfigError, match=r'\[environments.staging\] base_url = "https://.*needs OPS_API_TOKEN in the'):
         resolve_integrations(deployed, SECRETS)
     token = resolve_integrations(deployed, {**SECRETS, "OPS_API_TOKEN": "ops-secret"}).ops_token
@@ -84,7 +84,7 @@ def test_a_real_environment_needs_the_operations_token_and_the_sandboxs_do_not()
 def test_an_unknown_provider_is_refused_with_the_allowed_ones():
     with pytest.raises(ConfigError, match="slack.provider: Input should be 'sandbox' or 'slack' \\(got 'teams'\\)"):
         parse_config(
-            DEFAULT_CONFIG_PATH.read_text().replace(
+            SANDBOX_CONFIG.read_text().replace(
                 '# "slack": the Web API with a bot token, SLACK_BOT_TOKEN in the environment.\nprovider = "sandbox"',
                 'provider = "teams"',
             ),

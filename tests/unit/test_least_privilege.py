@@ -5,7 +5,7 @@ import re
 
 import boto3
 
-from runbook.config import PROJECT_ROOT
+from tests.support import PROJECT
 
 # IAM action prefixes are the client names here (CloudWatch signs as "monitoring" but IAM says "cloudwatch").
 # A client is an activity's attribute (self._ecs) or a plain function's parameter (ecs).
@@ -20,7 +20,7 @@ IAM_ACTION = {"s3:ListObjectsV2": "s3:ListBucket"}
 def actions_called() -> set[str]:
     actions = set()
     clients = {attribute: boto3.client(service, region_name="us-east-1") for attribute, service in CLIENTS.items()}
-    for source in (PROJECT_ROOT / "activities").glob("*.py"):
+    for source in (PROJECT / "activities").glob("*.py"):
         for attribute, paginated, method in CALL.findall(source.read_text()):
             name = paginated or method
             if name in NOT_OPERATIONS:
@@ -31,7 +31,7 @@ def actions_called() -> set[str]:
 
 
 def test_every_aws_action_the_activities_call_is_in_the_readme():
-    listed = set(re.findall(r"`((?:ecs|cloudwatch|logs|s3):\w+)`", (PROJECT_ROOT / "README.md").read_text()))
+    listed = set(re.findall(r"`((?:ecs|cloudwatch|logs|s3):\w+)`", (PROJECT / "README.md").read_text()))
     called = actions_called()
     assert called, "the scan found no AWS calls: the pattern no longer matches the code"
     assert called <= listed, f"missing from README's IAM table: {sorted(called - listed)}"
@@ -43,8 +43,8 @@ def test_no_code_hands_a_command_line_to_a_shell():
     sources = [
         path
         for folder in ("runbook", "activities", "workflows", "starter", "sandbox", "bench")
-        for path in (PROJECT_ROOT / folder).glob("*.py")
+        for path in (PROJECT / folder).glob("*.py")
     ]
-    sources.append(PROJECT_ROOT / "worker.py")
+    sources.append(PROJECT / "worker.py")
     assert len(sources) > 40
     assert [path.name for path in sources if shell.search(path.read_text())] == []

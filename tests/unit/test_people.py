@@ -2,9 +2,10 @@
 
 import pytest
 
-from runbook.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, parse_config
+from runbook.config import ConfigError, load_config, parse_config
+from tests.support import SANDBOX_CONFIG
 
-SHIPPED = DEFAULT_CONFIG_PATH.read_text()
+SHIPPED = SANDBOX_CONFIG.read_text()
 ALICE = 'alice = { slack_id = "U0ALICE0001", email = "alice@skillancer.com", pagerduty_id = "PALICE1" }'
 
 

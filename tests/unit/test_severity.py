@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from runbook.config import DEFAULT_CONFIG_PATH, ConfigError, IncidentsConfig, load_config, parse_config
+from runbook.config import ConfigError, IncidentsConfig, load_config, parse_config
 from runbook.severity import (
     Severity,
     close_of_next_business_day,
@@ -15,8 +15,9 @@ from runbook.severity import (
     response_window_text,
     update_interval,
 )
+from tests.support import SANDBOX_CONFIG
 
-POLICY = load_config(DEFAULT_CONFIG_PATH).incidents
+POLICY = load_config(SANDBOX_CONFIG).incidents
 
 
 def london(text: str) -> datetime:
@@ -97,7 +98,7 @@ def test_p1_opens_a_war_room_with_updates_every_15_minutes_and_p2_when_configure
     ],
 )
 def test_a_wrong_incident_setting_names_the_key(change, expected):
-    text = DEFAULT_CONFIG_PATH.read_text()
+    text = SANDBOX_CONFIG.read_text()
     assert change[0] in text
     with pytest.raises(ConfigError) as error:
         parse_config(text.replace(*change), "custom.toml")

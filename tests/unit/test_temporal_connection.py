@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 from temporalio.service import TLSConfig
 
-from runbook.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, parse_config
+from runbook.config import ConfigError, load_config, parse_config
 from runbook.temporal import connection_options, connection_profile
+from tests.support import SANDBOX_CONFIG
 
-SANDBOX = load_config(DEFAULT_CONFIG_PATH).temporal
+SANDBOX = load_config(SANDBOX_CONFIG).temporal
 
 PROFILES = """
 [profile.default]
@@ -81,7 +82,7 @@ def test_client_certificate_files_are_read_into_the_tls_config(tmp_path: Path):
     (tmp_path / "client.pem").write_bytes(b"CERT")
     (tmp_path / "client.key").write_bytes(b"KEY")
     (tmp_path / "ca.pem").write_bytes(b"CA")
-    text = DEFAULT_CONFIG_PATH.read_text().replace(
+    text = SANDBOX_CONFIG.read_text().replace(
         'ui_url = "http://127.0.0.1:8233"',
         f'ui_url = "http://127.0.0.1:8233"\ntls_client_cert_path = "{tmp_path / "client.pem"}"\n'
         f'tls_client_key_path = "{tmp_path / "client.key"}"',
@@ -93,7 +94,7 @@ def test_client_certificate_files_are_read_into_the_tls_config(tmp_path: Path):
 
 
 def test_a_certificate_without_its_key_is_refused_by_name():
-    text = DEFAULT_CONFIG_PATH.read_text().replace(
+    text = SANDBOX_CONFIG.read_text().replace(
         'ui_url = "http://127.0.0.1:8233"', 'ui_url = "http://127.0.0.1:8233"\ntls_client_cert_path = "client.pem"'
     )
     with pytest.raises(ConfigError, match="tls_client_cert_path and tls_client_key_path go together"):

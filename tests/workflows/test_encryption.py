@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from runbook.codec import KEYS_VARIABLE, EncryptionCodec
-from runbook.config import DEFAULT_CONFIG_PATH, load_config
+from runbook.config import load_config
 from runbook.models import (
     CheckResult,
     HandlerOutcome,
@@ -36,9 +36,10 @@ from runbook.models import (
 from runbook.temporal import connect
 from runbook.verification import VerificationResult
 from starter.commands import verification_request
+from tests.support import SANDBOX_CONFIG
 from workflows.verification import Verification
 
-CONFIG = load_config(DEFAULT_CONFIG_PATH)
+CONFIG = load_config(SANDBOX_CONFIG)
 MARKER = f"plaintext-{uuid.uuid4().hex}"
 
 

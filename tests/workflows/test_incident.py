@@ -27,7 +27,7 @@ from temporalio.worker import Worker
 from activities.aws import AwsClients
 from activities.incident import IncidentActivities, related_deployments_query
 from runbook import search
-from runbook.config import DEFAULT_CONFIG_PATH, load_config
+from runbook.config import load_config
 from runbook.incident import (
     ChannelRequest,
     EcsServiceState,
@@ -82,12 +82,12 @@ from runbook.people import People, Person
 from runbook.records import DeploymentRecord
 from runbook.severity import Severity
 from tests.conftest import keep_history
-from tests.support import eventually, status, until
+from tests.support import SANDBOX_CONFIG, eventually, status, until
 from workflows.action_items import ActionItemFollowUp
 from workflows.incident import Incident
 from workflows.rollback import Rollback
 
-CONFIG = load_config(DEFAULT_CONFIG_PATH)
+CONFIG = load_config(SANDBOX_CONFIG)
 
 
 class EcsWithoutServices:

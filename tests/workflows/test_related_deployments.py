@@ -11,12 +11,12 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.incident import IncidentActivities
 from runbook import search
-from runbook.config import DEFAULT_CONFIG_PATH, load_config
+from runbook.config import load_config
 from runbook.incident import RelatedDeploymentsQuery
-from tests.support import eventually
+from tests.support import SANDBOX_CONFIG, eventually
 from tests.workflows.test_incident import NO_ECS_DEPLOYMENTS
 
-CONFIG = load_config(DEFAULT_CONFIG_PATH)
+CONFIG = load_config(SANDBOX_CONFIG)
 
 
 @workflow.defn(name="EndedDeployment")

@@ -13,7 +13,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from runbook.config import DEFAULT_CONFIG_PATH, load_config
+from runbook.config import load_config
 from runbook.models import (
     CheckResult,
     HandlerOutcome,
@@ -29,10 +29,10 @@ from runbook.models import (
 )
 from runbook.verification import VerificationResult
 from starter.commands import verification_request
-from tests.support import status
+from tests.support import SANDBOX_CONFIG, status
 from workflows.verification import Verification
 
-CONFIG = load_config(DEFAULT_CONFIG_PATH)
+CONFIG = load_config(SANDBOX_CONFIG)
 
 
 class World:
