@@ -24,7 +24,7 @@ STEP_LABELS: dict[str, str] = {
     "verify_staging": "Verify staging (a child Verification)",
     "approval": "Approval gate: approve or reject, reminders",
     "deploy_production": "Deploy to production",
-    "monitor": "Monitor: the decision matrix applied",
+    "monitor": "Monitor: the decision matrix applied (roll back, scale up, or ask)",
     "verify_production": "Verify production (a child Verification)",
     "checklist": "Key user flows: people tick each one",
     "automatic_rollback": "Automatic rollback of what changed (a child Rollback)",
@@ -169,20 +169,25 @@ def hotfix_deployment(steps: Sequence[str], staging_steps: Sequence[str]) -> Flo
 def _deployment(steps: Sequence[str], staging_steps: Sequence[str], start: str) -> Flowchart:
     _require(steps, "deploy_staging", "approval", "deploy_production", "automatic_rollback", "record", *staging_steps)
     # From staging's deployment on, something has changed: a failure rolls it back.
-    changed = steps[steps.index("deploy_staging") : steps.index("automatic_rollback")]
-    chart = _steps_of(steps, groups={"changed": ("Something changed", changed)})
+    first_change = steps.index("deploy_staging")
+    changed = steps[first_change : steps.index("automatic_rollback")]
+    groups = {"checks": ("Nothing changed yet", steps[:first_change]), "changed": ("Something changed", changed)}
+    chart = _steps_of(steps, groups=groups)
     spine = [step for step in steps if step != "automatic_rollback"]
     chart.nodes[:0] = [Node("start", (start,), "terminal")]
     chart.nodes += [
         Node("rejected", ("REJECTED: production untouched",), "terminal"),
         Node("expired", ("EXPIRED: no answer within approval_timeout (24 h), production untouched",), "terminal"),
         Node("vetoed", ("Database errors?",), "decision"),
+        Node("unchanged", ("FAILED, or REJECTED when another change holds the lock: nothing changed",), "terminal"),
     ]
     chart.edges = [
         Edge("start", spine[0]),
         *_chain(spine, {("approval", "deploy_production"): "approved"}),
         Edge("approval", "rejected", "rejected"),
         Edge("approval", "expired", "no answer"),
+        Edge("checks", "unchanged", "a check fails"),
+        Edge("unchanged", "record"),
         Edge("rejected", "record"),
         Edge("expired", "record"),
         Edge("changed", "vetoed", "failed or cancelled"),
