@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
+import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 import compose
@@ -420,3 +423,20 @@ def test_deploy_config_chooses_the_real_providers(default: dict):
     host, port = config.observability.metrics_address.rsplit(":", 1)
     assert host == "0.0.0.0"
     assert [entry["target"] for entry in default["services"]["worker"]["ports"]] == [int(port)]
+
+
+def test_the_sandbox_image_installs_the_locked_sandbox_extra_and_runs_as_non_root():
+    dockerfile = ROOT / "deploy" / "sandbox.Dockerfile"
+    lint = subprocess.run(
+        [str(Path(sys.executable).parent / "hadolint"), str(dockerfile)], capture_output=True, text=True, check=False
+    )
+    assert lint.returncode == 0, lint.stdout
+    text = dockerfile.read_text()
+    assert "--require-hashes --requirement requirements/dev.txt" in text
+    # That lock pins every package of the sandbox extra.
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["sandbox"]
+    locked = (ROOT / "requirements" / "dev.txt").read_text()
+    for requirement in extra:
+        name = re.match(r"[A-Za-z0-9_.-]+", requirement)[0]  # type: ignore[index]
+        assert re.search(rf"^{re.escape(name)}==", locked, re.MULTILINE | re.IGNORECASE), name
+    assert [line.split()[1] for line in text.splitlines() if line.startswith("USER ")] == ["10001:10001"]

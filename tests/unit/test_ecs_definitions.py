@@ -9,6 +9,8 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -228,3 +230,17 @@ def test_the_services_run_two_workers_and_the_gateway_behind_its_load_balancer()
     assert balancer["containerPort"] == deployed_config().gateway.port
     assert ours["healthCheck"]["command"][0] == "CMD"
     assert "loadBalancers" not in worker, "workers poll Temporal: nothing connects to them"
+
+
+def test_the_ecs_image_holds_deploy_config_where_runbook_config_points():
+    dockerfile = ECS / "Dockerfile"
+    lint = subprocess.run(
+        [str(Path(sys.executable).parent / "hadolint"), str(dockerfile)], capture_output=True, text=True, check=False
+    )
+    assert lint.returncode == 0, lint.stdout
+    [copy] = [line.split()[1:] for line in dockerfile.read_text().splitlines() if line.startswith("COPY ")]
+    # The build context is deploy/: its runbook.toml is deploy/runbook.toml.
+    assert copy == ["runbook.toml", "/etc/runbook/runbook.toml"]
+    for process in PROCESSES:
+        environment = {entry["name"]: entry["value"] for entry in container(process)["environment"]}
+        assert environment["RUNBOOK_CONFIG"] == copy[1]
