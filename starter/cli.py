@@ -21,7 +21,7 @@ __all__ = ["EXIT_USAGE", "UsageError", "build_parser", "dispatch", "main"]
 
 # The commands carried out outside starter/commands.py, by their module: a command imports only
 # its own (a test holds this to the modules' HANDLERS). The incident commands extend `list`.
-HANDLER_MODULES = {
+HANDLER_MODULES: dict[tuple[str, str | None], str] = {
     **dict.fromkeys([("rollback", None), ("assess", None), ("ecs", None), ("logs", None)], "starter.aws_commands"),
     ("incident", None): "starter.incident",
     ("list", None): "starter.incident",

@@ -1,7 +1,8 @@
 """What each `runbook` command does.
 
-The activities, httpx and starter.signing (cryptography) are imported inside the commands that use them,
-so that the others start faster (`runbook status` and `approve` among them: tests/unit/test_cli_startup.py).
+The activities, httpx, starter.signing (cryptography) and the requests of the procedures this module
+starts (their pydantic models) are imported inside the commands that use them, so that the others
+start faster (`runbook status` and `approve` among them: tests/unit/test_cli_startup.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import secrets
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 from temporalio.client import (
@@ -27,11 +28,8 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from runbook import proof, search, ssh, validate
-from runbook.appendix import ServiceQuery
 from runbook.config import ConfigError, RunbookConfig, load_config
-from runbook.deployment import DeploymentRequest, DeploymentResult
 from runbook.durations import parse_duration
-from runbook.health import render_report
 from runbook.models import (
     HandlerOutcome,
     HealthCheckRequest,
@@ -43,7 +41,6 @@ from runbook.models import (
 )
 from runbook.redeploy import RedeployRequest, RedeployResult
 from runbook.temporal import TemporalUnreachable, connect
-from runbook.verification import VerificationRequest, VerificationResult
 from starter.console import (
     EXIT_FAILED,
     EXIT_OK,
@@ -61,6 +58,11 @@ from starter.console import (
 from starter.follow import follow_until_end
 from starter.parser import MAX_LIST_LIMIT
 from starter.render import render_status
+
+if TYPE_CHECKING:
+    from runbook.appendix import ServiceQuery
+    from runbook.deployment import DeploymentRequest
+    from runbook.verification import VerificationRequest
 
 # The workflows that are runbook procedures, each answering `status`, by their registered names
 # (fixed: recorded histories replay against them). The environment lock is not one.
@@ -117,6 +119,7 @@ async def health_check(args: argparse.Namespace) -> int:
     import httpx
 
     from activities.health import check_environment
+    from runbook.health import render_report
 
     config = load_config()
     config.environment(args.environment)
@@ -133,6 +136,8 @@ async def health_check(args: argparse.Namespace) -> int:
 def verification_request(
     config: RunbookConfig, environment: str, full: bool, manual: bool, user: str
 ) -> VerificationRequest:
+    from runbook.verification import VerificationRequest
+
     config.environment(environment)
     return VerificationRequest(
         environment=environment,
@@ -150,6 +155,8 @@ def verification_request(
 
 
 async def verify(args: argparse.Namespace) -> int:
+    from runbook.verification import VerificationResult
+
     config = load_config()
     request = verification_request(config, args.environment, args.full, args.manual, args.user)
     client = await connect(config)
@@ -452,6 +459,8 @@ def deployment_request(
     incident: str = "",
     no_checklist_reason: str = "",
 ) -> DeploymentRequest:
+    from runbook.deployment import DeploymentRequest
+
     config.environment(environment)
     deployments = config.deployments
     return DeploymentRequest(
@@ -489,6 +498,7 @@ async def launch_deployment(
 ) -> WorkflowHandle:
     """Start a deployment or hotfix, or refuse at once (UsageError) naming what holds the environment."""
     from activities.lock import acquire_environment
+    from runbook.deployment import DeploymentResult
 
     workflow_id = new_workflow_id(
         f"{'deploy' if kind == 'deployment' else kind}-{request.environment}-{request.version}"
@@ -660,6 +670,8 @@ HANDLERS.update(
 
 
 def service_query(config: RunbookConfig, environment: str, service: str) -> ServiceQuery:
+    from runbook.appendix import ServiceQuery
+
     config.environment(environment)
     config.check_services([service])
     return ServiceQuery(environment=environment, service=service)

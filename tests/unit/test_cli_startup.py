@@ -100,6 +100,10 @@ NOT_FOR_ONE_CALL = (
     "starter.sandbox_slack",
     "starter.sandbox_pagerduty",
     "httpx",
+    # The requests of the procedures that other commands start.
+    "runbook.deployment",
+    "runbook.verification",
+    "runbook.appendix",
 )
 
 
