@@ -1,18 +1,50 @@
-# The worker's image; the compose file's sandbox services run it too, with another command.
+# The production image: the locked runtime set and the project, nothing else (no sandbox, no dev
+# server, no compiler). CMD runs the worker; the gateway and the codec server are the same image
+# with `runbook-gateway` or `runbook-codec-server` as the command. runbook.toml is mounted at
+# /etc/runbook/runbook.toml (RUNBOOK_CONFIG); secrets come from the environment.
+#   docker build --tag skillancer/runbook:local .
+#   docker run --read-only --tmpfs /tmp -v "$PWD/deploy/runbook.toml:/etc/runbook/runbook.toml:ro" skillancer/runbook:local
+
+FROM python:3.11-slim AS builder
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+
+# The dependencies in their own layer, from the lock alone: a change of source reuses it.
+COPY requirements/runtime.txt /tmp/runtime.txt
+RUN pip install --require-hashes --no-deps --requirement /tmp/runtime.txt
+
+# Then the project itself, installed (not editable) from only what it is built from.
+WORKDIR /src
+COPY pyproject.toml worker.py ./
+COPY runbook runbook
+COPY activities activities
+COPY workflows workflows
+COPY starter starter
+COPY sandbox sandbox
+RUN pip install --no-deps .
+
+
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
+# A numeric user, so that orchestrators enforcing "run as non-root" can verify it without a passwd
+# lookup; its entry still exists, for the CLI's login name.
+RUN useradd --no-log-init --system --uid 10001 --user-group --no-create-home --home-dir /tmp \
+        --shell /usr/sbin/nologin runbook
+
+COPY --from=builder /opt/venv /opt/venv
+
+# Read-only root filesystem: nothing is written outside /tmp (a tmpfs), not even bytecode, which
+# the builder already compiled.
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    HOME=/tmp \
+    TMPDIR=/tmp \
+    RUNBOOK_CONFIG=/etc/runbook/runbook.toml
 
-WORKDIR /app
-COPY . .
-# No test extras; the in-tree build leftovers would only bloat the layer.
-RUN pip install . && rm -rf build ./*.egg-info
-
-# A numeric user, so that orchestrators enforcing "run as non-root" can verify it without a passwd lookup.
-RUN useradd --uid 10001 --user-group --create-home --shell /usr/sbin/nologin runbook
 USER 10001:10001
-
-CMD ["python", "worker.py"]
+WORKDIR /tmp
+CMD ["runbook-worker"]
