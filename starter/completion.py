@@ -24,7 +24,8 @@ def complete_if_asked(parser: argparse.ArgumentParser) -> None:
         return
     import argcomplete
 
-    argcomplete.autocomplete(parser)
+    # Options only once a dash is typed, as git and most tools complete: IDs are what one is after.
+    argcomplete.autocomplete(parser, always_complete_options=False)
 
 
 def shell_script(shell: str) -> str:

@@ -1,5 +1,6 @@
 """`runbook status ID --follow > file` over a hotfix, as a user keeps a deployment's log: the block
-once, then each change once with its time, no terminal escapes, ending with the hotfix."""
+once, then each change once with its time, no terminal escapes, ending with the hotfix. On the way,
+the shell completes the running hotfix's ID."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import uuid
 
 from tests.support import PROJECT, wait_for
+from tests.unit.test_cli_conventions import complete
 
 # A change line: "17:02:11 deploy_production running" (its time, then what changed).
 CHANGE = re.compile(r"^\d\d:\d\d:\d\d \S")
@@ -35,6 +37,9 @@ def test_status_follow_into_a_file_writes_each_change_once_and_no_escapes(e2e_st
         )
         try:
             wait_for(lambda: "approval running" in log.read_text(), "the hotfix at its approval", 60, process=follower)
+            # The shell completes the running hotfix's ID (as bash asks `runbook`: argcomplete's protocol).
+            offered, _ = complete("runbook approve hotfix-production-v8.3", tmp_path, e2e_stack.env)
+            assert hotfix_id in offered
             approved = e2e_stack.cli("approve", hotfix_id, "--as", "bob", "--comment", "checked the diff")
             assert approved.returncode == 0, approved.stderr
             code = follower.wait(timeout=120)

@@ -123,6 +123,8 @@ def complete(line: str, tmp_path: Path, env: dict[str, str] | None = None) -> tu
 
 def test_completion_offers_commands_options_and_choices(tmp_path):
     assert complete("runbook sta", tmp_path)[0] == ["status"]
+    # Options once a dash is typed, not among the IDs before it.
+    assert "--follow" not in complete("runbook status ", tmp_path, NOWHERE)[0]
     assert set(complete("runbook status --", tmp_path)[0]) == {"--help", "--json", "--follow"}
     assert complete("runbook list --li", tmp_path)[0] == ["--limit"]
     assert set(complete("runbook list --kind ", tmp_path)[0]) >= {"deployment", "incident", "action-item"}
