@@ -4,6 +4,7 @@ sends the same query or update, run beside them on the same machine."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import subprocess
 import sys
 import time
@@ -19,21 +20,32 @@ RATIO_TARGET = 1.3
 
 # The floor: Python, temporalio.client, Client.connect with the SDK's default converter, the one
 # call, its answer printed as JSON; it leaves as the CLI leaves (os._exit, once its output is
-# flushed), so that neither pays for the SDK's threads at interpreter shutdown.
+# flushed), so that neither pays for the SDK's threads at interpreter shutdown. "typed" decodes the
+# answer as the CLI does, with the SDK's pydantic converter into the project's model: the floor of a
+# client that reads what it is answered, pydantic's import and the models' schemas included.
 FLOOR = """
 import asyncio, json, os, sys
 from temporalio.client import Client
 
-async def main(address, namespace, workflow_id, call):
-    client = await Client.connect(address, namespace=namespace)
+address, namespace, workflow_id, call, approver, converter = sys.argv[1:7]
+options, answer_type = {}, None
+if converter == "typed":
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from runbook.models import HandlerOutcome, ProcedureStatus
+    options = {"data_converter": pydantic_data_converter}
+    answer_type = ProcedureStatus if call == "status" else HandlerOutcome
+
+async def main():
+    client = await Client.connect(address, namespace=namespace, **options)
     handle = client.get_workflow_handle(workflow_id)
     if call == "status":
-        answer = await handle.query("status")
+        answer = await handle.query("status", result_type=answer_type)
     else:
-        answer = await handle.execute_update("approve", {"approver": sys.argv[5], "comment": ""})
-    print(json.dumps(answer), flush=True)
+        decision = {"approver": approver, "comment": ""}
+        answer = await handle.execute_update("approve", decision, result_type=answer_type)
+    print(json.dumps(answer if answer_type is None else answer.model_dump(mode="json")), flush=True)
 
-asyncio.run(main(*sys.argv[1:5]))
+asyncio.run(main())
 os._exit(0)
 """
 
@@ -61,38 +73,46 @@ def run(quick: bool) -> BenchResult:
         temporal = stack.config.temporal
         runbook = runbook_command()
         floor = [sys.executable, "-c", FLOOR, temporal.address, temporal.namespace, workflow_id]
+        expected = {"status": '"approval"', "approve": STARTER_REFUSED}
         commands = {
-            "floor status": (floor + ["status", STARTER], '"approval"'),
-            "runbook status": ([*runbook, "status", workflow_id, "--json"], '"approval"'),
-            "floor approve": (floor + ["approve", STARTER], STARTER_REFUSED),
-            "runbook approve": ([*runbook, "approve", workflow_id, "--as", STARTER, "--json"], STARTER_REFUSED),
+            "runbook status": ([*runbook, "status", workflow_id, "--json"], expected["status"]),
+            "runbook approve": ([*runbook, "approve", workflow_id, "--as", STARTER, "--json"], expected["approve"]),
         }
+        for call, converter in itertools.product(expected, ("bare", "typed")):
+            commands[f"{converter} floor {call}"] = (floor + [call, STARTER, converter], expected[call])
         walls: dict[str, list[float]] = {name: [] for name in commands}
+        rounds = [[f"{kind} {call}" for kind in ("bare floor", "typed floor", "runbook")] for call in expected]
         for n in range(1 + runs):  # the first round warms the page cache and .pyc files
-            for pair in in_turns(n, [["floor status", "runbook status"], ["floor approve", "runbook approve"]]):
-                for name in in_turns(n, pair):
+            for same_call in in_turns(n, rounds):
+                for name in in_turns(n, same_call):
                     took = timed(*commands[name], stack)
                     if n:
                         walls[name].append(took)
     typical = {name: median(times) for name, times in walls.items()}
-    for call in ("status", "approve"):
-        floor_s, runbook_s = typical[f"floor {call}"], typical[f"runbook {call}"]
+    for call in expected:
+        floor_s, typed_s, runbook_s = (typical[f"{kind} {call}"] for kind in ("bare floor", "typed floor", "runbook"))
         ratio = runbook_s / floor_s
         result.add(f"floor: bare SDK script, {call}, median of {runs}", floor_s * 1000, "ms")
+        result.add(f"typed floor: the same, pydantic converter and model, median of {runs}", typed_s * 1000, "ms")
         result.add(f"`runbook {call}`, median of {runs}", runbook_s * 1000, "ms")
         result.add(f"`runbook {call}` ÷ its floor", ratio, "×", f"≤ {RATIO_TARGET:g}×", ratio <= RATIO_TARGET)
+        result.add(f"`runbook {call}` ÷ its typed floor", runbook_s / typed_s, "×")
     result.method = [
         f"A stack of its own (dev server, sandbox, worker); one production deployment started by {STARTER} and "
         "held at its approval gate. Each command is a fresh process, wall time from launch to exit, output "
         f"captured and checked: `runbook status ID --json`, and `runbook approve ID --as {STARTER} --json`, which "
         "four eyes refuses (he started the deployment), so that every run is the same full update round trip "
-        "to the workflow and back, changing nothing. Floor and CLI run in turns, the first of each pair "
-        f"alternating; one warm-up round, then {runs}.",
+        "to the workflow and back, changing nothing. The floors and the CLI run in turns, their order "
+        f"reversed every other round; one warm-up round, then {runs}.",
         "The floor is the least a Python client can do for the same answer: import temporalio.client, "
         "Client.connect with the SDK's default JSON converter, the same `status` query or `approve` update "
         "(unsigned, as the CLI sends it without a key), print the answer as JSON. What the CLI adds over it "
         "is its own: argparse, reading runbook.toml (pydantic models), the connection settings "
         "(temporalio.envconfig), the project's pydantic converter and the answer's validation, and `approve`'s "
-        "check of who acts against [people].",
+        "check of who acts against [people]. The target (1.3×) is against this floor.",
+        "The typed floor is the same script decoding the answer as the CLI does, with the SDK's pydantic "
+        "converter into the project's model (ProcedureStatus, HandlerOutcome): the floor of a client that reads "
+        "what it is answered. Between the two floors is pydantic's import and the models' schemas; between the "
+        "typed floor and the CLI, what is the CLI's own.",
     ]
     return result

@@ -21,7 +21,7 @@ def run(quick: bool) -> BenchResult:
         subprocess.run(command, cwd=PROJECT, capture_output=True, check=True)
         walls.append(time.perf_counter() - started)
     typical, worst = median(walls), max(walls)
-    result.add(f"`runbook --help`, median of {runs}", typical * 1000, "ms", "< 500 ms", typical < 0.5)
+    result.add(f"`runbook --help`, median of {runs}", typical * 1000, "ms", "< 250 ms", typical < 0.25)
     result.add(f"`runbook --help`, slowest of {runs}", worst * 1000, "ms", "< 500 ms", worst < 0.5)
     hyperfine = "hyperfine is installed, but" if shutil.which("hyperfine") else "hyperfine is not installed;"
     result.method = [
