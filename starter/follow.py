@@ -23,7 +23,7 @@ from typing import Literal, TextIO
 from runbook.models import ProcedureStatus, State, StepRecord
 from starter.console import colour_wanted, redraws_in_place
 from starter.console import visible as v
-from starter.render import clock, closing_lines, elapsed, render_status, timeline_line
+from starter.render import TIMELINE_TAIL, clock, closing_lines, elapsed, render_status, timeline_line
 
 # How often a followed procedure is asked for its status: a query costs the worker little, and a
 # person watching a deployment notices a change within a second.
@@ -65,8 +65,8 @@ def terminal_rows(text: str, width: int) -> int:
 class FollowView:
     """What to write each time the procedure answers: nothing when nothing changed."""
 
-    def __init__(self, mode: Mode, colour: bool = False, width: int = 80) -> None:
-        self.mode, self.colour, self.width = mode, colour, max(1, width)
+    def __init__(self, mode: Mode, colour: bool = False, width: int = 80, height: int = 24) -> None:
+        self.mode, self.colour, self.width, self.height = mode, colour, max(1, width), height
         self.shown: ProcedureStatus | None = None
         # The rows the block drawn last takes, for the cursor to go back over them (redraw).
         self.rows = 0
@@ -76,7 +76,8 @@ class FollowView:
         if as_json:
             return cls("json")
         if redraws_in_place(stream, environ):
-            return cls("redraw", colour_wanted(stream, environ), shutil.get_terminal_size().columns)
+            size = shutil.get_terminal_size()
+            return cls("redraw", colour_wanted(stream, environ), size.columns, size.lines)
         return cls("append")
 
     def update(self, status: ProcedureStatus, now: datetime) -> str:
@@ -92,8 +93,17 @@ class FollowView:
             return text + "\n" if text else ""
         # A running step's elapsed time is left out: redrawn on changes only, it would stand still.
         erase = f"\033[{self.rows}A\033[J" if self.rows else ""
-        self.rows = terminal_rows(render_status(status), self.width)
-        return erase + render_status(status, colour=self.colour) + "\n"
+        tail = self.fitting_tail(status)
+        self.rows = terminal_rows(render_status(status, timeline_tail=tail), self.width)
+        return erase + render_status(status, timeline_tail=tail, colour=self.colour) + "\n"
+
+    def fitting_tail(self, status: ProcedureStatus) -> int:
+        """The most timeline entries with which the block fits the terminal, a row left for the
+        cursor: the cursor cannot go back over rows scrolled off the top, which would stay as copies."""
+        for tail in range(TIMELINE_TAIL, 1, -1):
+            if terminal_rows(render_status(status, timeline_tail=tail), self.width) < self.height:
+                return tail
+        return 1
 
 
 async def follow_until_end(

@@ -11,6 +11,9 @@ from runbook.models import ProcedureStatus, StepRecord, StepState, TimelineEntry
 from starter.console import painted, visible_lines
 from starter.console import visible as v
 
+# The timeline entries a status shows, the newest (`status --json` has them all).
+TIMELINE_TAIL = 15
+
 
 def clock(moment: datetime | None) -> str:
     return moment.strftime("%H:%M:%S") if moment else "-"
@@ -53,7 +56,7 @@ def closing_lines(status: ProcedureStatus) -> list[str]:
 
 
 def render_status(
-    status: ProcedureStatus, now: datetime | None = None, timeline_tail: int = 15, colour: bool = False
+    status: ProcedureStatus, now: datetime | None = None, timeline_tail: int = TIMELINE_TAIL, colour: bool = False
 ) -> str:
     state = status.state.value
     lines = [

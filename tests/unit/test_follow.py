@@ -124,3 +124,15 @@ def test_following_ends_with_the_procedure_and_its_state(monkeypatch):
 
     assert asyncio.run(follow_until_end(ask, as_json=True, out=out)) is State.COMPLETED
     assert len(out.getvalue().splitlines()) == 3
+
+
+def test_a_terminal_shorter_than_the_block_gets_the_newest_timeline_entries_that_fit():
+    timeline = tuple(TimelineEntry(at=at(n), actor="runbook", event=f"event {n}") for n in range(15))
+    long = deployment(STAGING, PRODUCTION_RUNNING, timeline=timeline)
+    view = FollowView("redraw", width=80, height=12)
+    drawn = view.update(long, at(20))
+    # Every row on screen at once, so that the next redraw can go back over all of them.
+    assert drawn.count("\n") < 12
+    assert "event 14" in drawn and "event 5" not in drawn
+    assert "earlier entries: `runbook status deploy-production-v1 --json` has them all" in drawn
+    assert FollowView("redraw", height=50).update(long, at(20)).count("event ") == 15
