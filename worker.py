@@ -144,7 +144,8 @@ async def serve() -> None:
     async with running_worker(client, config):
         if url := metrics_url(observability):
             logger.info("worker metrics at %s", url)
-        logger.info("worker polling task queue %s at %s", config.temporal.task_queue, config.temporal.address)
+        where = f"{client.service_client.config.target_host} ({client.namespace})"
+        logger.info("worker polling task queue %s at %s", config.temporal.task_queue, where)
         await stop.wait()
 
 
