@@ -7,10 +7,12 @@
 
 FROM python:3.11-slim AS builder
 
+# The base image's pip installs into a venv without one (PIP_PYTHON): the venv the image runs
+# carries no pip or setuptools of its own, old ones that scanners would flag.
 ENV PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python -m venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_PYTHON=/opt/venv/bin/python
+RUN python -m venv --without-pip /opt/venv
 
 # The dependencies in their own layer, from the lock alone: a change of source reuses it.
 COPY requirements/runtime.txt /tmp/runtime.txt
