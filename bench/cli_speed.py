@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import resource
 import subprocess
 import sys
 import time
@@ -50,14 +51,22 @@ os._exit(0)
 """
 
 
-def timed(command: list[str], expect: str, stack: BenchStack) -> float:
-    """Seconds from launch to exit of `command`, whose output must hold `expect`."""
+def timed(command: list[str], expect: str, stack: BenchStack) -> tuple[float, float]:
+    """Seconds from launch to exit of `command`, whose output must hold `expect`, and the CPU
+    seconds (user and system) it used: on a shared machine the wall time is also other
+    processes' turn, the CPU time much less so."""
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     done = subprocess.run(command, cwd=PROJECT, env=stack.env, capture_output=True, text=True, timeout=60)
     took = time.perf_counter() - started
     if expect not in done.stdout:
         raise RuntimeError(f"{command[-4:]}: exit {done.returncode}, not {expect!r}: {done.stdout}{done.stderr}")
-    return took
+    return took, _children_cpu() - cpu_before
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 async def deployment_at_the_gate(stack: BenchStack) -> str:
@@ -81,14 +90,17 @@ def run(quick: bool) -> BenchResult:
         for call, converter in itertools.product(expected, ("bare", "typed")):
             commands[f"{converter} floor {call}"] = (floor + [call, STARTER, converter], expected[call])
         walls: dict[str, list[float]] = {name: [] for name in commands}
+        cpus: dict[str, list[float]] = {name: [] for name in commands}
         rounds = [[f"{kind} {call}" for kind in ("bare floor", "typed floor", "runbook")] for call in expected]
         for n in range(1 + runs):  # the first round warms the page cache and .pyc files
             for same_call in in_turns(n, rounds):
                 for name in in_turns(n, same_call):
-                    took = timed(*commands[name], stack)
+                    took, cpu = timed(*commands[name], stack)
                     if n:
                         walls[name].append(took)
+                        cpus[name].append(cpu)
     typical = {name: median(times) for name, times in walls.items()}
+    typical_cpu = {name: median(times) for name, times in cpus.items()}
     for call in expected:
         floor_s, typed_s, runbook_s = (typical[f"{kind} {call}"] for kind in ("bare floor", "typed floor", "runbook"))
         ratio = runbook_s / floor_s
@@ -97,13 +109,19 @@ def run(quick: bool) -> BenchResult:
         result.add(f"`runbook {call}`, median of {runs}", runbook_s * 1000, "ms")
         result.add(f"`runbook {call}` ÷ its floor", ratio, "×", f"≤ {RATIO_TARGET:g}×", ratio <= RATIO_TARGET)
         result.add(f"`runbook {call}` ÷ its typed floor", runbook_s / typed_s, "×")
+        floor_cpu, runbook_cpu = typical_cpu[f"bare floor {call}"], typical_cpu[f"runbook {call}"]
+        result.add(f"  CPU time: floor, {call}, median", floor_cpu * 1000, "ms")
+        result.add(f"  CPU time: `runbook {call}`, median", runbook_cpu * 1000, "ms")
+        result.add(f"  CPU time: `runbook {call}` ÷ its floor", runbook_cpu / floor_cpu, "×")
     result.method = [
         f"A stack of its own (dev server, sandbox, worker); one production deployment started by {STARTER} and "
         "held at its approval gate. Each command is a fresh process, wall time from launch to exit, output "
         f"captured and checked: `runbook status ID --json`, and `runbook approve ID --as {STARTER} --json`, which "
         "four eyes refuses (he started the deployment), so that every run is the same full update round trip "
         "to the workflow and back, changing nothing. The floors and the CLI run in turns, their order "
-        f"reversed every other round; one warm-up round, then {runs}.",
+        f"reversed every other round; one warm-up round, then {runs}. The CPU times (user and system, from "
+        "getrusage of the finished children) are shown beside the wall times: on a shared machine they move "
+        "much less with other processes' load.",
         "The floor is the least a Python client can do for the same answer: import temporalio.client, "
         "Client.connect with the SDK's default JSON converter, the same `status` query or `approve` update "
         "(unsigned, as the CLI sends it without a key), print the answer as JSON. What the CLI adds over it "
