@@ -12,9 +12,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from runbook import limits
+from runbook.base import Model
 from runbook.durations import parse_duration
 from runbook.models import Payload, ProcedureStatus
 from runbook.people import People
@@ -136,7 +137,7 @@ class DonePayload(Payload):
 # What an incident keeps --------------------------------------------------------------------------
 
 
-class ActionItem(BaseModel):
+class ActionItem(Model):
     """An action item as the incident's resolution keeps it; `id` is its workflow's ("" for one
     recorded before items were followed up)."""
 
@@ -182,13 +183,13 @@ ActionItems = Annotated[list[ActionItem], BeforeValidator(_older_follow_up)]
 # The workflow that follows one item up -----------------------------------------------------------
 
 
-class Completion(BaseModel):
+class Completion(Model):
     by: str
     at: datetime
     note: str
 
 
-class ActionItemState(BaseModel):
+class ActionItemState(Model):
     # The due date until the first reminder, then the next one's.
     next_reminder_at: datetime
     reminders: int = 0
@@ -197,14 +198,14 @@ class ActionItemState(BaseModel):
     runs: int = 1
 
 
-class CarriedActionItem(BaseModel):
+class CarriedActionItem(Model):
     """Everything continue-as-new hands to the next run: the state and the whole record."""
 
     state: ActionItemState
     status: ProcedureStatus
 
 
-class ActionItemRequest(BaseModel):
+class ActionItemRequest(Model):
     item: ActionItem
     incident_id: str
     incident_summary: str
@@ -221,7 +222,7 @@ class ActionItemRequest(BaseModel):
     people: People = People({})
 
 
-class ActionItemResult(BaseModel):
+class ActionItemResult(Model):
     id: str
     done_by: str
     done_at: datetime

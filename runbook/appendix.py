@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from runbook.base import Model
 from runbook.models import Revision
 
 
-class ServiceQuery(BaseModel):
+class ServiceQuery(Model):
     environment: str
     service: str
 
 
-class EcsDeployment(BaseModel):
+class EcsDeployment(Model):
     id: str
     status: str  # PRIMARY, ACTIVE or INACTIVE
     revision: Revision
@@ -28,12 +29,12 @@ class EcsDeployment(BaseModel):
     updated_at: datetime | None = None
 
 
-class ServiceEvent(BaseModel):
+class ServiceEvent(Model):
     at: datetime
     message: str
 
 
-class EcsService(BaseModel):
+class EcsService(Model):
     """`aws ecs describe-services` for one service, its deployments' revisions resolved to versions."""
 
     environment: str
@@ -52,7 +53,7 @@ class EcsService(BaseModel):
         return next((d for d in self.deployments if d.status == "PRIMARY"), None)
 
 
-class LogQuery(BaseModel):
+class LogQuery(Model):
     environment: str
     service: str
     start: datetime
@@ -61,14 +62,14 @@ class LogQuery(BaseModel):
     text: str = ""
 
 
-class LogEvent(BaseModel):
+class LogEvent(Model):
     id: str
     at: datetime
     stream: str
     message: str
 
 
-class LogTail(BaseModel):
+class LogTail(Model):
     """`aws logs tail`: a service's log lines since a moment, oldest first."""
 
     log_group: str

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
-
+from runbook.base import Model
 from runbook.models import SlackButton
 from runbook.people import People
 
 
-class ButtonDecision(BaseModel):
+class ButtonDecision(Model):
     """What a click asks of a workflow: the update's name and the payload, without its proof."""
 
     update: str

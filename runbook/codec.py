@@ -32,8 +32,6 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.protobuf.message import DecodeError
 from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload
@@ -90,6 +88,9 @@ class EncryptionCodec(PayloadCodec):
     def __init__(self, keys: Mapping[str, bytes]) -> None:
         if not keys:
             raise ConfigError(f"{KEYS_VARIABLE}: no key; {_EXPECTED}")
+        # cryptography only once there are keys: see runbook/proof.py.
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.items()}
         self.encrypting_key_id = next(iter(keys))
 
@@ -121,6 +122,8 @@ class EncryptionCodec(PayloadCodec):
                 f"payload encrypted with key ID {named}, which {KEYS_VARIABLE} does not hold "
                 f"(it holds: {', '.join(self._ciphers)})"
             )
+        from cryptography.exceptions import InvalidTag
+
         nonce, sealed = payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:]
         try:
             # Shorter than a nonce and a tag, AES-GCM would refuse the nonce with a ValueError.

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from runbook import validate
 from runbook.action_items import DEFAULT_DUE, DEFAULT_REMINDER_EVERY, LONGEST_DUE
+from runbook.base import Model
 from runbook.durations import parse_duration
 from runbook.people import People
 from runbook.proof import ApprovalPolicy, check_public_key
@@ -41,7 +42,7 @@ def _duration(value: object) -> object:
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
-class _Section(BaseModel):
+class _Section(Model):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -334,27 +335,27 @@ class IncidentsConfig(_Section):
 
 
 class RunbookConfig(_Section):
-    temporal: TemporalConfig = TemporalConfig()
-    aws: AwsConfig = AwsConfig()
-    sandbox: SandboxConfig = SandboxConfig()
+    temporal: TemporalConfig = Field(default_factory=TemporalConfig)
+    aws: AwsConfig = Field(default_factory=AwsConfig)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     environments: dict[str, EnvironmentConfig] = Field(min_length=1)
     services: ServicesConfig
-    channels: ChannelsConfig = ChannelsConfig()
-    approvers: ApproversConfig = ApproversConfig()
-    approvals: ApprovalsConfig = ApprovalsConfig()
-    gateway: GatewayConfig = GatewayConfig()
-    thresholds: ThresholdsConfig = ThresholdsConfig()
-    health: HealthConfig = HealthConfig()
-    scaling: ScalingConfig = ScalingConfig()
-    deployments: DeploymentsConfig = DeploymentsConfig()
+    channels: ChannelsConfig = Field(default_factory=ChannelsConfig)
+    approvers: ApproversConfig = Field(default_factory=ApproversConfig)
+    approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    scaling: ScalingConfig = Field(default_factory=ScalingConfig)
+    deployments: DeploymentsConfig = Field(default_factory=DeploymentsConfig)
     verification: VerificationConfig
-    slack: SlackConfig = SlackConfig()
-    github: GithubConfig = GithubConfig()
-    statuspage: StatusPageConfig = StatusPageConfig()
-    pager: PagerConfig = PagerConfig()
-    incidents: IncidentsConfig = IncidentsConfig()
-    observability: ObservabilityConfig = ObservabilityConfig()
-    people: People = People({})
+    slack: SlackConfig = Field(default_factory=SlackConfig)
+    github: GithubConfig = Field(default_factory=GithubConfig)
+    statuspage: StatusPageConfig = Field(default_factory=StatusPageConfig)
+    pager: PagerConfig = Field(default_factory=PagerConfig)
+    incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    people: People = Field(default_factory=lambda: People({}))
 
     @field_validator("people")
     @classmethod

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from runbook.base import Model
 from runbook.config import ThresholdsConfig
 
 # Rule texts are the matrix rows as the runbook prints them, so people can find the row that fired
@@ -32,7 +33,7 @@ NO_DATA_RULE = "No data"
 NO_SYMPTOM_RULE = "No symptom"
 
 
-class _Model(BaseModel):
+class _Model(Model):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

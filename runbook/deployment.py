@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from runbook import limits
+from runbook.base import Model
 from runbook.config import ScalingConfig, ThresholdsConfig
 from runbook.models import Payload, ProvablePayload, Revision, State
 from runbook.people import People
@@ -16,7 +17,7 @@ from runbook.records import ServiceChange
 from runbook.verification import VerificationRequest
 
 
-class DeploymentRequest(BaseModel):
+class DeploymentRequest(Model):
     environment: str
     version: str
     services: list[str]
@@ -42,7 +43,7 @@ class DeploymentRequest(BaseModel):
     # [people]: approvers are mentioned by their Slack IDs, so the request reaches them.
     people: People = People({})
     # [approvals]: whether a decision needs a proof, and the attesters' public keys.
-    approvals: ApprovalPolicy = ApprovalPolicy()
+    approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
 
 
 class ApprovePayload(ProvablePayload):
@@ -75,7 +76,7 @@ class PreemptPayload(Payload):
     reason: str = Field("", max_length=limits.NOTE)
 
 
-class Approval(BaseModel):
+class Approval(Model):
     approver: str
     at: datetime
     comment: str = ""
@@ -84,20 +85,20 @@ class Approval(BaseModel):
     verified: str = ""
 
 
-class PrepareRevisionRequest(BaseModel):
+class PrepareRevisionRequest(Model):
     environment: str
     service: str
     version: str
 
 
-class PreparedRevision(BaseModel):
+class PreparedRevision(Model):
     service: str
     current: Revision
     target: Revision
     desired_count: int = 0
 
 
-class DeploymentResult(BaseModel):
+class DeploymentResult(Model):
     state: State
     version: str
     environment: str

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
-
+from runbook.base import Model
 from runbook.config import RunbookConfig
 from runbook.models import CheckResult, HealthReport
 
@@ -18,13 +17,13 @@ from runbook.models import CheckResult, HealthReport
 NOT_REPORTED = "not reported"
 
 
-class CheckSpec(BaseModel):
+class CheckSpec(Model):
     name: str
     url: str
     budget_ms: float | None = None
 
 
-class Probe(BaseModel):
+class Probe(Model):
     """One GET's outcome as the wire saw it: a status and body, or the transport error."""
 
     spec: CheckSpec

@@ -8,10 +8,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from runbook import limits
 from runbook.action_items import ActionItems
+from runbook.base import Model
 from runbook.config import IncidentsConfig, ThresholdsConfig
 from runbook.decision import Action, Decision
 from runbook.incident_payloads import ResolvePayload
@@ -36,7 +37,7 @@ STATUSPAGE_STATUS: dict[UpdateStatus, StatusPageStatus] = {
 # State -----------------------------------------------------------------------------------------
 
 
-class Acknowledgement(BaseModel):
+class Acknowledgement(Model):
     by: str
     at: datetime
     note: str = ""
@@ -45,13 +46,13 @@ class Acknowledgement(BaseModel):
     verified: str = ""
 
 
-class Escalation(BaseModel):
+class Escalation(Model):
     level: int
     to: str
     at: datetime
 
 
-class CommanderUpdate(BaseModel):
+class CommanderUpdate(Model):
     by: str
     at: datetime
     status: UpdateStatus
@@ -59,7 +60,7 @@ class CommanderUpdate(BaseModel):
     eta: str
 
 
-class Mitigation(BaseModel):
+class Mitigation(Model):
     number: int
     action: MitigationAction
     services: list[str]
@@ -72,7 +73,7 @@ class Mitigation(BaseModel):
     ended_at: datetime | None = None
 
 
-class EcsServiceState(BaseModel):
+class EcsServiceState(Model):
     service: str
     desired: int
     running: int
@@ -81,7 +82,7 @@ class EcsServiceState(BaseModel):
     rollout: str = ""
 
 
-class RelatedDeployment(BaseModel):
+class RelatedDeployment(Model):
     id: str
     kind: str
     version: str = ""
@@ -102,7 +103,7 @@ class RelatedDeployment(BaseModel):
         return f"{self.id} ({what} of {', '.join(self.services)}, {when}{found})"
 
 
-class AssessmentRecord(BaseModel):
+class AssessmentRecord(Model):
     at: datetime
     services: list[str]
     unhealthy: list[str] = Field(default_factory=list)
@@ -118,7 +119,7 @@ class AssessmentRecord(BaseModel):
         return bool(self.related)
 
 
-class Resolution(BaseModel):
+class Resolution(Model):
     by: str
     at: datetime
     resolution: str
@@ -131,7 +132,7 @@ class Resolution(BaseModel):
     forced_reason: str = ""
 
 
-class ResolveRequest(BaseModel):
+class ResolveRequest(Model):
     """A resolve being verified: the main loop checks the services before it is taken or refused."""
 
     number: int
@@ -153,7 +154,7 @@ CLOCK_PHASES: dict[ClockPhase, str] = {
 }
 
 
-class PhaseTime(BaseModel):
+class PhaseTime(Model):
     """One phase of the P1 clock: when it was due, and when (if ever) it was reached."""
 
     phase: ClockPhase
@@ -161,7 +162,7 @@ class PhaseTime(BaseModel):
     reached: datetime | None
 
 
-class Notice(BaseModel):
+class Notice(Model):
     """Something a handler accepted that the outside world must still be told (by the main loop)."""
 
     kind: Literal["acknowledged", "regraded", "updated"]
@@ -169,17 +170,17 @@ class Notice(BaseModel):
     text: str
 
 
-class WarRoom(BaseModel):
+class WarRoom(Model):
     id: str
     name: str
 
 
-class StatusPageIncident(BaseModel):
+class StatusPageIncident(Model):
     id: str
     shortlink: str = ""
 
 
-class IncidentState(BaseModel):
+class IncidentState(Model):
     severity: Severity
     declared_severity: Severity
     summary: str
@@ -246,14 +247,14 @@ class IncidentState(BaseModel):
 # Request and result ----------------------------------------------------------------------------
 
 
-class CarriedIncident(BaseModel):
+class CarriedIncident(Model):
     """Everything continue-as-new hands to the next run: the state and the whole record."""
 
     state: IncidentState
     status: ProcedureStatus
 
 
-class IncidentRequest(BaseModel):
+class IncidentRequest(Model):
     severity: Severity
     summary: str = Field(min_length=1, max_length=limits.SUMMARY)
     services: list[str] = Field(default_factory=list)
@@ -269,7 +270,7 @@ class IncidentRequest(BaseModel):
     # [people]: whom a name mentions in Slack, invites, and adds in PagerDuty.
     people: People = People({})
     # [approvals]: whether acknowledge and mitigate need a proof, and the attesters' public keys.
-    approvals: ApprovalPolicy = ApprovalPolicy()
+    approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
 
     @property
     def environment(self) -> str:
@@ -280,7 +281,7 @@ class IncidentRequest(BaseModel):
         return self.services or self.known_services
 
 
-class IncidentResult(BaseModel):
+class IncidentResult(Model):
     id: str
     severity: Severity
     duration_minutes: int
@@ -293,22 +294,22 @@ class IncidentResult(BaseModel):
 # What the activities exchange ------------------------------------------------------------------
 
 
-class ChannelRequest(BaseModel):
+class ChannelRequest(Model):
     name: str
 
 
-class SlackChannel(BaseModel):
+class SlackChannel(Model):
     id: str
     name: str
 
 
-class InviteRequest(BaseModel):
+class InviteRequest(Model):
     channel: str
     # Slack user IDs: conversations.invite takes nothing else.
     users: list[str]
 
 
-class PageRequest(BaseModel):
+class PageRequest(Model):
     """A PagerDuty Events v2 trigger; the incident ID is the dedup key, so re-sending is harmless."""
 
     dedup_key: str
@@ -320,15 +321,15 @@ class PageRequest(BaseModel):
     environment: str = ""
 
 
-class PageAction(BaseModel):
+class PageAction(Model):
     dedup_key: str
 
 
-class PageAccepted(BaseModel):
+class PageAccepted(Model):
     dedup_key: str
 
 
-class StatusPageOpen(BaseModel):
+class StatusPageOpen(Model):
     name: str
     body: str
     impact: StatusPageImpact
@@ -337,7 +338,7 @@ class StatusPageOpen(BaseModel):
     component_status: ComponentStatus | None = None
 
 
-class StatusPageChange(BaseModel):
+class StatusPageChange(Model):
     incident_id: str
     status: StatusPageStatus
     body: str
@@ -348,18 +349,18 @@ class StatusPageChange(BaseModel):
     component_status: ComponentStatus | None = None
 
 
-class ServiceStatesRequest(BaseModel):
+class ServiceStatesRequest(Model):
     environment: str
     services: list[str]
 
 
-class RelatedDeploymentsQuery(BaseModel):
+class RelatedDeploymentsQuery(Model):
     environment: str
     services: list[str]
     since: datetime
 
 
-class ScaleUpRequest(BaseModel):
+class ScaleUpRequest(Model):
     """Each service goes from the desired count observed just before to the scaled-up target, so a
     retried activity sets the same count instead of adding the step twice."""
 
@@ -367,27 +368,27 @@ class ScaleUpRequest(BaseModel):
     desired_before: dict[str, int]
 
 
-class ScaleChange(BaseModel):
+class ScaleChange(Model):
     service: str
     before: int
     after: int
 
 
-class OpsRequest(BaseModel):
+class OpsRequest(Model):
     environment: str
     services: list[str]
     incident_id: str
 
 
-class OpsApplied(BaseModel):
+class OpsApplied(Model):
     action: str
     detail: str
 
 
-class PostmortemDocument(BaseModel):
+class PostmortemDocument(Model):
     incident_id: str
     markdown: str
 
 
-class StoredDocument(BaseModel):
+class StoredDocument(Model):
     url: str

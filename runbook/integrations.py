@@ -11,8 +11,9 @@ import os
 from collections.abc import Mapping
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import ConfigDict, SecretStr
 
+from runbook.base import Model
 from runbook.config import ConfigError, RunbookConfig
 from runbook.proof import load_private_key, public_key_text
 
@@ -32,7 +33,7 @@ _SANDBOX_SECRETS = {
 }
 
 
-class Endpoint(BaseModel):
+class Endpoint(Model):
     model_config = ConfigDict(frozen=True)
 
     provider: str
@@ -44,7 +45,7 @@ class Endpoint(BaseModel):
         return self.provider == "sandbox"
 
 
-class Integrations(BaseModel):
+class Integrations(Model):
     model_config = ConfigDict(frozen=True)
 
     slack: Endpoint
@@ -98,7 +99,7 @@ def resolve_integrations(config: RunbookConfig, environ: Mapping[str, str] = os.
     )
 
 
-class GatewaySecrets(BaseModel):
+class GatewaySecrets(Model):
     """What the gateway (starter/gateway.py) checks requests and signs decisions with."""
 
     model_config = ConfigDict(frozen=True)

@@ -6,8 +6,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, ConfigDict, Field
 
+from runbook.base import Model
 from runbook.proof import Proof
 
 
@@ -30,7 +31,7 @@ class StepState(StrEnum):
     SKIPPED = "skipped"
 
 
-class StepRecord(BaseModel):
+class StepRecord(Model):
     name: str
     state: StepState = StepState.PENDING
     started_at: datetime | None = None
@@ -38,7 +39,7 @@ class StepRecord(BaseModel):
     detail: str = ""
 
 
-class TimelineEntry(BaseModel):
+class TimelineEntry(Model):
     at: datetime
     actor: str
     event: str
@@ -47,14 +48,14 @@ class TimelineEntry(BaseModel):
     verified: str = ""
 
 
-class Refusal(BaseModel):
+class Refusal(Model):
     at: datetime
     handler: str
     payload: str
     reason: str
 
 
-class ProcedureStatus(BaseModel):
+class ProcedureStatus(Model):
     """What the `status` query returns for every procedure: the whole state, for the CLI and UI."""
 
     id: str
@@ -70,7 +71,7 @@ class ProcedureStatus(BaseModel):
     result: dict[str, Any] | None = None
 
 
-class Payload(BaseModel):
+class Payload(Model):
     """What a person sends with a signal (the UI) or an update of the same name (the CLI). A field
     the model does not know is refused, never dropped: a misspelt "passed" must not count as unsent."""
 
@@ -90,7 +91,7 @@ class ProvablePayload(Payload):
     proof: Proof | None = None
 
 
-class Undecodable(BaseModel):
+class Undecodable(Model):
     """What a handler receives in place of a payload that could not be read (undecryptable, not
     JSON, nested too deep): it is refused and recorded like any bad payload. Made only by the
     worker's converter, never from JSON, so a sender cannot forge one."""
@@ -98,7 +99,7 @@ class Undecodable(BaseModel):
     reason: str
 
 
-class HandlerOutcome(BaseModel):
+class HandlerOutcome(Model):
     """What an update handler answers the CLI at once: accepted, or refused and why."""
 
     accepted: bool
@@ -110,7 +111,7 @@ class HandlerOutcome(BaseModel):
 Verdict = Literal["pass", "fail"]
 
 
-class CheckResult(BaseModel):
+class CheckResult(Model):
     name: str
     url: str
     http_status: int | None = None
@@ -127,12 +128,12 @@ class CheckResult(BaseModel):
         return self.too_slow and self.http_status is not None
 
 
-class HealthCheckRequest(BaseModel):
+class HealthCheckRequest(Model):
     environment: str
     full: bool = False
 
 
-class HealthReport(BaseModel):
+class HealthReport(Model):
     environment: str
     full: bool
     checks: list[CheckResult]
@@ -151,7 +152,7 @@ class HealthReport(BaseModel):
 # Metrics ---------------------------------------------------------------------------------------
 
 
-class MetricsRequest(BaseModel):
+class MetricsRequest(Model):
     environment: str
     services: list[str]
     window: timedelta
@@ -160,7 +161,7 @@ class MetricsRequest(BaseModel):
     since: datetime | None = None
 
 
-class ServiceMetrics(BaseModel):
+class ServiceMetrics(Model):
     service: str
     requests: float = 0.0
     errors_5xx: float = 0.0
@@ -177,13 +178,13 @@ class ServiceMetrics(BaseModel):
         return 100.0 * self.errors_5xx / self.requests if self.requests else 0.0
 
 
-class MetricsReport(BaseModel):
+class MetricsReport(Model):
     environment: str
     window: timedelta
     services: list[ServiceMetrics]
 
 
-class LogSearchRequest(BaseModel):
+class LogSearchRequest(Model):
     environment: str
     services: list[str]
     word: str
@@ -192,7 +193,7 @@ class LogSearchRequest(BaseModel):
     since: datetime | None = None
 
 
-class LogMatches(BaseModel):
+class LogMatches(Model):
     counts: dict[str, int]
     samples: list[str] = Field(default_factory=list)
 
@@ -200,7 +201,7 @@ class LogMatches(BaseModel):
 # Slack -----------------------------------------------------------------------------------------
 
 
-class SlackButton(BaseModel):
+class SlackButton(Model):
     """A Block Kit button under a message: its action names the decision (runbook/buttons.py),
     its value the workflow the gateway sends it to."""
 
@@ -210,13 +211,13 @@ class SlackButton(BaseModel):
     style: Literal["primary", "danger"] | None = None
 
 
-class SlackMessage(BaseModel):
+class SlackMessage(Model):
     channel: str
     text: str
     buttons: list[SlackButton] = Field(default_factory=list)
 
 
-class SlackSettled(BaseModel):
+class SlackSettled(Model):
     """A message whose buttons a decision made: its buttons give way to the outcome."""
 
     channel: str
@@ -224,7 +225,7 @@ class SlackSettled(BaseModel):
     text: str
 
 
-class SlackPosted(BaseModel):
+class SlackPosted(Model):
     channel: str
     ts: str
 
@@ -232,21 +233,21 @@ class SlackPosted(BaseModel):
 # ECS and rollbacks -----------------------------------------------------------------------------
 
 
-class Revision(BaseModel):
+class Revision(Model):
     arn: str
     family: str
     revision: int
     version: str
 
 
-class ServiceTarget(BaseModel):
+class ServiceTarget(Model):
     service: str
     current: Revision
     target: Revision
     desired_count: int = 0
 
 
-class PlanRequest(BaseModel):
+class PlanRequest(Model):
     environment: str
     services: list[str]
     version: str | None = None
@@ -257,7 +258,7 @@ class PlanRequest(BaseModel):
     whole_environment: bool = False
 
 
-class RollbackPlan(BaseModel):
+class RollbackPlan(Model):
     environment: str
     targets: list[ServiceTarget] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list)
@@ -265,18 +266,18 @@ class RollbackPlan(BaseModel):
     unchanged: list[str] = Field(default_factory=list)
 
 
-class UpdateServiceRequest(BaseModel):
+class UpdateServiceRequest(Model):
     environment: str
     service: str
     task_definition_arn: str
 
 
-class UpdateServiceResult(BaseModel):
+class UpdateServiceResult(Model):
     deployment_id: str
     already_applied: bool
 
 
-class RolloutRequest(BaseModel):
+class RolloutRequest(Model):
     environment: str
     service: str
     task_definition_arn: str
@@ -284,19 +285,19 @@ class RolloutRequest(BaseModel):
     timeout: timedelta = Field(timedelta(minutes=10), validation_alias=AliasChoices("timeout", "timeout_seconds"))
 
 
-class RolloutResult(BaseModel):
+class RolloutResult(Model):
     service: str
     state: Literal["COMPLETED", "FAILED"]
     reason: str = ""
     seconds: float = 0.0
 
 
-class ServiceHealthRequest(BaseModel):
+class ServiceHealthRequest(Model):
     environment: str
     service: str
 
 
-class DesiredCountRequest(BaseModel):
+class DesiredCountRequest(Model):
     environment: str
     service: str
     desired_count: int
@@ -305,7 +306,7 @@ class DesiredCountRequest(BaseModel):
 # One change per environment --------------------------------------------------------------------
 
 
-class LockRequest(BaseModel):
+class LockRequest(Model):
     environment: str
     holder_id: str
     kind: str
@@ -314,7 +315,7 @@ class LockRequest(BaseModel):
     reason: str = ""
 
 
-class LockHolder(BaseModel):
+class LockHolder(Model):
     id: str
     kind: str
     since: datetime
@@ -323,20 +324,20 @@ class LockHolder(BaseModel):
     reason: str = ""
 
 
-class LockQuery(BaseModel):
+class LockQuery(Model):
     environment: str
 
 
-class LockState(BaseModel):
+class LockState(Model):
     holder: LockHolder | None = None
 
 
-class LockGrant(BaseModel):
+class LockGrant(Model):
     granted: bool
     holder: LockHolder | None = None
 
 
-class PreemptRequest(BaseModel):
+class PreemptRequest(Model):
     """Take an environment from a deployment in flight: the lock passes with the reason, then the
     deployment is cancelled and learns from the lock why."""
 
@@ -346,12 +347,12 @@ class PreemptRequest(BaseModel):
     reason: str
 
 
-class LockRelease(BaseModel):
+class LockRelease(Model):
     environment: str
     holder_id: str
 
 
-class RollbackRequest(BaseModel):
+class RollbackRequest(Model):
     environment: str
     services: list[str]
     version: str | None = None
@@ -368,7 +369,7 @@ class RollbackRequest(BaseModel):
     )
 
 
-class ServiceRollback(BaseModel):
+class ServiceRollback(Model):
     service: str
     from_version: str
     to_version: str
@@ -383,7 +384,7 @@ class ServiceRollback(BaseModel):
         return self.outcome in ("rolled_back", "unchanged")
 
 
-class RollbackResult(BaseModel):
+class RollbackResult(Model):
     state: State
     reason: str
     services: list[ServiceRollback] = Field(default_factory=list)

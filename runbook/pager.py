@@ -11,7 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from runbook.base import Model
 
 # PagerDuty's REST API version, chosen by the Accept header: the worker, the fake and the sandbox CLI send or want it.
 API_VERSION = "application/vnd.pagerduty+json;version=2"
@@ -20,7 +22,7 @@ API_VERSION = "application/vnd.pagerduty+json;version=2"
 EscalationAction = Literal["responder_added", "escalated", "unchanged"]
 
 
-class PageEscalation(BaseModel):
+class PageEscalation(Model):
     """Escalate the PagerDuty incident whose incident_key is `dedup_key` to `to` ([people] name)."""
 
     dedup_key: str
@@ -35,20 +37,20 @@ class PageEscalation(BaseModel):
         return self.escalation + 1
 
 
-class PageEscalated(BaseModel):
+class PageEscalated(Model):
     action: EscalationAction
     # In words for the timeline, e.g. "added frank (PFRANK6) as responder".
     detail: str
     incident_id: str
 
 
-class AcknowledgementWatch(BaseModel):
+class AcknowledgementWatch(Model):
     """Wait until the PagerDuty incident whose incident_key is `dedup_key` is acknowledged (or resolved)."""
 
     dedup_key: str
 
 
-class PageAcknowledged(BaseModel):
+class PageAcknowledged(Model):
     status: Literal["acknowledged", "resolved"]
     # The person ([people] name) whose PagerDuty user acknowledged; unmapped, the user's name in PagerDuty.
     by: str

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, RootModel, ValidationInfo, field_validator
+from pydantic import ConfigDict, RootModel, ValidationInfo, field_validator
 
 from runbook import ssh
+from runbook.base import Model
 from runbook.messages.escape import slack_line
 
 # Slack user IDs: U or W (Enterprise Grid) then capitals and digits (api.slack.com/types/user).
@@ -24,7 +25,7 @@ _FORMATS = {
 }
 
 
-class Person(BaseModel):
+class Person(Model):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     slack_id: str | None = None
@@ -52,7 +53,8 @@ class Person(BaseModel):
 class People(RootModel[dict[str, Person]]):
     """runbook.toml's [people], by name. Public IDs only: this travels in workflow inputs."""
 
-    model_config = ConfigDict(frozen=True)
+    # Built on first use, as every Model is (runbook/base.py).
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     def get(self, name: str) -> Person | None:
         return self.root.get(name)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator
 
 from runbook import validate
+from runbook.base import Model
 
 CI = "ci"
 REVIEW = "review"
@@ -32,19 +33,19 @@ _DECISIONS = {"APPROVED", "CHANGES_REQUESTED"}
 _DISMISSED = "DISMISSED"
 
 
-class PrerequisiteRequest(BaseModel):
+class PrerequisiteRequest(Model):
     # Validated as an image tag, so the version is safe to put in a URL path as it is.
     version: Annotated[str, AfterValidator(validate.version)]
     ref: str = "main"
 
 
-class Prerequisite(BaseModel):
+class Prerequisite(Model):
     name: str
     passed: bool
     detail: str
 
 
-class PrerequisiteReport(BaseModel):
+class PrerequisiteReport(Model):
     version: str
     commit: str = ""
     checks: list[Prerequisite]

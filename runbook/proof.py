@@ -23,13 +23,12 @@ import base64
 import binascii
 import json
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from runbook import ssh
+from runbook.base import Model
 from runbook.people import People
 
 ProofKind = Literal["ssh", "slack", "pagerduty", "ui"]
@@ -45,7 +44,7 @@ _SIGNATURE_LIMIT = 8192
 ED25519_KEY_BYTES = 32
 
 
-class Proof(BaseModel):
+class Proof(Model):
     """`"proof"` in a decision's payload. Its own fields are signed with the rest of the payload."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -59,7 +58,7 @@ class Proof(BaseModel):
     signature: str = Field(min_length=1, max_length=_SIGNATURE_LIMIT)
 
 
-class ApprovalPolicy(BaseModel):
+class ApprovalPolicy(Model):
     """runbook.toml's [approvals], as a workflow needs it: public keys only."""
 
     model_config = ConfigDict(frozen=True)
@@ -71,7 +70,7 @@ class ApprovalPolicy(BaseModel):
     codec_key: str = ""
 
 
-class Verification(BaseModel):
+class Verification(Model):
     """How a decision's author was verified, as status and the timeline show it: "bob, Slack U…"."""
 
     person: str
@@ -108,6 +107,12 @@ def unsigned(
     )
 
 
+# cryptography (and sshsig) are imported where a key is used, not with the module: some 30 ms of
+# every command's start-up, and most commands (`runbook status`) neither sign, verify nor decrypt.
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+
 def with_signature(claims: Proof, signature: str) -> Proof:
     return claims.model_copy(update={"signature": signature})
 
@@ -133,6 +138,8 @@ def load_private_key(text: str, variable: str) -> Ed25519PrivateKey:
         seed = b""
     if len(seed) != ED25519_KEY_BYTES:
         raise ValueError(f"{variable}: expected the base64 of a 32-byte ed25519 seed")
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     return Ed25519PrivateKey.from_private_bytes(seed)
 
 
@@ -201,6 +208,9 @@ def _check_attestation(proof: Proof, message: bytes, policy: ApprovalPolicy) -> 
     key_text = policy.gateway_key if signer == "gateway" else policy.codec_key
     if not key_text:
         raise ProofRefused(f"no {signer} key in [approvals]: {proof.kind} attestations are not trusted")
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         signature = base64.b64decode(proof.signature, validate=True)
         Ed25519PublicKey.from_public_bytes(base64.b64decode(key_text)).verify(signature, message)

@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from runbook.base import Model
 
 
-class ServiceChange(BaseModel):
+class ServiceChange(Model):
     service: str
     before_arn: str
     before_version: str
@@ -26,7 +28,7 @@ class ServiceChange(BaseModel):
     outcome: str = ""
 
 
-class DeploymentRecord(BaseModel):
+class DeploymentRecord(Model):
     id: str
     kind: str
     environment: str
@@ -44,7 +46,7 @@ class DeploymentRecord(BaseModel):
     unconfirmed: list[str] = Field(default_factory=list)
 
 
-class RecordIndex(BaseModel):
+class RecordIndex(Model):
     environment: str
     records: list[DeploymentRecord] = Field(default_factory=list)
 
@@ -69,12 +71,12 @@ class RecordIndex(BaseModel):
         return None
 
 
-class VerifiedQuery(BaseModel):
+class VerifiedQuery(Model):
     environment: str
     version: str
 
 
-class VerifiedAnswer(BaseModel):
+class VerifiedAnswer(Model):
     record_id: str = ""
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from runbook.base import Model
 from runbook.models import State
 
 
-class RedeployRequest(BaseModel):
+class RedeployRequest(Model):
     environment: str
     service: str
     reason: str
@@ -19,7 +20,7 @@ class RedeployRequest(BaseModel):
     rollout_timeout: timedelta = timedelta(minutes=10)
 
 
-class ForceDeploymentRequest(BaseModel):
+class ForceDeploymentRequest(Model):
     environment: str
     service: str
     task_definition_arn: str
@@ -28,12 +29,12 @@ class ForceDeploymentRequest(BaseModel):
     replaces_deployment: str
 
 
-class ForcedDeployment(BaseModel):
+class ForcedDeployment(Model):
     deployment_id: str
     already_applied: bool
 
 
-class RedeployResult(BaseModel):
+class RedeployResult(Model):
     state: State
     service: str
     version: str = ""

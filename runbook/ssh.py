@@ -7,17 +7,32 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import sshsig
+from temporalio import workflow
+
+if TYPE_CHECKING:
+    import sshsig
 
 NAMESPACE = "runbook"
 KEY_TYPES = ("ssh-ed25519", "ssh-rsa")
 
 
+def _sshsig() -> ModuleType:
+    """sshsig, and with it cryptography, imported where a key is used (not with the module: some
+    30 ms of every command's start-up, which most commands do without) and always passed through
+    Temporal's sandbox: a key in a workflow's input is checked while the input is decoded, inside the
+    sandbox, where cryptography's compiled core cannot be imported afresh."""
+    with workflow.unsafe.imports_passed_through():
+        import sshsig as module
+    return module
+
+
 def parse_public_key(line: str) -> sshsig.PublicKey:
     """An OpenSSH public key line (`ssh-ed25519 AAAA… comment`), or ValueError saying what it must be."""
     try:
-        return sshsig.PublicKey.from_openssh_str(line)
+        return _sshsig().PublicKey.from_openssh_str(line)
     except Exception:  # the library raises whatever its parser meets: every one means the same
         raise ValueError(
             f"an OpenSSH public key line of type {' or '.join(KEY_TYPES)} (as in ~/.ssh/id_ed25519.pub)"
@@ -41,7 +56,7 @@ def verify(armored: str, message: bytes, public_keys: list[str]) -> str | None:
     for line in public_keys:
         try:
             key = parse_public_key(line)
-            sshsig.verify(message, armored, [key], namespace=NAMESPACE)
+            _sshsig().verify(message, armored, [key], namespace=NAMESPACE)
         except Exception:  # not this key; InvalidSignature, NotImplementedError, or garbage
             continue
         return fingerprint(key_blob(line))

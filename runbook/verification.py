@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from runbook import limits
+from runbook.base import Model
 from runbook.models import HealthReport, LogMatches, MetricsReport, Payload, ServiceMetrics
 
 HEALTHY_INTEGRATION_STATES = {"up", "ok", "healthy", "connected"}
@@ -21,7 +22,7 @@ class ItemState(StrEnum):
     FAILED = "failed"
 
 
-class ChecklistItem(BaseModel):
+class ChecklistItem(Model):
     name: str
     state: ItemState = ItemState.PENDING
     by: str = ""
@@ -39,7 +40,7 @@ class CheckPayload(Payload):
     note: str = Field("", max_length=limits.NOTE)
 
 
-class VerificationRequest(BaseModel):
+class VerificationRequest(Model):
     environment: str
     full: bool = False
     manual: bool = False
@@ -57,7 +58,7 @@ class VerificationRequest(BaseModel):
     metrics_period: timedelta = timedelta(0)
 
 
-class VerificationResult(BaseModel):
+class VerificationResult(Model):
     passed: bool
     reasons: list[str]
     health: HealthReport | None = None

@@ -19,14 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+from typing import TYPE_CHECKING, Any
 
 from runbook import proof
 from runbook.ssh import NAMESPACE, fingerprint, key_blob
 from starter.console import UsageError
+
+# cryptography only for a key file: an unsigned decision or ssh-agent's signature does without it,
+# and it is some 30 ms of `runbook approve`'s start-up (bench/cli_speed.py).
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 HASH_ALGORITHM = b"sha512"
 _ARMOR_WIDTH = 70  # as ssh-keygen wraps its signatures
@@ -93,6 +95,9 @@ def signed_payload(
 
 def key_file_signer(path: str, label: str, leave_out: str) -> Signer:
     """The private key in the file at `path`, or UsageError starting with `label` saying why not."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+
     try:
         data = Path(path).expanduser().read_bytes()
     except FileNotFoundError:
@@ -120,6 +125,8 @@ def key_file_signer(path: str, label: str, leave_out: str) -> Signer:
 
 
 def _load_private_key(data: bytes) -> Any:
+    from cryptography.hazmat.primitives import serialization
+
     # Checking an RSA key's numbers costs nearly half a second; the key is the user's own file, and
     # a broken one only makes a signature the workflow refuses.
     if b"-----BEGIN OPENSSH PRIVATE KEY-----" in data:
@@ -130,6 +137,8 @@ def _load_private_key(data: bytes) -> Any:
 
 def _key_type(key: Any) -> str:
     """The key's type as OpenSSH names it (ecdsa-sha2-nistp256), else as cryptography does."""
+    from cryptography.hazmat.primitives import serialization
+
     try:
         line = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     except (AttributeError, ValueError):
@@ -138,6 +147,8 @@ def _key_type(key: Any) -> str:
 
 
 def _public_blob(key: ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     line = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     return key_blob(line.decode())
 
