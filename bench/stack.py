@@ -24,7 +24,7 @@ import httpx
 
 from runbook.config import RunbookConfig, load_config
 from runbook.search import server_flags
-from starter.stack import temporal_binary
+from starter.stack import own_temporal_settings, temporal_binary
 
 PROJECT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 120.0
@@ -141,7 +141,11 @@ class BenchStack:
             environment["base_url"] = environment["base_url"].replace("127.0.0.1:8080", f"127.0.0.1:{self.fleet_port}")
         self.config_path = self.folder / "runbook.toml"
         self._write(merged(merged(base, overrides or {}), ports))
-        inherited = {key: value for key, value in os.environ.items() if key not in NOT_INHERITED}
+        inherited = {
+            key: value
+            for key, value in own_temporal_settings(os.environ, self.folder).items()
+            if key not in NOT_INHERITED
+        }
         self.env = {
             **inherited,
             "RUNBOOK_CONFIG": str(self.config_path),

