@@ -18,14 +18,14 @@ RUN python -m venv --without-pip /opt/venv
 COPY requirements/runtime.txt /tmp/runtime.txt
 RUN pip install --require-hashes --no-deps --requirement /tmp/runtime.txt
 
-# Then the project itself, installed (not editable) from only what it is built from.
+# Then the project itself, installed (not editable) from only what it is built from. Not the
+# sandbox's fakes: nothing that runs against real services imports them (tests/unit/test_layers.py).
 WORKDIR /src
 COPY pyproject.toml worker.py ./
 COPY runbook runbook
 COPY activities activities
 COPY workflows workflows
 COPY starter starter
-COPY sandbox sandbox
 RUN pip install --no-deps .
 
 

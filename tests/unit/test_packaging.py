@@ -68,6 +68,8 @@ def test_the_final_image_runs_the_worker_as_a_numeric_non_root_user_without_buil
     assert final[0][1].startswith("python:3.11-slim") and len(stages()) >= 2
     installs = [arguments for keyword, arguments in everything if keyword == "RUN" and "install" in arguments]
     assert not [arguments for arguments in installs if "sandbox" in arguments or "[" in arguments]
+    copied = [arguments.split()[0] for keyword, arguments in everything if keyword == "COPY"]
+    assert "sandbox" not in copied
     assert not [arguments for keyword, arguments in final if keyword == "RUN" and "install" in arguments]
     user = [arguments for keyword, arguments in final if keyword == "USER"][-1].split(":")
     assert user[0].isdigit() and int(user[0]) > 0 and user[-1].isdigit()
