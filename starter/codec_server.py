@@ -1,6 +1,6 @@
 """The codec server: lets the Temporal UI (and `temporal --codec-endpoint`) show encrypted payloads
 to whoever runs it with the keys, and vouches for who sent a decision from the UI.
-`python -m starter.codec_server [--host 127.0.0.1] [--port 8888]`: on the loopback unless told otherwise
+`runbook-codec-server [--host 127.0.0.1] [--port 8888]`: on the loopback unless told otherwise
 (`--host 0.0.0.0` in a container, whose published port is what decides who reaches it).
 
 Temporal's codec server protocol: POST /encode and POST /decode (also under a namespace segment,
@@ -317,7 +317,7 @@ def ui_attester(config: RunbookConfig, environ: Mapping[str, str] = os.environ) 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m starter.codec_server", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="runbook-codec-server", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
