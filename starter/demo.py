@@ -16,13 +16,15 @@ import time
 from datetime import UTC, datetime
 
 from runbook.config import load_config
+from starter.stack import STATE_DIR, own_temporal_settings
 
 DEMO_USER, DEMO_APPROVER = "demo", "demo-approver"
 
 
 def runbook(*args: str, capture: bool = False) -> subprocess.CompletedProcess:
     print(f"\n$ runbook {' '.join(args)}", flush=True)
-    environment = {**os.environ, "RUNBOOK_USER": DEMO_USER}
+    # The local stack `make demo` started, whatever Temporal the caller's settings name.
+    environment = {**own_temporal_settings(os.environ, STATE_DIR), "RUNBOOK_USER": DEMO_USER}
     return subprocess.run([sys.executable, "-m", "starter", *args], env=environment, text=True, capture_output=capture)
 
 
