@@ -46,6 +46,15 @@ from tests.support import (
 )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite reaches only the servers it starts: a developer's TEMPORAL_* variables or
+    temporal.toml profile would send the tests' own clients elsewhere, as stack_environment keeps
+    them from the stacks' processes."""
+    for name in [name for name in os.environ if name.startswith("TEMPORAL_")]:
+        del os.environ[name]
+    os.environ["TEMPORAL_CONFIG_FILE"] = str(PROJECT / "tests" / "temporal.toml")
+
+
 def temporal_binary() -> str:
     beside_python = Path(sys.executable).parent / "temporal"
     found = str(beside_python) if beside_python.exists() else shutil.which("temporal")
