@@ -31,7 +31,6 @@ from runbook.search import ALL_KEYS
 from sandbox.fakes import Fakes
 from sandbox.fleet import HEALTHY_CPU, HEALTHY_LATENCY_MS, HEALTHY_MEMORY
 from sandbox.web import WebApp, WebServer
-from starter.stack import own_temporal_settings
 from tests.support import (
     PROJECT,
     SANDBOX_CONFIG,
@@ -48,8 +47,8 @@ from tests.support import (
 
 def pytest_configure(config: pytest.Config) -> None:
     """The suite reaches only the servers it starts: a developer's TEMPORAL_* variables or
-    temporal.toml profile would send the tests' own clients elsewhere, as stack_environment keeps
-    them from the stacks' processes."""
+    temporal.toml profile would send its clients, and the stacks' processes that inherit this
+    environment, elsewhere."""
     for name in [name for name in os.environ if name.startswith("TEMPORAL_")]:
         del os.environ[name]
     os.environ["TEMPORAL_CONFIG_FILE"] = str(PROJECT / "tests" / "temporal.toml")
@@ -102,14 +101,10 @@ STACK_SECRETS = {
 
 
 def stack_environment(config_path: Path) -> dict[str, str]:
-    """What a test stack's processes and CLI runs get: that stack's runbook.toml and secrets. A
-    developer's TEMPORAL_* or temporal.toml would point them at another server, and encryption keys
-    would hide results from the tests' plain client."""
-    inherited = {
-        name: value
-        for name, value in own_temporal_settings(os.environ, config_path.parent).items()
-        if name != "RUNBOOK_ENCRYPTION_KEYS"
-    }
+    """What a test stack's processes and CLI runs get: that stack's runbook.toml and secrets, and
+    the suite's own Temporal settings (none: pytest_configure). Encryption keys would hide results
+    from the tests' plain client."""
+    inherited = {name: value for name, value in os.environ.items() if name != "RUNBOOK_ENCRYPTION_KEYS"}
     return {**inherited, **STACK_SECRETS, "RUNBOOK_CONFIG": str(config_path), "RUNBOOK_USER": "tester"}
 
 
