@@ -93,17 +93,18 @@ class FollowView:
             return text + "\n" if text else ""
         # A running step's elapsed time is left out: redrawn on changes only, it would stand still.
         erase = f"\033[{self.rows}A\033[J" if self.rows else ""
-        tail = self.fitting_tail(status)
-        self.rows = terminal_rows(render_status(status, timeline_tail=tail), self.width)
+        tail, self.rows = self.fitting(status)
         return erase + render_status(status, timeline_tail=tail, colour=self.colour) + "\n"
 
-    def fitting_tail(self, status: ProcedureStatus) -> int:
+    def fitting(self, status: ProcedureStatus) -> tuple[int, int]:
         """The most timeline entries with which the block fits the terminal, a row left for the
-        cursor: the cursor cannot go back over rows scrolled off the top, which would stay as copies."""
-        for tail in range(TIMELINE_TAIL, 1, -1):
-            if terminal_rows(render_status(status, timeline_tail=tail), self.width) < self.height:
-                return tail
-        return 1
+        cursor (it cannot go back over rows scrolled off the top, which would stay as copies), and
+        the rows the block then takes; counted without colour, whose codes take no room."""
+        for tail in range(TIMELINE_TAIL, 0, -1):
+            rows = terminal_rows(render_status(status, timeline_tail=tail), self.width)
+            if rows < self.height:
+                break
+        return tail, rows
 
 
 async def follow_until_end(
