@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from functools import cache
 
 from runbook.config import load_config
 from starter.stack import STATE_DIR, own_temporal_settings
@@ -21,11 +22,17 @@ from starter.stack import STATE_DIR, own_temporal_settings
 DEMO_USER, DEMO_APPROVER = "demo", "demo-approver"
 
 
+@cache
+def demo_environment() -> dict[str, str]:
+    """The demo user's, on the local stack `make demo` started, whatever Temporal the caller's settings name."""
+    return {**own_temporal_settings(os.environ, STATE_DIR), "RUNBOOK_USER": DEMO_USER}
+
+
 def runbook(*args: str, capture: bool = False) -> subprocess.CompletedProcess:
     print(f"\n$ runbook {' '.join(args)}", flush=True)
-    # The local stack `make demo` started, whatever Temporal the caller's settings name.
-    environment = {**own_temporal_settings(os.environ, STATE_DIR), "RUNBOOK_USER": DEMO_USER}
-    return subprocess.run([sys.executable, "-m", "starter", *args], env=environment, text=True, capture_output=capture)
+    return subprocess.run(
+        [sys.executable, "-m", "starter", *args], env=demo_environment(), text=True, capture_output=capture
+    )
 
 
 def wait_for_step(workflow_id: str, step: str) -> str:

@@ -178,7 +178,7 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def start(part: Part, config: RunbookConfig) -> None:
+def start(part: Part, config: RunbookConfig, environment: Mapping[str, str]) -> None:
     pid, foreign = recorded(part)
     if pid:
         print(f"{part.name}: already running (pid {pid})")
@@ -192,8 +192,7 @@ def start(part: Part, config: RunbookConfig) -> None:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=CHECKOUT,
-            # The file `up` read, wherever it was found, rather than whatever the checkout holds.
-            env={**own_temporal_settings(os.environ, STATE_DIR), CONFIG_VARIABLE: str(config_path())},
+            env=environment,
             start_new_session=True,
         )
     part.pid_file.write_text(str(process.pid))
@@ -270,8 +269,10 @@ def main(argv: list[str] | None = None) -> int:
         if action == "down":
             # Every part is tried: one that is not ours does not keep ours running.
             return 0 if all([stop(part) for part in reversed(stack)]) else 1
+        # The file `up` read, wherever it was found, rather than whatever the checkout holds.
+        environment = {**own_temporal_settings(os.environ, STATE_DIR), CONFIG_VARIABLE: str(config_path())}
         for part in stack:
-            start(part, config)
+            start(part, config, environment)
     print(f"Temporal UI: {config.temporal.ui_url}")
     if url := metrics_url(config.observability):
         print(f"Worker metrics: {url}")

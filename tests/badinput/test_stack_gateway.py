@@ -15,8 +15,8 @@ from tests.badinput.test_stack_ownership import stack, state  # noqa: F401 (the 
 from tests.support import PROJECT
 
 START_GATEWAY = (
-    "from runbook.config import load_config; from starter.stack import parts, start; "
-    "config = load_config(); start(next(part for part in parts(config) if part.name == 'gateway'), config)"
+    "import os; from runbook.config import load_config; from starter.stack import parts, start; "
+    "config = load_config(); start(next(part for part in parts(config) if part.name == 'gateway'), config, os.environ)"
 )
 
 

@@ -152,8 +152,8 @@ def test_down_stops_what_this_checkouts_up_started(state, outcome_table):
     """The control: a Temporal server started as `up` starts it is ours, and stopped."""
     folder, env = state
     script = (
-        "from runbook.config import load_config; from starter.stack import parts, start; "
-        "config = load_config(); start(parts(config)[0], config)"
+        "import os; from runbook.config import load_config; from starter.stack import parts, start; "
+        "config = load_config(); start(parts(config)[0], config, os.environ)"
     )
     started = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, env=env, capture_output=True, text=True)
     assert started.returncode == 0, started.stdout + started.stderr
