@@ -17,7 +17,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from bench.overhead import POLL_S, SETTINGS
 from bench.report import BenchResult, median, percentile
-from bench.stack import PARTS, BenchStack
+from bench.stack import PARTS, BenchStack, runbook_command
 from runbook.buttons import decision_for
 from runbook.integrations import sandbox_secret
 from runbook.models import HandlerOutcome, ProcedureStatus, State
@@ -190,11 +190,8 @@ def cli_approvals(stack: BenchStack, workflow_id: str, key: Path, runs: int) -> 
     signed_runs: list[float] = []
     for n in range(1 + runs):
         for key_args, times in in_turns(n, [([], unsigned_runs), (["--key", str(key)], signed_runs)]):
-            started = time.perf_counter()
-            done = stack.cli("approve", workflow_id, "--as", STARTER, *key_args, "--json")
-            took = time.perf_counter() - started
-            if STARTER_REFUSED not in done.stdout:
-                raise RuntimeError(f"not the refusal measured: exit {done.returncode} {done.stdout}{done.stderr}")
+            approve = [*runbook_command(), "approve", workflow_id, "--as", STARTER, *key_args, "--json"]
+            took, _ = stack.timed(approve, STARTER_REFUSED)
             if n:
                 times.append(took)
     return unsigned_runs, signed_runs

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import resource
-import subprocess
 import sys
-import time
 
 from bench.approvals import STARTER, STARTER_REFUSED, at_the_gate, in_turns
 from bench.overhead import SETTINGS
 from bench.report import BenchResult, median
-from bench.stack import PROJECT, BenchStack, runbook_command
+from bench.stack import BenchStack, runbook_command
 from runbook.temporal import connect
 
 # Within this of the floor; the targets of issue 16.
@@ -51,24 +48,6 @@ os._exit(0)
 """
 
 
-def timed(command: list[str], expect: str, stack: BenchStack) -> tuple[float, float]:
-    """Seconds from launch to exit of `command`, whose output must hold `expect`, and the CPU
-    seconds (user and system) it used: on a shared machine the wall time is also other
-    processes' turn, the CPU time much less so."""
-    cpu_before = _children_cpu()
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=PROJECT, env=stack.env, capture_output=True, text=True, timeout=60)
-    took = time.perf_counter() - started
-    if expect not in done.stdout:
-        raise RuntimeError(f"{command[-4:]}: exit {done.returncode}, not {expect!r}: {done.stdout}{done.stderr}")
-    return took, _children_cpu() - cpu_before
-
-
-def _children_cpu() -> float:
-    used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return used.ru_utime + used.ru_stime
-
-
 async def deployment_at_the_gate(stack: BenchStack) -> str:
     return (await at_the_gate(stack, await connect(stack.config))).id
 
@@ -95,7 +74,7 @@ def run(quick: bool) -> BenchResult:
         for n in range(1 + runs):  # the first round warms the page cache and .pyc files
             for same_call in in_turns(n, rounds):
                 for name in in_turns(n, same_call):
-                    took, cpu = timed(*commands[name], stack)
+                    took, cpu = stack.timed(*commands[name])
                     if n:
                         walls[name].append(took)
                         cpus[name].append(cpu)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -247,6 +248,18 @@ class BenchStack:
             [*runbook_command(), *args], cwd=PROJECT, env=self.env, capture_output=True, text=True, timeout=timeout
         )
 
+    def timed(self, command: list[str], expect: str) -> tuple[float, float]:
+        """Seconds from launch to exit of `command` in this stack's environment, whose output must
+        hold `expect`, and the CPU seconds (user and system) it used: on a shared machine the wall
+        time is also other processes' turn, the CPU time much less so."""
+        cpu_before = _children_cpu()
+        started = time.perf_counter()
+        done = subprocess.run(command, cwd=PROJECT, env=self.env, capture_output=True, text=True, timeout=60)
+        took = time.perf_counter() - started
+        if expect not in done.stdout:
+            raise RuntimeError(f"{command[-4:]}: exit {done.returncode}, not {expect!r}: {done.stdout}{done.stderr}")
+        return took, _children_cpu() - cpu_before
+
     def fault(self, environment: str, service: str, mode: str, delay_s: float | None = None) -> None:
         body: dict[str, Any] = {"environment": environment, "service": service, "mode": mode}
         if delay_s is not None:
@@ -276,3 +289,8 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
