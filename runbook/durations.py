@@ -25,10 +25,23 @@ def format_duration(delta: timedelta) -> str:
     return f"{seconds}s"
 
 
+def elapsed(delta: timedelta) -> str:
+    """How long, as people say it in a sentence (the messages, the post-mortem): 40 s, 11 min,
+    2 h 5 min, 3 d 4 h."""
+    seconds = max(0, int(delta.total_seconds()))
+    days, hours, minutes = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min" if minutes else f"{seconds} s"
+
+
 def format_elapsed(delta: timedelta) -> str:
-    """How long something took or has been going, as people write it: the two largest units, the
-    second two digits wide so that a column of them lines up (42s, 3m 05s, 1h 02m, 2d 03h); whole
-    seconds, rounded down. format_duration, by contrast, writes a configured window (1h, 14d)."""
+    """How long something took or has been going, as the CLI's columns show it: the two largest
+    units, the second two digits wide so that a column of them lines up (42s, 3m 05s, 1h 02m,
+    2d 03h); whole seconds, rounded down. In a sentence, `elapsed`; a configured window (1h, 14d),
+    format_duration."""
     minutes, seconds = divmod(max(0, int(delta.total_seconds())), 60)
     hours, minutes = divmod(minutes, 60)
     days, hours = divmod(hours, 24)

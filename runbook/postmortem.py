@@ -7,9 +7,10 @@ from datetime import datetime
 
 from runbook.config import IncidentsConfig
 from runbook.diagrams import Task, gantt
+from runbook.durations import elapsed
 from runbook.incident import CLOCK_PHASES, IncidentState, PhaseTime
 from runbook.messages.action_items import FOLLOWED_UP, described
-from runbook.messages.incident import duration_minutes, elapsed, minutes_text, service_label
+from runbook.messages.incident import duration_minutes, minutes_text, service_label
 from runbook.models import TimelineEntry
 from runbook.severity import local_time, opens_war_room
 

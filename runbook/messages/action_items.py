@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from runbook.action_items import ActionItem, Completion
+from runbook.durations import elapsed
 from runbook.messages.escape import slack_line
-from runbook.messages.incident import elapsed
 from runbook.people import People
 
 DONE_HINT = "runbook done {id} --note TEXT"

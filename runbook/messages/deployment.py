@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from runbook.buttons import outcome
 from runbook.deployment import Approval, DecidePayload, DeploymentRequest
-from runbook.durations import format_duration, format_elapsed
+from runbook.durations import elapsed, format_duration
 from runbook.messages.escape import slack_line
 from runbook.records import ServiceChange
 
@@ -67,7 +67,7 @@ def completion(
     approver = f"\n- Approved by: {request.people.mention(approval.approver)}" if approval else ""
     nobody = f"\n- Key user flows nobody confirmed: {', '.join(unconfirmed)}" if unconfirmed else ""
     return (
-        f":white_check_mark: {request.version} deployed to {request.environment} in {format_elapsed(duration)}\n"
+        f":white_check_mark: {request.version} deployed to {request.environment} in {elapsed(duration)}\n"
         f"{changes_text(changes)}{approver}{nobody}"
     )
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from runbook.config import IncidentsConfig
 from runbook.decision import Action
-from runbook.durations import format_duration
+from runbook.durations import elapsed, format_duration
 from runbook.incident import (
     Acknowledgement,
     AssessmentRecord,
@@ -75,17 +75,6 @@ def resolved_message(
 
 def duration_minutes(start: datetime, end: datetime) -> int:
     return round((end - start).total_seconds() / 60)
-
-
-def elapsed(delta: timedelta) -> str:
-    """How long, as people say it: 40 s, 11 min, 2 h 5 min, 3 d 4 h."""
-    seconds = max(0, int(delta.total_seconds()))
-    days, hours, minutes = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{minutes} min" if minutes else f"{seconds} s"
 
 
 def minutes_text(minutes: int) -> str:
