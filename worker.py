@@ -135,8 +135,8 @@ async def serve() -> None:
     observability = config.observability
     configure_logging(observability.log_format)
     tracing = start_tracing() if observability.tracing else None
-    extra = {"interceptors": [tracing.interceptor]} if tracing else {}
-    client = await connect(config, worker=True, runtime=worker_runtime(observability), **extra)
+    interceptors = [tracing.interceptor] if tracing else []
+    client = await connect(config, worker=True, runtime=worker_runtime(observability), interceptors=interceptors)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

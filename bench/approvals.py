@@ -20,8 +20,8 @@ from bench.report import BenchResult, median, percentile
 from bench.stack import PARTS, BenchStack, runbook_command
 from runbook.buttons import decision_for
 from runbook.integrations import sandbox_secret
-from runbook.models import HandlerOutcome, ProcedureStatus, State
 from runbook.proof import attest, load_private_key, unsigned
+from runbook.status import HandlerOutcome, ProcedureStatus, State
 from runbook.temporal import connect
 from starter import signing
 from starter.commands import deployment_request, launch_deployment

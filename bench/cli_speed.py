@@ -18,30 +18,28 @@ RATIO_TARGET = 1.3
 
 # The floor: Python, temporalio.client, Client.connect with the SDK's default converter, the one
 # call, its answer printed as JSON; it leaves as the CLI leaves (os._exit, once its output is
-# flushed), so that neither pays for the SDK's threads at interpreter shutdown. "typed" decodes the
-# answer as the CLI does, with the SDK's pydantic converter into the project's model: the floor of a
-# client that reads what it is answered, pydantic's import and the models' schemas included.
+# flushed), so that neither pays for the SDK's threads at interpreter shutdown. "typed" reads the
+# answer as the CLI does, into runbook/status.py's dataclasses with that same converter: the floor
+# of a client that reads what it is answered.
 FLOOR = """
 import asyncio, json, os, sys
 from temporalio.client import Client
 
 address, namespace, workflow_id, call, approver, converter = sys.argv[1:7]
-options, answer_type = {}, None
+answer_type = None
 if converter == "typed":
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from runbook.models import HandlerOutcome, ProcedureStatus
-    options = {"data_converter": pydantic_data_converter}
+    from runbook.status import HandlerOutcome, ProcedureStatus, jsonable
     answer_type = ProcedureStatus if call == "status" else HandlerOutcome
 
 async def main():
-    client = await Client.connect(address, namespace=namespace, **options)
+    client = await Client.connect(address, namespace=namespace)
     handle = client.get_workflow_handle(workflow_id)
     if call == "status":
         answer = await handle.query("status", result_type=answer_type)
     else:
         decision = {"approver": approver, "comment": ""}
         answer = await handle.execute_update("approve", decision, result_type=answer_type)
-    print(json.dumps(answer if answer_type is None else answer.model_dump(mode="json")), flush=True)
+    print(json.dumps(answer if answer_type is None else jsonable(answer)), flush=True)
 
 asyncio.run(main())
 os._exit(0)
@@ -84,7 +82,7 @@ def run(quick: bool) -> BenchResult:
         floor_s, typed_s, runbook_s = (typical[f"{kind} {call}"] for kind in ("bare floor", "typed floor", "runbook"))
         ratio = runbook_s / floor_s
         result.add(f"floor: bare SDK script, {call}, median of {runs}", floor_s * 1000, "ms")
-        result.add(f"typed floor: the same, pydantic converter and model, median of {runs}", typed_s * 1000, "ms")
+        result.add(f"typed floor: the same, read into the status dataclasses, median of {runs}", typed_s * 1000, "ms")
         result.add(f"`runbook {call}`, median of {runs}", runbook_s * 1000, "ms")
         result.add(f"`runbook {call}` ÷ its floor", ratio, "×", f"≤ {RATIO_TARGET:g}×", ratio <= RATIO_TARGET)
         result.add(f"`runbook {call}` ÷ its typed floor", runbook_s / typed_s, "×")
@@ -104,12 +102,12 @@ def run(quick: bool) -> BenchResult:
         "The floor is the least a Python client can do for the same answer: import temporalio.client, "
         "Client.connect with the SDK's default JSON converter, the same `status` query or `approve` update "
         "(unsigned, as the CLI sends it without a key), print the answer as JSON. What the CLI adds over it "
-        "is its own: argparse, reading runbook.toml (pydantic models), the connection settings "
-        "(temporalio.envconfig), the project's pydantic converter and the answer's validation, and `approve`'s "
-        "check of who acts against [people]. The target (1.3×) is against this floor.",
-        "The typed floor is the same script decoding the answer as the CLI does, with the SDK's pydantic "
-        "converter into the project's model (ProcedureStatus, HandlerOutcome): the floor of a client that reads "
-        "what it is answered. Between the two floors is pydantic's import and the models' schemas; between the "
-        "typed floor and the CLI, what is the CLI's own.",
+        "is its own: argparse, reading runbook.toml's [temporal] and [people] (runbook/settings.py, without "
+        "pydantic), the connection settings (temporalio.envconfig), reading the answer into runbook/status.py's "
+        "dataclasses, and `approve`'s check of who acts against [people] and for a key to sign with. The target "
+        "(1.3×) is against this floor.",
+        "The typed floor is the same script reading the answer as the CLI does, into runbook/status.py's "
+        "dataclasses (ProcedureStatus, HandlerOutcome) with the SDK's own converter: the floor of a client that "
+        "reads what it is answered. Between the typed floor and the CLI is what is the CLI's own.",
     ]
     return result

@@ -25,8 +25,8 @@ from runbook import search
 from runbook.incident import CarriedIncident, IncidentRequest, IncidentState, StatusPageIncident, WarRoom
 from runbook.integrations import resolve_integrations
 from runbook.messages.incident import war_room_name
-from runbook.models import ProcedureStatus
 from runbook.severity import Severity
+from runbook.status import ProcedureStatus
 from runbook.temporal import connect
 from workflows.incident import Incident
 

@@ -15,7 +15,8 @@ from activities.lock import acquire_environment
 from bench.report import BenchResult, median
 from bench.stack import BenchStack
 from runbook import search
-from runbook.models import LockRequest, ProcedureStatus
+from runbook.models import LockRequest
+from runbook.status import ProcedureStatus
 from runbook.temporal import connect
 
 SERVICE = "market-svc"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from bench.history import Timing, timings, union_length
 from bench.report import BenchResult, median
 from bench.stack import BenchStack
-from runbook.models import HandlerOutcome, ProcedureStatus, State, StepState
+from runbook.status import HandlerOutcome, ProcedureStatus, State, StepState
 from runbook.temporal import connect
 from starter.commands import deployment_request, launch_deployment
 

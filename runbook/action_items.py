@@ -17,8 +17,9 @@ from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, mo
 from runbook import limits
 from runbook.base import Model
 from runbook.durations import parse_duration
-from runbook.models import Payload, ProcedureStatus
+from runbook.models import Payload
 from runbook.people import People
+from runbook.status import ProcedureStatus
 from runbook.validate import InvalidInput
 
 KIND = "action-item"

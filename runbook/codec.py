@@ -16,10 +16,11 @@ traces are: the failure converter moves them into a payload that the codec then 
 A payload that cannot be read never stops a workflow. The worker's codec (WorkerEncryptionCodec)
 turns one it cannot decrypt into a `binary/undecodable` payload carrying the reason, because a
 codec that raises fails the whole workflow task, again on every retry; and the worker's payload
-converter (WorkerPayloadConverter) hands any payload it cannot read to a handler typed Any as
-Undecodable(reason), which the handler refuses and records. Typed values (workflow inputs, activity
-results) still raise: those are the project's own payloads, and a wrong one is a bug to stop at.
-The CLI keeps the plain pydantic converter and a codec that raises: a user is told at once.
+converter (WorkerPayloadConverter, in runbook/worker_converter.py) hands any payload it cannot read
+to a handler typed Any as Undecodable(reason), which the handler refuses and records. Typed values
+(workflow inputs, activity results) still raise: those are the project's own payloads, and a wrong
+one is a bug to stop at. The CLI keeps a plain converter (pydantic's, or the SDK's own JSON one
+where it reads only runbook/status.py) and a codec that raises: a user is told at once.
 """
 
 from __future__ import annotations
@@ -30,16 +31,12 @@ import dataclasses
 import os
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from google.protobuf.message import DecodeError
-from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 
-from runbook.config import ConfigError
-from runbook.models import Undecodable
+from runbook.settings import ConfigError
 
 KEYS_VARIABLE = "RUNBOOK_ENCRYPTION_KEYS"
 ENCRYPTED_ENCODING = b"binary/encrypted"
@@ -159,56 +156,35 @@ class WorkerEncryptionCodec(EncryptionCodec):
             return Payload(metadata={"encoding": UNDECODABLE_ENCODING}, data=str(error).encode())
 
 
-class WorkerPayloadConverter(PydanticPayloadConverter):
-    """The worker's: the pydantic converter, except for values asked for untyped, as the SDK asks
-    for the argument of a signal or update handler (typed Any). One it cannot read (undecryptable, not
-    JSON, nested too deep, in an unknown encoding) becomes Undecodable(reason), which the handler
-    refuses and records; raised, the SDK would drop the signal with a log line, or fail the update
-    unrecorded. Typed values raise as before."""
-
-    def from_payloads(self, payloads: Sequence[Payload], type_hints: list[type] | None = None) -> list[Any]:
-        hints: list[type | None] = [*(type_hints or [])]
-        hints += [None] * (len(payloads) - len(hints))
-        return [self._value(payload, hint) for payload, hint in zip(payloads, hints, strict=False)]
-
-    def _value(self, payload: Payload, hint: type | None) -> Any:
-        undecodable = payload.metadata.get("encoding") == UNDECODABLE_ENCODING
-        reason = payload.data.decode(errors="replace")[:REASON_CHARACTERS] if undecodable else ""
-        if hint is not None and hint is not Any:
-            if undecodable:
-                raise UndecryptablePayload(reason)
-            return super().from_payloads([payload], [hint])[0]
-        if undecodable:
-            return Undecodable(reason=reason)
-        try:
-            return super().from_payloads([payload])[0]
-        except Exception as error:  # whatever stops reading it is the reason it is refused
-            return Undecodable(reason=_reason(error))
-
-
-def _reason(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        text = "; ".join(detail["msg"] for detail in error.errors())
-    else:
-        text = str(error.args[0]) if error.args else type(error).__name__
-    return text[:REASON_CHARACTERS]
-
-
-WORKER_DATA_CONVERTER = DataConverter(payload_converter_class=WorkerPayloadConverter)
-
-
 def encrypting(converter: DataConverter, codec: EncryptionCodec) -> DataConverter:
     return dataclasses.replace(
         converter, payload_codec=codec, failure_converter_class=DefaultFailureConverterWithEncodedAttributes
     )
 
 
-def data_converter(environ: Mapping[str, str] = os.environ, *, worker: bool = False) -> DataConverter:
+def data_converter(
+    environ: Mapping[str, str] = os.environ, *, worker: bool = False, typed: bool = True
+) -> DataConverter:
     """The pydantic converter, encrypting when RUNBOOK_ENCRYPTION_KEYS is set. A worker's reads a
     payload it cannot decrypt or parse as a refusal for the handler; a client's (the CLI's) raises,
-    even for a value asked for untyped, so that its user is told."""
-    if worker:
-        plain, codec = WORKER_DATA_CONVERTER, WorkerEncryptionCodec.from_environment(environ)
-    else:
-        plain, codec = pydantic_data_converter, EncryptionCodec.from_environment(environ)
+    even for a value asked for untyped, so that its user is told. Not typed, a client's is the SDK's
+    own JSON converter, for the commands that send plain JSON and read only runbook/status.py's
+    dataclasses: they start without pydantic."""
+    codec = (WorkerEncryptionCodec if worker else EncryptionCodec).from_environment(environ)
+    plain = _worker_converter() if worker else _client_converter(typed)
     return plain if codec is None else encrypting(plain, codec)
+
+
+def _worker_converter() -> DataConverter:
+    # Deferred, as the pydantic converter is: runbook/worker_converter.py is built on it.
+    from runbook.worker_converter import WORKER_DATA_CONVERTER
+
+    return WORKER_DATA_CONVERTER
+
+
+def _client_converter(typed: bool) -> DataConverter:
+    if not typed:
+        return DataConverter.default
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    return pydantic_data_converter

@@ -7,13 +7,11 @@ from the environment.
 
 from __future__ import annotations
 
-import os
 import re
-import tomllib
 from datetime import time, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -24,11 +22,16 @@ from runbook.base import Model
 from runbook.durations import parse_duration
 from runbook.people import People
 from runbook.proof import ApprovalPolicy, check_public_key
+from runbook.settings import (
+    ConfigError,
+    TemporalConfig,
+    config_path,
+    modified_at,
+    parse_toml,
+    read_toml_as_of,
+)
 from runbook.severity import Severity, Weekday
 from runbook.validate import InvalidInput
-
-CONFIG_VARIABLE = "RUNBOOK_CONFIG"
-CONFIG_NAME = "runbook.toml"
 
 
 def _duration(value: object) -> object:
@@ -44,33 +47,6 @@ Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 class _Section(Model):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TemporalConfig(_Section):
-    """Where the cluster is, for what neither the TEMPORAL_* environment nor a temporal.toml
-    profile sets (runbook/temporal.py); an API key (Temporal Cloud) comes only from those two,
-    being a secret."""
-
-    address: str = "127.0.0.1:7233"
-    namespace: str = "default"
-    task_queue: str = "runbook"
-    ui_url: str = "http://127.0.0.1:8233"
-    # mTLS: a client certificate and its key, both or neither; a private CA if the server's is one.
-    tls: bool = False
-    tls_client_cert_path: Path | None = None
-    tls_client_key_path: Path | None = None
-    tls_server_ca_cert_path: Path | None = None
-    tls_server_name: str | None = None
-
-    @model_validator(mode="after")
-    def _certificate_with_key(self) -> TemporalConfig:
-        if (self.tls_client_cert_path is None) != (self.tls_client_key_path is None):
-            raise ValueError("tls_client_cert_path and tls_client_key_path go together: give both or neither")
-        return self
-
-    def workflow_link(self, workflow_id: str) -> str:
-        """Where people open a workflow in the Temporal UI."""
-        return f"{self.ui_url.rstrip('/')}/namespaces/{self.namespace}/workflows/{workflow_id}"
 
 
 class AwsConfig(_Section):
@@ -402,52 +378,30 @@ class RunbookConfig(_Section):
         return names
 
 
-class ConfigError(Exception):
-    """runbook.toml (or RUNBOOK_CONFIG) cannot be used; the message names file, key and rule."""
-
-
 class UnknownName(InvalidInput):
     def __init__(self, kind: str, value: str, allowed: list[str]) -> None:
         super().__init__(f"unknown {kind} {value!r}; known: {', '.join(allowed)}")
         self.kind, self.value, self.allowed = kind, value, allowed
 
 
-def config_path() -> Path:
-    """RUNBOOK_CONFIG, else runbook.toml in the current directory. Never a file beside this code:
-    installed, that is site-packages, where nobody keeps their configuration."""
-    if named := os.environ.get(CONFIG_VARIABLE):
-        return Path(named)
-    here = Path.cwd() / CONFIG_NAME
-    if not here.is_file():
-        raise ConfigError(
-            f"no {CONFIG_NAME}: {CONFIG_VARIABLE} is not set and {here} does not exist;"
-            f" set {CONFIG_VARIABLE} to the file's path or run from its folder"
-        )
-    return here
-
-
 def parse_config(text: str, source: str) -> RunbookConfig:
+    return validated(parse_toml(text, source), source)
+
+
+def validated(tables: dict[str, Any], source: str) -> RunbookConfig:
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{source}: not valid TOML: {error}") from None
-    try:
-        return RunbookConfig.model_validate(data)
+        return RunbookConfig.model_validate(tables)
     except ValidationError as error:
         first = error.errors()[0]
         key = ".".join(str(part) for part in first["loc"]) or "(top level)"
         raise ConfigError(f"{source}: {key}: {first['msg']} (got {first.get('input')!r})") from None
 
 
-@lru_cache(maxsize=4)
-def _load_cached(path: str, mtime: float) -> RunbookConfig:
-    return parse_config(Path(path).read_text(), path)
-
-
 def load_config(path: Path | None = None) -> RunbookConfig:
     path = path or config_path()
-    try:
-        mtime = path.stat().st_mtime
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
-    return _load_cached(str(path), mtime)
+    return _validated_as_of(str(path), modified_at(path))
+
+
+@lru_cache(maxsize=4)
+def _validated_as_of(path: str, mtime: float) -> RunbookConfig:
+    return validated(read_toml_as_of(path, mtime), path)

@@ -10,10 +10,11 @@ from pydantic import Field
 from runbook import limits
 from runbook.base import Model
 from runbook.config import ScalingConfig, ThresholdsConfig
-from runbook.models import Payload, ProvablePayload, Revision, State
+from runbook.models import Payload, ProvablePayload, Revision
 from runbook.people import People
 from runbook.proof import ApprovalPolicy
 from runbook.records import ServiceChange
+from runbook.status import State
 from runbook.verification import VerificationRequest
 
 

@@ -5,6 +5,7 @@ the messages in runbook/messages/incident.py, the post-mortem in runbook/postmor
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -17,10 +18,11 @@ from runbook.config import IncidentsConfig, ThresholdsConfig
 from runbook.decision import Action, Decision
 from runbook.incident_payloads import ResolvePayload
 from runbook.incident_terms import UpdateStatus
-from runbook.models import HandlerOutcome, ProcedureStatus, SlackSettled
+from runbook.models import SlackSettled
 from runbook.people import People
 from runbook.proof import ApprovalPolicy
 from runbook.severity import ComponentStatus, PagerSeverity, Severity, StatusPageImpact
+from runbook.status import HandlerOutcome, ProcedureStatus
 
 MitigationAction = Literal["rollback", "scale_up", "rate_limit", "maintenance_page"]
 
@@ -140,10 +142,11 @@ class ResolveRequest(Model):
     payload: ResolvePayload
 
 
+@dataclass
 class ResolveOutcome(HandlerOutcome):
     """The answer to `resolve`: refused with `unverified` when the services are not seen healthy."""
 
-    unverified: list[str] = Field(default_factory=list)
+    unverified: list[str] = field(default_factory=list)
 
 
 ClockPhase = Literal["acknowledged", "assessed", "mitigating"]

@@ -3,72 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import AliasChoices, ConfigDict, Field
 
 from runbook.base import Model
 from runbook.proof import Proof
-
-
-class State(StrEnum):
-    RUNNING = "RUNNING"
-    COMPLETED = "COMPLETED"
-    REJECTED = "REJECTED"
-    EXPIRED = "EXPIRED"
-    ROLLED_BACK = "ROLLED_BACK"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-    RESOLVED = "RESOLVED"
-
-
-class StepState(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    PASSED = "passed"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-
-
-class StepRecord(Model):
-    name: str
-    state: StepState = StepState.PENDING
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    detail: str = ""
-
-
-class TimelineEntry(Model):
-    at: datetime
-    actor: str
-    event: str
-    detail: str = ""
-    # A person's decision: how they were verified ("SSH key SHA256:…", "Slack U…", "unverified").
-    verified: str = ""
-
-
-class Refusal(Model):
-    at: datetime
-    handler: str
-    payload: str
-    reason: str
-
-
-class ProcedureStatus(Model):
-    """What the `status` query returns for every procedure: the whole state, for the CLI and UI."""
-
-    id: str
-    kind: str
-    state: State = State.RUNNING
-    environment: str = ""
-    requested_by: str = ""
-    step: str = ""
-    steps: list[StepRecord] = Field(default_factory=list)
-    timeline: list[TimelineEntry] = Field(default_factory=list)
-    refusals: list[Refusal] = Field(default_factory=list)
-    details: dict[str, Any] = Field(default_factory=dict)
-    result: dict[str, Any] | None = None
+from runbook.status import State
 
 
 class Payload(Model):
@@ -97,13 +38,6 @@ class Undecodable(Model):
     worker's converter, never from JSON, so a sender cannot forge one."""
 
     reason: str
-
-
-class HandlerOutcome(Model):
-    """What an update handler answers the CLI at once: accepted, or refused and why."""
-
-    accepted: bool
-    reason: str = ""
 
 
 # Health checks ---------------------------------------------------------------------------------

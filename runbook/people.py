@@ -12,6 +12,7 @@ from pydantic import ConfigDict, RootModel, ValidationInfo, field_validator
 from runbook import ssh
 from runbook.base import Model
 from runbook.messages.escape import slack_line
+from runbook.settings import resolve_person, unknown_person
 
 # Slack user IDs: U or W (Enterprise Grid) then capitals and digits (api.slack.com/types/user).
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{8,}$")
@@ -60,17 +61,10 @@ class People(RootModel[dict[str, Person]]):
         return self.root.get(name)
 
     def resolve(self, name: str) -> str | None:
-        """The configured person `name` means: the exact name, else the one name equal to it
-        ignoring case (Alice is alice). Nothing else is folded: no spaces trimmed, no lookalikes."""
-        if name in self.root:
-            return name
-        folded = name.casefold()
-        matches = [known for known in self.root if known.casefold() == folded]
-        return matches[0] if len(matches) == 1 else None
+        return resolve_person(self.root, name)
 
     def unknown(self, name: str) -> str:
-        """Why `name` is refused, naming who is known."""
-        return f"unknown person {name!r}; [people] has {', '.join(self.root) or '(none)'}"
+        return unknown_person(self.root, name)
 
     def is_login_of(self, name: str, login: str) -> bool:
         """A UI login (an OIDC token's subject or email) is this person's: their name, or their email."""

@@ -11,8 +11,8 @@ from runbook.durations import elapsed
 from runbook.incident import CLOCK_PHASES, IncidentState, PhaseTime
 from runbook.messages.action_items import FOLLOWED_UP, described
 from runbook.messages.incident import duration_minutes, minutes_text, service_label
-from runbook.models import TimelineEntry
 from runbook.severity import local_time, opens_war_room
+from runbook.status import TimelineEntry
 
 # The post-mortem -------------------------------------------------------------------------------
 

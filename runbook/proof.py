@@ -32,9 +32,6 @@ from runbook.base import Model
 from runbook.people import People
 
 ProofKind = Literal["ssh", "slack", "pagerduty", "ui"]
-# The decisions that may carry a proof (their payloads are ProvablePayload); the others (check,
-# update, resolve, done, ...) are not four eyes.
-DECISIONS_WITH_PROOF = ("approve", "reject", "decide", "acknowledge", "mitigate")
 # Which attestation key vouches for which kind: the gateway's for what came from Slack and
 # PagerDuty, the codec server's for the UI. A leaked codec key cannot forge a Slack click.
 ATTESTED_BY = {"slack": "gateway", "pagerduty": "gateway", "ui": "codec"}

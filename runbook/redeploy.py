@@ -8,7 +8,7 @@ from datetime import timedelta
 from pydantic import Field
 
 from runbook.base import Model
-from runbook.models import State
+from runbook.status import State
 
 
 class RedeployRequest(Model):

@@ -21,13 +21,16 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfigProfile, ClientConfigTLS
 
 from runbook.codec import data_converter
-from runbook.config import ConfigError, RunbookConfig, TemporalConfig
+from runbook.settings import CommandSettings, ConfigError, TemporalConfig
+
+if TYPE_CHECKING:
+    from runbook.config import RunbookConfig
 
 # TEMPORAL_TLS as people write it → the two words the SDK reads (it takes any other value,
 # even "no", for "on").
@@ -91,14 +94,15 @@ def _temporal_cli_profile(environ: Mapping[str, str]) -> ClientConfigProfile:
 
 
 def _runbook_profile(temporal: TemporalConfig) -> ClientConfigProfile:
-    files = (temporal.tls_client_cert_path, temporal.tls_client_key_path, temporal.tls_server_ca_cert_path)
+    # Paths, not text: the SDK takes a str for the certificate itself.
+    cert, key, ca = (
+        Path(name) if name else None
+        for name in (temporal.tls_client_cert_path, temporal.tls_client_key_path, temporal.tls_server_ca_cert_path)
+    )
     tls: ClientConfigTLS | None = None
-    if temporal.tls or any(files) or temporal.tls_server_name:
+    if temporal.tls or cert or key or ca or temporal.tls_server_name:
         tls = ClientConfigTLS(
-            server_name=temporal.tls_server_name,
-            server_root_ca_cert=temporal.tls_server_ca_cert_path,
-            client_cert=temporal.tls_client_cert_path,
-            client_private_key=temporal.tls_client_key_path,
+            server_name=temporal.tls_server_name, server_root_ca_cert=ca, client_cert=cert, client_private_key=key
         )
     return ClientConfigProfile(address=temporal.address, namespace=temporal.namespace, tls=tls)
 
@@ -110,10 +114,15 @@ def _overlay(under: ClientConfigTLS | None, over: ClientConfigTLS | None) -> Cli
     return dataclasses.replace(under, **{name: value for name, value in changes.items() if value is not None})
 
 
-async def connect(config: RunbookConfig, *, worker: bool = False, **extra: Any) -> Client:
+async def connect(
+    config: RunbookConfig | CommandSettings, *, worker: bool = False, typed: bool = True, **extra: Any
+) -> Client:
+    """A client of the runbook's cluster; not typed, one that sends plain JSON and reads
+    runbook/status.py's dataclasses without pydantic (runbook/codec.py)."""
     options = connection_options(connection_profile(config.temporal)) | extra
     address = options.pop("target_host")
+    converter = data_converter(worker=worker, typed=typed)
     try:
-        return await Client.connect(address, data_converter=data_converter(worker=worker), **options)
+        return await Client.connect(address, data_converter=converter, **options)
     except RuntimeError as error:
         raise TemporalUnreachable(f"cannot reach Temporal at {address}: {error} (is the stack up? make up)") from None

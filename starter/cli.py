@@ -22,6 +22,11 @@ __all__ = ["EXIT_USAGE", "UsageError", "build_parser", "dispatch", "main"]
 # The commands carried out outside starter/commands.py, by their module: a command imports only
 # its own (a test holds this to the modules' HANDLERS). The incident commands extend `list`.
 HANDLER_MODULES: dict[tuple[str, str | None], str] = {
+    **dict.fromkeys(
+        [("status", None), ("approve", None), ("reject", None), ("decide", None), ("done", None), ("check", None)],
+        "starter.asking",
+    ),
+    ("cancel", None): "starter.asking",
     **dict.fromkeys([("rollback", None), ("assess", None), ("ecs", None), ("logs", None)], "starter.aws_commands"),
     ("incident", None): "starter.incident",
     ("list", None): "starter.incident",
@@ -35,14 +40,14 @@ def dispatch(argv: list[str] | None = None) -> int:
     complete_if_asked(parser)
     args = parser.parse_args(argv)
     # Deferred for start-up time, not to hide a cycle (nothing in starter/ imports this module):
-    # the commands import temporalio and pydantic's models, which `--help` and a usage error (both
-    # end in parse_args) do without; only the commands that read AWS themselves import boto3, and
-    # `status` or `approve` import neither the incident nor the AWS commands.
-    from starter import commands
+    # the commands import temporalio, and most of them pydantic's models, which `--help` and a usage
+    # error (both end in parse_args) do without; only the commands that read AWS themselves import
+    # boto3, and those asking a running procedure (status, approve, ...) import no model at all.
+    from starter import asking
 
     command = (args.command, getattr(args, "sandbox_command", None))
     handler = importlib.import_module(HANDLER_MODULES.get(command, "starter.commands")).HANDLERS[command]
-    return commands.run(lambda: commands.as_person(handler, args))
+    return asking.run(lambda: asking.as_person(handler, args))
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

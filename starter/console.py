@@ -86,7 +86,7 @@ def colour_wanted(stream: TextIO, environ: Mapping[str, str] = os.environ) -> bo
 
 
 _GREEN, _RED, _YELLOW, _RESET = "\033[32m", "\033[31m", "\033[33m", "\033[0m"
-# A procedure's states (runbook.models.State), its steps' (StepState) and the workflow statuses
+# A procedure's states (runbook.status.State), its steps' (StepState) and the workflow statuses
 # `runbook list` shows: how it went, at a glance. Unnamed words (pending, skipped) stay plain.
 _STATE_COLOURS = {
     "COMPLETED": _GREEN,

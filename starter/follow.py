@@ -17,10 +17,11 @@ import os
 import shutil
 import sys
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import astuple
 from datetime import UTC, datetime
 from typing import Literal, TextIO
 
-from runbook.models import ProcedureStatus, State, StepRecord
+from runbook.status import ProcedureStatus, State, StepRecord, jsonable
 from starter.console import colour_wanted, redraws_in_place
 from starter.console import visible as v
 from starter.render import TIMELINE_TAIL, clock, closing_lines, elapsed, render_status, timeline_line
@@ -48,8 +49,8 @@ def change_lines(before: ProcedureStatus, after: ProcedureStatus, now: datetime)
     changes = [
         step_change(step, now) for index, step in enumerate(after.steps) if was.get(index) != (step.state, step.detail)
     ]
-    known = {entry.model_dump_json() for entry in before.timeline}
-    changes += [(entry.at, timeline_line(entry)) for entry in after.timeline if entry.model_dump_json() not in known]
+    known = {astuple(entry) for entry in before.timeline}
+    changes += [(entry.at, timeline_line(entry)) for entry in after.timeline if astuple(entry) not in known]
     lines = [text for _, text in sorted(changes, key=lambda change: change[0])]
     if after.state != before.state:
         lines.append(f"{clock(now)} {v(after.id)} {after.state.value}")
@@ -87,7 +88,7 @@ class FollowView:
         self.shown = status
         if self.mode == "json":
             # One line per object: ensure_ascii (the default) escapes every control character.
-            return json.dumps(status.model_dump(mode="json"), default=str) + "\n"
+            return json.dumps(jsonable(status), default=str) + "\n"
         if self.mode == "append":
             text = render_status(status, now) if before is None else "\n".join(change_lines(before, status, now))
             return text + "\n" if text else ""

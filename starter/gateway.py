@@ -58,10 +58,10 @@ from runbook.buttons import ButtonDecision, decision_for
 from runbook.config import ConfigError, RunbookConfig, load_config
 from runbook.integrations import GatewaySecrets, gateway_secrets, sandbox_url
 from runbook.messages import gateway as texts
-from runbook.models import HandlerOutcome
 from runbook.pager import acknowledged_in_pagerduty
 from runbook.proof import ProofKind, attest, load_private_key, public_key_text, unsigned
 from runbook.signatures import pagerduty_signature, slack_signature
+from runbook.status import HandlerOutcome
 
 logger = logging.getLogger("runbook.gateway")
 

@@ -23,18 +23,10 @@ from runbook.config import RunbookConfig, load_config
 from runbook.durations import format_elapsed, parse_duration
 from runbook.incident import IncidentRequest, ResolveOutcome
 from runbook.severity import Severity
+from runbook.status import jsonable
 from runbook.temporal import connect
-from starter.commands import (
-    execute_decision,
-    list_procedures,
-    newest_procedures,
-    procedure_handle,
-    query_status,
-    report_outcome,
-    say_if_more,
-    send_decision,
-    ui_link,
-)
+from starter.asking import execute_decision, procedure_handle, query_status, report_outcome, send_decision
+from starter.commands import list_procedures, newest_procedures, say_if_more, ui_link
 from starter.console import EXIT_FAILED, EXIT_OK, Stuck, Unreachable, UsageError, print_json, visible
 
 # Incident IDs are INC-<day>-<number>; this many numbers are tried past the day's count.
@@ -160,7 +152,7 @@ async def resolve(args: argparse.Namespace) -> int:
         )
     # Refused on what was seen, not on what was typed: unhealthy (1), not bad input (2).
     if args.json:
-        print_json(outcome.model_dump(mode="json"))
+        print_json(jsonable(outcome))
     else:
         print(f"runbook: {args.id} not resolved: the resolution is not verified", file=sys.stderr)
         for reason in unverified:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from runbook.durations import format_elapsed
-from runbook.models import ProcedureStatus, StepRecord, StepState, TimelineEntry
+from runbook.status import ProcedureStatus, StepRecord, StepState, TimelineEntry
 from starter.console import painted, visible_lines
 from starter.console import visible as v
 

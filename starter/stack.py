@@ -27,9 +27,10 @@ from pathlib import Path
 import httpx
 
 from runbook.codec import KEYS_VARIABLE
-from runbook.config import CONFIG_VARIABLE, RunbookConfig, config_path, load_config
+from runbook.config import RunbookConfig, load_config
 from runbook.observability import metrics_url
 from runbook.search import server_flags
+from runbook.settings import CONFIG_VARIABLE, config_path
 from starter.codec_server import DEFAULT_PORT as CODEC_PORT
 
 # A tool of the checkout (`make up`): its parts run there, from its own files.

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 import httpx
 from temporalio.client import WorkflowHandle
 
-from runbook.models import ProcedureStatus, State
+from runbook.status import ProcedureStatus, State
 from runbook.temporal import connect
 
 if TYPE_CHECKING:

@@ -9,6 +9,7 @@ the reminders go on.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 from temporalio import workflow
@@ -28,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from runbook.incident import IncidentRequest, IncidentState, Resolution
     from runbook.messages import action_items as texts
-    from runbook.models import ProcedureStatus, State
+    from runbook.status import ProcedureStatus, State
     from workflows.procedure import Procedure, Refused, human_decision
 
 STEPS = ["wait_until_due", "remind_owner", "close"]
@@ -130,7 +131,7 @@ class ActionItemFollowUp:
                 **self._state.model_dump(mode="json"),
             }
         }
-        return self._procedure.status.model_copy(update={"details": details})
+        return dataclasses.replace(self._procedure.status, details=details)
 
     # Continue-as-new -----------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ it (the pre-empting procedure owns the environment now).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, NoReturn
@@ -48,16 +49,14 @@ with workflow.unsafe.imports_passed_through():
         LockRelease,
         LockRequest,
         MetricsRequest,
-        ProcedureStatus,
         RollbackRequest,
         ServiceHealthRequest,
         SlackButton,
         SlackSettled,
-        State,
-        StepRecord,
     )
     from runbook.prerequisites import PrerequisiteRequest
     from runbook.records import DeploymentRecord, ServiceChange, VerifiedQuery
+    from runbook.status import ProcedureStatus, State, StepRecord
     from runbook.verification import (
         ChecklistItem,
         CheckPayload,
@@ -860,7 +859,7 @@ class DeploymentProcedure:
             "checklist": self._checklist.status() if self._checklist.deadline else [],
             "pending": [item.name for item in self._checklist.pending()] if self._checklist.deadline else [],
         }
-        return self._procedure.status.model_copy(update={"details": details})
+        return dataclasses.replace(self._procedure.status, details=details)
 
 
 def _only(assessment: Assessment) -> list[str] | None:

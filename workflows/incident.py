@@ -60,19 +60,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from runbook.incident_payloads import AcknowledgePayload
     from runbook.messages import incident as texts
-    from runbook.models import (
-        LockRelease,
-        PreemptRequest,
-        RollbackRequest,
-        RollbackResult,
-        SlackButton,
-        State,
-        StepRecord,
-        StepState,
-    )
+    from runbook.models import LockRelease, PreemptRequest, RollbackRequest, RollbackResult, SlackButton
     from runbook.pager import AcknowledgementWatch, PageEscalation, acknowledged_in_pagerduty
     from runbook.postmortem import render_postmortem
     from runbook.proof import Verification
+    from runbook.status import State, StepRecord, StepState
     from workflows.action_items import track_action_items
     from workflows.incident_handlers import IncidentHandlers
     from workflows.options import PAGER_WATCH, QUICK

@@ -5,6 +5,7 @@ does what the new state asks of the outside world."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -35,8 +36,8 @@ with workflow.unsafe.imports_passed_through():
         UpdatePayload,
     )
     from runbook.messages import incident as texts
-    from runbook.models import ProcedureStatus
     from runbook.people import People
+    from runbook.status import ProcedureStatus
     from workflows.procedure import Procedure, Refused, human_decision
 
 
@@ -222,4 +223,4 @@ class IncidentHandlers:
         details: dict[str, Any] = {"incident": self._state.model_dump(mode="json")}
         if self._postmortem:
             details["postmortem"] = self._postmortem
-        return self._procedure.status.model_copy(update={"details": details})
+        return dataclasses.replace(self._procedure.status, details=details)

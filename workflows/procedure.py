@@ -22,23 +22,17 @@ with workflow.unsafe.imports_passed_through():
     from runbook import proof, search
     from runbook.buttons import with_outcome
     from runbook.models import (
-        HandlerOutcome,
         Payload,
-        ProcedureStatus,
         ProvablePayload,
-        Refusal,
         SlackButton,
         SlackMessage,
         SlackPosted,
         SlackSettled,
-        State,
-        StepRecord,
-        StepState,
-        TimelineEntry,
         Undecodable,
     )
     from runbook.people import People
     from runbook.proof import ApprovalPolicy, ProofRefused, Verification
+    from runbook.status import HandlerOutcome, ProcedureStatus, Refusal, State, StepRecord, StepState, TimelineEntry
     from workflows.options import QUICK
 
 T = TypeVar("T")

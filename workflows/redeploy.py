@@ -19,17 +19,10 @@ with workflow.unsafe.imports_passed_through():
     from runbook import search
     from runbook.appendix import EcsService, ServiceQuery
     from runbook.messages import redeploy as messages
-    from runbook.models import (
-        LockRelease,
-        LockRequest,
-        ProcedureStatus,
-        RolloutRequest,
-        ServiceHealthRequest,
-        State,
-        StepRecord,
-    )
+    from runbook.models import LockRelease, LockRequest, RolloutRequest, ServiceHealthRequest
     from runbook.records import DeploymentRecord, ServiceChange
     from runbook.redeploy import ForceDeploymentRequest, RedeployRequest, RedeployResult
+    from runbook.status import ProcedureStatus, State, StepRecord
     from workflows.options import QUICK, rollout_wait
     from workflows.procedure import Procedure
 

@@ -22,16 +22,15 @@ with workflow.unsafe.imports_passed_through():
         LockRelease,
         PlanRequest,
         PreemptRequest,
-        ProcedureStatus,
         RollbackPlan,
         RollbackRequest,
         RollbackResult,
         ServiceHealthRequest,
         ServiceRollback,
         ServiceTarget,
-        State,
     )
     from runbook.records import DeploymentRecord, ServiceChange
+    from runbook.status import ProcedureStatus, State
     from workflows.options import QUICK
     from workflows.procedure import Procedure
     from workflows.steps import roll_out

@@ -6,6 +6,7 @@ manual checklist waits for `check` signals (UI) or updates (CLI), with reminders
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -23,10 +24,8 @@ with workflow.unsafe.imports_passed_through():
         LogSearchRequest,
         MetricsReport,
         MetricsRequest,
-        ProcedureStatus,
-        State,
-        StepRecord,
     )
+    from runbook.status import ProcedureStatus, State, StepRecord
     from runbook.verification import (
         CheckPayload,
         ItemState,
@@ -180,4 +179,4 @@ class Verification:
 
     @workflow.query(name="status")
     def status(self) -> ProcedureStatus:
-        return self._procedure.status.model_copy(update={"details": {"checklist": self._checklist.status()}})
+        return dataclasses.replace(self._procedure.status, details={"checklist": self._checklist.status()})

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from runbook.messages.escape import slack_line
-from runbook.models import Revision, State
+from runbook.models import Revision
+from runbook.status import State
 
 
 def redeploy_started(environment: str, service: str, revision: Revision, reason: str, user: str) -> str:

@@ -25,8 +25,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from runbook.buttons import ACTIONS, OUTCOMES
 from runbook.config import load_config
 from runbook.integrations import gateway_secrets, sandbox_secret, sandbox_url
-from runbook.models import HandlerOutcome
 from runbook.proof import Proof, ProofRefused, verify
+from runbook.status import HandlerOutcome
 from runbook.temporal import TemporalUnreachable
 from starter.gateway import MAX_BODY_BYTES, PAGERDUTY_PATH, SLACK_PATH, Gateway
 

@@ -25,8 +25,8 @@ from temporalio.service import RPCError
 from runbook import search
 from runbook.action_items import ActionItem, ActionItemRequest
 from runbook.incident import IncidentRequest
-from runbook.models import ProcedureStatus, State, StepState
 from runbook.severity import Severity
+from runbook.status import ProcedureStatus, State, StepState
 from starter.commands import deployment_request, launch_deployment, verification_request
 from starter.incident import start_incident
 from tests.support import status, until

@@ -29,7 +29,7 @@ from temporalio.converter import DataConverter
 from runbook import search
 from runbook.codec import KEYS_VARIABLE, data_converter
 from runbook.config import RunbookConfig, load_config
-from runbook.models import HandlerOutcome, ProcedureStatus, State
+from runbook.status import HandlerOutcome, ProcedureStatus, State
 from starter.commands import verification_request
 from tests.conftest import stack_config_text, stack_environment
 from tests.support import eventually, start_worker, stop

@@ -12,7 +12,7 @@ import uuid
 import httpx
 
 from runbook.integrations import sandbox_secret
-from runbook.models import ProcedureStatus, State
+from runbook.status import ProcedureStatus, State
 from runbook.temporal import connect
 from starter.commands import deployment_request, launch_deployment
 from tests.e2e.test_incident import declare

@@ -16,7 +16,8 @@ from temporalio.common import SearchAttributePair
 from activities.incident import postmortem_key
 from activities.lock import acquire_environment
 from runbook import search
-from runbook.models import LockRequest, ProcedureStatus
+from runbook.models import LockRequest
+from runbook.status import ProcedureStatus
 from runbook.temporal import connect
 from tests.support import procedure_status, wait_for
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from runbook.models import HandlerOutcome
+from runbook.status import HandlerOutcome
 from runbook.temporal import connect
 from starter import signing
 from tests.conftest import Stack

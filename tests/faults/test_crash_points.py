@@ -20,7 +20,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
-from runbook.models import HandlerOutcome, State
+from runbook.status import HandlerOutcome, State
 from starter.commands import deployment_request, launch_deployment
 from tests.faults.test_worker_crash import SERVICES
 from tests.support import eventually, reach, start_worker, status, stop

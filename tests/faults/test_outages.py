@@ -12,7 +12,7 @@ from datetime import datetime
 
 import httpx
 
-from runbook.models import State
+from runbook.status import State
 from runbook.temporal import connect
 from starter.commands import deployment_request, launch_deployment
 

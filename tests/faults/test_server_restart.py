@@ -16,8 +16,8 @@ from pathlib import Path
 from temporalio.api.enums.v1 import EventType
 
 from runbook.config import load_config
-from runbook.models import ProcedureStatus
 from runbook.search import server_flags
+from runbook.status import ProcedureStatus
 from runbook.temporal import TemporalUnreachable, connect
 from tests.conftest import Stack, stack_config_text, stack_environment, temporal_binary
 from tests.support import (

@@ -20,7 +20,7 @@ from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import WorkflowHandle
 
 from activities.aws import build_aws_clients
-from runbook.models import HandlerOutcome, State
+from runbook.status import HandlerOutcome, State
 from starter.commands import deployment_request, launch_deployment
 from tests.conftest import Stack
 from tests.support import eventually, reach, start_worker, stop

@@ -19,8 +19,8 @@ from runbook.config import load_config
 from runbook.incident import Resolution
 from runbook.incident_payloads import ResolvePayload
 from runbook.messages.action_items import described, done_message, reminder_message
-from runbook.models import ProcedureStatus
 from runbook.postmortem import render_postmortem
+from runbook.status import ProcedureStatus
 from runbook.validate import InvalidInput
 from starter.render import render_status
 from tests.unit.test_incident import POLICY, minutes, resolved_state

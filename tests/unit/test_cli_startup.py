@@ -90,9 +90,17 @@ def test_starter_modules_import_one_another_without_a_cycle():
 NOWHERE = {"TEMPORAL_ADDRESS": "127.0.0.1:9"}
 AWS_LIBRARIES = ("boto3", "botocore", "workflows")
 # What `runbook status` and `runbook approve` do without, being one query or one update: about half
-# of their time was these (bench/cli_speed.py holds them to a bare SDK script).
+# of their time was these, and then most of the rest was pydantic, its import and the validators
+# of the models and of the whole runbook.toml (bench/cli_speed.py holds them to a bare SDK script).
 NOT_FOR_ONE_CALL = (
     *AWS_LIBRARIES,
+    "pydantic",
+    "pydantic_core",
+    "temporalio.contrib.pydantic",
+    "runbook.models",
+    "runbook.config",
+    "runbook.people",
+    "runbook.proof",
     "activities",
     "sandbox",
     "starter.incident",
@@ -136,9 +144,9 @@ def test_status_and_approve_import_only_what_one_call_needs(argv):
 
 
 def test_the_cli_knows_which_module_carries_out_each_command():
-    from starter import aws_commands, cli, commands, incident, sandbox_pagerduty, sandbox_slack
+    from starter import asking, aws_commands, cli, commands, incident, sandbox_pagerduty, sandbox_slack
 
-    for module in (aws_commands, incident, sandbox_pagerduty, sandbox_slack):
+    for module in (asking, aws_commands, incident, sandbox_pagerduty, sandbox_slack):
         assert {cli.HANDLER_MODULES.get(command) for command in module.HANDLERS} == {module.__name__}
     unrouted = {command for command in commands.HANDLERS if command not in cli.HANDLER_MODULES}
     assert unrouted == set(commands.HANDLERS) - {("list", None)}

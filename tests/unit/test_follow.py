@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 from datetime import UTC, datetime, timedelta
 
-from runbook.models import ProcedureStatus, State, StepRecord, StepState, TimelineEntry
+from pydantic import TypeAdapter
+
+from runbook.status import ProcedureStatus, State, StepRecord, StepState, TimelineEntry
 from starter.follow import FollowView, follow_until_end
 
 START = datetime(2026, 11, 30, 17, 0, 0, tzinfo=UTC)
@@ -26,7 +29,7 @@ def deployment(*steps: StepRecord, timeline: tuple[TimelineEntry, ...] = (), **f
 STAGING = StepRecord(name="deploy_staging", state=StepState.PASSED, started_at=at(0), ended_at=at(185))
 PRODUCTION_PENDING = StepRecord(name="deploy_production")
 PRODUCTION_RUNNING = StepRecord(name="deploy_production", state=StepState.RUNNING, started_at=at(3731))
-PRODUCTION_PASSED = PRODUCTION_RUNNING.model_copy(update={"state": StepState.PASSED, "ended_at": at(3731 + 62)})
+PRODUCTION_PASSED = dataclasses.replace(PRODUCTION_RUNNING, state=StepState.PASSED, ended_at=at(3731 + 62))
 APPROVED = TimelineEntry(at=at(3730), actor="bob", event="approved", detail="looks good")
 
 WAITING = deployment(STAGING, PRODUCTION_PENDING)
@@ -56,7 +59,7 @@ def test_a_pipe_gets_the_block_once_then_one_line_per_change_each_once():
 def test_a_pipe_and_json_get_no_escape_bytes_even_from_hostile_text():
     hostile = TimelineEntry(at=at(1), actor="mallory\x1b[2J", event="approved", detail="\x1b]0;owned\x07")
     for view in (FollowView("append"), FollowView("json")):
-        written = view.update(WAITING, at(0)) + view.update(WAITING.model_copy(update={"timeline": [hostile]}), at(2))
+        written = view.update(WAITING, at(0)) + view.update(dataclasses.replace(WAITING, timeline=[hostile]), at(2))
         assert "\x1b" not in written and "\x07" not in written
         assert "mallory" in written
 
@@ -65,7 +68,9 @@ def test_json_streams_the_status_object_once_per_change_one_line_each():
     view = FollowView("json")
     written = "".join(view.update(status, at(n)) for n, status in enumerate([WAITING, WAITING, DEPLOYING, DONE, DONE]))
     lines = written.splitlines()
-    assert [json.loads(line) for line in lines] == [s.model_dump(mode="json") for s in (WAITING, DEPLOYING, DONE)]
+    # Each line is the status as the worker's pydantic converter writes it.
+    by_worker = TypeAdapter(ProcedureStatus).dump_python
+    assert [json.loads(line) for line in lines] == [by_worker(s, mode="json") for s in (WAITING, DEPLOYING, DONE)]
     assert written.endswith("\n")
 
 

@@ -12,9 +12,9 @@ from runbook.incident import (
     Resolution,
 )
 from runbook.messages.incident import elapsed, initial_alert, resolved_message, update_message
-from runbook.models import TimelineEntry
 from runbook.postmortem import render_postmortem
 from runbook.severity import Severity
+from runbook.status import TimelineEntry
 from tests.support import SANDBOX_CONFIG
 
 POLICY = load_config(SANDBOX_CONFIG).incidents

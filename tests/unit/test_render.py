@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import io
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +14,7 @@ import pytest
 import respx
 
 from runbook.durations import format_elapsed
-from runbook.models import ProcedureStatus, State, StepRecord, StepState, TimelineEntry
+from runbook.status import ProcedureStatus, State, StepRecord, StepState, TimelineEntry
 from starter.commands import health_check
 from starter.console import colour_wanted
 from starter.render import render_status
@@ -41,7 +42,7 @@ def test_a_cut_timeline_says_how_much_is_not_shown():
     shown = render_status(status, at, timeline_tail=15)
     assert "(5 earlier entries: `runbook status deploy-production-v1 --json` has them all)" in shown
     assert " e4" not in shown and " e5" in shown and " e19" in shown
-    assert "earlier entries" not in render_status(status.model_copy(update={"timeline": status.timeline[:15]}), at)
+    assert "earlier entries" not in render_status(dataclasses.replace(status, timeline=status.timeline[:15]), at)
 
 
 @pytest.mark.parametrize(

@@ -15,13 +15,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from runbook.codec import (
     KEYS_VARIABLE,
     UNDECODABLE_ENCODING,
-    WORKER_DATA_CONVERTER,
     EncryptionCodec,
     UndecryptablePayload,
     WorkerEncryptionCodec,
     data_converter,
 )
-from runbook.models import HandlerOutcome, Undecodable
+from runbook.models import Undecodable
+from runbook.status import HandlerOutcome
+from runbook.worker_converter import WORKER_DATA_CONVERTER
 
 KEY = base64.b64encode(secrets.token_bytes(32)).decode()
 KEYS = {KEYS_VARIABLE: f"2026-11:{KEY}"}

@@ -8,7 +8,7 @@ import uuid
 from temporalio.client import Client, WorkflowHandle
 
 from runbook.deployment import DeploymentResult
-from runbook.models import HandlerOutcome
+from runbook.status import HandlerOutcome
 from starter.commands import deployment_request, launch_deployment
 
 # From v5.1.0: the happy path deploys v5.0.0 itself, and a version production already runs would

@@ -21,7 +21,8 @@ from runbook import search
 from runbook.action_items import KIND, ActionItem, ActionItemRequest, ActionItemResult
 from runbook.codec import data_converter
 from runbook.config import load_config
-from runbook.models import HandlerOutcome, ProcedureStatus, SlackMessage, SlackPosted, State
+from runbook.models import SlackMessage, SlackPosted
+from runbook.status import HandlerOutcome, ProcedureStatus, State
 from tests.conftest import keep_history
 from tests.support import eventually, status, until
 from tests.workflows.test_incident import World, incident_state, request, run_histories

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 
 from activities.records import RecordStore
-from runbook.models import HandlerOutcome, State
+from runbook.status import HandlerOutcome, State
 from starter.cli import UsageError
 from starter.commands import deployment_request, launch_deployment
 from tests.conftest import keep_history, temporal_binary

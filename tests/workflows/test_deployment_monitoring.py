@@ -10,7 +10,8 @@ from datetime import timedelta
 from temporalio.client import WorkflowHandle
 
 from activities.cloudwatch import search_logs
-from runbook.models import HandlerOutcome, LogSearchRequest, State
+from runbook.models import LogSearchRequest
+from runbook.status import HandlerOutcome, State
 from runbook.verification import VerificationResult
 from starter.commands import deployment_request, launch_deployment
 from tests.conftest import keep_history

@@ -22,7 +22,6 @@ from runbook.codec import KEYS_VARIABLE, EncryptionCodec
 from runbook.config import load_config
 from runbook.models import (
     CheckResult,
-    HandlerOutcome,
     HealthCheckRequest,
     HealthReport,
     LogMatches,
@@ -33,6 +32,7 @@ from runbook.models import (
     SlackMessage,
     SlackPosted,
 )
+from runbook.status import HandlerOutcome
 from runbook.temporal import connect
 from runbook.verification import VerificationResult
 from starter.commands import verification_request

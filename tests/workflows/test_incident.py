@@ -54,7 +54,6 @@ from runbook.incident import (
 )
 from runbook.models import (
     CheckResult,
-    HandlerOutcome,
     HealthCheckRequest,
     HealthReport,
     LockGrant,
@@ -63,7 +62,6 @@ from runbook.models import (
     MetricsRequest,
     PlanRequest,
     PreemptRequest,
-    ProcedureStatus,
     Revision,
     RollbackPlan,
     RolloutRequest,
@@ -81,6 +79,7 @@ from runbook.pager import AcknowledgementWatch, PageAcknowledged, PageEscalated,
 from runbook.people import People, Person
 from runbook.records import DeploymentRecord
 from runbook.severity import Severity
+from runbook.status import HandlerOutcome, ProcedureStatus
 from tests.conftest import keep_history
 from tests.support import SANDBOX_CONFIG, eventually, status, until
 from workflows.action_items import ActionItemFollowUp

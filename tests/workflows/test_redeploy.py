@@ -12,8 +12,8 @@ from activities.ecs import EcsActivities, describe_ecs_service
 from activities.records import RecordStore
 from runbook import search
 from runbook.appendix import ServiceQuery
-from runbook.models import State
 from runbook.redeploy import ForceDeploymentRequest, RedeployRequest, RedeployResult
+from runbook.status import State
 from runbook.temporal import connect
 from tests.conftest import keep_history
 from tests.support import status

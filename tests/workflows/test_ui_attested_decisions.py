@@ -11,7 +11,7 @@ import pytest
 from temporalio.client import Client
 
 from runbook.deployment import DeploymentResult
-from runbook.models import HandlerOutcome, State
+from runbook.status import HandlerOutcome, State
 from runbook.temporal import connect
 from starter.codec_server import CodecServer, ui_attester
 from starter.commands import deployment_request, launch_deployment

@@ -16,7 +16,6 @@ from temporalio.worker import Worker
 from runbook.config import load_config
 from runbook.models import (
     CheckResult,
-    HandlerOutcome,
     HealthCheckRequest,
     HealthReport,
     LogMatches,
@@ -27,6 +26,7 @@ from runbook.models import (
     SlackMessage,
     SlackPosted,
 )
+from runbook.status import HandlerOutcome
 from runbook.verification import VerificationResult
 from starter.commands import verification_request
 from tests.support import SANDBOX_CONFIG, status

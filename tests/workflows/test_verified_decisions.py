@@ -19,8 +19,8 @@ from temporalio.client import Client
 from runbook import proof
 from runbook.deployment import DeploymentResult
 from runbook.integrations import sandbox_secret
-from runbook.models import HandlerOutcome, State
 from runbook.people import People
+from runbook.status import HandlerOutcome, State
 from runbook.temporal import connect
 from starter.commands import deployment_request, launch_deployment
 from tests.support import reach, status
