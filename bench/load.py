@@ -11,6 +11,7 @@ a status-page incident of its own), updating every interval.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -140,7 +141,7 @@ class Load:
                     "runs": first.runs + 1,
                 }
             )
-            status = template.model_copy(update={"id": workflow_id, "details": {}})
+            status = dataclasses.replace(template, id=workflow_id, details={})
             return await self.start(number, CarriedIncident(state=state, status=status))
 
     async def assessed(self) -> int:
