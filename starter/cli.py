@@ -23,10 +23,9 @@ __all__ = ["EXIT_USAGE", "UsageError", "build_parser", "dispatch", "main"]
 # its own (a test holds this to the modules' HANDLERS). The incident commands extend `list`.
 HANDLER_MODULES: dict[tuple[str, str | None], str] = {
     **dict.fromkeys(
-        [("status", None), ("approve", None), ("reject", None), ("decide", None), ("done", None), ("check", None)],
+        [(name, None) for name in ("status", "approve", "reject", "decide", "done", "check", "cancel")],
         "starter.asking",
     ),
-    ("cancel", None): "starter.asking",
     **dict.fromkeys([("rollback", None), ("assess", None), ("ecs", None), ("logs", None)], "starter.aws_commands"),
     ("incident", None): "starter.incident",
     ("list", None): "starter.incident",

@@ -199,7 +199,13 @@ def start_worker(
 ) -> subprocess.Popen:
     """A worker process (worker.py, or another script that runs one), once it polls its task queue."""
     process = spawn([sys.executable, str(script)], env, log)
-    wait_for(worker_polling(log), "the worker polling its task queue", timeout, process=process)
+    wait_for(
+        worker_polling(log),
+        "the worker polling its task queue",
+        timeout,
+        process=process,
+        evidence=lambda: log.read_text(errors="replace")[-2000:],
+    )
     return process
 
 
