@@ -57,12 +57,8 @@ PROCEDURE_TYPES = (
     "Incident",
     "ActionItem",
 )
-
-
 # A worker answers a query in milliseconds; the server would hold one that no worker takes for 30 s.
 QUERY_TIMEOUT = timedelta(seconds=5)
-
-
 # A workflow task is tried again after a worker died mid-task; failing beyond that, it is broken.
 FAILING_TASK_ATTEMPTS = 3
 

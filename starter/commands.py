@@ -1,8 +1,9 @@
-"""What each `runbook` command does.
+"""What the `runbook` commands that start procedures, or read Temporal's list, do; those asking a
+running procedure are in starter/asking.py, the incident and AWS commands in modules of their own.
 
-The activities, httpx, starter.signing (cryptography) and the requests of the procedures this module
-starts (their pydantic models) are imported inside the commands that use them, so that the others
-start faster (`runbook status` and `approve` among them: tests/unit/test_cli_startup.py).
+The activities, httpx and the requests of the procedures this module starts (their pydantic models)
+are imported inside the commands that use them, so that the others start faster
+(tests/unit/test_cli_startup.py).
 """
 
 from __future__ import annotations
