@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,6 +29,7 @@ from pydantic import ConfigDict, Field
 from runbook import ssh
 from runbook.base import Model
 from runbook.people import People
+from runbook.statement import statement as signed_statement
 
 ProofKind = Literal["ssh", "slack", "pagerduty", "ui"]
 # Which attestation key vouches for which kind: the gateway's for what came from Slack and
@@ -85,14 +85,7 @@ class ProofRefused(Exception):
 def statement(proof: Proof, payload: dict[str, Any]) -> bytes:
     """The exact bytes signed: canonical JSON of the proof's fields (but its signature) and the
     payload's fields (but the proof)."""
-    claims = proof.model_dump(mode="json", exclude={"signature"})
-    content = {name: value for name, value in payload.items() if name != "proof"}
-    return json.dumps(
-        {"runbook-decision": 1, "proof": claims, "payload": content},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=True,
-    ).encode()
+    return signed_statement(proof.model_dump(mode="json", exclude={"signature"}), payload)
 
 
 def unsigned(

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runbook import statement
 from runbook.ssh import NAMESPACE, fingerprint, key_blob
 from starter.console import UsageError
 
@@ -84,12 +85,8 @@ def signed_payload(
 ) -> dict[str, Any]:
     """The payload as sent, with its proof: the signature binds it to this workflow, decision and
     time (now, unless a test needs an old proof)."""
-    # Deferred: the proof is a pydantic model, which an unsigned decision goes without (start-up).
-    from runbook import proof
-
-    claims = proof.unsigned("ssh", signed_at or datetime.now(UTC), workflow_id=workflow_id, decision=decision)
-    armored = sign(signer, proof.statement(claims, payload))
-    return {**payload, "proof": proof.with_signature(claims, armored).model_dump(mode="json")}
+    claims = statement.claims("ssh", signed_at or datetime.now(UTC), workflow_id=workflow_id, decision=decision)
+    return {**payload, "proof": {**claims, "signature": sign(signer, statement.statement(claims, payload))}}
 
 
 # A key file -------------------------------------------------------------------------------------

@@ -3,12 +3,12 @@ edges of time, binding and trust that the end-to-end tests pass through only onc
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from runbook import proof
+from runbook import proof, statement
 from runbook.config import load_config
 
 PEOPLE = load_config().people
@@ -71,3 +71,20 @@ def test_an_attested_subject_must_be_the_persons_own() -> None:
     assert check(attested("ui", subject="BOB@skillancer.com")).how == "UI login"
     with pytest.raises(proof.ProofRefused, match="UI login 'carol' is not bob"):
         check(attested("ui", subject="carol"))
+
+
+@pytest.mark.parametrize(
+    "at",
+    [NOW, NOW + timedelta(microseconds=123456), datetime(2026, 11, 30, 17, 0, tzinfo=timezone(timedelta(hours=2)))],
+    ids=["whole seconds", "microseconds", "another offset"],
+)
+def test_the_clis_claims_are_the_bytes_the_workflow_checks(at):
+    """The CLI signs claims made without pydantic (runbook/statement.py); a proof it sends is read
+    into the model, whose statement must be the very bytes signed, or every SSH proof is refused."""
+    sent = statement.claims("ssh", at, workflow_id="deploy-1", decision="approve")
+    received = proof.Proof.model_validate({**sent, "signature": "x"})
+    assert sent == received.model_dump(mode="json", exclude={"signature"})
+    assert statement.statement(sent, PAYLOAD) == proof.statement(received, PAYLOAD)
+    assert statement.statement(sent, PAYLOAD) == proof.statement(
+        proof.unsigned("ssh", at, workflow_id="deploy-1", decision="approve"), PAYLOAD
+    )
