@@ -12,7 +12,7 @@ import signal
 import sys
 from typing import NoReturn
 
-from starter.completion import complete_if_asked
+from starter.completion import complete_if_asked, completion_asked
 from starter.console import EXIT_USAGE, UsageError
 from starter.parser import build_parser
 
@@ -35,7 +35,8 @@ HANDLER_MODULES: dict[tuple[str, str | None], str] = {
 
 
 def dispatch(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    line = sys.argv[1:] if argv is None else argv
+    parser = build_parser(None if completion_asked() else line)
     complete_if_asked(parser)
     args = parser.parse_args(argv)
     # Deferred for start-up time, not to hide a cycle (nothing in starter/ imports this module):

@@ -18,9 +18,14 @@ LOOKUP_SECONDS = 2.0
 MOST_IDS = 200
 
 
+def completion_asked() -> bool:
+    """The shell runs `runbook` to complete a line, which is then not in its arguments."""
+    return "_ARGCOMPLETE" in os.environ
+
+
 def complete_if_asked(parser: argparse.ArgumentParser) -> None:
     """When the shell asks for completions, answer it and leave the process; otherwise do nothing."""
-    if "_ARGCOMPLETE" not in os.environ:
+    if not completion_asked():
         return
     import argcomplete
 

@@ -8,8 +8,8 @@ starter/cli.py imports the command implementations only once the arguments are p
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, cast
 
 from runbook import limits
 from runbook.incident_terms import MITIGATIONS, UPDATE_STATUSES
@@ -109,12 +109,47 @@ def add_procedure_id(parser: _Parser, help_text: str | None = None) -> None:
     action.completer = running_procedures  # type: ignore[attr-defined]  # argcomplete reads it
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _NotBuilt:
+    """The parser of a command this command line does not name: what is added to it is dropped."""
+
+    def __getattr__(self, name: str) -> Callable[..., _NotBuilt]:
+        return self._drop
+
+    def _drop(self, *_: Any, **__: Any) -> _NotBuilt:
+        return self
+
+
+class _Commands(argparse._SubParsersAction):
+    """runbook's commands. Given the one a command line names, only its parser is built: building
+    all of them, some 40 parsers and 170 arguments, was most of what the CLI itself adds to a
+    query's start-up (bench/cli_speed.py)."""
+
+    only: str | None = None
+
+    def add_parser(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        if self.only is not None and name != self.only:
+            return _NotBuilt()
+        return super().add_parser(name, *args, **kwargs)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser; given the command line it will parse, one that knows only its command
+    (the whole one when the line names none, or no command there is: --help, --version, a typo)."""
+    only = argv[0] if argv and not argv[0].startswith("-") else None
+    if only is not None:
+        parser, commands = _parser(only)
+        if only in commands.choices:
+            return parser
+    return _parser(None)[0]
+
+
+def _parser(only: str | None) -> tuple[argparse.ArgumentParser, _Commands]:
     parser = _Parser(
         prog="runbook", description="Skillancer's deployment runbook as durable Temporal workflows.", epilog=EPILOG
     )
     parser.add_argument("--version", action=_PrintVersion, help="print the installed version and exit")
-    command_parsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    command_parsers = cast(_Commands, parser.add_subparsers(dest="command", required=True, action=_Commands))
+    command_parsers.only = only
 
     def command(name: str, help_text: str, *, json_flag: bool = True, user: bool = False, example: str = "") -> _Parser:
         sub: _Parser = command_parsers.add_parser(
@@ -305,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     click.add_argument("action", metavar="ACTION", help="the button: approve, reject, rollback, continue, acknowledge")
     add_user(click)
     click.add_argument("--json", action="store_true", help="print the result as JSON")
-    return parser
+    return parser, command_parsers
 
 
 def add_no_checklist(deployment: _Parser) -> None:
