@@ -29,6 +29,7 @@ from pydantic import ConfigDict, Field
 from runbook import ssh
 from runbook.base import Model
 from runbook.people import People
+from runbook.statement import claims as statement_claims
 from runbook.statement import statement as signed_statement
 
 ProofKind = Literal["ssh", "slack", "pagerduty", "ui"]
@@ -92,9 +93,8 @@ def unsigned(
     kind: ProofKind, signed_at: datetime, *, subject: str = "", workflow_id: str = "", decision: str = ""
 ) -> Proof:
     """A proof's claims before signing: sign `statement(claims, payload)`, then `with_signature`."""
-    return Proof(
-        kind=kind, signed_at=signed_at, subject=subject, workflow_id=workflow_id, decision=decision, signature="-"
-    )
+    claims = statement_claims(kind, signed_at, subject=subject, workflow_id=workflow_id, decision=decision)
+    return Proof.model_validate({**claims, "signature": "-"})
 
 
 # cryptography (and sshsig) are imported where a key is used, not with the module: some 30 ms of

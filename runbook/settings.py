@@ -1,6 +1,6 @@
 """runbook.toml: where it is, how it is read, and the two parts of it that the commands asking a
 running procedure need ([temporal] and [people]), taken without pydantic, so that `runbook status`
-and `runbook approve` start within 1.3× of a bare SDK client (issue L). Every other command, the
+and `runbook approve` start within 1.3× of a bare SDK client (bench/cli_speed.py). Every other command, the
 worker and the gateway validate the whole file (runbook/config.py), whose [temporal] is this
 module's TemporalConfig; a [temporal] or [people] that is not plainly well formed here is handed to
 that whole validation, which names the key and the rule."""

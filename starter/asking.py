@@ -1,8 +1,8 @@
 """The commands that ask a running procedure: `status`, and the decisions people send it (approve,
 reject, decide, check, done) or its cancellation; and how every command is run (who acts, exit codes).
 
-One query or one update each, so they start as a bare SDK client does, within 1.3× of it (issue L,
-bench/cli_speed.py): they read runbook.toml's [temporal] and [people] only (runbook/settings.py), and
+One query or one update each, so they start as a bare SDK client does, within 1.3× of it
+(bench/cli_speed.py): they read runbook.toml's [temporal] and [people] only (runbook/settings.py), and
 send plain JSON and read runbook/status.py's dataclasses with the SDK's own converter, importing
 neither pydantic nor the models (tests/unit/test_cli_startup.py). A decision's payload is still
 validated where it counts, by the workflow that takes it.
@@ -28,9 +28,10 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from runbook import ssh, validate
-from runbook.settings import ConfigError, command_settings, resolve_person, unknown_person
+from runbook.settings import CommandSettings, ConfigError, command_settings, resolve_person, unknown_person
 from runbook.status import DECISIONS_WITH_PROOF, HandlerOutcome, ProcedureStatus, State, jsonable
 from runbook.temporal import TemporalUnreachable, connect
+from starter import signing
 from starter.console import (
     EXIT_FAILED,
     EXIT_OK,
@@ -122,8 +123,13 @@ async def execute_decision(
         raise
 
 
+async def procedure_client(settings: CommandSettings | None = None) -> Client:
+    """A client that sends plain JSON and reads runbook/status.py's answers: no pydantic."""
+    return await connect(settings or command_settings(), typed=False)
+
+
 async def check(args: argparse.Namespace) -> int:
-    client = await connect(command_settings(), typed=False)
+    client = await procedure_client()
     handle = await procedure_handle(client, args.id, running=True)
     payload = {"item": args.item, "user": args.user, "passed": not args.fail, "note": args.note}
     outcome = await execute_decision(handle, "check", payload)
@@ -172,7 +178,7 @@ async def show(handle: WorkflowHandle, as_json: bool, follow: bool) -> int:
 
 
 async def status(args: argparse.Namespace) -> int:
-    client = await connect(command_settings(), typed=False)
+    client = await procedure_client()
     return await show(await procedure_handle(client, args.id), args.json, args.follow)
 
 
@@ -180,14 +186,12 @@ async def send_decision(args: argparse.Namespace, name: str, payload: dict[str, 
     """The decision as an update; one of the four-eyes decisions signed with the person's SSH key
     when they have one at hand (--key, RUNBOOK_SSH_KEY, ssh-agent), checked before anything is sent."""
     settings = command_settings()
-    from starter import signing
-
     signer = (
         signing.find_signer(args.key, args.user, settings.ssh_keys.get(args.user, ()))
         if name in DECISIONS_WITH_PROOF
         else None
     )
-    client = await connect(settings, typed=False)
+    client = await procedure_client(settings)
     handle = await procedure_handle(client, args.id, running=True)
     if signer is not None:
         # Signed last, so that its validity (minutes) is spent on the way, not on connecting.
@@ -226,7 +230,7 @@ async def done_command(args: argparse.Namespace) -> int:
 
 
 async def cancel(args: argparse.Namespace) -> int:
-    client = await connect(command_settings(), typed=False)
+    client = await procedure_client()
     handle = await procedure_handle(client, args.id, running=True)
     await handle.cancel()
     if args.json:

@@ -38,7 +38,7 @@ def dispatch(argv: list[str] | None = None) -> int:
     line = sys.argv[1:] if argv is None else argv
     parser = build_parser(None if completion_asked() else line)
     complete_if_asked(parser)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(line)
     # Deferred for start-up time, not to hide a cycle (nothing in starter/ imports this module):
     # the commands import temporalio, and most of them pydantic's models, which `--help` and a usage
     # error (both end in parse_args) do without; only the commands that read AWS themselves import
